@@ -1,0 +1,74 @@
+"""
+The zope.interface contracts of sudp.
+"""
+
+from zope.interface import Attribute, Interface
+
+
+class ICipherSuite(Interface):
+    """
+    An AEAD cipher suite, the only code in sudp that touches keys and nonces.
+
+    An implementer guarantees:
+      - C{keySize} bytes of key; C{newCipher(key)} returns an L{IPacketCipher}
+        that keeps the keyed AEAD object for the life of the key;
+      - the nonce of a packet is built from its 64-bit sequence number alone,
+        so one (key, sequence number) pair is one nonce and a sequence number
+        is never reused under a key (the session guarantees that);
+      - C{tagSize} bytes of overhead per packet;
+      - C{open()} fails closed: on any authentication failure it raises
+        L{sudp.errors.MalformedPacket} with reason C{"bad-tag"} and returns no
+        plaintext;
+      - usage limits, per RFC 9001 section 6.6: at most C{confidentialityLimit}
+        packets are sealed and at most C{integrityLimit} failed opens are
+        tolerated under one key, after which the session rekeys or closes.
+    """
+
+    name = Attribute("The registered name, e.g. C{'chacha20-poly1305'}.")
+    suiteId = Attribute("The one-byte wire identifier (1-255).")
+    keySize = Attribute("Key length in bytes.")
+    tagSize = Attribute("Bytes added to each sealed packet.")
+    confidentialityLimit = Attribute("Packets that may be sealed under one key.")
+    integrityLimit = Attribute("Failed opens tolerated under one key.")
+
+    def newCipher(key):
+        """
+        @param key: C{keySize} bytes from the key schedule.
+        @return: an L{IPacketCipher} bound to C{key}.
+        """
+
+
+class IPacketCipher(Interface):
+    """
+    One direction's AEAD under one key.
+    """
+
+    def seal(sequence, header, plaintext):
+        """
+        @param sequence: the packet's 64-bit sequence number (the nonce).
+        @param header: bytes authenticated but not encrypted.
+        @return: ciphertext followed by the tag.
+        """
+
+    def open(sequence, header, ciphertext):
+        """
+        @return: the plaintext.
+        @raise sudp.errors.MalformedPacket: (reason C{"bad-tag"}) if the packet
+            does not authenticate.
+        """
+
+
+class ISUDPTransport(Interface):
+    """
+    What a sudp session transport offers beyond L{twisted.internet.interfaces.ITransport}.
+    """
+
+    maxMessageSize = Attribute(
+        "The largest message C{write()} accepts, in bytes; a larger one raises "
+        "L{sudp.errors.MessageTooLarge}."
+    )
+    peerPublicKey = Attribute(
+        "The peer's verified L{sudp.keys.PublicKey}: the server's key on a "
+        "client; on a server, the client's key if it authenticated, else None."
+    )
+    suite = Attribute("The name of the negotiated cipher suite.")

@@ -1,0 +1,260 @@
+"""
+The sudp/1 client engine: sans-IO, no reactor, one session to one server.
+
+Call C{start(now)}, then feed C{receiveDatagram(data, addr, now)} and
+C{onTimer(now)} at C{nextDeadline()}; after each call send C{outbox} and
+handle C{events} (the adapter does this). The engine reports
+L{SessionOpened} once the server has confirmed the session, or
+L{HandshakeFailure} with a L{sudp.errors.HandshakeFailed}.
+"""
+
+import hmac
+import os
+from collections import Counter
+
+from sudp.errors import (
+    BadServerSignature,
+    ClientNotAuthorized,
+    HandshakeFailed,
+    HandshakeTimeout,
+    MalformedPacket,
+)
+from sudp.udp import packets as P
+from sudp.udp import records as R
+from sudp.udp.config import Config
+from sudp.udp.events import HandshakeFailure
+from sudp.udp.keyschedule import (
+    CLIENT_SIGNATURE_LABEL,
+    SERVER_SIGNATURE_LABEL,
+    Ephemeral,
+    deriveKeys,
+    handshakeTranscript,
+)
+from sudp.udp.session import CLIENT, CONFIRMING, OPEN, Session
+from sudp.udp.timers import NEVER, TimerQueue
+
+IDLE, HELLO_SENT, INIT_SENT, CONFIRM_SENT, ESTABLISHED, FAILED = (
+    "idle", "hello-sent", "init-sent", "confirm-sent", "established", "failed",
+)
+
+
+class ClientEngine:
+    """
+    @ivar session: the L{Session} once keys exist, else None.
+    @ivar drops: a L{Counter} of dropped datagrams by reason.
+    """
+
+    def __init__(self, serverKey, serverAddr, config=None, identity=None, random=os.urandom):
+        """
+        @param serverKey: the server's L{sudp.keys.PublicKey}; the handshake
+            fails unless the server proves it holds the private half.
+        @param serverAddr: C{(host, port)} of the server.
+        @param identity: an L{sudp.keys.Identity} to authenticate with, or None.
+        """
+        self.serverKey = serverKey
+        self.serverAddr = serverAddr
+        self.config = config or Config()
+        self.identity = identity
+        self.random = random
+        self.authorizedKeys = None
+        self.state = IDLE
+        self.session = None
+        self.timers = TimerQueue()
+        self.outbox = []
+        self.events = []
+        self.drops = Counter()
+        self._packet = None  # the handshake packet being retransmitted
+        self._retransmitAt = NEVER
+        self._interval = self.config.retransmitInitial
+        self._expires = NEVER
+        self._failure = None
+
+    def drop(self, reason):
+        self.drops[reason] += 1
+
+    # -- handshake -----------------------------------------------------------
+
+    def start(self, now):
+        """
+        Send HELLO and start the handshake clock.
+        """
+        if self.state is not IDLE:
+            raise HandshakeFailed("the handshake was already started")
+        self._nonce = self.random(P.HELLO_NONCE_SIZE)
+        self._expires = now + self.config.handshakeTimeout
+        self._send(HELLO_SENT, P.encodeHello(self._nonce), now)
+
+    def _send(self, state, packet, now):
+        self.state = state
+        self._packet = packet
+        self._interval = self.config.retransmitInitial
+        self._retransmitAt = now + self._interval
+        self.outbox.append((packet, self.serverAddr))
+
+    def receiveDatagram(self, data, addr, now):
+        """
+        Handle one datagram. Anything that does not authenticate is dropped
+        and counted in L{drops}.
+        """
+        try:
+            t = P.packetType(data)
+            if t & 0xF8 == P.DATA:
+                self._data(data, t, addr, now)
+            elif t == P.COOKIE:
+                self._cookie(data, now)
+            elif t == P.HANDSHAKE_RESP:
+                self._resp(data, now)
+            else:
+                self.drops["unexpected-type"] += 1
+        except MalformedPacket as e:
+            self.drops[e.reason] += 1
+
+    def _data(self, data, t, addr, now):
+        session = self.session
+        if session is None:
+            self.drops["no-session"] += 1
+            return
+        _, index, seq = P.decodeDataHeader(data, session.suite.tagSize)
+        if index != session.localIndex:
+            self.drops["unknown-session"] += 1
+            return
+        session.receive(data, t, seq, addr, now)
+
+    def _cookie(self, data, now):
+        nonce, timestamp, cookie = P.decodeCookie(data)
+        if self.state is not HELLO_SENT or not hmac.compare_digest(nonce, self._nonce):
+            self.drops["unexpected-cookie"] += 1
+            return
+        self._ephemeral = Ephemeral(self.random(32))
+        self._index = 0
+        while not self._index:
+            self._index = int.from_bytes(self.random(4), "big")
+        init = P.HandshakeInit(
+            self._index, timestamp, cookie, self._ephemeral.public,
+            [s.suiteId for s in self.config.suites],
+        )
+        self._send(INIT_SENT, init.encode(), now)
+
+    def _resp(self, data, now):
+        resp = P.HandshakeResp.decode(data)
+        if self.state is not INIT_SENT or resp.receiverIndex != self._index:
+            self.drops["unexpected-resp"] += 1
+            return
+        suite = next((s for s in self.config.suites if s.suiteId == resp.suite), None)
+        if suite is None:
+            self._fail(HandshakeFailed(f"the server chose suite {resp.suite}, which was not offered"), now)
+            return
+        th = handshakeTranscript(self.serverKey.raw, self._packet, resp.prefix())
+        if not self.serverKey.verify(resp.signature, SERVER_SIGNATURE_LABEL + th):
+            self._fail(
+                BadServerSignature(
+                    f"the server's handshake is not signed by {self.serverKey.toText()} "
+                    f"({self.serverKey.fingerprint()}): wrong server key, or someone in the middle"
+                ),
+                now,
+            )
+            return
+        try:
+            secret = self._ephemeral.exchange(resp.ephemeral)
+        except HandshakeFailed as e:
+            self._fail(e, now)
+            return
+        keys = deriveKeys(0, th, secret, suite.keySize)
+        if not hmac.compare_digest(keys.confirmation(), resp.confirm):
+            keys.wipe()
+            self._fail(HandshakeFailed("the server's key confirmation does not match"), now)
+            return
+        self.session = Session(
+            self, CLIENT, self.config, suite, self._index, resp.senderIndex, self.serverAddr,
+            keys, now, serverKey=self.serverKey, peerKey=self.serverKey,
+        )
+        confirm = b""
+        if self.identity is not None:
+            signature = self.identity.sign(CLIENT_SIGNATURE_LABEL + th)
+            confirm = R.encodeRecord(R.CLIENT_AUTH, self.identity.publicKey.raw + signature)
+        self._confirm = confirm + R.encodeRecord(R.CONFIRM)
+        self.state = CONFIRM_SENT
+        self._interval = self.config.retransmitInitial
+        self._retransmitAt = now + self._interval
+        self.session._sendControl(self._confirm, now)
+
+    def _fail(self, error, now):
+        if self.state in (FAILED, ESTABLISHED):
+            return
+        self.state = FAILED
+        self._retransmitAt = self._expires = NEVER
+        if self.session is not None and self.session.state is not OPEN:
+            self.session.close(now, notify=False)
+        self.events.append(HandshakeFailure(error))
+
+    # -- called by the session -----------------------------------------------
+
+    def sessionOpened(self, session):
+        self.state = ESTABLISHED
+        self._retransmitAt = self._expires = NEVER
+
+    def sessionClosed(self, session, wasOpen):
+        if not wasOpen and self.state is CONFIRM_SENT:
+            if session.closeReason == "not-authorized":
+                error = ClientNotAuthorized(f"the server refused this client: {session.closeText}")
+            else:
+                error = HandshakeFailed(f"the server ended the handshake: {session.closeReason} {session.closeText}")
+            self._fail(error, 0)
+
+    # -- timers and output ---------------------------------------------------
+
+    def nextDeadline(self):
+        """
+        @return: when L{onTimer} should next be called, or None.
+        """
+        when = min(self._retransmitAt, self._expires)
+        sessionWhen = self.timers.nextDeadline()
+        if sessionWhen is not None and sessionWhen < when:
+            when = sessionWhen
+        return None if when == NEVER else when
+
+    def onTimer(self, now):
+        """
+        Retransmit the handshake with exponential backoff, fail it on
+        timeout, and run the session's timers.
+        """
+        if now >= self._expires:
+            self._fail(
+                HandshakeTimeout(
+                    f"no handshake with {self.serverAddr[0]}:{self.serverAddr[1]} within "
+                    f"{self.config.handshakeTimeout:g} s (state {self.state})"
+                ),
+                now,
+            )
+        elif now >= self._retransmitAt:
+            self._interval = min(self._interval * 2, self.config.retransmitMax)
+            self._retransmitAt = now + self._interval
+            if self.state is CONFIRM_SENT and self.session.state is CONFIRMING:
+                self.session._sendControl(self._confirm, now)
+            elif self.state in (HELLO_SENT, INIT_SENT):
+                self.outbox.append((self._packet, self.serverAddr))
+        for session in self.timers.due(now):
+            if session.state is not CONFIRMING:
+                session.onTimer(now)
+
+    def send(self, message, now):
+        """
+        Send one application message.
+
+        @raise sudp.errors.MessageTooLarge: over the session's maxMessageSize.
+        @raise sudp.errors.SessionClosed: if the session is not open.
+        """
+        from sudp.errors import SessionClosed
+
+        if self.session is None:
+            raise SessionClosed("not-open", "the handshake has not completed")
+        self.session.sendMessage(message, now)
+
+    def close(self, now):
+        """
+        Close the session (telling the server), or abandon the handshake.
+        """
+        if self.session is not None and self.session.state is OPEN:
+            self.session.close(now)
+        else:
+            self._fail(HandshakeFailed("the handshake was cancelled"), now)

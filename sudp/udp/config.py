@@ -1,0 +1,114 @@
+"""
+Every limit and timer of sudp/1, in one validated object.
+"""
+
+from dataclasses import dataclass, field, fields, replace
+
+from sudp.errors import ConfigurationError
+from sudp.suites import DEFAULT_SUITE
+
+# 1500-byte MTU less a 40-byte IPv6 header and an 8-byte UDP header.
+DEFAULT_MAX_DATAGRAM = 1452
+MAX_UDP_PAYLOAD = 65507
+
+
+@dataclass(frozen=True)
+class Config:
+    """
+    Options of a sudp/1 client or server. Times are seconds.
+
+    @ivar suites: the cipher suites in preference order (a client offers them
+        in this order; a server picks its most preferred one the client offers).
+    @ivar maxDatagramSize: the largest datagram sent or accepted; the largest
+        application message is this less the 29 bytes of overhead.
+    @ivar replayWindow: packets remembered below the highest sequence number.
+    @ivar ordering: C{"window"} (accept reordered packets inside the window) or
+        C{"strict"} (seed 000: only a sequence number greater than every one
+        before is accepted).
+    @ivar rekeyAfterTime: age of a key epoch at which the client rekeys (the
+        server asks for it C{rekeyAfterTime + 10} seconds in).
+    @ivar rekeyAfterMessages: packets sent under one key before a rekey; never
+        more than half the suite's confidentiality limit.
+    @ivar rejectAfterMessages: packets under one key after which nothing more is
+        sent or accepted with it (the session closes if no rekey happened).
+    """
+
+    suites: tuple = (DEFAULT_SUITE,)
+    maxDatagramSize: int = DEFAULT_MAX_DATAGRAM
+    replayWindow: int = 2048
+    ordering: str = "window"
+    rekeyAfterTime: float = 300.0
+    rekeyAfterMessages: int = 2**32
+    rejectAfterMessages: int = 2**60
+    rekeyRetransmit: float = 1.0
+    oldKeyGrace: float = 5.0
+    keepaliveInterval: float = 15.0
+    idleTimeout: float = 60.0
+    handshakeTimeout: float = 10.0
+    retransmitInitial: float = 0.5
+    retransmitMax: float = 4.0
+    maxSessions: int = 10000
+    maxPendingHandshakes: int = 1000
+    cookieRotation: int = 120
+    extra: dict = field(default_factory=dict, compare=False)
+
+    def __post_init__(self):
+        self.validate()
+
+    @property
+    def maxMessageSize(self):
+        """
+        The largest application message: one message is one datagram.
+        """
+        from sudp.udp.packets import DATA_HEADER_SIZE
+
+        return self.maxDatagramSize - DATA_HEADER_SIZE - max(s.tagSize for s in self.suites)
+
+    def validate(self):
+        def need(ok, message):
+            if not ok:
+                raise ConfigurationError(message)
+
+        need(len(self.suites) >= 1, "at least one cipher suite")
+        need(
+            200 <= self.maxDatagramSize <= MAX_UDP_PAYLOAD,
+            f"maxDatagramSize must be 200 to {MAX_UDP_PAYLOAD}, not {self.maxDatagramSize}",
+        )
+        need(self.replayWindow >= 1024, f"replayWindow must be at least 1024, not {self.replayWindow}")
+        need(self.ordering in ("window", "strict"), f"ordering is 'window' or 'strict', not {self.ordering!r}")
+        limit = min(s.confidentialityLimit for s in self.suites)
+        need(
+            1 <= self.rekeyAfterMessages <= limit // 2,
+            f"rekeyAfterMessages must be 1 to {limit // 2} (half the suite limit)",
+        )
+        need(
+            self.rekeyAfterMessages < self.rejectAfterMessages <= min(limit, 2**64 - 1),
+            "rejectAfterMessages must be above rekeyAfterMessages and within the suite limit",
+        )
+        for name in (
+            "rekeyAfterTime",
+            "rekeyRetransmit",
+            "oldKeyGrace",
+            "keepaliveInterval",
+            "idleTimeout",
+            "handshakeTimeout",
+            "retransmitInitial",
+            "retransmitMax",
+        ):
+            need(getattr(self, name) > 0, f"{name} must be positive")
+        need(
+            self.keepaliveInterval < self.idleTimeout,
+            "keepaliveInterval must be shorter than idleTimeout",
+        )
+        need(self.maxSessions >= 1, "maxSessions must be at least 1")
+        need(self.maxPendingHandshakes >= 1, "maxPendingHandshakes must be at least 1")
+        need(self.cookieRotation >= 10, "cookieRotation must be at least 10 seconds")
+
+    def replace(self, **changes):
+        """
+        @return: a copy with C{changes}, validated.
+        """
+        return replace(self, **changes)
+
+
+OPTION_NAMES = {f.name for f in fields(Config)} - {"extra"}

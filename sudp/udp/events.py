@@ -1,0 +1,49 @@
+"""
+Events an engine reports to its adapter, in order, through C{engine.events}.
+"""
+
+
+class SessionOpened:
+    """
+    A session authenticated both ways and is ready for application data.
+    """
+
+    __slots__ = ("session",)
+
+    def __init__(self, session):
+        self.session = session
+
+
+class MessageReceived:
+    """
+    One authenticated application message.
+    """
+
+    __slots__ = ("session", "message")
+
+    def __init__(self, session, message):
+        self.session = session
+        self.message = message
+
+
+class SessionEnded:
+    """
+    A session ended; C{reason} is a L{sudp.errors.SessionClosed}.
+    """
+
+    __slots__ = ("session", "reason")
+
+    def __init__(self, session, reason):
+        self.session = session
+        self.reason = reason
+
+
+class HandshakeFailure:
+    """
+    A client handshake failed; C{error} is a L{sudp.errors.HandshakeFailed}.
+    """
+
+    __slots__ = ("error",)
+
+    def __init__(self, error):
+        self.error = error

@@ -1,0 +1,205 @@
+"""
+Encoding and decoding of sudp/1 datagrams (docs/protocol.md, "Packets").
+
+Every datagram starts with one byte: the protocol version in the high nibble
+(1) and the packet type in the low nibble. All integers are big-endian.
+Decoders check every length before reading and raise only
+L{sudp.errors.MalformedPacket}.
+"""
+
+import struct
+
+from sudp.errors import MalformedPacket
+
+VERSION = 1
+
+HELLO = 0x11
+COOKIE = 0x12
+HANDSHAKE_INIT = 0x13
+HANDSHAKE_RESP = 0x14
+DATA = 0x18  # | key phase bit; plaintext is one application message
+CONTROL = 0x1A  # | key phase bit; plaintext is a sequence of records
+
+HELLO_SIZE = 64
+HELLO_NONCE_SIZE = 8
+COOKIE_SIZE = 16
+KEY_SIZE = 32
+SIGNATURE_SIZE = 64
+CONFIRM_SIZE = 16
+MAX_OFFERED_SUITES = 16
+DATA_HEADER_SIZE = 13  # type, receiver index, sequence number
+
+_COOKIE = struct.Struct(">B8sI16s")
+_INIT_FIXED = struct.Struct(">BII16s32sB")
+_RESP = struct.Struct(">BIIB32s16s64s")
+RESP_PREFIX_SIZE = 1 + 4 + 4 + 1 + 32  # the part the transcript covers
+DATA_HEADER = struct.Struct(">BIQ")
+
+COOKIE_PACKET_SIZE = _COOKIE.size
+RESP_SIZE = _RESP.size
+
+PACKET_NAMES = {
+    HELLO: "HELLO",
+    COOKIE: "COOKIE",
+    HANDSHAKE_INIT: "HANDSHAKE_INIT",
+    HANDSHAKE_RESP: "HANDSHAKE_RESP",
+    DATA: "DATA",
+    DATA | 1: "DATA",
+    CONTROL: "CONTROL",
+    CONTROL | 1: "CONTROL",
+}
+
+
+def packetType(data):
+    """
+    Check the first byte of a datagram.
+
+    @return: the type byte (one of the constants above, with the key phase bit
+        for DATA and CONTROL).
+    @raise MalformedPacket: C{"empty"}, C{"wrong-version"} or C{"unknown-type"}.
+    """
+    if not data:
+        raise MalformedPacket("empty")
+    t = data[0]
+    if t >> 4 != VERSION:
+        raise MalformedPacket("wrong-version", f"version {t >> 4}, expected {VERSION}")
+    if t not in PACKET_NAMES:
+        raise MalformedPacket("unknown-type", f"type 0x{t:02x}")
+    return t
+
+
+def _exact(data, size, name):
+    if len(data) != size:
+        raise MalformedPacket(
+            "truncated" if len(data) < size else "oversized",
+            f"{name} is {size} bytes, got {len(data)}",
+        )
+
+
+def encodeHello(nonce):
+    """
+    HELLO: type, 8-byte client nonce, zero padding to 64 bytes. The padding
+    makes the request larger than the COOKIE reply (no amplification).
+    """
+    if len(nonce) != HELLO_NONCE_SIZE:
+        raise ValueError("the hello nonce is 8 bytes")
+    return bytes([HELLO]) + nonce + bytes(HELLO_SIZE - 1 - HELLO_NONCE_SIZE)
+
+
+def decodeHello(data):
+    """
+    @return: the 8-byte client nonce.
+    """
+    if len(data) < HELLO_SIZE:
+        raise MalformedPacket("truncated", f"HELLO is at least {HELLO_SIZE} bytes")
+    return bytes(data[1 : 1 + HELLO_NONCE_SIZE])
+
+
+def encodeCookie(nonce, timestamp, cookie):
+    """
+    COOKIE: type, the HELLO's nonce echoed, u32 timestamp, 16-byte cookie.
+    """
+    return _COOKIE.pack(COOKIE, nonce, timestamp, cookie)
+
+
+def decodeCookie(data):
+    """
+    @return: C{(nonce, timestamp, cookie)}.
+    """
+    _exact(data, _COOKIE.size, "COOKIE")
+    return _COOKIE.unpack(data)[1:]
+
+
+class HandshakeInit:
+    """
+    HANDSHAKE_INIT: type, u32 sender index, u32 cookie timestamp, 16-byte
+    cookie, 32-byte client ephemeral X25519 key, u8 count, count suite ids.
+    """
+
+    __slots__ = ("senderIndex", "timestamp", "cookie", "ephemeral", "suites")
+
+    def __init__(self, senderIndex, timestamp, cookie, ephemeral, suites):
+        self.senderIndex = senderIndex
+        self.timestamp = timestamp
+        self.cookie = cookie
+        self.ephemeral = ephemeral
+        self.suites = tuple(suites)
+
+    def encode(self):
+        if not 1 <= len(self.suites) <= MAX_OFFERED_SUITES:
+            raise ValueError(f"offer 1 to {MAX_OFFERED_SUITES} suites")
+        return _INIT_FIXED.pack(
+            HANDSHAKE_INIT,
+            self.senderIndex,
+            self.timestamp,
+            self.cookie,
+            self.ephemeral,
+            len(self.suites),
+        ) + bytes(self.suites)
+
+    @classmethod
+    def decode(cls, data):
+        if len(data) < _INIT_FIXED.size + 1:
+            raise MalformedPacket("truncated", "HANDSHAKE_INIT too short")
+        _, sender, ts, cookie, eph, count = _INIT_FIXED.unpack_from(data)
+        if not 1 <= count <= MAX_OFFERED_SUITES:
+            raise MalformedPacket("bad-field", f"{count} suites offered")
+        _exact(data, _INIT_FIXED.size + count, "HANDSHAKE_INIT")
+        return cls(sender, ts, cookie, eph, data[_INIT_FIXED.size :])
+
+
+class HandshakeResp:
+    """
+    HANDSHAKE_RESP: type, u32 receiver index (the client's), u32 sender index
+    (the server's), u8 chosen suite, 32-byte server ephemeral, 16-byte key
+    confirmation, 64-byte Ed25519 signature over the transcript hash.
+    """
+
+    __slots__ = ("receiverIndex", "senderIndex", "suite", "ephemeral", "confirm", "signature")
+
+    def __init__(self, receiverIndex, senderIndex, suite, ephemeral, confirm, signature):
+        self.receiverIndex = receiverIndex
+        self.senderIndex = senderIndex
+        self.suite = suite
+        self.ephemeral = ephemeral
+        self.confirm = confirm
+        self.signature = signature
+
+    def prefix(self):
+        """
+        @return: the first 42 bytes, which the transcript hash covers.
+        """
+        return self.encode()[:RESP_PREFIX_SIZE]
+
+    def encode(self):
+        return _RESP.pack(
+            HANDSHAKE_RESP,
+            self.receiverIndex,
+            self.senderIndex,
+            self.suite,
+            self.ephemeral,
+            self.confirm,
+            self.signature,
+        )
+
+    @classmethod
+    def decode(cls, data):
+        _exact(data, _RESP.size, "HANDSHAKE_RESP")
+        return cls(*_RESP.unpack(data)[1:])
+
+
+def encodeDataHeader(typeByte, receiverIndex, sequence):
+    """
+    The 13-byte header of DATA and CONTROL packets, also their AEAD
+    associated data.
+    """
+    return DATA_HEADER.pack(typeByte, receiverIndex, sequence)
+
+
+def decodeDataHeader(data, tagSize):
+    """
+    @return: C{(typeByte, receiverIndex, sequence)}.
+    """
+    if len(data) < DATA_HEADER_SIZE + tagSize:
+        raise MalformedPacket("truncated", "DATA shorter than header and tag")
+    return DATA_HEADER.unpack_from(data)

@@ -1,0 +1,231 @@
+"""
+The sudp/1 server engine: sans-IO, no reactor.
+
+Feed it C{receiveDatagram(data, addr, now)} and C{onTimer(now)} at
+C{nextDeadline()}; after each call, send what is in C{outbox} (a list of
+C{(datagram, addr)}) and handle what is in C{events}, then clear both (the
+adapter does this).
+
+Before a valid cookie the server holds no per-client state at all: a HELLO is
+answered with a smaller COOKIE computed from the address and the clock, and
+everything else from an unvalidated address is dropped and counted.
+"""
+
+import os
+from collections import Counter
+
+from sudp.errors import HandshakeFailed, MalformedPacket
+from sudp.udp import packets as P
+from sudp.udp.config import Config
+from sudp.udp.cookie import CookieFactory
+from sudp.udp.keyschedule import SERVER_SIGNATURE_LABEL, Ephemeral, deriveKeys, handshakeTranscript
+from sudp.udp.records import CLOSE_SHUTDOWN
+from sudp.udp.session import OPEN, PENDING, SERVER, Session
+from sudp.udp.timers import TimerQueue
+
+_DATA_MASK = 0xF8  # DATA and CONTROL, either key phase, version 1
+
+
+class ServerEngine:
+    """
+    @ivar sessions: index -> L{Session}, pending and open.
+    @ivar drops: a L{Counter} of dropped datagrams by reason.
+    """
+
+    def __init__(self, identity, config=None, authorizedKeys=None, cookieSecret=None, random=os.urandom):
+        """
+        @param identity: the server's L{sudp.keys.Identity}.
+        @param authorizedKeys: None (any client), or a collection of
+            L{sudp.keys.PublicKey} that clients must prove.
+        @param cookieSecret: the cookie master key; workers of one server
+            share it. Random by default.
+        @param random: a function C{n -> n random bytes}; tests fix it.
+        """
+        self.identity = identity
+        self.config = config or Config()
+        self.authorizedKeys = None if authorizedKeys is None else frozenset(authorizedKeys)
+        self.random = random
+        self.cookies = CookieFactory(cookieSecret or random(32), self.config.cookieRotation)
+        self.sessions = {}
+        self.pendingByEphemeral = {}
+        self.pendingCount = 0
+        self.openCount = 0
+        self.timers = TimerQueue()
+        self.outbox = []
+        self.events = []
+        self.drops = Counter()
+        self.counters = Counter()
+
+    # -- bookkeeping used by sessions --------------------------------------
+
+    def drop(self, reason):
+        self.drops[reason] += 1
+
+    def sessionOpened(self, session):
+        self.pendingCount -= 1
+        self.openCount += 1
+        self.pendingByEphemeral.pop(session.clientEphemeral, None)
+        self.counters["sessions-opened"] += 1
+
+    def sessionClosed(self, session, wasOpen):
+        if self.sessions.get(session.localIndex) is session:
+            del self.sessions[session.localIndex]
+        if wasOpen:
+            self.openCount -= 1
+        else:
+            self.pendingCount -= 1
+            self.pendingByEphemeral.pop(session.clientEphemeral, None)
+
+    # -- input -------------------------------------------------------------
+
+    def receiveDatagram(self, data, addr, now):
+        """
+        Handle one datagram from C{addr} (a C{(host, port)} tuple).
+        Unauthenticated junk is dropped and counted in L{drops}; nothing raises.
+        """
+        if len(data) > self.config.maxDatagramSize:
+            self.drops["oversized"] += 1
+            return
+        if data and data[0] & _DATA_MASK == P.DATA:
+            # the hot path
+            try:
+                typeByte, index, seq = P.decodeDataHeader(data, 16)
+            except MalformedPacket as e:
+                self.drops[e.reason] += 1
+                return
+            session = self.sessions.get(index)
+            if session is None:
+                self.drops["unknown-session"] += 1
+                return
+            if len(data) < P.DATA_HEADER_SIZE + session.suite.tagSize:
+                self.drops["truncated"] += 1
+                return
+            session.receive(data, typeByte, seq, addr, now)
+            return
+        try:
+            t = P.packetType(data)
+            if t == P.HELLO:
+                self._hello(data, addr, now)
+            elif t == P.HANDSHAKE_INIT:
+                self._init(data, addr, now)
+            else:
+                self.drops["unexpected-type"] += 1
+        except MalformedPacket as e:
+            self.drops[e.reason] += 1
+
+    def _hello(self, data, addr, now):
+        nonce = P.decodeHello(data)
+        timestamp, cookie = self.cookies.make(addr[0], addr[1], now)
+        self.outbox.append((P.encodeCookie(nonce, timestamp, cookie), addr))
+        self.counters["cookies-sent"] += 1
+
+    def _init(self, data, addr, now):
+        init = P.HandshakeInit.decode(data)
+        problem = self.cookies.check(addr[0], addr[1], init.timestamp, init.cookie, now)
+        if problem:
+            self.drops[problem] += 1
+            return
+        # the address is proven; from here on state may be kept
+        pending = self.pendingByEphemeral.get(init.ephemeral)
+        if pending is not None:
+            if pending.remoteIndex == init.senderIndex and pending.state is PENDING:
+                self.outbox.append((pending.respBytes, addr))  # our RESP was lost
+                self.counters["resp-retransmitted"] += 1
+            else:
+                self.drops["duplicate-ephemeral"] += 1
+            return
+        if self.pendingCount >= self.config.maxPendingHandshakes:
+            self.drops["too-many-pending"] += 1
+            return
+        if self.openCount + self.pendingCount >= self.config.maxSessions:
+            self.drops["server-full"] += 1
+            return
+        suite = self._chooseSuite(init.suites)
+        if suite is None:
+            self.drops["no-common-suite"] += 1
+            return
+        try:
+            self._respond(init, data, suite, addr, now)
+        except HandshakeFailed:
+            self.drops["bad-ephemeral"] += 1
+
+    def _chooseSuite(self, offered):
+        for suite in self.config.suites:
+            if suite.suiteId in offered:
+                return suite
+        return None
+
+    def _newIndex(self):
+        while True:
+            index = int.from_bytes(self.random(4), "big")
+            if index and index not in self.sessions:
+                return index
+
+    def _respond(self, init, initBytes, suite, addr, now):
+        eph = Ephemeral(self.random(32))
+        secret = eph.exchange(init.ephemeral)
+        index = self._newIndex()
+        resp = P.HandshakeResp(init.senderIndex, index, suite.suiteId, eph.public, b"", b"")
+        th = handshakeTranscript(self.identity.publicKey.raw, initBytes, resp.prefix())
+        keys = deriveKeys(0, th, secret, suite.keySize)
+        resp.confirm = keys.confirmation()
+        resp.signature = self.identity.sign(SERVER_SIGNATURE_LABEL + th)
+        session = Session(self, SERVER, self.config, suite, index, init.senderIndex, addr, keys, now)
+        session.clientEphemeral = bytes(init.ephemeral)
+        session.respBytes = resp.encode()
+        session.pendingExpires = now + self.config.handshakeTimeout
+        self.sessions[index] = session
+        self.pendingByEphemeral[session.clientEphemeral] = session
+        self.pendingCount += 1
+        self.timers.arm(session, session.pendingExpires)
+        self.outbox.append((session.respBytes, addr))
+        self.counters["handshakes"] += 1
+
+    # -- timers and output ---------------------------------------------------
+
+    def nextDeadline(self):
+        """
+        @return: when L{onTimer} should next be called, or None.
+        """
+        return self.timers.nextDeadline()
+
+    def onTimer(self, now):
+        """
+        Run every timer that is due.
+        """
+        for session in self.timers.due(now):
+            session.onTimer(now)
+
+    def send(self, session, message, now):
+        """
+        Send one application message on an open session.
+
+        @raise sudp.errors.MessageTooLarge: over the session's maxMessageSize.
+        @raise sudp.errors.SessionClosed: if the session is not open.
+        """
+        session.sendMessage(message, now)
+
+    def closeSession(self, session, now, text=""):
+        """
+        Close one session, telling the client.
+        """
+        session.close(now, text=text)
+
+    def shutdown(self, now):
+        """
+        Close every session, telling each client the server is going away.
+        """
+        for session in list(self.sessions.values()):
+            session.close(now, CLOSE_SHUTDOWN, "server shutting down", notify=session.state is OPEN)
+
+    def stats(self):
+        """
+        @return: a dict of counters: sessions, pending handshakes, drops by reason.
+        """
+        return {
+            "sessions": self.openCount,
+            "pending": self.pendingCount,
+            "drops": dict(self.drops),
+            **dict(self.counters),
+        }
+

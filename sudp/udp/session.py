@@ -1,0 +1,435 @@
+"""
+An established (or confirming) sudp/1 session, shared by client and server:
+the data path, CONTROL records, rekeying, keepalive and idle timers.
+
+Security-relevant state (replay window, peer address, timers) changes only
+after a packet has authenticated.
+"""
+
+from sudp.errors import MalformedPacket, MessageTooLarge, SessionClosed
+from sudp.keys import PublicKey
+from sudp.udp import records as R
+from sudp.udp.events import MessageReceived, SessionEnded, SessionOpened
+from sudp.udp.keyschedule import (
+    CLIENT_SIGNATURE_LABEL,
+    REKEY_SIGNATURE_LABEL,
+    Ephemeral,
+    deriveKeys,
+    rekeyTranscript,
+)
+from sudp.udp.packets import CONTROL, DATA, DATA_HEADER, DATA_HEADER_SIZE
+from sudp.udp.replay import ReplayWindow
+from sudp.udp.timers import NEVER
+
+CLIENT = "client"
+SERVER = "server"
+
+PENDING = "pending"  # server: RESP sent, waiting for the client's CONFIRM
+CONFIRMING = "confirming"  # client: keys derived, waiting for the server's first packet
+OPEN = "open"
+CLOSED = "closed"
+
+SERVER_REKEY_LAG = 10.0  # the server asks for a rekey this long after the client would start one
+
+_pack = DATA_HEADER.pack
+
+
+class KeyEpoch:
+    """
+    One direction pair of keys with its own sequence numbers and replay window.
+    """
+
+    __slots__ = (
+        "number", "keys", "sealer", "opener", "window", "sendSeq", "created",
+        "failures", "retireAt", "heard",
+    )
+
+    def __init__(self, keys, role, suite, config, now):
+        self.number = keys.epoch
+        self.keys = keys
+        send, recv = (keys.c2s, keys.s2c) if role == CLIENT else (keys.s2c, keys.c2s)
+        self.sealer = suite.newCipher(send)
+        self.opener = suite.newCipher(recv)
+        self.window = ReplayWindow(config.replayWindow, config.ordering == "strict")
+        self.sendSeq = 0
+        self.created = now
+        self.failures = 0
+        self.retireAt = NEVER
+        self.heard = False  # has an authenticated packet arrived under this epoch?
+
+    def wipe(self):
+        self.keys.wipe()
+        self.sealer = self.opener = None
+
+
+class Session:
+    """
+    @ivar localIndex: the index the peer puts in packets to us.
+    @ivar remoteIndex: the index we put in packets to the peer.
+    @ivar peerAddr: where packets go; follows the peer (NAT rebinding) after
+        each authenticated packet.
+    @ivar peerKey: the peer's verified L{PublicKey}, or None (a server whose
+        client did not authenticate).
+    @ivar transport: a slot for the adapter's transport object.
+    """
+
+    def __init__(self, engine, role, config, suite, localIndex, remoteIndex, peerAddr,
+                 keys, now, serverKey=None, peerKey=None):
+        self.engine = engine
+        self.role = role
+        self.config = config
+        self.suite = suite
+        self.localIndex = localIndex
+        self.remoteIndex = remoteIndex
+        self.peerAddr = peerAddr
+        self.serverKey = serverKey  # verifies rekey responses (client side)
+        self.peerKey = peerKey
+        self.handshakeTranscript = keys.transcript
+        self.state = PENDING if role == SERVER else CONFIRMING
+        first = KeyEpoch(keys, role, suite, config, now)
+        self.epochs = [first, None]
+        self.sendEpoch = first
+        self.lastRecv = now
+        self.lastSend = now
+        self.deadline = NEVER
+        self.rekey = None  # client: (epoch, Ephemeral, nextRetransmit); server: (epoch, clientEph, record)
+        self.rekeyAsk = None  # server: (epoch, nextRetransmit)
+        self.closeReason = None
+        self.closeText = ""
+        self.pendingExpires = NEVER
+        self.transport = None
+        self.maxMessageSize = config.maxDatagramSize - DATA_HEADER_SIZE - suite.tagSize
+        self.stats = {"sent": 0, "received": 0, "rekeys": 0, "dropped": 0}
+
+    # -- sending ---------------------------------------------------------
+
+    def _seal(self, kind, plaintext, now):
+        ep = self.sendEpoch
+        seq = ep.sendSeq
+        if seq >= self.config.rejectAfterMessages:
+            self.close(now, R.CLOSE_KEY_EXHAUSTED, "no rekey before the key's limit", notify=False)
+            raise SessionClosed("key-exhausted", "the key reached rejectAfterMessages without a rekey")
+        ep.sendSeq = seq + 1
+        header = _pack(kind | (ep.number & 1), self.remoteIndex, seq)
+        self.engine.outbox.append((header + ep.sealer.seal(seq, header, plaintext), self.peerAddr))
+        self.lastSend = now
+        if seq + 1 >= self.config.rekeyAfterMessages and self.rekey is None and self.rekeyAsk is None:
+            self._startRekey(now)
+
+    def sendMessage(self, message, now):
+        """
+        Seal one application message into one DATA datagram.
+
+        @raise MessageTooLarge: if C{message} is over L{maxMessageSize}.
+        @raise SessionClosed: if the session is not open.
+        """
+        if self.state is not OPEN:
+            raise SessionClosed(self.closeReason or "not-open", "the session is not open")
+        if len(message) > self.maxMessageSize:
+            raise MessageTooLarge(len(message), self.maxMessageSize)
+        self._seal(DATA, message, now)
+        self.stats["sent"] += 1
+
+    def _sendControl(self, recordBytes, now):
+        self._seal(CONTROL, recordBytes, now)
+
+    # -- receiving -------------------------------------------------------
+
+    def receive(self, data, typeByte, seq, addr, now):
+        """
+        Handle a DATA or CONTROL datagram addressed to this session.
+        """
+        ep = self.epochs[typeByte & 1]
+        if ep is None or self.state is CLOSED:
+            self.engine.drop("no-key")
+            return
+        if not ep.window.check(seq):
+            self.engine.drop("replay")
+            return
+        try:
+            plaintext = ep.opener.open(seq, data[:DATA_HEADER_SIZE], data[DATA_HEADER_SIZE:])
+        except MalformedPacket:
+            ep.failures += 1
+            self.engine.drop("bad-tag")
+            if ep.failures >= self.suite.integrityLimit:
+                self.close(now, R.CLOSE_PROTOCOL_ERROR, "integrity limit reached")
+            return
+        # authenticated: now, and only now, state may change
+        ep.window.commit(seq)
+        self.lastRecv = now
+        if addr != self.peerAddr:
+            self.peerAddr = addr
+        if not ep.heard:
+            self._firstOnEpoch(ep, now)
+        if typeByte & 2:
+            self._control(plaintext, now)
+        else:
+            if self.state is CONFIRMING:
+                self._open(now)
+            if self.state is OPEN:
+                self.stats["received"] += 1
+                self.engine.events.append(MessageReceived(self, plaintext))
+            else:
+                self.engine.drop("not-open")
+
+    def _firstOnEpoch(self, ep, now):
+        ep.heard = True
+        previous = self.epochs[(ep.number + 1) & 1]
+        if previous is not None and previous.number == ep.number - 1:
+            if self.sendEpoch is previous:  # server: the client has switched
+                self.sendEpoch = ep
+                self.rekey = None
+                self.stats["rekeys"] += 1
+            previous.retireAt = now + self.config.oldKeyGrace
+            self._rearm(now)
+
+    def _control(self, plaintext, now):
+        try:
+            recs = R.decodeRecords(plaintext)
+        except MalformedPacket as e:
+            self.engine.drop(e.reason)
+            self.close(now, R.CLOSE_PROTOCOL_ERROR, f"malformed records: {e}")
+            return
+        auth = None
+        confirm = False
+        for rtype, value in recs:
+            if rtype == R.APP_DATA:
+                if self.state is CONFIRMING:
+                    self._open(now)
+                if self.state is OPEN:
+                    self.stats["received"] += 1
+                    self.engine.events.append(MessageReceived(self, value))
+            elif rtype == R.CLOSE:
+                code, text = R.decodeClose(value)
+                self.close(now, code, text, notify=False, byPeer=True)
+                return
+            elif rtype == R.CLIENT_AUTH:
+                auth = value
+            elif rtype == R.CONFIRM:
+                confirm = True
+            elif rtype == R.REKEY_REQUEST:
+                self._onRekeyRequest(value, now)
+            elif rtype == R.REKEY_RESPONSE:
+                self._onRekeyResponse(value, now)
+            if self.state is CLOSED:
+                return
+        if self.role == SERVER and confirm:
+            self._onConfirm(auth, now)
+        elif self.state is CONFIRMING:
+            self._open(now)
+
+    # -- opening ---------------------------------------------------------
+
+    def _onConfirm(self, auth, now):
+        if self.state is PENDING:
+            authorized = self.engine.authorizedKeys
+            if auth is not None:
+                key = PublicKey(auth[:32])
+                if not key.verify(auth[32:], CLIENT_SIGNATURE_LABEL + self.handshakeTranscript):
+                    self.engine.drop("bad-client-signature")
+                    self.close(now, R.CLOSE_NOT_AUTHORIZED, "bad client signature")
+                    return
+                if authorized is not None and key not in authorized:
+                    self.close(now, R.CLOSE_NOT_AUTHORIZED, f"key {key.fingerprint()} is not authorized")
+                    return
+                self.peerKey = key
+            elif authorized is not None:
+                self.close(now, R.CLOSE_NOT_AUTHORIZED, "client authentication is required")
+                return
+            self._open(now)
+        # answer every CONFIRM, so a lost answer is made good by the client's retransmission
+        if self.state is OPEN:
+            self._sendControl(R.encodeRecord(R.KEEPALIVE), now)
+
+    def _open(self, now):
+        self.state = OPEN
+        self.engine.sessionOpened(self)
+        self.engine.events.append(SessionOpened(self))
+        self._rearm(now)
+
+    # -- rekeying --------------------------------------------------------
+
+    def _startRekey(self, now):
+        nextEpoch = self.sendEpoch.number + 1
+        if self.role == CLIENT:
+            eph = Ephemeral(self.engine.random(32))
+            self.rekey = (nextEpoch, eph, now + self.config.rekeyRetransmit)
+            self._sendRekeyRequest(now)
+        else:
+            self.rekeyAsk = (nextEpoch, now + self.config.rekeyRetransmit)
+            self._sendControl(R.encodeRecord(R.REKEY_REQUEST, _u32(nextEpoch)), now)
+        self._rearm(now)
+
+    def _sendRekeyRequest(self, now):
+        epoch, eph, _ = self.rekey
+        self._sendControl(R.encodeRecord(R.REKEY_REQUEST, _u32(epoch) + eph.public), now)
+
+    def _onRekeyRequest(self, value, now):
+        epoch = int.from_bytes(value[:4], "big")
+        current = self.sendEpoch.number
+        if self.role == CLIENT:
+            if len(value) == 4 and epoch == current + 1 and self.rekey is None:
+                self._startRekey(now)
+            return
+        if len(value) != 36:
+            self.engine.drop("bad-rekey")
+            return
+        clientEph = value[4:]
+        if self.rekey is not None:
+            if self.rekey[0] == epoch and self.rekey[1] == clientEph:
+                self._sendControl(self.rekey[2], now)  # our response was lost
+            return
+        if epoch != current + 1:
+            return  # stale
+        eph = Ephemeral(self.engine.random(32))
+        try:
+            secret = eph.exchange(clientEph)
+        except Exception:
+            self.engine.drop("bad-rekey")
+            return
+        previous = self.sendEpoch.keys
+        th = rekeyTranscript(previous.transcript, epoch, clientEph, eph.public)
+        signature = self.engine.identity.sign(REKEY_SIGNATURE_LABEL + th)
+        keys = deriveKeys(epoch, th, secret + bytes(previous.chainKey), self.suite.keySize)
+        self._install(keys, now)
+        record = R.encodeRecord(R.REKEY_RESPONSE, _u32(epoch) + eph.public + signature)
+        self.rekey = (epoch, clientEph, record)
+        self.rekeyAsk = None
+        self._sendControl(record, now)
+
+    def _onRekeyResponse(self, value, now):
+        if self.role != CLIENT or self.rekey is None:
+            return
+        epoch = int.from_bytes(value[:4], "big")
+        pending, eph, _ = self.rekey
+        if epoch != pending:
+            return
+        serverEph, signature = value[4:36], value[36:]
+        previous = self.sendEpoch.keys
+        th = rekeyTranscript(previous.transcript, epoch, eph.public, serverEph)
+        if not self.serverKey.verify(signature, REKEY_SIGNATURE_LABEL + th):
+            self.engine.drop("bad-rekey-signature")
+            self.close(now, R.CLOSE_PROTOCOL_ERROR, "rekey response not signed by the server")
+            return
+        try:
+            secret = eph.exchange(serverEph)
+        except Exception:
+            self.close(now, R.CLOSE_PROTOCOL_ERROR, "bad rekey key")
+            return
+        keys = deriveKeys(epoch, th, secret + bytes(previous.chainKey), self.suite.keySize)
+        ep = self._install(keys, now)
+        self.sendEpoch = ep
+        self.rekey = None
+        self.stats["rekeys"] += 1
+        # the first packet under the new key tells the server to switch
+        self._sendControl(R.encodeRecord(R.KEEPALIVE), now)
+
+    def _install(self, keys, now):
+        slot = keys.epoch & 1
+        old = self.epochs[slot]
+        if old is not None:
+            old.wipe()
+        ep = KeyEpoch(keys, self.role, self.suite, self.config, now)
+        self.epochs[slot] = ep
+        return ep
+
+    # -- timers ----------------------------------------------------------
+
+    def _nextDeadline(self):
+        c = self.config
+        if self.state is PENDING:
+            return self.pendingExpires
+        when = min(self.lastRecv + c.idleTimeout, self.lastSend + c.keepaliveInterval)
+        for ep in self.epochs:
+            if ep is not None and ep.retireAt < when:
+                when = ep.retireAt
+        if self.role == CLIENT:
+            when = min(when, self.rekey[2] if self.rekey else self.sendEpoch.created + c.rekeyAfterTime)
+        elif self.rekeyAsk:
+            when = min(when, self.rekeyAsk[1])
+        elif self.rekey is None:
+            when = min(when, self.sendEpoch.created + c.rekeyAfterTime + SERVER_REKEY_LAG)
+        return when
+
+    def _rearm(self, now):
+        if self.state is not CLOSED:
+            self.engine.timers.arm(self, self._nextDeadline())
+
+    def onTimer(self, now):
+        """
+        Run whatever timers are due: expiry, idle timeout, key retirement,
+        keepalive, rekey and its retransmission.
+        """
+        c = self.config
+        if self.state is CLOSED:
+            return
+        if self.state is PENDING:
+            if now >= self.pendingExpires:
+                self.close(now, R.CLOSE_PROTOCOL_ERROR, "handshake not confirmed", notify=False)
+                self.engine.drop("handshake-expired")
+                return
+        elif self.state is OPEN:
+            if now - self.lastRecv >= c.idleTimeout:
+                self.close(now, R.CLOSE_IDLE, "idle timeout")
+                return
+            for slot, ep in enumerate(self.epochs):
+                if ep is not None and ep.retireAt <= now:
+                    ep.wipe()
+                    self.epochs[slot] = None
+            try:
+                self._rekeyTimers(now)
+                if now - self.lastSend >= c.keepaliveInterval:
+                    self._sendControl(R.encodeRecord(R.KEEPALIVE), now)
+            except SessionClosed:
+                return
+        self._rearm(now)
+
+    def _rekeyTimers(self, now):
+        c = self.config
+        if self.role == CLIENT:
+            if self.rekey is None:
+                if now - self.sendEpoch.created >= c.rekeyAfterTime:
+                    self._startRekey(now)
+            elif now >= self.rekey[2]:
+                self.rekey = (self.rekey[0], self.rekey[1], now + c.rekeyRetransmit)
+                self._sendRekeyRequest(now)
+        elif self.rekeyAsk is not None:
+            if now >= self.rekeyAsk[1]:
+                epoch = self.rekeyAsk[0]
+                self.rekeyAsk = (epoch, now + c.rekeyRetransmit)
+                self._sendControl(R.encodeRecord(R.REKEY_REQUEST, _u32(epoch)), now)
+        elif self.rekey is None and now - self.sendEpoch.created >= c.rekeyAfterTime + SERVER_REKEY_LAG:
+            self._startRekey(now)
+
+    # -- closing ---------------------------------------------------------
+
+    def close(self, now, code=R.CLOSE_NORMAL, text="", notify=True, byPeer=False):
+        """
+        End the session: tell the peer (best effort) unless C{notify} is false,
+        wipe every key, and report L{SessionEnded} if it had opened.
+        """
+        if self.state is CLOSED:
+            return
+        if notify:
+            try:
+                self._sendControl(R.encodeClose(code, text), now)
+            except SessionClosed:
+                pass
+        wasOpen = self.state is OPEN
+        reason = R.CLOSE_REASONS.get(code, "protocol-error")
+        if code == R.CLOSE_NORMAL and not byPeer:
+            reason = "closed"
+        self.closeReason = reason
+        self.closeText = text
+        self.state = CLOSED
+        for ep in self.epochs:
+            if ep is not None:
+                ep.wipe()
+        self.epochs = [None, None]
+        self.engine.sessionClosed(self, wasOpen)
+        if wasOpen:
+            self.engine.events.append(SessionEnded(self, SessionClosed(reason, text)))
+
+
+def _u32(n):
+    return n.to_bytes(4, "big")
