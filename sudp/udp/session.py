@@ -422,6 +422,7 @@ class Session:
         self.closeReason = reason
         self.closeText = text
         self.state = CLOSED
+        self.deadline = NEVER  # any queued timer entry is now stale
         for ep in self.epochs:
             if ep is not None:
                 ep.wipe()

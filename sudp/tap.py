@@ -1,0 +1,150 @@
+"""
+C{twist sudp}: run a sudp/1 server.
+
+  twist sudp --port 9000                      # echo server, key in ./sudp_server.key
+  twist sudp --port 9000 --app mymod.factory  # serve any protocol factory
+"""
+
+import importlib
+
+from twisted.application import service
+from twisted.application.internet import StreamServerEndpointService
+from twisted.internet import protocol
+from twisted.internet.interfaces import IProtocolFactory
+from twisted.logger import Logger
+from twisted.python import usage
+
+from sudp.errors import SUDPError
+from sudp.keys import loadAuthorizedKeys, loadOrCreateIdentity
+from sudp.suites import parseSuiteList
+from sudp.udp.config import Config
+from sudp.udp.endpoints import SUDPServerEndpoint
+
+DEFAULT_KEY = "sudp_server.key"
+
+
+class Echo(protocol.Protocol):
+    """
+    Sends every message back to its sender: the default C{twist sudp} app.
+    """
+
+    def dataReceived(self, data):
+        self.transport.write(data)
+
+
+def loadApp(name):
+    """
+    Resolve C{module.attr} to a protocol factory: an L{IProtocolFactory}
+    provider, a L{protocol.Protocol} subclass, or a callable returning a factory.
+
+    @raise usage.UsageError: with a clear message if it is none of those.
+    """
+    moduleName, _, attr = name.rpartition(".")
+    if not moduleName:
+        raise usage.UsageError(f"--app {name!r}: give module.attribute, e.g. mypackage.game.factory")
+    try:
+        obj = getattr(importlib.import_module(moduleName), attr)
+    except ImportError as e:
+        raise usage.UsageError(f"--app {name!r}: cannot import {moduleName}: {e}") from None
+    except AttributeError:
+        raise usage.UsageError(f"--app {name!r}: {moduleName} has no attribute {attr!r}") from None
+    if IProtocolFactory.providedBy(obj):
+        return obj
+    if isinstance(obj, type) and issubclass(obj, protocol.Protocol):
+        return protocol.Factory.forProtocol(obj)
+    if callable(obj):
+        made = obj()
+        if IProtocolFactory.providedBy(made):
+            return made
+    raise usage.UsageError(
+        f"--app {name!r}: not a protocol factory, a Protocol subclass, or a callable returning a factory"
+    )
+
+
+class Options(usage.Options):
+    synopsis = "[--port 9000] [--key FILE] [--app module.attr] [options]"
+    longdesc = (
+        "Run a sudp/1 server: authenticated, encrypted, replay-proof messages over UDP. "
+        "Loads the server key (creating it, mode 0600, if missing) and prints the public "
+        "key and a ready client endpoint string."
+    )
+    optParameters = [
+        ["port", "p", 9000, "UDP port to listen on.", int],
+        ["interface", "i", "", "Address to bind (default: all)."],
+        ["key", "k", DEFAULT_KEY, "Server private key file (created if missing)."],
+        ["app", "a", None, "Protocol factory to serve, as module.attr (default: echo)."],
+        ["authorized-keys", None, None, "Require clients to prove a key listed in this file."],
+        ["suites", None, None, "Cipher suites in preference order, comma-separated."],
+        ["max-sessions", None, None, "Most sessions at once.", int],
+        ["max-pending", None, None, "Most handshakes in progress at once.", int],
+        ["idle-timeout", None, None, "Seconds without a packet before a session ends.", float],
+    ]
+
+    def postOptions(self):
+        if not 0 <= self["port"] <= 65535:
+            raise usage.UsageError(f"--port {self['port']}: not a UDP port")
+        self["factory"] = loadApp(self["app"]) if self["app"] else protocol.Factory.forProtocol(Echo)
+        changes = {}
+        if self["suites"]:
+            changes["suites"] = parseSuiteList(self["suites"])
+        for option, name in (("max-sessions", "maxSessions"), ("max-pending", "maxPendingHandshakes"),
+                             ("idle-timeout", "idleTimeout")):
+            if self[option] is not None:
+                changes[name] = self[option]
+        try:
+            self["config"] = Config(**changes)
+        except SUDPError as e:
+            raise usage.UsageError(str(e)) from None
+
+
+class SUDPService(service.MultiService):
+    """
+    The C{twist sudp} service: logs the key and the client endpoint at start.
+    """
+
+    log = Logger()
+
+    def __init__(self, identity, created, keyFile, port, interface):
+        service.MultiService.__init__(self)
+        self.identity = identity
+        self.created = created
+        self.keyFile = keyFile
+        self.port = port
+        self.interface = interface
+
+    def clientEndpointString(self):
+        host = self.interface if self.interface not in ("", "0.0.0.0", "::") else "127.0.0.1"
+        return f"sudp:host={host}:port={self.port}:serverKey={self.identity.publicKey.toText()}"
+
+    def startService(self):
+        service.MultiService.startService(self)
+        key = self.identity.publicKey
+        self.log.info(
+            "sudp: {action} server key {keyFile}", action="created" if self.created else "loaded",
+            keyFile=self.keyFile,
+        )
+        self.log.info("sudp: public key {key} ({fingerprint})", key=key.toText(), fingerprint=key.fingerprint())
+        self.log.info("sudp: listening on UDP port {port}; clients connect with:", port=self.port)
+        self.log.info("sudp:   {endpoint}", endpoint=self.clientEndpointString())
+
+
+def makeService(options):
+    """
+    @return: the service C{twist sudp} runs.
+    """
+    from twisted.internet import reactor
+
+    try:
+        identity, created = loadOrCreateIdentity(options["key"])
+        authorized = (
+            loadAuthorizedKeys(options["authorized-keys"]) if options["authorized-keys"] else None
+        )
+    except SUDPError as e:
+        raise usage.UsageError(str(e)) from None
+    top = SUDPService(identity, created, options["key"], options["port"], options["interface"])
+    endpoint = SUDPServerEndpoint(
+        reactor, options["port"], identity, options["config"], interface=options["interface"],
+        authorizedKeys=authorized,
+    )
+    StreamServerEndpointService(endpoint, options["factory"]).setServiceParent(top)
+    return top

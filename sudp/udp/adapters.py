@@ -1,0 +1,256 @@
+"""
+Thin Twisted adapters around the sudp/1 engines.
+
+They move datagrams between a UDP port and an engine, run the engine's
+timers through C{IReactorTime}, and turn engine events into calls on the
+application's protocols. They hold no protocol logic.
+"""
+
+import errno
+
+from twisted.internet.protocol import DatagramProtocol
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from sudp.errors import HandshakeFailed
+from sudp.udp.events import HandshakeFailure, MessageReceived, SessionEnded, SessionOpened
+from sudp.udp.transport import SessionTransport, lostReason, udpAddress
+
+_SEND_DROPS = (errno.EAGAIN, errno.EWOULDBLOCK, errno.ENOBUFS, errno.ECONNREFUSED, errno.EMSGSIZE)
+
+
+class _EngineAdapter(DatagramProtocol):
+    """
+    What server and client adapters share: output, events, timers.
+    """
+
+    log = Logger()
+
+    def __init__(self, engine, factory, reactor):
+        self.engine = engine
+        self.factory = factory
+        self.reactor = reactor
+        self._call = None
+        self._callAt = None
+        self._flushing = False
+        self.sendErrors = 0
+
+    # -- output --------------------------------------------------------------
+
+    def _sendto(self, data, addr):
+        try:
+            self.transport.socket.sendto(data, addr)
+        except OSError as e:
+            # UDP is lossy: a full buffer or an ICMP error loses one datagram
+            if e.errno not in _SEND_DROPS:
+                self.log.warn("sudp: send to {addr} failed: {error}", addr=addr, error=e)
+            self.sendErrors += 1
+
+    def flush(self):
+        """
+        Send what the engine has queued, deliver its events, and reschedule
+        its timer. Re-entrant calls (a protocol writing from dataReceived)
+        return at once; the outer loop picks up their output.
+        """
+        if self._flushing:
+            return
+        self._flushing = True
+        engine = self.engine
+        try:
+            while True:
+                if engine.outbox:
+                    out = engine.outbox
+                    engine.outbox = []
+                    for data, addr in out:
+                        self._sendto(data, addr)
+                if not engine.events:
+                    break
+                events = engine.events
+                engine.events = []
+                for event in events:
+                    self._handle(event)
+        finally:
+            self._flushing = False
+        self._schedule()
+
+    def _handle(self, event):
+        if type(event) is MessageReceived:
+            transport = event.session.transport
+            if transport is not None and transport.protocol is not None:
+                try:
+                    transport.protocol.dataReceived(event.message)
+                except Exception:
+                    self.log.failure("sudp: application protocol failed in dataReceived; closing its session")
+                    transport.loseConnection()
+        elif type(event) is SessionOpened:
+            self._opened(event.session)
+        elif type(event) is SessionEnded:
+            self._ended(event.session, event.reason)
+        elif type(event) is HandshakeFailure:
+            self._handshakeFailed(event.error)
+
+    def _bind(self, session):
+        """
+        Build the application protocol for a new session.
+
+        @return: the protocol, or None if the factory refused.
+        """
+        addr = udpAddress(session.peerAddr)
+        protocol = self.factory.buildProtocol(addr)
+        if protocol is None:
+            return None
+        transport = SessionTransport(self, session)
+        transport.protocol = protocol
+        session.transport = transport
+        protocol.makeConnection(transport)
+        return protocol
+
+    def _ended(self, session, reason):
+        transport = session.transport
+        if transport is None:
+            return
+        transport.connected = False
+        if transport.protocol is not None:
+            try:
+                transport.protocol.connectionLost(Failure(lostReason(reason)))
+            except Exception:
+                self.log.failure("sudp: application protocol failed in connectionLost")
+
+    def _handshakeFailed(self, error):  # pragma: no cover - client only
+        pass
+
+    # -- timers --------------------------------------------------------------
+
+    def _schedule(self):
+        when = self.engine.nextDeadline()
+        call = self._call
+        if when is None:
+            if call is not None and call.active():
+                call.cancel()
+            self._call = None
+            return
+        if call is not None and call.active() and self._callAt <= when:
+            return
+        delay = max(0.0, when - self.reactor.seconds())
+        if call is not None and call.active():
+            call.reset(delay)
+        else:
+            self._call = self.reactor.callLater(delay, self._onTimer)
+        self._callAt = when
+
+    def _onTimer(self):
+        self._call = None
+        self.engine.onTimer(self.reactor.seconds())
+        self.flush()
+
+    def _stopTimer(self):
+        if self._call is not None and self._call.active():
+            self._call.cancel()
+        self._call = None
+
+    # -- application side ----------------------------------------------------
+
+    def sendMessage(self, session, message):
+        """
+        Called by L{SessionTransport.write}.
+        """
+        session.sendMessage(message, self.reactor.seconds())
+        self.flush()
+
+    def closeSession(self, session):
+        """
+        Called by L{SessionTransport.loseConnection}.
+        """
+        session.close(self.reactor.seconds())
+        self.flush()
+
+    def getHost(self):
+        return self.transport.getHost()
+
+
+class ServerAdapter(_EngineAdapter):
+    """
+    Serves a L{sudp.udp.server.ServerEngine} on one UDP port; every session
+    that opens gets a protocol from the application's factory.
+    """
+
+    def datagramReceived(self, data, addr):
+        self.engine.receiveDatagram(data, addr, self.reactor.seconds())
+        self.flush()
+
+    def _opened(self, session):
+        if self._bind(session) is None:
+            session.close(self.reactor.seconds(), text="the application refused the session")
+
+    def shutdown(self):
+        """
+        Close every session (telling each client) and stop the timer.
+        """
+        self.engine.shutdown(self.reactor.seconds())
+        self.flush()
+        self._stopTimer()
+
+
+class ClientAdapter(_EngineAdapter):
+    """
+    Drives a L{sudp.udp.client.ClientEngine} over a connected UDP port and
+    fires C{ready} with the application protocol once the handshake is done.
+    """
+
+    def __init__(self, engine, factory, reactor, ready, onEnd):
+        _EngineAdapter.__init__(self, engine, factory, reactor)
+        self.ready = ready
+        self._onEnd = onEnd
+        self.refused = False
+
+    def _sendto(self, data, addr):
+        try:
+            self.transport.socket.send(data)
+        except OSError as e:
+            if e.errno == errno.ECONNREFUSED:
+                self.refused = True
+            elif e.errno not in _SEND_DROPS:
+                self.log.warn("sudp: send failed: {error}", error=e)
+            self.sendErrors += 1
+
+    def datagramReceived(self, data, addr):
+        self.engine.receiveDatagram(data, addr, self.reactor.seconds())
+        self.flush()
+
+    def connectionRefused(self):
+        # An ICMP error can be forged, so it does not end the handshake; it
+        # makes the timeout's message say what probably happened.
+        self.refused = True
+
+    def start(self):
+        self.engine.start(self.reactor.seconds())
+        self.flush()
+
+    def _opened(self, session):
+        ready, self.ready = self.ready, None
+        protocol = self._bind(session)
+        if protocol is None:
+            session.close(self.reactor.seconds(), text="the application refused the session")
+            if ready is not None:
+                ready.errback(HandshakeFailed("the client factory returned no protocol"))
+            return
+        if ready is not None:
+            ready.callback(protocol)
+
+    def _handshakeFailed(self, error):
+        if self.refused and "no handshake" in str(error):
+            error = type(error)(f"{error}; the server's port answered 'connection refused' (is it running?)")
+        ready, self.ready = self.ready, None
+        self._finish()
+        if ready is not None:
+            ready.errback(error)
+
+    def _ended(self, session, reason):
+        _EngineAdapter._ended(self, session, reason)
+        self._finish()
+
+    def _finish(self):
+        self._stopTimer()
+        onEnd, self._onEnd = self._onEnd, None
+        if onEnd is not None:
+            self.reactor.callLater(0, onEnd)

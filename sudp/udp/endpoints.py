@@ -1,0 +1,288 @@
+"""
+sudp/1 as Twisted stream endpoints, and their string forms.
+
+  serverFromString(reactor, "sudp:9000:key=server.key")
+  clientFromString(reactor, "sudp:host=127.0.0.1:port=9000:serverKey=ed25519-...")
+
+Every option of L{sudp.udp.config.Config} can be given by name
+(C{maxSessions=500}, C{ordering=strict}, C{suites=chacha20-poly1305}, ...);
+an unknown option or a bad value is a L{ConfigurationError} when the string is
+parsed, not at the first packet.
+"""
+
+import ipaddress
+from dataclasses import fields
+
+from twisted.internet import defer
+from twisted.internet.interfaces import IListeningPort, IStreamClientEndpoint, IStreamServerEndpoint
+from zope.interface import implementer
+
+from sudp.errors import ConfigurationError, SUDPError
+from sudp.keys import PublicKey, loadAuthorizedKeys, loadIdentity, loadPublicKey
+from sudp.suites import parseSuiteList
+from sudp.udp.adapters import ClientAdapter, ServerAdapter
+from sudp.udp.client import ClientEngine
+from sudp.udp.config import OPTION_NAMES, Config
+from sudp.udp.server import ServerEngine
+
+_CONFIG_TYPES = {f.name: f.type for f in fields(Config)}
+
+
+def configFromOptions(options):
+    """
+    Build a L{Config} from string options (as in an endpoint string).
+
+    @param options: a dict of option name to string value; consumed options
+        are removed from it.
+    @raise ConfigurationError: on a bad value.
+    """
+    values = {}
+    for name in list(options):
+        if name not in OPTION_NAMES:
+            continue
+        text = options.pop(name)
+        kind = _CONFIG_TYPES[name]
+        try:
+            if name == "suites":
+                values[name] = parseSuiteList(text)
+            elif kind in (int, "int"):
+                values[name] = int(text, 0)
+            elif kind in (float, "float"):
+                values[name] = float(text)
+            else:
+                values[name] = text
+        except ValueError:
+            raise ConfigurationError(f"option {name}={text!r}: not a valid {kind}") from None
+    return Config(**values)
+
+
+def _rejectUnknown(options, known):
+    if options:
+        raise ConfigurationError(
+            f"unknown sudp option(s): {', '.join(sorted(options))}; known: "
+            f"{', '.join(sorted(set(known) | OPTION_NAMES))}"
+        )
+
+
+@implementer(IListeningPort)
+class SUDPListeningPort:
+    """
+    A listening sudp/1 server: one UDP port, many sessions.
+
+    @ivar engine: the L{ServerEngine} (its C{stats()} has the counters).
+    """
+
+    def __init__(self, udpPort, adapter):
+        self._port = udpPort
+        self.adapter = adapter
+        self.engine = adapter.engine
+        self._stopped = None
+
+    def startListening(self):
+        """
+        The port listens from creation; this is a no-op.
+        """
+
+    def stopListening(self):
+        """
+        Close every session (telling each client), then the UDP port.
+        """
+        if self._stopped is None:
+            self.adapter.shutdown()
+            self._stopped = defer.maybeDeferred(self._port.stopListening)
+            self._stopped.addBoth(lambda r: (self.adapter.factory.doStop(), r)[1])
+        return self._stopped
+
+    loseConnection = stopListening
+
+    def getHost(self):
+        return self._port.getHost()
+
+
+@implementer(IStreamServerEndpoint)
+class SUDPServerEndpoint:
+    """
+    A sudp/1 server on a UDP port. Each authenticated session gets a
+    protocol from the factory passed to L{listen}.
+    """
+
+    def __init__(self, reactor, port, identity, config=None, interface="", authorizedKeys=None,
+                 cookieSecret=None):
+        self._reactor = reactor
+        self._port = port
+        self._identity = identity
+        self._config = config or Config()
+        self._interface = interface
+        self._authorizedKeys = authorizedKeys
+        self._cookieSecret = cookieSecret
+
+    def listen(self, factory):
+        """
+        @return: a L{Deferred} firing with a L{SUDPListeningPort}.
+        """
+        def start():
+            engine = ServerEngine(
+                self._identity, self._config, self._authorizedKeys, cookieSecret=self._cookieSecret
+            )
+            adapter = ServerAdapter(engine, factory, self._reactor)
+            udpPort = self._reactor.listenUDP(self._port, adapter, interface=self._interface)
+            factory.doStart()
+            return SUDPListeningPort(udpPort, adapter)
+
+        return defer.execute(start)
+
+
+@implementer(IStreamClientEndpoint)
+class SUDPClientEndpoint:
+    """
+    A sudp/1 client: L{connect} fires with the application protocol once the
+    server has proven C{serverKey} and confirmed the session.
+    """
+
+    def __init__(self, reactor, host, port, serverKey, config=None, identity=None, bindAddress=""):
+        self._reactor = reactor
+        self._host = host
+        self._port = port
+        self._serverKey = serverKey
+        self._config = config or Config()
+        self._identity = identity
+        self._bindAddress = bindAddress
+
+    def connect(self, factory):
+        """
+        @return: a L{Deferred} firing with the protocol after the handshake,
+            or failing with a L{sudp.errors.HandshakeFailed} (e.g.
+            L{sudp.errors.BadServerSignature} for a wrong server key,
+            L{sudp.errors.HandshakeTimeout}).
+        """
+        state = {}
+
+        def cancel(d):
+            adapter = state.get("adapter")
+            if adapter is not None:
+                adapter.ready = None
+                adapter.engine.close(self._reactor.seconds())
+                adapter.flush()
+                adapter._finish()
+
+        ready = defer.Deferred(cancel)
+
+        def resolved(ip):
+            engine = ClientEngine(
+                self._serverKey, (ip, self._port), self._config, identity=self._identity
+            )
+            udpPort = None
+
+            def onEnd():
+                if udpPort is not None:
+                    udpPort.stopListening()
+
+            adapter = ClientAdapter(engine, factory, self._reactor, ready, onEnd)
+            state["adapter"] = adapter
+            udpPort = self._reactor.listenUDP(0, adapter, interface=self._bindAddress)
+            udpPort.connect(ip, self._port)
+            adapter.start()
+
+        def failed(f):
+            if not ready.called:
+                ready.errback(f)
+
+        d = _resolve(self._reactor, self._host)
+        d.addCallback(resolved)
+        d.addErrback(failed)
+        return ready
+
+
+def _resolve(reactor, host):
+    try:
+        ipaddress.ip_address(host)
+        return defer.succeed(host)
+    except ValueError:
+        return reactor.resolve(host)
+
+
+# -- string parsers -------------------------------------------------------------
+
+
+def parseServer(reactor, *args, **kwargs):
+    """
+    C{sudp:PORT:key=FILE[:interface=ADDR][:authorizedKeys=FILE][:option=value...]}
+
+    @return: a L{SUDPServerEndpoint}.
+    """
+    options = dict(kwargs)
+    if len(args) > 1:
+        raise ConfigurationError(f"sudp server: one positional argument (the port), got {args}")
+    port = options.pop("port", args[0] if args else None)
+    if port is None:
+        raise ConfigurationError("sudp server: give a port, e.g. sudp:9000:key=server.key")
+    keyFile = options.pop("key", None)
+    if keyFile is None:
+        raise ConfigurationError("sudp server: give the server key file, e.g. sudp:9000:key=server.key")
+    interface = options.pop("interface", "")
+    authorized = options.pop("authorizedKeys", None)
+    config = configFromOptions(options)
+    _rejectUnknown(options, ["port", "key", "interface", "authorizedKeys"])
+    try:
+        portNumber = int(port)
+    except ValueError:
+        raise ConfigurationError(f"sudp server: port {port!r} is not a number") from None
+    return SUDPServerEndpoint(
+        reactor,
+        portNumber,
+        loadIdentity(keyFile),
+        config,
+        interface=interface,
+        authorizedKeys=None if authorized is None else loadAuthorizedKeys(authorized),
+    )
+
+
+def parseClient(reactor, *args, **kwargs):
+    """
+    C{sudp:host=HOST:port=PORT:serverKey=KEY[:key=FILE][:bindAddress=ADDR][:option=value...]}
+    (or C{sudp:HOST:PORT:serverKey=KEY}). C{serverKey} is the text form
+    C{ed25519-...} or a C{.pub} file.
+
+    @return: a L{SUDPClientEndpoint}.
+    """
+    options = dict(kwargs)
+    if len(args) > 2:
+        raise ConfigurationError(f"sudp client: at most host and port positionally, got {args}")
+    positional = list(args) + [None, None]
+    host = options.pop("host", positional[0])
+    port = options.pop("port", positional[1])
+    if not host or not port:
+        raise ConfigurationError("sudp client: give host and port, e.g. sudp:host=127.0.0.1:port=9000:serverKey=...")
+    serverKey = options.pop("serverKey", None)
+    if not serverKey:
+        raise ConfigurationError("sudp client: give serverKey=ed25519-... (the server's public key)")
+    keyFile = options.pop("key", None)
+    bindAddress = options.pop("bindAddress", "")
+    timeout = options.pop("timeout", None)
+    if timeout is not None:
+        options["handshakeTimeout"] = timeout
+    config = configFromOptions(options)
+    _rejectUnknown(options, ["host", "port", "serverKey", "key", "bindAddress", "timeout"])
+    try:
+        portNumber = int(port)
+    except ValueError:
+        raise ConfigurationError(f"sudp client: port {port!r} is not a number") from None
+    return SUDPClientEndpoint(
+        reactor,
+        host,
+        portNumber,
+        _serverKey(serverKey),
+        config,
+        identity=None if keyFile is None else loadIdentity(keyFile),
+        bindAddress=bindAddress,
+    )
+
+
+def _serverKey(text):
+    if text.startswith("ed25519-"):
+        return PublicKey.fromText(text)
+    try:
+        return loadPublicKey(text)
+    except SUDPError as e:
+        raise ConfigurationError(f"serverKey: not a public key and not a key file: {e}") from None
+

@@ -1,0 +1,58 @@
+"""
+Twisted plugins of sudp: the C{twist sudp} service maker and the C{sudp:}
+endpoint string parsers (server and client).
+
+Keep this file free of heavy imports: Twisted imports every plugin file when
+it looks for plugins, and an import error here only gets logged while the
+plugins silently disappear (sudp_test.test_plugins checks they are found).
+"""
+
+from twisted.application.service import IServiceMaker
+from twisted.internet.interfaces import (
+    IStreamClientEndpointStringParserWithReactor,
+    IStreamServerEndpointStringParser,
+)
+from twisted.plugin import IPlugin
+from zope.interface import implementer
+
+
+@implementer(IPlugin, IServiceMaker)
+class _SUDPServiceMaker:
+    tapname = "sudp"
+    description = "A sudp/1 server: authenticated, encrypted, replay-proof messages over UDP."
+
+    @property
+    def options(self):
+        from sudp.tap import Options
+
+        return Options
+
+    def makeService(self, options):
+        from sudp.tap import makeService
+
+        return makeService(options)
+
+
+@implementer(IPlugin, IStreamServerEndpointStringParser)
+class _SUDPServerParser:
+    prefix = "sudp"
+
+    def parseStreamServer(self, reactor, *args, **kwargs):
+        from sudp.udp.endpoints import parseServer
+
+        return parseServer(reactor, *args, **kwargs)
+
+
+@implementer(IPlugin, IStreamClientEndpointStringParserWithReactor)
+class _SUDPClientParser:
+    prefix = "sudp"
+
+    def parseStreamClient(self, reactor, *args, **kwargs):
+        from sudp.udp.endpoints import parseClient
+
+        return parseClient(reactor, *args, **kwargs)
+
+
+sudpServiceMaker = _SUDPServiceMaker()
+sudpServerParser = _SUDPServerParser()
+sudpClientParser = _SUDPClientParser()
