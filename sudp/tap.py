@@ -8,7 +8,6 @@ C{twist sudp}: run a sudp/1 server.
 import importlib
 
 from twisted.application import service
-from twisted.application.internet import StreamServerEndpointService
 from twisted.internet import protocol
 from twisted.internet.interfaces import IProtocolFactory
 from twisted.logger import Logger
@@ -85,47 +84,68 @@ class Options(usage.Options):
             raise usage.UsageError(f"--port {self['port']}: not a UDP port")
         self["factory"] = loadApp(self["app"]) if self["app"] else protocol.Factory.forProtocol(Echo)
         changes = {}
-        if self["suites"]:
-            changes["suites"] = parseSuiteList(self["suites"])
         for option, name in (("max-sessions", "maxSessions"), ("max-pending", "maxPendingHandshakes"),
                              ("idle-timeout", "idleTimeout")):
             if self[option] is not None:
                 changes[name] = self[option]
         try:
+            if self["suites"]:
+                changes["suites"] = parseSuiteList(self["suites"])
             self["config"] = Config(**changes)
         except SUDPError as e:
             raise usage.UsageError(str(e)) from None
 
 
-class SUDPService(service.MultiService):
+class SUDPService(service.Service):
     """
-    The C{twist sudp} service: logs the key and the client endpoint at start.
+    The C{twist sudp} service: listens, then logs the public key and a ready
+    client endpoint string with the port actually bound.
+
+    @ivar port: the L{sudp.udp.endpoints.SUDPListeningPort} once listening.
     """
 
     log = Logger()
 
-    def __init__(self, identity, created, keyFile, port, interface):
-        service.MultiService.__init__(self)
+    def __init__(self, endpoint, factory, identity, created, keyFile, interface):
+        self.endpoint = endpoint
+        self.factory = factory
         self.identity = identity
         self.created = created
         self.keyFile = keyFile
-        self.port = port
         self.interface = interface
+        self.port = None
 
     def clientEndpointString(self):
+        """
+        @return: the client endpoint string for this server.
+        """
         host = self.interface if self.interface not in ("", "0.0.0.0", "::") else "127.0.0.1"
-        return f"sudp:host={host}:port={self.port}:serverKey={self.identity.publicKey.toText()}"
+        number = self.port.getHost().port
+        return f"sudp:host={host}:port={number}:serverKey={self.identity.publicKey.toText()}"
 
     def startService(self):
-        service.MultiService.startService(self)
+        service.Service.startService(self)
+        d = self.endpoint.listen(self.factory)
+        d.addCallback(self._listening)
+        d.addErrback(lambda f: self.log.failure("sudp: cannot listen", f))
+        return d
+
+    def _listening(self, port):
+        self.port = port
         key = self.identity.publicKey
         self.log.info(
             "sudp: {action} server key {keyFile}", action="created" if self.created else "loaded",
             keyFile=self.keyFile,
         )
         self.log.info("sudp: public key {key} ({fingerprint})", key=key.toText(), fingerprint=key.fingerprint())
-        self.log.info("sudp: listening on UDP port {port}; clients connect with:", port=self.port)
+        self.log.info("sudp: listening on UDP port {port}; clients connect with:", port=port.getHost().port)
         self.log.info("sudp:   {endpoint}", endpoint=self.clientEndpointString())
+
+    def stopService(self):
+        service.Service.stopService(self)
+        if self.port is not None:
+            port, self.port = self.port, None
+            return port.stopListening()
 
 
 def makeService(options):
@@ -141,10 +161,8 @@ def makeService(options):
         )
     except SUDPError as e:
         raise usage.UsageError(str(e)) from None
-    top = SUDPService(identity, created, options["key"], options["port"], options["interface"])
     endpoint = SUDPServerEndpoint(
         reactor, options["port"], identity, options["config"], interface=options["interface"],
         authorizedKeys=authorized,
     )
-    StreamServerEndpointService(endpoint, options["factory"]).setServiceParent(top)
-    return top
+    return SUDPService(endpoint, options["factory"], identity, created, options["key"], options["interface"])

@@ -25,6 +25,7 @@ class _EngineAdapter(DatagramProtocol):
     """
 
     log = Logger()
+    noisy = False
 
     def __init__(self, engine, factory, reactor):
         self.engine = engine

@@ -279,9 +279,9 @@ def parseClient(reactor, *args, **kwargs):
 
 
 def _serverKey(text):
-    if text.startswith("ed25519-"):
-        return PublicKey.fromText(text)
     try:
+        if text.startswith("ed25519-"):
+            return PublicKey.fromText(text)
         return loadPublicKey(text)
     except SUDPError as e:
         raise ConfigurationError(f"serverKey: not a public key and not a key file: {e}") from None

@@ -1,0 +1,115 @@
+"""
+Packaging: the wheel carries the Twisted plugin file (and not Twisted's own
+files), and Twisted finds our plugins after a real install into a fresh
+virtual environment, both from the wheel and from a strict editable install.
+
+This builds and installs for real (dependencies come from the package index
+or pip's cache), so it takes a minute.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+
+from twisted.trial import unittest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PLUGIN_FILE = "twisted/plugins/sudp_plugins.py"
+IGNORE = shutil.ignore_patterns(".venv", "_trial_temp*", "build", "dist", "*.egg-info",
+                                "__pycache__", ".git", "dropin.cache", ".hypothesis", "results")
+
+CHECK_TWISTED_INIT = r"""
+import base64, csv, hashlib, importlib.metadata as md, os, sys
+import twisted.plugins
+dist = md.distribution("twisted")
+init = os.path.join(os.path.dirname(twisted.plugins.__file__), "__init__.py")
+rel = os.path.relpath(init, dist.locate_file("")).replace(os.sep, "/")
+record = {f.as_posix(): f.hash for f in dist.files if f.hash}
+h = record[rel]
+with open(init, "rb") as f:
+    actual = base64.urlsafe_b64encode(hashlib.new(h.mode, f.read()).digest()).rstrip(b"=").decode()
+print("twisted/plugins/__init__.py", "untouched" if actual == h.value else "MODIFIED")
+sys.exit(0 if actual == h.value else 1)
+"""
+
+
+def _run(args, cwd, timeout=600):
+    result = subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    if result.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        )
+    return result.stdout
+
+
+class PackagingTests(unittest.TestCase):
+    def setUp(self):
+        self.work = os.path.abspath(self.mktemp())
+        os.makedirs(self.work)
+        self.src = os.path.join(self.work, "src")
+        shutil.copytree(ROOT, self.src, ignore=IGNORE)
+        self.venv = os.path.join(self.work, "venv")
+        _run([sys.executable, "-m", "venv", self.venv], self.work)
+        self.python = os.path.join(self.venv, "bin", "python")
+        # a directory outside the source tree, so nothing is imported from it
+        self.elsewhere = os.path.join(self.work, "elsewhere")
+        os.makedirs(self.elsewhere)
+        shutil.copy(os.path.join(ROOT, "sudp_test", "plugincheck.py"), self.elsewhere)
+
+    def checkInstalled(self):
+        out = _run([self.python, "plugincheck.py"], self.elsewhere)
+        self.assertIn("services: ['sudp']", out)
+        self.assertIn("servers: ['sudp']", out)
+        self.assertIn("clients: ['sudp']", out)
+        self.assertNotIn("PROBLEM", out)
+        out = _run([self.python, "-c", CHECK_TWISTED_INIT], self.elsewhere)
+        self.assertIn("untouched", out)
+        out = _run([os.path.join(self.venv, "bin", "sudp"), "keygen", "k.key"], self.elsewhere)
+        self.assertIn("ed25519-", out)
+        out = _run([os.path.join(self.venv, "bin", "twist"), "sudp", "--help"], self.elsewhere)
+        self.assertIn("--port", out)
+
+    def test_wheel(self):
+        """
+        The wheel holds twisted/plugins/sudp_plugins.py and neither
+        twisted/__init__.py nor twisted/plugins/__init__.py; installed into a
+        fresh venv, Twisted finds every plugin, verifyObject passes, Twisted's
+        own plugins/__init__.py matches its RECORD hash, and the sudp and
+        twist sudp commands run.
+        """
+        wheels = os.path.join(self.work, "wheels")
+        _run([self.python, "-m", "pip", "wheel", "--no-deps", "-q", "-w", wheels, self.src], self.work)
+        [wheel] = [os.path.join(wheels, w) for w in os.listdir(wheels) if w.startswith("sudp-")]
+        names = zipfile.ZipFile(wheel).namelist()
+        self.assertIn(PLUGIN_FILE, names)
+        self.assertNotIn("twisted/plugins/__init__.py", names)
+        self.assertNotIn("twisted/__init__.py", names)
+        self.assertFalse([n for n in names if n.startswith("twisted/") and n != PLUGIN_FILE], names)
+        self.assertFalse([n for n in names if "dropin.cache" in n or n.startswith("sudp_test/")])
+        packages = {os.path.dirname(n) for n in names if n.startswith("sudp/") and n.endswith("__init__.py")}
+        onDisk = {
+            os.path.relpath(d, ROOT).replace(os.sep, "/")
+            for d, _, files in os.walk(os.path.join(ROOT, "sudp")) if "__init__.py" in files
+        }
+        self.assertEqual(packages, onDisk, "every sudp package must be listed in pyproject.toml")
+        _run([self.python, "-m", "pip", "install", "-q", wheel], self.work)
+        self.checkInstalled()
+        site = _run([self.python, "-c", "import twisted.plugins.sudp_plugins as m; print(m.__file__)"],
+                    self.elsewhere).strip()
+        self.assertTrue(site.startswith(self.venv), site)
+
+    def test_editableStrict(self):
+        """
+        pip install -e . --config-settings editable_mode=strict (the
+        documented editable install) also lets Twisted find every plugin,
+        from the source tree.
+        """
+        _run([self.python, "-m", "pip", "install", "-q", "-e", self.src,
+              "--config-settings", "editable_mode=strict"], self.work)
+        self.checkInstalled()
+        where = _run([self.python, "-c", "import sudp; print(sudp.__file__)"], self.elsewhere).strip()
+        self.assertEqual(os.path.realpath(where), os.path.realpath(os.path.join(self.src, "sudp", "__init__.py")))
+
+
