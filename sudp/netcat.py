@@ -27,7 +27,7 @@ class _Messages(protocol.Protocol):
 
     def connectionLost(self, reason):
         if not self.done.called:
-            self.done.callback(reason)
+            self.done.callback(reason.value)
 
 
 class _Lines(LineReceiver):
@@ -81,10 +81,10 @@ def runNetcat(endpoint, timeout=10.0, reactor=None, stdin=True):
         if stdin:
             stdio.StandardIO(_Lines(session, err))
         reason = yield done
-        if reason.check(ConnectionDone):
+        if isinstance(reason, ConnectionDone):
             status.append(0)
         else:
-            err.write(f"sudp connect: session ended: {reason.value}\n")
+            err.write(f"sudp connect: session ended: {reason}\n")
             status.append(1)
 
     def run():

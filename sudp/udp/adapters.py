@@ -39,6 +39,8 @@ class _EngineAdapter(DatagramProtocol):
     # -- output --------------------------------------------------------------
 
     def _sendto(self, data, addr):
+        if self.transport is None:  # the port has stopped
+            return
         try:
             self.transport.socket.sendto(data, addr)
         except OSError as e:
@@ -194,34 +196,25 @@ class ServerAdapter(_EngineAdapter):
 
 class ClientAdapter(_EngineAdapter):
     """
-    Drives a L{sudp.udp.client.ClientEngine} over a connected UDP port and
-    fires C{ready} with the application protocol once the handshake is done.
+    Drives a L{sudp.udp.client.ClientEngine} over a UDP port and fires
+    C{ready} with the application protocol once the handshake is done.
+
+    The socket is not connect()ed: Twisted's epoll reactor takes a queued
+    ICMP error on a connected UDP socket for a disconnect and closes the
+    port. Datagrams from anywhere but the server are dropped and counted.
     """
 
     def __init__(self, engine, factory, reactor, ready, onEnd):
         _EngineAdapter.__init__(self, engine, factory, reactor)
         self.ready = ready
         self._onEnd = onEnd
-        self.refused = False
-
-    def _sendto(self, data, addr):
-        try:
-            self.transport.socket.send(data)
-        except OSError as e:
-            if e.errno == errno.ECONNREFUSED:
-                self.refused = True
-            elif e.errno not in _SEND_DROPS:
-                self.log.warn("sudp: send failed: {error}", error=e)
-            self.sendErrors += 1
 
     def datagramReceived(self, data, addr):
+        if addr != self.engine.serverAddr:
+            self.engine.drop("wrong-source")
+            return
         self.engine.receiveDatagram(data, addr, self.reactor.seconds())
         self.flush()
-
-    def connectionRefused(self):
-        # An ICMP error can be forged, so it does not end the handshake; it
-        # makes the timeout's message say what probably happened.
-        self.refused = True
 
     def start(self):
         self.engine.start(self.reactor.seconds())
@@ -239,8 +232,6 @@ class ClientAdapter(_EngineAdapter):
             ready.callback(protocol)
 
     def _handshakeFailed(self, error):
-        if self.refused and "no handshake" in str(error):
-            error = type(error)(f"{error}; the server's port answered 'connection refused' (is it running?)")
         ready, self.ready = self.ready, None
         self._finish()
         if ready is not None:

@@ -180,7 +180,6 @@ class SUDPClientEndpoint:
             adapter = ClientAdapter(engine, factory, self._reactor, ready, onEnd)
             state["adapter"] = adapter
             udpPort = self._reactor.listenUDP(0, adapter, interface=self._bindAddress)
-            udpPort.connect(ip, self._port)
             adapter.start()
 
         def failed(f):

@@ -99,7 +99,7 @@ class Session:
         self.pendingExpires = NEVER
         self.transport = None
         self.maxMessageSize = config.maxDatagramSize - DATA_HEADER_SIZE - suite.tagSize
-        self.stats = {"sent": 0, "received": 0, "rekeys": 0, "dropped": 0}
+        self.stats = {"sent": 0, "received": 0, "rekeys": 0, "rekeysStarted": 0}
 
     # -- sending ---------------------------------------------------------
 
@@ -251,6 +251,7 @@ class Session:
 
     def _startRekey(self, now):
         nextEpoch = self.sendEpoch.number + 1
+        self.stats["rekeysStarted"] += 1
         if self.role == CLIENT:
             eph = Ephemeral(self.engine.random(32))
             self.rekey = (nextEpoch, eph, now + self.config.rekeyRetransmit)

@@ -1,0 +1,381 @@
+"""
+Functional tests of the sudp/1 engines, driven without a reactor: time comes
+from a L{twisted.internet.task.Clock}, datagrams move through an in-memory
+link.
+"""
+
+from twisted.internet.task import Clock
+from twisted.trial import unittest
+
+from sudp.errors import BadServerSignature, ClientNotAuthorized, HandshakeTimeout, SessionClosed
+from sudp.keys import Identity
+from sudp.udp.client import ClientEngine
+from sudp.udp.config import Config
+from sudp.udp.events import HandshakeFailure, MessageReceived, SessionEnded, SessionOpened
+from sudp.udp.server import ServerEngine
+
+SERVER_ADDR = ("127.0.0.1", 9000)
+CLIENT_ADDR = ("127.0.0.1", 40000)
+
+
+class Link:
+    """
+    Connects a server engine and one or more client engines in memory, with
+    a Clock for time. Nothing is lost unless C{drop} says so.
+    """
+
+    def __init__(self, server, clock):
+        self.server = server
+        self.clock = clock
+        self.clients = {}  # addr -> engine
+        self.events = []  # (who, event)
+        self.drop = lambda data, src, dst: False
+        self.sent = []  # (src, dst, data)
+
+    def add(self, client, addr=CLIENT_ADDR):
+        self.clients[addr] = client
+        return client
+
+    def now(self):
+        return self.clock.seconds()
+
+    def pump(self):
+        moved = True
+        while moved:
+            moved = False
+            for addr, client in list(self.clients.items()):
+                out, client.outbox = client.outbox, []
+                for data, dst in out:
+                    moved = True
+                    self.sent.append((addr, dst, data))
+                    if not self.drop(data, addr, dst):
+                        self.server.receiveDatagram(data, addr, self.now())
+            out, self.server.outbox = self.server.outbox, []
+            for data, dst in out:
+                moved = True
+                self.sent.append((SERVER_ADDR, dst, data))
+                if dst in self.clients and not self.drop(data, SERVER_ADDR, dst):
+                    self.clients[dst].receiveDatagram(data, SERVER_ADDR, self.now())
+            for who, engine in [("server", self.server)] + list(self.clients.items()):
+                if engine.events:
+                    self.events.extend((who, e) for e in engine.events)
+                    engine.events = []
+
+    def advance(self, seconds):
+        """
+        Advance the clock by C{seconds}, running every timer on the way.
+        """
+        target = self.now() + seconds
+        while True:
+            engines = [self.server] + list(self.clients.values())
+            deadlines = [d for d in (e.nextDeadline() for e in engines) if d is not None]
+            when = min(deadlines, default=None)
+            if when is None or when > target:
+                break
+            self.clock.advance(max(0.0, when - self.now()))
+            for e in engines:
+                d = e.nextDeadline()
+                if d is not None and d <= self.now():
+                    e.onTimer(self.now())
+            self.pump()
+        self.clock.advance(max(0.0, target - self.now()))
+        self.pump()
+
+    def take(self, who, kind):
+        found = [e for w, e in self.events if w == who and isinstance(e, kind)]
+        self.events = [(w, e) for w, e in self.events if not (w == who and isinstance(e, kind))]
+        return found
+
+
+def connect(testCase, config=None, serverConfig=None, clientIdentity=None, authorizedKeys=None,
+            serverKey=None):
+    clock = Clock()
+    clock.advance(1_000_000)
+    identity = Identity.generate()
+    server = ServerEngine(identity, serverConfig or config or Config(), authorizedKeys=authorizedKeys)
+    link = Link(server, clock)
+    client = link.add(ClientEngine(serverKey or identity.publicKey, SERVER_ADDR, config or Config(),
+                                   identity=clientIdentity))
+    client.start(link.now())
+    link.pump()
+    link.identity = identity
+    return link, server, client
+
+
+def serverSession(server):
+    [session] = server.sessions.values()
+    return session
+
+
+class HandshakeTests(unittest.TestCase):
+    def test_opensBothSides(self):
+        """
+        A handshake opens the session on both sides in three round trips;
+        both sides agree on the suite and the client holds the server's key.
+        """
+        link, server, client = connect(self)
+        self.assertEqual(len(link.take("server", SessionOpened)), 1)
+        self.assertEqual(len(link.take(CLIENT_ADDR, SessionOpened)), 1)
+        self.assertEqual(client.session.peerKey, link.identity.publicKey)
+        self.assertEqual(serverSession(server).peerKey, None)
+        self.assertEqual(server.stats()["sessions"], 1)
+        self.assertEqual(server.stats()["pending"], 0)
+        types = [d[0] for src, dst, d in link.sent]
+        self.assertEqual(types[:4], [0x11, 0x12, 0x13, 0x14])
+
+    def test_retransmitWithBackoff(self):
+        """
+        Lost handshake packets are retransmitted with exponential backoff
+        and the handshake still completes.
+        """
+        link, server, client = Link(ServerEngine(Identity.generate()), Clock()), None, None
+        server = link.server
+        client = link.add(ClientEngine(server.identity.publicKey, SERVER_ADDR))
+        lost = {"hello": 2, "init": 1, "confirm": 1}
+
+        def drop(data, src, dst):
+            for name, t in (("hello", 0x11), ("init", 0x13), ("confirm", 0x1A)):
+                if data[0] == t and src == CLIENT_ADDR and lost[name]:
+                    lost[name] -= 1
+                    return True
+            return False
+
+        link.drop = drop
+        client.start(link.now())
+        link.pump()
+        sendTimes = []
+        original = link.pump
+
+        def pump():
+            sendTimes.extend(link.now() for _ in client.outbox if _[0][0] == 0x11)
+            original()
+
+        link.pump = pump
+        link.advance(5)
+        self.assertEqual(len(link.take(CLIENT_ADDR, SessionOpened)), 1)
+        self.assertEqual(len(link.take("server", SessionOpened)), 1)
+        self.assertEqual(lost, {"hello": 0, "init": 0, "confirm": 0})
+        # HELLO retransmitted at 0.5 s, then 1 s after that: backoff doubles
+        self.assertEqual(sendTimes[:2], [0.5, 1.5])
+
+    def test_timeout(self):
+        """
+        With no server answering, the client fails with HandshakeTimeout
+        after handshakeTimeout seconds, having retransmitted with a capped backoff.
+        """
+        clock = Clock()
+        client = ClientEngine(Identity.generate().publicKey, SERVER_ADDR, Config(handshakeTimeout=10))
+        client.start(clock.seconds())
+        sends = 1
+        client.outbox = []
+        while client.nextDeadline() is not None:
+            clock.advance(client.nextDeadline() - clock.seconds())
+            client.onTimer(clock.seconds())
+            sends += len(client.outbox)
+            client.outbox = []
+        [failure] = client.events
+        self.assertIsInstance(failure, HandshakeFailure)
+        self.assertIsInstance(failure.error, HandshakeTimeout)
+        self.assertEqual(clock.seconds(), 10)
+        self.assertIn("within 10 s", str(failure.error))
+        # 0, 0.5, 1.5, 3.5, 7.5 (then the 4 s cap would be 11.5 > 10)
+        self.assertEqual(sends, 5)
+
+    def test_wrongServerKey(self):
+        """
+        A client expecting another server key fails with BadServerSignature
+        naming the key it expected, and no session opens on either side.
+        """
+        other = Identity.generate().publicKey
+        link, server, client = connect(self, serverKey=other)
+        [failure] = link.take(CLIENT_ADDR, HandshakeFailure)
+        self.assertIsInstance(failure.error, BadServerSignature)
+        self.assertIn(other.toText(), str(failure.error))
+        self.assertEqual(link.take("server", SessionOpened), [])
+        self.assertEqual(link.take(CLIENT_ADDR, SessionOpened), [])
+
+    def test_pendingExpires(self):
+        """
+        A server whose RESP is never confirmed drops the pending handshake
+        after handshakeTimeout and counts it.
+        """
+        clock = Clock()
+        server = ServerEngine(Identity.generate())
+        link = Link(server, clock)
+        client = link.add(ClientEngine(server.identity.publicKey, SERVER_ADDR))
+        link.drop = lambda data, src, dst: data[0] == 0x1A and src == CLIENT_ADDR
+        client.start(link.now())
+        link.pump()
+        self.assertEqual(server.stats()["pending"], 1)
+        link.advance(11)
+        self.assertEqual(server.stats()["pending"], 0)
+        self.assertEqual(server.sessions, {})
+        self.assertEqual(server.drops["handshake-expired"], 1)
+        [failure] = link.take(CLIENT_ADDR, HandshakeFailure)
+        self.assertIsInstance(failure.error, HandshakeTimeout)
+
+
+class MutualAuthTests(unittest.TestCase):
+    def test_authorized(self):
+        """
+        A client whose key is in the server's authorized keys opens a session
+        and the server sees its verified key.
+        """
+        me = Identity.generate()
+        link, server, client = connect(self, clientIdentity=me, authorizedKeys=[me.publicKey])
+        self.assertEqual(len(link.take(CLIENT_ADDR, SessionOpened)), 1)
+        self.assertEqual(serverSession(server).peerKey, me.publicKey)
+
+    def test_notAuthorized(self):
+        """
+        A client key the server does not list fails the client with
+        ClientNotAuthorized and opens nothing on the server.
+        """
+        me = Identity.generate()
+        link, server, client = connect(self, clientIdentity=me, authorizedKeys=[Identity.generate().publicKey])
+        [failure] = link.take(CLIENT_ADDR, HandshakeFailure)
+        self.assertIsInstance(failure.error, ClientNotAuthorized)
+        self.assertIn(me.publicKey.fingerprint(), str(failure.error))
+        self.assertEqual(link.take("server", SessionOpened), [])
+        self.assertEqual(server.sessions, {})
+
+    def test_identityRequired(self):
+        """
+        A client with no identity, at a server that requires one, fails with
+        ClientNotAuthorized.
+        """
+        link, server, client = connect(self, authorizedKeys=[Identity.generate().publicKey])
+        [failure] = link.take(CLIENT_ADDR, HandshakeFailure)
+        self.assertIsInstance(failure.error, ClientNotAuthorized)
+        self.assertIn("required", str(failure.error))
+
+    def test_optionalIdentity(self):
+        """
+        A server without authorized keys still verifies and exposes a client
+        identity that is offered.
+        """
+        me = Identity.generate()
+        link, server, client = connect(self, clientIdentity=me)
+        self.assertEqual(serverSession(server).peerKey, me.publicKey)
+
+
+class DataTests(unittest.TestCase):
+    def exchange(self, link, server, client, count, each=1, serverExtra=0):
+        s = serverSession(server)
+        for i in range(count):
+            for j in range(each):
+                client.send(b"c%d.%d" % (i, j), link.now())
+            for j in range(each + serverExtra):
+                server.send(s, b"s%d.%d" % (i, j), link.now())
+            link.pump()
+
+    def messages(self, link, who):
+        return [e.message for e in link.take(who, MessageReceived)]
+
+    def test_rekeysBothDirectionsNoLoss(self):
+        """
+        Driven by a Clock over 20 simulated minutes, a session rekeys many
+        times: by message count when the server sends most (the server asks,
+        the client runs the exchange) and by time when traffic is light (the
+        client starts). Every message arrives exactly once, in order.
+        """
+        config = Config(rekeyAfterTime=60, rekeyAfterMessages=40)
+        link, server, client = connect(self, config)
+        s = serverSession(server)
+        sentC, sentS = [], []
+        for second in range(1200):
+            heavy = second < 300
+            for j in range(1 if heavy else (1 if second % 7 == 0 else 0)):
+                msg = b"c%d.%d" % (second, j)
+                client.send(msg, link.now())
+                sentC.append(msg)
+            for j in range(4 if heavy else (1 if second % 5 == 0 else 0)):
+                msg = b"s%d.%d" % (second, j)
+                server.send(s, msg, link.now())
+                sentS.append(msg)
+            link.pump()
+            link.advance(1)
+        self.assertEqual(self.messages(link, "server"), sentC)
+        self.assertEqual(self.messages(link, CLIENT_ADDR), sentS)
+        self.assertGreaterEqual(s.stats["rekeysStarted"], 10)  # server asked (count)
+        self.assertGreaterEqual(client.session.stats["rekeysStarted"], 25)
+        self.assertEqual(s.stats["rekeys"], client.session.stats["rekeys"])
+        self.assertGreaterEqual(s.stats["rekeys"], 35)
+        self.assertEqual(s.sendEpoch.number, client.session.sendEpoch.number)
+        self.assertEqual(dict(server.drops), {})
+        self.assertEqual(dict(client.drops), {})
+        self.assertEqual(link.take("server", SessionEnded), [])
+
+    def test_oldKeysWiped(self):
+        """
+        After a rekey and the grace period the old epoch's key buffers are
+        overwritten with zeros and it no longer decrypts anything.
+        """
+        link, server, client = connect(self, Config(rekeyAfterMessages=3))
+        old = client.session.sendEpoch
+        buffers = [old.keys.c2s, old.keys.s2c, old.keys.chainKey, old.keys.confirmKey]
+        self.exchange(link, server, client, 3)
+        self.assertEqual(client.session.sendEpoch.number, 1)
+        self.assertTrue(any(any(b) for b in buffers))
+        link.advance(Config().oldKeyGrace + 1)
+        for b in buffers:
+            self.assertEqual(bytes(b), bytes(len(b)))
+        self.assertIsNone(old.opener)
+        self.assertNotIn(old, client.session.epochs)
+
+    def test_keepaliveAndIdle(self):
+        """
+        Keepalives hold an idle session open; when the peer goes silent the
+        session ends with reason idle-timeout on the side still listening.
+        """
+        link, server, client = connect(self, Config(keepaliveInterval=5, idleTimeout=20))
+        link.advance(100)
+        self.assertEqual(link.take("server", SessionEnded), [])
+        self.assertEqual(link.take(CLIENT_ADDR, SessionEnded), [])
+        link.drop = lambda data, src, dst: src == CLIENT_ADDR  # the client vanishes
+        link.advance(25)
+        [ended] = link.take("server", SessionEnded)
+        self.assertEqual(ended.reason.reason, "idle-timeout")
+        self.assertEqual(server.sessions, {})
+
+    def test_close(self):
+        """
+        CLOSE from the client ends the server's session with closed-by-peer;
+        sending afterwards raises SessionClosed.
+        """
+        link, server, client = connect(self)
+        client.close(link.now())
+        link.pump()
+        [ended] = link.take("server", SessionEnded)
+        self.assertEqual(ended.reason.reason, "closed-by-peer")
+        [ended] = link.take(CLIENT_ADDR, SessionEnded)
+        self.assertEqual(ended.reason.reason, "closed")
+        self.assertRaises(SessionClosed, client.send, b"x", link.now())
+
+    def test_shutdown(self):
+        """
+        A server shutdown closes every session and tells each client why.
+        """
+        link, server, client = connect(self)
+        server.shutdown(link.now())
+        link.pump()
+        [ended] = link.take(CLIENT_ADDR, SessionEnded)
+        self.assertEqual(ended.reason.reason, "server-shutdown")
+
+    def test_keyExhausted(self):
+        """
+        A key that reaches rejectAfterMessages without a rekey (the peer never
+        answers) closes the session instead of reusing a nonce.
+        """
+        config = Config(rekeyAfterMessages=5, rejectAfterMessages=8)
+        link, server, client = connect(self, config)
+        link.drop = lambda data, src, dst: src == SERVER_ADDR  # rekey responses never arrive
+        for i in range(6):  # 1 confirm + 6 = 7 packets, then the rekey request is the 8th
+            client.send(b"m%d" % i, link.now())
+        self.assertRaises(SessionClosed, client.send, b"one too many", link.now())
+        [ended] = link.take(CLIENT_ADDR, SessionEnded) or [None]
+        link.pump()
+        self.assertEqual(client.session.closeReason, "key-exhausted")
+        seqs = [int.from_bytes(d[5:13], "big") for src, dst, d in link.sent if src == CLIENT_ADDR and d[0] & 0xF8 == 0x18]
+        self.assertEqual(len(seqs), len(set(seqs)))
+        self.assertLessEqual(max(seqs), 7)

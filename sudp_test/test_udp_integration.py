@@ -1,0 +1,431 @@
+"""
+Integration tests of sudp/1 over real UDP sockets on 127.0.0.1, through the
+public Twisted face: endpoint strings, factories, protocols, transports.
+"""
+
+import os
+import socket
+import sys
+
+from twisted.internet import defer, protocol, reactor
+from twisted.internet.endpoints import clientFromString, serverFromString
+from twisted.internet.error import ConnectionDone
+from twisted.trial import unittest
+
+from sudp.errors import BadServerSignature, ClientNotAuthorized, HandshakeTimeout, MessageTooLarge
+from sudp.interfaces import ISUDPTransport
+from sudp.keys import Identity, saveIdentity
+from sudp.tap import Echo
+from sudp.udp.transport import SessionLost
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def sleep(seconds):
+    d = defer.Deferred()
+    reactor.callLater(seconds, d.callback, None)
+    return d
+
+
+class Recorder(protocol.Protocol):
+    """
+    Records messages; C{waitFor(n)} fires once n have arrived.
+    """
+
+    def __init__(self):
+        self.messages = []
+        self.lost = defer.Deferred()
+        self._waiters = []
+
+    def dataReceived(self, data):
+        self.messages.append(data)
+        for n, d in list(self._waiters):
+            if len(self.messages) >= n:
+                self._waiters.remove((n, d))
+                d.callback(self.messages)
+
+    def waitFor(self, n, timeout=5):
+        if len(self.messages) >= n:
+            return defer.succeed(self.messages)
+        d = defer.Deferred()
+        self._waiters.append((n, d))
+        return d.addTimeout(timeout, reactor)
+
+    def connectionLost(self, reason):
+        self.reason = reason
+        self.lost.callback(reason.value)
+
+
+class RecorderFactory(protocol.Factory):
+    def __init__(self, cls=Recorder):
+        self.protocols = []
+        self.built = defer.Deferred()
+        self.cls = cls
+
+    def buildProtocol(self, addr):
+        p = self.cls()
+        p.factory = self
+        p.addr = addr
+        self.protocols.append(p)
+        if not self.built.called:
+            self.built.callback(p)
+        return p
+
+
+class SUDPIntegrationMixin:
+    timeout = 30
+
+    def setUp(self):
+        self.dir = os.path.abspath(self.mktemp())
+        os.makedirs(self.dir)
+        self.serverKeyFile = os.path.join(self.dir, "server.key")
+        self.identity = Identity.generate()
+        saveIdentity(self.identity, self.serverKeyFile)
+
+    @defer.inlineCallbacks
+    def listen(self, factory=None, options=""):
+        factory = factory or protocol.Factory.forProtocol(Echo)
+        port = yield serverFromString(
+            reactor, f"sudp:0:key={self.serverKeyFile}:interface=127.0.0.1{options}"
+        ).listen(factory)
+        self.addCleanup(port.stopListening)
+        self.port = port
+        return port
+
+    def endpoint(self, options="", serverKey=None):
+        key = serverKey or self.identity.publicKey.toText()
+        return clientFromString(
+            reactor, f"sudp:host=127.0.0.1:port={self.port.getHost().port}:serverKey={key}{options}"
+        )
+
+    @defer.inlineCallbacks
+    def connect(self, options="", factory=None):
+        client = yield self.endpoint(options).connect(factory or RecorderFactory())
+        self.addCleanup(client.transport.loseConnection)
+        return client
+
+
+class EndpointTests(SUDPIntegrationMixin, unittest.TestCase):
+    @defer.inlineCallbacks
+    def test_echo(self):
+        """
+        Messages written by the client come back from the echo server, whole
+        and in order; the transport exposes the peer, host, key and limits.
+        """
+        yield self.listen()
+        client = yield self.connect()
+        messages = [b"hello", b"x" * 1000, b"\x00\xff" * 10]
+        for m in messages:
+            client.transport.write(m)
+        got = yield client.waitFor(3)
+        self.assertEqual(got, messages)
+        t = client.transport
+        self.assertTrue(ISUDPTransport.providedBy(t))
+        self.assertEqual(t.peerPublicKey, self.identity.publicKey)
+        self.assertEqual(t.suite, "chacha20-poly1305")
+        self.assertEqual(t.maxMessageSize, 1452 - 29)
+        self.assertEqual((t.getPeer().host, t.getPeer().port), ("127.0.0.1", self.port.getHost().port))
+        self.assertEqual(t.getPeer().type, "UDP")
+        self.assertEqual(t.getHost().type, "UDP")
+
+    @defer.inlineCallbacks
+    def test_serverSideView(self):
+        """
+        The server's protocol sees the client's address, both ways of
+        messaging work, and the message size limit raises MessageTooLarge.
+        """
+        factory = RecorderFactory()
+        yield self.listen(factory)
+        client = yield self.connect()
+        server = yield factory.built
+        self.assertEqual(server.transport.getPeer().port, client.transport.getHost().port)
+        self.assertIsNone(server.transport.peerPublicKey)
+        server.transport.write(b"push")
+        yield client.waitFor(1)
+        self.assertEqual(client.messages, [b"push"])
+        e = self.assertRaises(MessageTooLarge, client.transport.write, b"x" * (client.transport.maxMessageSize + 1))
+        self.assertEqual(e.limit, client.transport.maxMessageSize)
+        client.transport.write(b"x" * client.transport.maxMessageSize)
+        yield server.waitFor(1)
+        self.assertEqual(len(server.messages[0]), client.transport.maxMessageSize)
+
+    @defer.inlineCallbacks
+    def test_loseConnection(self):
+        """
+        loseConnection on the client ends both sides: ConnectionDone locally
+        and on the server.
+        """
+        factory = RecorderFactory()
+        yield self.listen(factory)
+        client = yield self.endpoint().connect(RecorderFactory())
+        server = yield factory.built
+        client.transport.loseConnection()
+        reason = yield client.lost
+        self.assertIsInstance(reason, ConnectionDone)
+        reason = yield server.lost.addTimeout(5, reactor)
+        self.assertIsInstance(reason, ConnectionDone)
+        self.assertEqual(reason.reason, "closed-by-peer")
+
+    @defer.inlineCallbacks
+    def test_serverStopsListening(self):
+        """
+        Stopping the server closes each session and the client learns why.
+        """
+        yield self.listen()
+        client = yield self.endpoint().connect(RecorderFactory())
+        yield self.port.stopListening()
+        reason = yield client.lost.addTimeout(5, reactor)
+        self.assertIsInstance(reason, SessionLost)
+        self.assertEqual(reason.reason, "server-shutdown")
+
+    @defer.inlineCallbacks
+    def test_wrongServerKey(self):
+        """
+        A client given the wrong server key fails connect() with
+        BadServerSignature, and the server opens no session.
+        """
+        factory = RecorderFactory()
+        yield self.listen(factory)
+        wrong = Identity.generate().publicKey.toText()
+        d = self.endpoint(serverKey=wrong).connect(RecorderFactory())
+        e = yield self.assertFailure(d, BadServerSignature)
+        self.assertIn(wrong, str(e))
+        self.assertEqual(factory.protocols, [])
+
+    @defer.inlineCallbacks
+    def test_noServer(self):
+        """
+        With nothing listening, connect() fails with HandshakeTimeout after
+        the configured timeout.
+        """
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind(("127.0.0.1", 0))
+        portNumber = s.getsockname()[1]
+        s.close()
+        ep = clientFromString(
+            reactor,
+            f"sudp:host=127.0.0.1:port={portNumber}:serverKey={self.identity.publicKey.toText()}:timeout=1",
+        )
+        e = yield self.assertFailure(ep.connect(RecorderFactory()), HandshakeTimeout)
+        self.assertIn("within 1 s", str(e))
+
+    @defer.inlineCallbacks
+    def test_cancelConnect(self):
+        """
+        Cancelling connect() abandons the handshake with CancelledError.
+        """
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind(("127.0.0.1", 0))
+        self.addCleanup(s.close)  # a port that swallows everything
+        ep = clientFromString(
+            reactor, f"sudp:host=127.0.0.1:port={s.getsockname()[1]}:serverKey={self.identity.publicKey.toText()}"
+        )
+        d = ep.connect(RecorderFactory())
+        yield sleep(0.1)
+        d.cancel()
+        yield self.assertFailure(d, defer.CancelledError)
+
+    @defer.inlineCallbacks
+    def test_natRebinding(self):
+        """
+        When the client's source port changes mid-session (a NAT rebinding),
+        the session carries on: the server follows the new address once a
+        packet from it authenticates, and replies reach the client there.
+        """
+        factory = RecorderFactory()
+        yield self.listen(factory)
+        client = yield self.connect()
+        server = yield factory.built
+        client.transport.write(b"before")
+        yield server.waitFor(1)
+        oldPort = server.transport.getPeer().port
+        adapter = client.transport._adapter
+        yield adapter.transport.stopListening()
+        newPort = reactor.listenUDP(0, adapter, interface="127.0.0.1")
+        self.addCleanup(newPort.stopListening)
+        self.assertNotEqual(newPort.getHost().port, oldPort)
+        client.transport.write(b"after")
+        got = yield server.waitFor(2)
+        self.assertEqual(got, [b"before", b"after"])
+        self.assertEqual(server.transport.getPeer().port, newPort.getHost().port)
+        server.transport.write(b"reply reaches the new port")
+        got = yield client.waitFor(1)
+        self.assertEqual(got, [b"reply reaches the new port"])
+        self.assertEqual(self.port.engine.stats()["sessions"], 1)
+
+    @defer.inlineCallbacks
+    def test_junkIsCountedNotFatal(self):
+        """
+        Junk datagrams at a live server are dropped and counted; the server
+        keeps serving its session.
+        """
+        yield self.listen()
+        client = yield self.connect()
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.addCleanup(s.close)
+        target = ("127.0.0.1", self.port.getHost().port)
+        junk = [b"", b"\x00", b"\x21" * 64, b"\x13" * 70, b"\x18" + os.urandom(40), os.urandom(1400)]
+        for j in junk:
+            s.sendto(j, target)
+        client.transport.write(b"still here")
+        yield client.waitFor(1)
+        yield sleep(0.05)
+        drops = self.port.engine.stats()["drops"]
+        self.assertEqual(sum(drops.values()), len(junk), drops)
+
+
+class MutualAuthTests(SUDPIntegrationMixin, unittest.TestCase):
+    def writeAuthorized(self, *identities):
+        path = os.path.join(self.dir, "authorized")
+        with open(path, "w") as f:
+            for i in identities:
+                f.write(i.publicKey.toText() + " a player\n")
+        return path
+
+    def clientKey(self):
+        path = os.path.join(self.dir, f"client{len(os.listdir(self.dir))}.key")
+        ident = Identity.generate()
+        saveIdentity(ident, path)
+        return ident, path
+
+    @defer.inlineCallbacks
+    def test_authorizedClient(self):
+        """
+        A client with key=FILE listed in the server's authorizedKeys=FILE
+        connects, and the server's transport carries the client's key.
+        """
+        ident, path = self.clientKey()
+        factory = RecorderFactory()
+        yield self.listen(factory, f":authorizedKeys={self.writeAuthorized(ident)}")
+        client = yield self.connect(f":key={path}")
+        server = yield factory.built
+        self.assertEqual(server.transport.peerPublicKey, ident.publicKey)
+        client.transport.write(b"hi")
+        yield server.waitFor(1)
+
+    @defer.inlineCallbacks
+    def test_unauthorizedClient(self):
+        """
+        A client whose key is not listed fails connect() with
+        ClientNotAuthorized; one without a key likewise.
+        """
+        ident, path = self.clientKey()
+        other, _ = self.clientKey()
+        factory = RecorderFactory()
+        yield self.listen(factory, f":authorizedKeys={self.writeAuthorized(other)}")
+        yield self.assertFailure(self.endpoint(f":key={path}").connect(RecorderFactory()), ClientNotAuthorized)
+        yield self.assertFailure(self.endpoint().connect(RecorderFactory()), ClientNotAuthorized)
+        self.assertEqual(factory.protocols, [])
+
+
+class ProcessProtocol(protocol.ProcessProtocol):
+    def __init__(self, lines=()):
+        self.out = b""
+        self.err = b""
+        self.lines = list(lines)
+        self.ended = defer.Deferred()
+        self.outWaiters = []
+
+    def connectionMade(self):
+        if self.lines:
+            for line in self.lines:
+                self.transport.write(line + b"\n")
+
+    def outReceived(self, data):
+        self.out += data
+        for needle, d in list(self.outWaiters):
+            if needle in self.out:
+                self.outWaiters.remove((needle, d))
+                d.callback(self.out)
+
+    def errReceived(self, data):
+        self.err += data
+
+    def waitOut(self, needle, timeout=20):
+        if needle in self.out:
+            return defer.succeed(self.out)
+        d = defer.Deferred()
+        self.outWaiters.append((needle, d))
+        return d.addTimeout(timeout, reactor)
+
+    def processEnded(self, reason):
+        self.ended.callback(reason.value.exitCode)
+
+
+class CommandLineTests(SUDPIntegrationMixin, unittest.TestCase):
+    timeout = 60
+
+    def env(self):
+        env = dict(os.environ)
+        env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+        return env
+
+    @defer.inlineCallbacks
+    def test_twistSudp(self):
+        """
+        twist sudp creates its key, prints the public key and a ready client
+        endpoint string, and serves echo to a client using that string.
+        """
+        key = os.path.join(self.dir, "twist.key")
+        pp = ProcessProtocol()
+        reactor.spawnProcess(
+            pp, sys.executable,
+            [sys.executable, "-m", "twisted", "--log-format=text", "sudp", "--port", "0",
+             "--interface", "127.0.0.1", "--key", key],
+            env=self.env(), path=self.dir,
+        )
+
+        def stop():
+            if not pp.ended.called:
+                pp.transport.signalProcess("TERM")
+                return pp.ended
+        self.addCleanup(stop)
+        out = yield pp.waitOut(b"serverKey=")
+        yield pp.waitOut(b"\n")
+        line = [ln for ln in out.decode().splitlines() if "sudp:host=" in ln][0]
+        endpoint = line[line.index("sudp:host="):].strip()
+        from sudp.keys import loadIdentity
+
+        self.assertIn(loadIdentity(key).publicKey.toText(), out.decode())
+        self.assertIn("created server key", out.decode())
+        client = yield clientFromString(reactor, endpoint).connect(RecorderFactory())
+        client.transport.write(b"ping")
+        got = yield client.waitFor(1)
+        self.assertEqual(got, [b"ping"])
+        client.transport.loseConnection()
+        yield client.lost
+
+    @defer.inlineCallbacks
+    def test_sudpConnect(self):
+        """
+        sudp connect sends each stdin line as a message and prints each
+        message it receives; end of input closes the session, exit 0.
+        """
+        yield self.listen()
+        endpoint = f"sudp:host=127.0.0.1:port={self.port.getHost().port}:serverKey={self.identity.publicKey.toText()}"
+        pp = ProcessProtocol()
+        reactor.spawnProcess(pp, sys.executable, [sys.executable, "-m", "sudp", "connect", endpoint],
+                             env=self.env(), path=self.dir)
+        for line in (b"one", b"two words", b"three"):
+            pp.transport.write(line + b"\n")
+        yield pp.waitOut(b"three\n")
+        pp.transport.closeStdin()
+        code = yield pp.ended.addTimeout(20, reactor)
+        self.assertEqual(pp.out, b"one\ntwo words\nthree\n")
+        self.assertEqual(code, 0, pp.err)
+        self.assertIn(b"connected, server key SHA256:", pp.err)
+
+    @defer.inlineCallbacks
+    def test_sudpConnectWrongKey(self):
+        """
+        sudp connect with a wrong server key exits 1 and says why.
+        """
+        yield self.listen()
+        wrong = Identity.generate().publicKey.toText()
+        endpoint = f"sudp:host=127.0.0.1:port={self.port.getHost().port}:serverKey={wrong}"
+        pp = ProcessProtocol()
+        reactor.spawnProcess(pp, sys.executable, [sys.executable, "-m", "sudp", "connect", endpoint],
+                             env=self.env(), path=self.dir)
+        code = yield pp.ended.addTimeout(20, reactor)
+        self.assertEqual(code, 1)
+        self.assertIn(b"not signed by", pp.err)
