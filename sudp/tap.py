@@ -6,6 +6,8 @@ C{twist sudp}: run a sudp/1 server.
 """
 
 import importlib
+import os
+import sys
 
 from twisted.application import service
 from twisted.internet import protocol
@@ -39,6 +41,8 @@ def loadApp(name):
     @raise usage.UsageError: with a clear message if it is none of those.
     """
     moduleName, _, attr = name.rpartition(".")
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())  # as uvicorn and gunicorn do: apps next to you import
     if not moduleName:
         raise usage.UsageError(f"--app {name!r}: give module.attribute, e.g. mypackage.game.factory")
     try:

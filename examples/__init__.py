@@ -1,0 +1,3 @@
+"""
+Examples of sudp applications; see the docstring of each module.
+"""

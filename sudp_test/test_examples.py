@@ -1,0 +1,88 @@
+"""
+The examples work: the echo client against an echo server, and the game
+server's authority rules, over real sudp sessions on 127.0.0.1.
+"""
+
+from twisted.internet import defer, protocol, reactor
+from twisted.internet.task import Clock
+from twisted.trial import unittest
+
+from examples.echo_client import main as echoMain
+from examples.game_server import MAX_MOVES_PER_SECOND, WORLD, GameFactory
+from sudp.tap import loadApp
+from sudp_test.test_udp_integration import SUDPIntegrationMixin
+
+
+class EchoClientExampleTests(SUDPIntegrationMixin, unittest.TestCase):
+    @defer.inlineCallbacks
+    def test_echoClient(self):
+        """
+        examples/echo_client.py sends its messages and gets every one back.
+        """
+        yield self.listen()
+        endpoint = f"sudp:host=127.0.0.1:port={self.port.getHost().port}:serverKey={self.identity.publicKey.toText()}"
+        received = yield echoMain(reactor, endpoint, "alpha", "beta")
+        self.assertEqual(received, [b"alpha", b"beta"])
+
+
+class GameServerExampleTests(SUDPIntegrationMixin, unittest.TestCase):
+    @defer.inlineCallbacks
+    def setUp(self):
+        SUDPIntegrationMixin.setUp(self)
+        self.clock = Clock()
+        self.game = GameFactory(clock=self.clock)
+        yield self.listen(self.game)
+
+    @defer.inlineCallbacks
+    def player(self):
+        client = yield self.connect()
+        yield client.waitFor(1)
+        return client
+
+    @defer.inlineCallbacks
+    def ask(self, client, command):
+        n = len(client.messages)
+        client.transport.write(command.encode())
+        yield client.waitFor(n + 1)
+        return client.messages[n].decode()
+
+    def test_loadableAsApp(self):
+        """
+        twist sudp --app examples.game_server.GameFactory resolves to a factory.
+        """
+        self.assertIsInstance(loadApp("examples.game_server.GameFactory"), GameFactory)
+
+    @defer.inlineCallbacks
+    def test_authority(self):
+        """
+        The server validates every command even though the channel is
+        authenticated: moves of one cell are applied, longer moves, moves into
+        walls or other players, junk and floods are rejected.
+        """
+        alice = yield self.player()
+        self.assertTrue(alice.messages[0].startswith(b"welcome"))
+        c = WORLD // 2
+        self.assertEqual((yield self.ask(alice, "move 1 0")), f"ok {c + 1} {c}")
+        self.assertEqual((yield self.ask(alice, "move 5 0")), "rejected one cell per move")
+        self.assertEqual((yield self.ask(alice, "move x y")), "rejected move takes two integers")
+        self.assertEqual((yield self.ask(alice, "teleport 0 0")), "rejected unknown command 'teleport'")
+        bob = yield self.player()  # bob starts at the centre, next to alice
+        self.assertEqual((yield self.ask(alice, "move -1 0")), "rejected occupied")
+        for _ in range(MAX_MOVES_PER_SECOND - 1):
+            self.assertTrue((yield self.ask(alice, "move 0 1")).startswith("ok"))
+        self.assertEqual((yield self.ask(alice, "move 0 1")), "rejected too fast")
+        self.clock.advance(1.1)
+        self.assertTrue((yield self.ask(alice, "move 0 0")).startswith("ok"))
+        yield bob.waitFor(2)
+        self.assertTrue(any(m.startswith(b"moved ") for m in bob.messages[1:]))
+
+    @defer.inlineCallbacks
+    def test_wall(self):
+        """
+        A move off the edge of the world is rejected.
+        """
+        alice = yield self.player()
+        for _ in range(WORLD // 2):
+            reply = yield self.ask(alice, "move 1 0")
+            self.clock.advance(0.2)
+        self.assertEqual(reply, "rejected wall")
