@@ -274,6 +274,28 @@ class EndpointTests(SUDPIntegrationMixin, unittest.TestCase):
         self.assertEqual(sum(drops.values()), len(junk), drops)
 
 
+class LimitTests(SUDPIntegrationMixin, unittest.TestCase):
+    @defer.inlineCallbacks
+    def test_largeDatagrams(self):
+        """
+        maxDatagramSize above Twisted's default read size (8192) works end to
+        end, and a datagram over the limit is dropped as oversized.
+        """
+        yield self.listen(options=":maxDatagramSize=9000")
+        client = yield self.connect(":maxDatagramSize=9000")
+        self.assertEqual(client.transport.maxMessageSize, 9000 - 29)
+        big = os.urandom(9000 - 29)
+        client.transport.write(big)
+        got = yield client.waitFor(1)
+        self.assertEqual(got, [big])
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.addCleanup(s.close)
+        s.sendto(b"\x18" + bytes(9000), ("127.0.0.1", self.port.getHost().port))
+        client.transport.write(b"after")
+        yield client.waitFor(2)
+        self.assertEqual(self.port.engine.stats()["drops"], {"oversized": 1})
+
+
 class MutualAuthTests(SUDPIntegrationMixin, unittest.TestCase):
     def writeAuthorized(self, *identities):
         path = os.path.join(self.dir, "authorized")

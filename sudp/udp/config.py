@@ -2,7 +2,7 @@
 Every limit and timer of sudp/1, in one validated object.
 """
 
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 
 from sudp.errors import ConfigurationError
 from sudp.suites import DEFAULT_SUITE
@@ -50,7 +50,6 @@ class Config:
     maxSessions: int = 10000
     maxPendingHandshakes: int = 1000
     cookieRotation: int = 120
-    extra: dict = field(default_factory=dict, compare=False)
 
     def __post_init__(self):
         self.validate()
@@ -111,4 +110,4 @@ class Config:
         return replace(self, **changes)
 
 
-OPTION_NAMES = {f.name for f in fields(Config)} - {"extra"}
+OPTION_NAMES = {f.name for f in fields(Config)}

@@ -125,7 +125,10 @@ class SUDPServerEndpoint:
                 self._identity, self._config, self._authorizedKeys, cookieSecret=self._cookieSecret
             )
             adapter = ServerAdapter(engine, factory, self._reactor)
-            udpPort = self._reactor.listenUDP(self._port, adapter, interface=self._interface)
+            udpPort = self._reactor.listenUDP(
+                self._port, adapter, interface=self._interface,
+                maxPacketSize=self._config.maxDatagramSize + 1,  # one more, so oversize is seen
+            )
             factory.doStart()
             return SUDPListeningPort(udpPort, adapter)
 
@@ -179,7 +182,9 @@ class SUDPClientEndpoint:
 
             adapter = ClientAdapter(engine, factory, self._reactor, ready, onEnd)
             state["adapter"] = adapter
-            udpPort = self._reactor.listenUDP(0, adapter, interface=self._bindAddress)
+            udpPort = self._reactor.listenUDP(
+                0, adapter, interface=self._bindAddress, maxPacketSize=self._config.maxDatagramSize + 1
+            )
             adapter.start()
 
         def failed(f):
