@@ -226,6 +226,46 @@ class EndpointTests(SUDPIntegrationMixin, unittest.TestCase):
         yield self.assertFailure(d, defer.CancelledError)
 
     @defer.inlineCallbacks
+    def test_factoryFailure(self):
+        """
+        A server factory whose buildProtocol raises (or returns None) gets
+        the failure logged and the session closed; the client learns it and
+        the server keeps serving others.
+        """
+        class Broken(protocol.Factory):
+            calls = 0
+
+            def buildProtocol(self, addr):
+                Broken.calls += 1
+                if Broken.calls == 1:
+                    raise RuntimeError("application bug")
+                return None
+
+        yield self.listen(Broken())
+        for _ in range(2):
+            client = yield self.endpoint().connect(RecorderFactory())
+            reason = yield client.lost.addTimeout(5, reactor)
+            self.assertEqual(reason.reason, "closed-by-peer")
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+        self.assertEqual(self.port.engine.stats()["sessions"], 0)
+
+    @defer.inlineCallbacks
+    def test_cancelDuringResolve(self):
+        """
+        Cancelling connect() while the host name resolves leaves nothing
+        running: no port is opened afterwards.
+        """
+        resolving = defer.Deferred()
+        fake = type("R", (), {"resolve": lambda self, name: resolving, "seconds": reactor.seconds})()
+        from sudp.udp.endpoints import SUDPClientEndpoint
+
+        ep = SUDPClientEndpoint(fake, "server.example", 9000, self.identity.publicKey)
+        d = ep.connect(RecorderFactory())
+        d.cancel()
+        yield self.assertFailure(d, defer.CancelledError)
+        resolving.callback("127.0.0.1")  # would call fake.listenUDP, which does not exist
+
+    @defer.inlineCallbacks
     def test_natRebinding(self):
         """
         When the client's source port changes mid-session (a NAT rebinding),

@@ -99,7 +99,11 @@ class _EngineAdapter(DatagramProtocol):
         @return: the protocol, or None if the factory refused.
         """
         addr = udpAddress(session.peerAddr)
-        protocol = self.factory.buildProtocol(addr)
+        try:
+            protocol = self.factory.buildProtocol(addr)
+        except Exception:
+            self.log.failure("sudp: the application factory failed in buildProtocol")
+            protocol = None
         if protocol is None:
             return None
         transport = SessionTransport(self, session)
@@ -225,16 +229,16 @@ class ClientAdapter(_EngineAdapter):
         protocol = self._bind(session)
         if protocol is None:
             session.close(self.reactor.seconds(), text="the application refused the session")
-            if ready is not None:
+            if ready is not None and not ready.called:
                 ready.errback(HandshakeFailed("the client factory returned no protocol"))
             return
-        if ready is not None:
+        if ready is not None and not ready.called:
             ready.callback(protocol)
 
     def _handshakeFailed(self, error):
         ready, self.ready = self.ready, None
         self._finish()
-        if ready is not None:
+        if ready is not None and not ready.called:
             ready.errback(error)
 
     def _ended(self, session, reason):

@@ -171,6 +171,8 @@ class SUDPClientEndpoint:
         ready = defer.Deferred(cancel)
 
         def resolved(ip):
+            if ready.called:  # cancelled while the name was being resolved
+                return
             engine = ClientEngine(
                 self._serverKey, (ip, self._port), self._config, identity=self._identity
             )
