@@ -229,13 +229,9 @@ def parseServer(reactor, *args, **kwargs):
     authorized = options.pop("authorizedKeys", None)
     config = configFromOptions(options)
     _rejectUnknown(options, ["port", "key", "interface", "authorizedKeys"])
-    try:
-        portNumber = int(port)
-    except ValueError:
-        raise ConfigurationError(f"sudp server: port {port!r} is not a number") from None
     return SUDPServerEndpoint(
         reactor,
-        portNumber,
+        _portNumber(port, "server"),
         loadIdentity(keyFile),
         config,
         interface=interface,
@@ -269,19 +265,25 @@ def parseClient(reactor, *args, **kwargs):
         options["handshakeTimeout"] = timeout
     config = configFromOptions(options)
     _rejectUnknown(options, ["host", "port", "serverKey", "key", "bindAddress", "timeout"])
-    try:
-        portNumber = int(port)
-    except ValueError:
-        raise ConfigurationError(f"sudp client: port {port!r} is not a number") from None
     return SUDPClientEndpoint(
         reactor,
         host,
-        portNumber,
+        _portNumber(port, "client"),
         _serverKey(serverKey),
         config,
         identity=None if keyFile is None else loadIdentity(keyFile),
         bindAddress=bindAddress,
     )
+
+
+def _portNumber(text, side):
+    try:
+        number = int(text)
+    except ValueError:
+        number = -1
+    if not 0 <= number <= 65535:
+        raise ConfigurationError(f"sudp {side}: port {text!r} is not a port number (0-65535)")
+    return number
 
 
 def _serverKey(text):
