@@ -25,16 +25,52 @@ class ICipherSuite(Interface):
     """
 
     name = Attribute("The registered name, e.g. C{'chacha20-poly1305'}.")
-    suiteId = Attribute("The one-byte wire identifier (1-255).")
+    suiteId = Attribute(
+        "The one-byte wire identifier: 1-127 for suites shipped with sudp, "
+        "128-255 for third-party suites."
+    )
     keySize = Attribute("Key length in bytes.")
+    nonceSize = Attribute("Nonce length in bytes of the underlying AEAD.")
     tagSize = Attribute("Bytes added to each sealed packet.")
     confidentialityLimit = Attribute("Packets that may be sealed under one key.")
     integrityLimit = Attribute("Failed opens tolerated under one key.")
 
+    def packetNonce(sequence, header):
+        """
+        @return: the C{nonceSize}-byte nonce of the packet with this sequence
+            number and 13-byte header; distinct for distinct sequence numbers.
+        """
+
+    def newAEAD(key):
+        """
+        @return: an L{IAEAD}: the raw primitive with explicit nonces, as
+            published test vectors use it.
+        """
+
     def newCipher(key):
         """
         @param key: C{keySize} bytes from the key schedule.
-        @return: an L{IPacketCipher} bound to C{key}.
+        @return: an L{IPacketCipher} bound to C{key}: C{newAEAD(key)} with
+            C{packetNonce}, possibly specialised for speed.
+        """
+
+
+class IAEAD(Interface):
+    """
+    An AEAD primitive under one key, with explicit nonces.
+    """
+
+    def encrypt(nonce, plaintext, aad):
+        """
+        @return: the sealed bytes (ciphertext and tag, in the primitive's
+            published layout).
+        """
+
+    def decrypt(nonce, ciphertext, aad):
+        """
+        @return: the plaintext.
+        @raise sudp.errors.MalformedPacket: (reason C{"bad-tag"}) if it does
+            not authenticate.
         """
 
 

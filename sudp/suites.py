@@ -1,29 +1,49 @@
 """
 Cipher suites: L{ICipherSuite} implementations and the registry by name.
 
+  name                 id  library        nonce (24/12 bytes)            limits (RFC 9001 6.6)
+  chacha20-poly1305     1  cryptography   0^32 | seq64                   2^62 sealed, 2^36 forgeries
+  aes-256-gcm           2  cryptography   0^32 | seq64                   2^23 sealed, 2^52 forgeries
+  xchacha20-poly1305    3  PyNaCl         0^128 | seq64                  2^62 sealed, 2^36 forgeries
+  xsalsa20-poly1305     4  PyNaCl         header(13) | 0^88              2^62 sealed, 2^36 forgeries
+
 The data path uses C{cryptography}'s AEAD objects, created once per key and
 reused for every packet (about 1 microsecond a packet, against 6-11 for
-PyNaCl's bindings).
+PyNaCl's bindings), so C{chacha20-poly1305} is the default. XSalsa20-Poly1305
+is NaCl's C{crypto_secretbox}, the construction seed 000 names; it has no
+associated data, so its nonce is the packet header itself: any change to
+the header changes the nonce and the tag fails.
+
+Applications add suites without touching sudp: an object providing
+L{twisted.plugin.IPlugin} and L{ICipherSuite} in any C{twisted/plugins/}
+module on C{sys.path} is found by name (see docs/ciphersuites.md and
+examples/thirdparty_suite/).
 """
 
 import struct
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
+from nacl import bindings as _nacl
+from nacl.exceptions import CryptoError
 from zope.interface import implementer
 
 from sudp.errors import ConfigurationError, MalformedPacket
-from sudp.interfaces import ICipherSuite, IPacketCipher
+from sudp.interfaces import IAEAD, ICipherSuite, IPacketCipher
 
 _NONCE96 = struct.Struct(">4xQ").pack
+_NONCE192 = struct.Struct(">16xQ").pack
+_HEADER_PAD = bytes(11)
+
+
+# -- the two shapes of packet cipher ---------------------------------------
 
 
 @implementer(IPacketCipher)
-class _AEADCipher:
+class _CryptographyPacketCipher:
     """
-    An AEAD with a 96-bit nonce of 32 zero bits and the big-endian 64-bit
-    sequence number (the construction of RFC 8439 section 2.8 as used by
-    WireGuard, in network byte order).
+    A reused C{cryptography} AEAD object; nonce = 32 zero bits | seq64.
+    The hot path: one struct pack and one call per packet.
     """
 
     __slots__ = ("_encrypt", "_decrypt")
@@ -42,66 +62,262 @@ class _AEADCipher:
             raise MalformedPacket("bad-tag") from None
 
 
-@implementer(ICipherSuite)
-class ChaCha20Poly1305Suite:
+@implementer(IPacketCipher)
+class _NonceFunctionPacketCipher:
     """
-    IETF ChaCha20-Poly1305 (RFC 8439), the default suite.
+    Any L{IAEAD} with the suite's own nonce construction.
+    """
 
-    Limits per RFC 9001 section 6.6: no practical confidentiality limit below
-    2**62 packets; integrity limit 2**36 forgery attempts.
+    __slots__ = ("_aead", "_nonce", "_aad")
+
+    def __init__(self, aead, nonce, withHeaderAsAAD):
+        self._aead = aead
+        self._nonce = nonce
+        self._aad = withHeaderAsAAD
+
+    def seal(self, sequence, header, plaintext):
+        return self._aead.encrypt(self._nonce(sequence, header), plaintext, header if self._aad else b"")
+
+    def open(self, sequence, header, ciphertext):
+        return self._aead.decrypt(self._nonce(sequence, header), ciphertext, header if self._aad else b"")
+
+
+# -- explicit-nonce primitives (IAEAD) ----------------------------------------
+
+
+@implementer(IAEAD)
+class _CryptographyAEAD:
+    __slots__ = ("_aead",)
+
+    def __init__(self, aead):
+        self._aead = aead
+
+    def encrypt(self, nonce, plaintext, aad):
+        return self._aead.encrypt(nonce, plaintext, aad)
+
+    def decrypt(self, nonce, ciphertext, aad):
+        try:
+            return self._aead.decrypt(nonce, ciphertext, aad)
+        except InvalidTag:
+            raise MalformedPacket("bad-tag") from None
+
+
+@implementer(IAEAD)
+class _XChaCha20Poly1305AEAD:
+    __slots__ = ("_key",)
+
+    def __init__(self, key):
+        self._key = bytes(key)
+
+    def encrypt(self, nonce, plaintext, aad):
+        return _nacl.crypto_aead_xchacha20poly1305_ietf_encrypt(plaintext, aad, nonce, self._key)
+
+    def decrypt(self, nonce, ciphertext, aad):
+        try:
+            return _nacl.crypto_aead_xchacha20poly1305_ietf_decrypt(ciphertext, aad, nonce, self._key)
+        except CryptoError:
+            raise MalformedPacket("bad-tag") from None
+
+
+@implementer(IAEAD)
+class _SecretBoxAEAD:
+    """
+    NaCl C{crypto_secretbox_easy}: tag first, then ciphertext. No associated
+    data: C{aad} must be empty.
+    """
+
+    __slots__ = ("_key",)
+
+    def __init__(self, key):
+        self._key = bytes(key)
+
+    def encrypt(self, nonce, plaintext, aad):
+        if aad:
+            raise ValueError("xsalsa20-poly1305 (secretbox) takes no associated data")
+        return _nacl.crypto_secretbox(plaintext, nonce, self._key)
+
+    def decrypt(self, nonce, ciphertext, aad):
+        if aad:
+            raise ValueError("xsalsa20-poly1305 (secretbox) takes no associated data")
+        try:
+            return _nacl.crypto_secretbox_open(ciphertext, nonce, self._key)
+        except CryptoError:
+            raise MalformedPacket("bad-tag") from None
+
+
+# -- the suites -------------------------------------------------------------------
+
+
+class _Suite:
+    keySize = 32
+    tagSize = 16
+
+    def __repr__(self):
+        return f"<cipher suite {self.name} (id {self.suiteId})>"
+
+
+@implementer(ICipherSuite)
+class ChaCha20Poly1305Suite(_Suite):
+    """
+    IETF ChaCha20-Poly1305 (RFC 8439), the default.
     """
 
     name = "chacha20-poly1305"
     suiteId = 1
-    keySize = 32
-    tagSize = 16
+    nonceSize = 12
     confidentialityLimit = 2**62
     integrityLimit = 2**36
 
-    def newCipher(self, key):
-        return _AEADCipher(ChaCha20Poly1305(bytes(key)))
+    def packetNonce(self, sequence, header):
+        return _NONCE96(sequence)
 
+    def newAEAD(self, key):
+        return _CryptographyAEAD(ChaCha20Poly1305(bytes(key)))
+
+    def newCipher(self, key):
+        return _CryptographyPacketCipher(ChaCha20Poly1305(bytes(key)))
+
+
+@implementer(ICipherSuite)
+class AES256GCMSuite(_Suite):
+    """
+    AES-256-GCM (NIST SP 800-38D), for hardware with AES instructions.
+    """
+
+    name = "aes-256-gcm"
+    suiteId = 2
+    nonceSize = 12
+    confidentialityLimit = 2**23
+    integrityLimit = 2**52
+
+    def packetNonce(self, sequence, header):
+        return _NONCE96(sequence)
+
+    def newAEAD(self, key):
+        return _CryptographyAEAD(AESGCM(bytes(key)))
+
+    def newCipher(self, key):
+        return _CryptographyPacketCipher(AESGCM(bytes(key)))
+
+
+@implementer(ICipherSuite)
+class XChaCha20Poly1305Suite(_Suite):
+    """
+    XChaCha20-Poly1305 (draft-irtf-cfrg-xchacha), through libsodium.
+    """
+
+    name = "xchacha20-poly1305"
+    suiteId = 3
+    nonceSize = 24
+    confidentialityLimit = 2**62
+    integrityLimit = 2**36
+
+    def packetNonce(self, sequence, header):
+        return _NONCE192(sequence)
+
+    def newAEAD(self, key):
+        return _XChaCha20Poly1305AEAD(key)
+
+    def newCipher(self, key):
+        return _NonceFunctionPacketCipher(self.newAEAD(key), self.packetNonce, True)
+
+
+@implementer(ICipherSuite)
+class XSalsa20Poly1305Suite(_Suite):
+    """
+    NaCl secretbox (XSalsa20-Poly1305), the construction seed 000 names.
+    The 13-byte packet header, zero-padded to 24 bytes, is the nonce.
+    """
+
+    name = "xsalsa20-poly1305"
+    suiteId = 4
+    nonceSize = 24
+    confidentialityLimit = 2**62
+    integrityLimit = 2**36
+
+    def packetNonce(self, sequence, header):
+        if len(header) != 13 or int.from_bytes(header[5:13], "big") != sequence:
+            raise ValueError("xsalsa20-poly1305 packet nonces are built from the 13-byte header")
+        return bytes(header) + _HEADER_PAD
+
+    def newAEAD(self, key):
+        return _SecretBoxAEAD(key)
+
+    def newCipher(self, key):
+        return _NonceFunctionPacketCipher(self.newAEAD(key), self.packetNonce, False)
+
+
+# -- the registry -----------------------------------------------------------------
 
 _registry = {}
+_pluginsLoaded = False
 
 
 def registerSuite(suite):
     """
     Register a suite by name and by wire id.
 
-    @raise ConfigurationError: if the name or id is already taken by another suite.
+    @raise ConfigurationError: if it does not provide L{ICipherSuite}, or its
+        name or id is taken by another suite.
     """
-    ICipherSuite(suite)  # must provide the interface
+    if not ICipherSuite.providedBy(suite):
+        raise ConfigurationError(f"{suite!r} does not provide ICipherSuite")
+    if not (isinstance(suite.suiteId, int) and 1 <= suite.suiteId <= 255):
+        raise ConfigurationError(f"suite {suite.name!r}: suiteId must be 1-255")
     for existing in _registry.values():
         if existing.suiteId == suite.suiteId and existing.name != suite.name:
             raise ConfigurationError(
                 f"suite id {suite.suiteId} of {suite.name!r} is taken by {existing.name!r}"
             )
+    existing = _registry.get(suite.name)
+    if existing is not None and existing is not suite and type(existing) is not type(suite):
+        raise ConfigurationError(f"suite name {suite.name!r} is taken by {existing!r}")
     _registry[suite.name] = suite
     return suite
 
 
+def loadPluginSuites():
+    """
+    Register every L{ICipherSuite} plugin Twisted finds in C{twisted.plugins}.
+    A plugin that clashes with a registered suite is reported and skipped.
+    """
+    global _pluginsLoaded
+    from twisted.logger import Logger
+    from twisted.plugin import getPlugins
+
+    log = Logger()
+    for suite in getPlugins(ICipherSuite):
+        try:
+            registerSuite(suite)
+        except ConfigurationError as e:
+            log.error("sudp: cipher suite plugin {suite!r} skipped: {error}", suite=suite, error=e)
+    _pluginsLoaded = True
+
+
 def getSuite(name):
     """
-    @return: the registered L{ICipherSuite} named C{name}.
+    @return: the registered L{ICipherSuite} named C{name}, looking through
+        Twisted plugins the first time a name is not built in.
     @raise ConfigurationError: naming the known suites if there is none.
     """
-    try:
-        return _registry[name]
-    except KeyError:
+    suite = _registry.get(name)
+    if suite is None and not _pluginsLoaded:
+        loadPluginSuites()
+        suite = _registry.get(name)
+    if suite is None:
         raise ConfigurationError(
             f"unknown cipher suite {name!r}; known suites: {', '.join(sorted(_registry))}"
-        ) from None
+        )
+    return suite
 
 
-def suiteById(suiteId):
+def suiteNames():
     """
-    @return: the registered suite with wire id C{suiteId}, or None.
+    @return: the names of every registered suite (plugins included).
     """
-    for suite in _registry.values():
-        if suite.suiteId == suiteId:
-            return suite
-    return None
+    if not _pluginsLoaded:
+        loadPluginSuites()
+    return sorted(_registry)
 
 
 def parseSuiteList(text):
@@ -119,3 +335,6 @@ def parseSuiteList(text):
 
 
 DEFAULT_SUITE = registerSuite(ChaCha20Poly1305Suite())
+AES256GCM = registerSuite(AES256GCMSuite())
+XCHACHA20POLY1305 = registerSuite(XChaCha20Poly1305Suite())
+XSALSA20POLY1305 = registerSuite(XSalsa20Poly1305Suite())

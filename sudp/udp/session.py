@@ -99,6 +99,9 @@ class Session:
         self.pendingExpires = NEVER
         self.transport = None
         self.maxMessageSize = config.maxDatagramSize - DATA_HEADER_SIZE - suite.tagSize
+        # usage limits: the configured ones, never past the suite's (RFC 9001 6.6)
+        self.rekeyAfterMessages = min(config.rekeyAfterMessages, suite.confidentialityLimit // 2)
+        self.rejectAfterMessages = min(config.rejectAfterMessages, suite.confidentialityLimit)
         self.stats = {"sent": 0, "received": 0, "rekeys": 0, "rekeysStarted": 0}
 
     # -- sending ---------------------------------------------------------
@@ -106,14 +109,14 @@ class Session:
     def _seal(self, kind, plaintext, now):
         ep = self.sendEpoch
         seq = ep.sendSeq
-        if seq >= self.config.rejectAfterMessages:
+        if seq >= self.rejectAfterMessages:
             self.close(now, R.CLOSE_KEY_EXHAUSTED, "no rekey before the key's limit", notify=False)
             raise SessionClosed("key-exhausted", "the key reached rejectAfterMessages without a rekey")
         ep.sendSeq = seq + 1
         header = _pack(kind | (ep.number & 1), self.remoteIndex, seq)
         self.engine.outbox.append((header + ep.sealer.seal(seq, header, plaintext), self.peerAddr))
         self.lastSend = now
-        if seq + 1 >= self.config.rekeyAfterMessages and self.rekey is None and self.rekeyAsk is None:
+        if seq + 1 >= self.rekeyAfterMessages and self.rekey is None and self.rekeyAsk is None:
             self._startRekey(now)
 
     def sendMessage(self, message, now):
