@@ -63,23 +63,49 @@ class _CryptographyPacketCipher:
 
 
 @implementer(IPacketCipher)
-class _NonceFunctionPacketCipher:
+class _XChaCha20PacketCipher:
     """
-    Any L{IAEAD} with the suite's own nonce construction.
+    libsodium's XChaCha20-Poly1305; nonce = 128 zero bits | seq64, header as AAD.
     """
 
-    __slots__ = ("_aead", "_nonce", "_aad")
+    __slots__ = ("_key",)
 
-    def __init__(self, aead, nonce, withHeaderAsAAD):
-        self._aead = aead
-        self._nonce = nonce
-        self._aad = withHeaderAsAAD
+    def __init__(self, key):
+        self._key = bytes(key)
 
     def seal(self, sequence, header, plaintext):
-        return self._aead.encrypt(self._nonce(sequence, header), plaintext, header if self._aad else b"")
+        return _nacl.crypto_aead_xchacha20poly1305_ietf_encrypt(plaintext, header, _NONCE192(sequence), self._key)
 
     def open(self, sequence, header, ciphertext):
-        return self._aead.decrypt(self._nonce(sequence, header), ciphertext, header if self._aad else b"")
+        try:
+            return _nacl.crypto_aead_xchacha20poly1305_ietf_decrypt(
+                ciphertext, header, _NONCE192(sequence), self._key
+            )
+        except CryptoError:
+            raise MalformedPacket("bad-tag") from None
+
+
+@implementer(IPacketCipher)
+class _SecretBoxPacketCipher:
+    """
+    NaCl secretbox; nonce = the 13-byte header | 88 zero bits. The header
+    carries the sequence number, so the nonce is unique per key, and it is
+    authenticated through the nonce: any change makes the tag fail.
+    """
+
+    __slots__ = ("_key",)
+
+    def __init__(self, key):
+        self._key = bytes(key)
+
+    def seal(self, sequence, header, plaintext):
+        return _nacl.crypto_secretbox(plaintext, header + _HEADER_PAD, self._key)
+
+    def open(self, sequence, header, ciphertext):
+        try:
+            return _nacl.crypto_secretbox_open(ciphertext, header + _HEADER_PAD, self._key)
+        except CryptoError:
+            raise MalformedPacket("bad-tag") from None
 
 
 # -- explicit-nonce primitives (IAEAD) ----------------------------------------
@@ -219,7 +245,7 @@ class XChaCha20Poly1305Suite(_Suite):
         return _XChaCha20Poly1305AEAD(key)
 
     def newCipher(self, key):
-        return _NonceFunctionPacketCipher(self.newAEAD(key), self.packetNonce, True)
+        return _XChaCha20PacketCipher(key)
 
 
 @implementer(ICipherSuite)
@@ -244,7 +270,7 @@ class XSalsa20Poly1305Suite(_Suite):
         return _SecretBoxAEAD(key)
 
     def newCipher(self, key):
-        return _NonceFunctionPacketCipher(self.newAEAD(key), self.packetNonce, False)
+        return _SecretBoxPacketCipher(key)
 
 
 # -- the registry -----------------------------------------------------------------

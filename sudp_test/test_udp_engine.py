@@ -259,15 +259,18 @@ class MutualAuthTests(unittest.TestCase):
         self.assertEqual(serverSession(server).peerKey, me.publicKey)
 
 
+def exchange(link, server, client, count):
+    """
+    Send C{count} messages each way (C{c0.0}, C{s0.0}, ...), pumping after each pair.
+    """
+    s = serverSession(server)
+    for i in range(count):
+        client.send(b"c%d.0" % i, link.now())
+        server.send(s, b"s%d.0" % i, link.now())
+        link.pump()
+
+
 class DataTests(unittest.TestCase):
-    def exchange(self, link, server, client, count, each=1, serverExtra=0):
-        s = serverSession(server)
-        for i in range(count):
-            for j in range(each):
-                client.send(b"c%d.%d" % (i, j), link.now())
-            for j in range(each + serverExtra):
-                server.send(s, b"s%d.%d" % (i, j), link.now())
-            link.pump()
 
     def messages(self, link, who):
         return [e.message for e in link.take(who, MessageReceived)]
@@ -314,7 +317,7 @@ class DataTests(unittest.TestCase):
         link, server, client = connect(self, Config(rekeyAfterMessages=3))
         old = client.session.sendEpoch
         buffers = [old.keys.c2s, old.keys.s2c, old.keys.chainKey, old.keys.confirmKey]
-        self.exchange(link, server, client, 3)
+        exchange(link, server, client, 3)
         self.assertEqual(client.session.sendEpoch.number, 1)
         self.assertTrue(any(any(b) for b in buffers))
         link.advance(Config().oldKeyGrace + 1)
