@@ -97,5 +97,7 @@ class EndpointStringTests(unittest.TestCase):
             "sudp:host=127.0.0.1:port=9000:serverKey=ed25519-short",
             f"sudp:host=127.0.0.1:port=x:serverKey={text}",
             f"sudp:host=127.0.0.1:port=9000:serverKey={text}:bogus=1",
+            f"sudp:host=127.0.0.1:port=9000:serverKey={text}:suites=chacha20-poly1305,rot13",
+            f"sudp:host=127.0.0.1:port=70000:serverKey={text}",
         ]:
             self.assertRaises(ConfigurationError, clientFromString, self.reactor, s)

@@ -223,6 +223,55 @@ class InterfaceTests(unittest.TestCase):
         self.assertEqual(client.session.rekeyAfterMessages, 2**32)
 
 
+class _LowIntegrityLimit(type(getSuite("chacha20-poly1305"))):
+    name = "test-low-integrity-limit"
+    suiteId = 251
+    integrityLimit = 10
+
+
+class IntegrityLimitTests(unittest.TestCase):
+    def test_forgeriesForceRekeyThenClose(self):
+        """
+        Forged packets that fail to open count against the suite's integrity
+        limit: at half of it the key is replaced by a rekey, and a session
+        whose key reaches the limit closes.
+        """
+        from sudp.suites import registerSuite
+
+        suite = registerSuite(_LowIntegrityLimit())
+        link, server, client = connect(self, Config(suites=(suite,)))
+        s = serverSession(server)
+        genuine = []
+        client.send(b"real", link.now())
+        genuine = [d for d, _ in client.outbox]
+        link.pump()
+
+        def forge(n):
+            for i in range(n):
+                bad = bytearray(genuine[0])
+                bad[5:13] = (1000 + forge.count).to_bytes(8, "big")  # unseen sequence numbers
+                forge.count += 1
+                server.receiveDatagram(bytes(bad), CLIENT_ADDR, link.now())
+
+        forge.count = 0
+
+        forge(4)
+        self.assertEqual(s.epochs[0].failures, 4)
+        self.assertEqual(s.stats["rekeysStarted"], 0)
+        forge(1)  # 5 = half the limit: the server asks for a rekey
+        self.assertEqual(s.stats["rekeysStarted"], 1)
+        link.pump()
+        self.assertEqual(s.sendEpoch.number, 1)
+        self.assertEqual(server.drops["bad-tag"], 5)
+        # under the new key, reaching the full limit closes the session
+        client.send(b"real again", link.now())
+        genuine = [d for d, _ in client.outbox]
+        link.pump()
+        forge(10)
+        self.assertEqual(s.closeReason, "protocol-error")
+        self.assertEqual(server.sessions, {})
+
+
 class NegotiationTests(unittest.TestCase):
     def negotiate(self, clientSuites, serverSuites):
         link, server, client = connect(

@@ -154,8 +154,7 @@ class Session:
         except MalformedPacket:
             ep.failures += 1
             self.engine.drop("bad-tag")
-            if ep.failures >= self.suite.integrityLimit:
-                self.close(now, R.CLOSE_PROTOCOL_ERROR, "integrity limit reached")
+            self._checkIntegrityLimit(ep, now)
             return
         # authenticated: now, and only now, state may change
         ep.window.commit(seq)
@@ -174,6 +173,21 @@ class Session:
                 self.engine.events.append(MessageReceived(self, plaintext))
             else:
                 self.engine.drop("not-open")
+
+    def _checkIntegrityLimit(self, ep, now):
+        """
+        RFC 9001 6.6: rekey once half the suite's integrity limit of failed
+        opens is reached under a key; close at the limit.
+        """
+        limit = self.suite.integrityLimit
+        if ep.failures >= limit:
+            self.close(now, R.CLOSE_PROTOCOL_ERROR, "integrity limit reached")
+        elif (ep.failures >= limit // 2 and ep is self.sendEpoch and self.state is OPEN
+              and self.rekey is None and self.rekeyAsk is None):
+            try:
+                self._startRekey(now)
+            except SessionClosed:
+                pass
 
     def _firstOnEpoch(self, ep, now):
         ep.heard = True
