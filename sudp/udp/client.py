@@ -13,7 +13,6 @@ import os
 from collections import Counter
 
 from sudp.errors import (
-    BadServerSignature,
     ClientNotAuthorized,
     HandshakeFailed,
     HandshakeTimeout,
@@ -23,13 +22,8 @@ from sudp.udp import packets as P
 from sudp.udp import records as R
 from sudp.udp.config import Config
 from sudp.udp.events import HandshakeFailure
-from sudp.udp.keyschedule import (
-    CLIENT_SIGNATURE_LABEL,
-    SERVER_SIGNATURE_LABEL,
-    Ephemeral,
-    deriveKeys,
-    handshakeTranscript,
-)
+from sudp.handshake import checkAnswer, clientProof
+from sudp.udp.keyschedule import Ephemeral
 from sudp.udp.session import CLIENT, CONFIRMING, OPEN, Session
 from sudp.udp.timers import NEVER, TimerQueue
 
@@ -140,38 +134,19 @@ class ClientEngine:
         if self.state is not INIT_SENT or resp.receiverIndex != self._index:
             self.drops["unexpected-resp"] += 1
             return
-        suite = next((s for s in self.config.suites if s.suiteId == resp.suite), None)
-        if suite is None:
-            self._fail(HandshakeFailed(f"the server chose suite {resp.suite}, which was not offered"), now)
-            return
-        th = handshakeTranscript(self.serverKey.raw, self._packet, resp.prefix())
-        if not self.serverKey.verify(resp.signature, SERVER_SIGNATURE_LABEL + th):
-            self._fail(
-                BadServerSignature(
-                    f"the server's handshake is not signed by {self.serverKey.toText()} "
-                    f"({self.serverKey.fingerprint()}): wrong server key, or someone in the middle"
-                ),
-                now,
-            )
-            return
         try:
-            secret = self._ephemeral.exchange(resp.ephemeral)
+            answer = checkAnswer(self.serverKey, self._packet, resp, self._ephemeral, self.config.suites)
         except HandshakeFailed as e:
             self._fail(e, now)
             return
-        keys = deriveKeys(0, th, secret, suite.keySize)
-        if not hmac.compare_digest(keys.confirmation(), resp.confirm):
-            keys.wipe()
-            self._fail(HandshakeFailed("the server's key confirmation does not match"), now)
-            return
+        suite, keys, th = answer.suite, answer.keys, answer.keys.transcript
         self.session = Session(
             self, CLIENT, self.config, suite, self._index, resp.senderIndex, self.serverAddr,
             keys, now, serverKey=self.serverKey, peerKey=self.serverKey,
         )
         confirm = b""
         if self.identity is not None:
-            signature = self.identity.sign(CLIENT_SIGNATURE_LABEL + th)
-            confirm = R.encodeRecord(R.CLIENT_AUTH, self.identity.publicKey.raw + signature)
+            confirm = R.encodeRecord(R.CLIENT_AUTH, clientProof(self.identity, th))
         self._confirm = confirm + R.encodeRecord(R.CONFIRM)
         self.state = CONFIRM_SENT
         self._interval = self.config.retransmitInitial

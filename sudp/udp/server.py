@@ -15,10 +15,10 @@ import os
 from collections import Counter
 
 from sudp.errors import HandshakeFailed, MalformedPacket
+from sudp.handshake import answerInit, chooseSuite
 from sudp.udp import packets as P
 from sudp.udp.config import Config
 from sudp.udp.cookie import CookieFactory
-from sudp.udp.keyschedule import SERVER_SIGNATURE_LABEL, Ephemeral, deriveKeys, handshakeTranscript
 from sudp.udp.records import CLOSE_SHUTDOWN
 from sudp.udp.session import OPEN, PENDING, SERVER, Session
 from sudp.udp.timers import TimerQueue
@@ -140,7 +140,7 @@ class ServerEngine:
         if self.openCount + self.pendingCount >= self.config.maxSessions:
             self.drops["server-full"] += 1
             return
-        suite = self._chooseSuite(init.suites)
+        suite = chooseSuite(self.config.suites, init.suites)
         if suite is None:
             self.drops["no-common-suite"] += 1
             return
@@ -149,12 +149,6 @@ class ServerEngine:
         except HandshakeFailed:
             self.drops["bad-ephemeral"] += 1
 
-    def _chooseSuite(self, offered):
-        for suite in self.config.suites:
-            if suite.suiteId in offered:
-                return suite
-        return None
-
     def _newIndex(self):
         while True:
             index = int.from_bytes(self.random(4), "big")
@@ -162,17 +156,13 @@ class ServerEngine:
                 return index
 
     def _respond(self, init, initBytes, suite, addr, now):
-        eph = Ephemeral(self.random(32))
-        secret = eph.exchange(init.ephemeral)
+        seed = self.random(32)  # the ephemeral's randomness is drawn before the index
         index = self._newIndex()
-        resp = P.HandshakeResp(init.senderIndex, index, suite.suiteId, eph.public, b"", b"")
-        th = handshakeTranscript(self.identity.publicKey.raw, initBytes, resp.prefix())
-        keys = deriveKeys(0, th, secret, suite.keySize)
-        resp.confirm = keys.confirmation()
-        resp.signature = self.identity.sign(SERVER_SIGNATURE_LABEL + th)
+        answer = answerInit(self.identity, init, initBytes, suite, index, seed)
+        keys = answer.keys
         session = Session(self, SERVER, self.config, suite, index, init.senderIndex, addr, keys, now)
         session.clientEphemeral = bytes(init.ephemeral)
-        session.respBytes = resp.encode()
+        session.respBytes = answer.resp
         session.pendingExpires = now + self.config.handshakeTimeout
         self.sessions[index] = session
         self.pendingByEphemeral[session.clientEphemeral] = session

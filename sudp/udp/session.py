@@ -6,12 +6,11 @@ Security-relevant state (replay window, peer address, timers) changes only
 after a packet has authenticated.
 """
 
-from sudp.errors import MalformedPacket, MessageTooLarge, SessionClosed
-from sudp.keys import PublicKey
+from sudp.errors import ClientNotAuthorized, MalformedPacket, MessageTooLarge, SessionClosed
+from sudp.handshake import checkClientProof
 from sudp.udp import records as R
 from sudp.udp.events import MessageReceived, SessionEnded, SessionOpened
 from sudp.udp.keyschedule import (
-    CLIENT_SIGNATURE_LABEL,
     REKEY_SIGNATURE_LABEL,
     Ephemeral,
     deriveKeys,
@@ -239,19 +238,12 @@ class Session:
 
     def _onConfirm(self, auth, now):
         if self.state is PENDING:
-            authorized = self.engine.authorizedKeys
-            if auth is not None:
-                key = PublicKey(auth[:32])
-                if not key.verify(auth[32:], CLIENT_SIGNATURE_LABEL + self.handshakeTranscript):
+            try:
+                self.peerKey = checkClientProof(auth, self.handshakeTranscript, self.engine.authorizedKeys)
+            except ClientNotAuthorized as e:
+                if "signature" in str(e):
                     self.engine.drop("bad-client-signature")
-                    self.close(now, R.CLOSE_NOT_AUTHORIZED, "bad client signature")
-                    return
-                if authorized is not None and key not in authorized:
-                    self.close(now, R.CLOSE_NOT_AUTHORIZED, f"key {key.fingerprint()} is not authorized")
-                    return
-                self.peerKey = key
-            elif authorized is not None:
-                self.close(now, R.CLOSE_NOT_AUTHORIZED, "client authentication is required")
+                self.close(now, R.CLOSE_NOT_AUTHORIZED, str(e))
                 return
             self._open(now)
         # answer every CONFIRM, so a lost answer is made good by the client's retransmission

@@ -1,0 +1,126 @@
+"""
+The sudp/1 handshake as pure functions, shared by the UDP engines and the
+sframe stream handshake: choosing a suite, answering HANDSHAKE_INIT with a
+signed HANDSHAKE_RESP, checking that answer, and the client's proof of
+identity. No I/O, no timers, no state.
+"""
+
+import hmac
+
+from sudp.errors import BadServerSignature, ClientNotAuthorized, HandshakeFailed
+from sudp.keys import PublicKey
+from sudp.udp import packets as P
+from sudp.udp.keyschedule import (
+    CLIENT_SIGNATURE_LABEL,
+    SERVER_SIGNATURE_LABEL,
+    Ephemeral,
+    deriveKeys,
+    handshakeTranscript,
+)
+
+
+def chooseSuite(policy, offered):
+    """
+    @param policy: the server's suites in preference order.
+    @param offered: the suite ids the client offered.
+    @return: the server's most preferred suite the client offered, or None.
+    """
+    for suite in policy:
+        if suite.suiteId in offered:
+            return suite
+    return None
+
+
+class Answer:
+    """
+    What the server derives when it answers a HANDSHAKE_INIT.
+
+    @ivar resp: the encoded HANDSHAKE_RESP.
+    @ivar keys: the epoch-0 L{sudp.udp.keyschedule.EpochKeys}.
+    @ivar secret: the X25519 shared secret (for derivations of other layers).
+    """
+
+    __slots__ = ("resp", "keys", "secret", "suite")
+
+    def __init__(self, resp, keys, secret, suite):
+        self.resp = resp
+        self.keys = keys
+        self.secret = secret
+        self.suite = suite
+
+
+def answerInit(identity, init, initBytes, suite, serverIndex, ephemeralSeed):
+    """
+    Build the signed HANDSHAKE_RESP to C{init}.
+
+    @param ephemeralSeed: 32 random bytes for the server's ephemeral key.
+    @raise HandshakeFailed: if the client's ephemeral key is invalid.
+    @return: an L{Answer}.
+    """
+    eph = Ephemeral(ephemeralSeed)
+    secret = eph.exchange(init.ephemeral)
+    resp = P.HandshakeResp(init.senderIndex, serverIndex, suite.suiteId, eph.public, b"", b"")
+    th = handshakeTranscript(identity.publicKey.raw, initBytes, resp.prefix())
+    keys = deriveKeys(0, th, secret, suite.keySize)
+    resp.confirm = keys.confirmation()
+    resp.signature = identity.sign(SERVER_SIGNATURE_LABEL + th)
+    return Answer(resp.encode(), keys, secret, suite)
+
+
+def checkAnswer(serverKey, initBytes, resp, ephemeral, offered):
+    """
+    Check a HANDSHAKE_RESP against the INIT we sent.
+
+    @param offered: our suites, in our order.
+    @raise BadServerSignature: if the transcript is not signed by C{serverKey}.
+    @raise HandshakeFailed: on a suite we did not offer, a bad ephemeral key or
+        a key confirmation that does not match.
+    @return: an L{Answer} (with C{resp} the decoded response).
+    """
+    suite = next((s for s in offered if s.suiteId == resp.suite), None)
+    if suite is None:
+        raise HandshakeFailed(f"the server chose suite {resp.suite}, which was not offered")
+    th = handshakeTranscript(serverKey.raw, initBytes, resp.prefix())
+    if not serverKey.verify(resp.signature, SERVER_SIGNATURE_LABEL + th):
+        raise BadServerSignature(
+            f"the server's handshake is not signed by {serverKey.toText()} "
+            f"({serverKey.fingerprint()}): wrong server key, or someone in the middle"
+        )
+    secret = ephemeral.exchange(resp.ephemeral)
+    keys = deriveKeys(0, th, secret, suite.keySize)
+    if not hmac.compare_digest(keys.confirmation(), resp.confirm):
+        keys.wipe()
+        raise HandshakeFailed("the server's key confirmation does not match")
+    return Answer(resp, keys, secret, suite)
+
+
+def clientProof(identity, transcript):
+    """
+    @return: the 96-byte CLIENT_AUTH value: public key, then its signature
+        of the handshake transcript.
+    """
+    return identity.publicKey.raw + identity.sign(CLIENT_SIGNATURE_LABEL + transcript)
+
+
+def checkClientProof(proof, transcript, authorized):
+    """
+    Check a client's proof of identity (or its absence).
+
+    @param proof: the CLIENT_AUTH value, or None if the client sent none.
+    @param authorized: None (any client) or a collection of L{PublicKey}.
+    @return: the client's verified L{PublicKey}, or None if it sent none.
+    @raise ClientNotAuthorized: with the reason, if the proof is bad, the key
+        is not authorized, or a proof is required and missing.
+    """
+    if proof is None:
+        if authorized is not None:
+            raise ClientNotAuthorized("client authentication is required")
+        return None
+    if len(proof) != 96:
+        raise ClientNotAuthorized("malformed client proof")
+    key = PublicKey(proof[:32])
+    if not key.verify(proof[32:], CLIENT_SIGNATURE_LABEL + transcript):
+        raise ClientNotAuthorized("bad client signature")
+    if authorized is not None and key not in authorized:
+        raise ClientNotAuthorized(f"key {key.fingerprint()} is not authorized")
+    return key
