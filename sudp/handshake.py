@@ -77,15 +77,15 @@ def checkAnswer(serverKey, initBytes, resp, ephemeral, offered):
         a key confirmation that does not match.
     @return: an L{Answer} (with C{resp} the decoded response).
     """
-    suite = next((s for s in offered if s.suiteId == resp.suite), None)
-    if suite is None:
-        raise HandshakeFailed(f"the server chose suite {resp.suite}, which was not offered")
     th = handshakeTranscript(serverKey.raw, initBytes, resp.prefix())
     if not serverKey.verify(resp.signature, SERVER_SIGNATURE_LABEL + th):
         raise BadServerSignature(
             f"the server's handshake is not signed by {serverKey.toText()} "
             f"({serverKey.fingerprint()}): wrong server key, or someone in the middle"
         )
+    suite = next((s for s in offered if s.suiteId == resp.suite), None)
+    if suite is None:  # signed, so the server itself is broken
+        raise HandshakeFailed(f"the server chose suite {resp.suite}, which was not offered")
     secret = ephemeral.exchange(resp.ephemeral)
     keys = deriveKeys(0, th, secret, suite.keySize)
     if not hmac.compare_digest(keys.confirmation(), resp.confirm):

@@ -382,3 +382,129 @@ class DataTests(unittest.TestCase):
         seqs = [int.from_bytes(d[5:13], "big") for src, dst, d in link.sent if src == CLIENT_ADDR and d[0] & 0xF8 == 0x18]
         self.assertEqual(len(seqs), len(set(seqs)))
         self.assertLessEqual(max(seqs), 7)
+
+
+class RegressionTests(unittest.TestCase):
+    """
+    Bugs found while writing the specification, each pinned by a test.
+    """
+
+    def test_exhaustedKeyOnReceivePathDoesNotRaise(self):
+        """
+        A reply that would need a sequence number past rejectAfterMessages
+        (here the ack of a retransmitted CONFIRM) closes the session quietly
+        inside receiveDatagram: nothing raises, the reason stays
+        key-exhausted, and the server's counters stay consistent.
+        """
+        config = Config(rekeyAfterMessages=3, rejectAfterMessages=4)
+        link, server, client = connect(self, config)
+        s = serverSession(server)
+        link.drop = lambda data, src, dst: True  # nothing arrives any more
+        for i in range(2):  # the ack was 0; these are 1 and 2; the rekey ask that follows is 3
+            server.send(s, b"m%d" % i, link.now())
+        self.assertEqual(s.sendEpoch.sendSeq, 4)
+        link.drop = lambda data, src, dst: False
+        client.session._sendControl(client._confirm, link.now())  # a retransmitted CONFIRM
+        link.pump()  # the server must answer it but cannot: key exhausted
+        self.assertEqual(s.closeReason, "key-exhausted")
+        self.assertEqual(server.stats()["sessions"], 0)
+        self.assertEqual(server.stats()["pending"], 0)
+        [ended] = link.take("server", SessionEnded)
+        self.assertEqual(ended.reason.reason, "key-exhausted")
+
+    def test_replayedInitAfterOpen(self):
+        """
+        A copy of HANDSHAKE_INIT replayed after the session opened gets no
+        answer and creates no state (no second X25519 and signature).
+        """
+        link, server, client = connect(self)
+        [init] = [d for src, dst, d in link.sent if d[0] == 0x13]
+        before = server.counters["handshakes"]
+        server.receiveDatagram(init, CLIENT_ADDR, link.now())
+        self.assertEqual(server.outbox, [])
+        self.assertEqual(server.counters["handshakes"], before)
+        self.assertEqual(server.stats()["pending"], 0)
+        self.assertEqual(server.drops["duplicate-ephemeral"], 1)
+
+    def test_delayedPacketDoesNotRedirect(self):
+        """
+        An authentic but older packet replayed from another address (held back
+        by an on-path attacker) is delivered if the window allows, but does
+        not move the session's address; the newest packet does.
+        """
+        link, server, client = connect(self)
+        s = serverSession(server)
+        client.send(b"old", link.now())
+        [(held, _)] = client.outbox
+        client.outbox = []
+        client.send(b"new", link.now())
+        link.pump()
+        server.receiveDatagram(held, ("127.0.0.1", 6666), link.now())
+        self.assertEqual(s.peerAddr, CLIENT_ADDR)
+        client.send(b"newest", link.now())
+        [(newest, _)] = client.outbox
+        client.outbox = []
+        server.receiveDatagram(newest, ("127.0.0.1", 7777), link.now())
+        self.assertEqual(s.peerAddr, ("127.0.0.1", 7777))
+
+    def test_closeTextFitsSmallDatagrams(self):
+        """
+        A CLOSE with a long reason still fits a 200-byte maxDatagramSize,
+        cut on a UTF-8 character boundary, and reaches the peer.
+        """
+        config = Config(maxDatagramSize=200)
+        link, server, client = connect(self, config)
+        server.closeSession(serverSession(server), link.now(), text="é" * 400)
+        self.assertLessEqual(max(len(d) for d, _ in server.outbox), 200)
+        link.pump()
+        [ended] = link.take(CLIENT_ADDR, SessionEnded)
+        self.assertEqual(ended.reason.reason, "closed-by-peer")
+        self.assertTrue(set(ended.reason.detail) <= {"é"})
+        self.assertGreater(len(ended.reason.detail), 50)
+
+    def test_appDataInConfirmPacket(self):
+        """
+        APP_DATA carried in the same packet as CONFIRM is delivered after the
+        session opens, whatever the record order.
+        """
+        from sudp.udp import records as R
+
+        clock = Clock()
+        identity = Identity.generate()
+        server = ServerEngine(identity)
+        link = Link(server, clock)
+        client = link.add(ClientEngine(identity.publicKey, SERVER_ADDR))
+        original = client.session.__class__._sendControl if client.session else None
+        client.start(link.now())
+        # stop before CONFIRM reaches the server and swap in one with APP_DATA first
+        link.drop = lambda data, src, dst: data[0] & 0xFE == 0x1A and src == CLIENT_ADDR
+        link.pump()
+        link.drop = lambda data, src, dst: False
+        client.session._sendControl(R.encodeRecord(R.APP_DATA, b"early") + R.encodeRecord(R.CONFIRM), link.now())
+        link.pump()
+        self.assertEqual(len(link.take("server", SessionOpened)), 1)
+        self.assertEqual([e.message for e in link.take("server", MessageReceived)], [b"early"])
+        self.assertIsNone(original)
+
+    def test_cookieSecretLength(self):
+        """
+        A cookie master key BLAKE2b cannot take is refused at construction,
+        not on the first HELLO.
+        """
+        from sudp.udp.cookie import CookieFactory
+
+        self.assertRaises(ValueError, CookieFactory, bytes(65))
+        self.assertRaises(ValueError, CookieFactory, bytes(15))
+        self.assertRaises(ValueError, ServerEngine, Identity.generate(), cookieSecret=bytes(80))
+
+    def test_zeroIndexRefused(self):
+        """
+        Session indexes are never 0: an INIT or RESP carrying 0 is malformed.
+        """
+        from sudp.errors import MalformedPacket
+        from sudp.udp import packets as P
+
+        init = P.HandshakeInit(0, 1, bytes(16), bytes(32), [1]).encode()
+        self.assertEqual(self.assertRaises(MalformedPacket, P.HandshakeInit.decode, init).reason, "bad-field")
+        resp = P.HandshakeResp(5, 0, 1, bytes(32), bytes(16), bytes(64)).encode()
+        self.assertEqual(self.assertRaises(MalformedPacket, P.HandshakeResp.decode, resp).reason, "bad-field")

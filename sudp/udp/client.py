@@ -90,9 +90,12 @@ class ClientEngine:
         Handle one datagram. Anything that does not authenticate is dropped
         and counted in L{drops}.
         """
+        if len(data) > self.config.maxDatagramSize:
+            self.drops["oversized"] += 1
+            return
         try:
             t = P.packetType(data)
-            if t & 0xF8 == P.DATA:
+            if t & 0xFC == P.DATA:
                 self._data(data, t, addr, now)
             elif t == P.COOKIE:
                 self._cookie(data, now)

@@ -39,8 +39,8 @@ class CookieFactory:
     """
 
     def __init__(self, master, rotation=120):
-        if len(master) < 16:
-            raise ValueError("the cookie master key is at least 16 bytes")
+        if not 16 <= len(master) <= 64:
+            raise ValueError("the cookie master key is 16 to 64 bytes (a BLAKE2b key)")
         self._master = bytes(master)
         self.rotation = int(rotation)
         self._cache = {}

@@ -145,6 +145,8 @@ class HandshakeInit:
         if not 1 <= count <= MAX_OFFERED_SUITES:
             raise MalformedPacket("bad-field", f"{count} suites offered")
         _exact(data, _INIT_FIXED.size + count, "HANDSHAKE_INIT")
+        if sender == 0:
+            raise MalformedPacket("bad-field", "sender index 0")
         return cls(sender, ts, cookie, eph, data[_INIT_FIXED.size :])
 
 
@@ -185,7 +187,10 @@ class HandshakeResp:
     @classmethod
     def decode(cls, data):
         _exact(data, _RESP.size, "HANDSHAKE_RESP")
-        return cls(*_RESP.unpack(data)[1:])
+        fields = _RESP.unpack(data)[1:]
+        if fields[0] == 0 or fields[1] == 0:
+            raise MalformedPacket("bad-field", "session index 0")
+        return cls(*fields)
 
 
 def encodeDataHeader(typeByte, receiverIndex, sequence):

@@ -92,15 +92,23 @@ def decodeRecords(plaintext):
     return records
 
 
-def encodeClose(code, text=""):
+def encodeClose(code, text="", room=512):
     """
-    @return: a CLOSE record: u8 reason code, then UTF-8 text (at most 512 bytes).
+    @return: a CLOSE record: u8 reason code, then UTF-8 text cut (on a
+        character boundary) to fit C{room} bytes of value and at most 512.
     """
-    return encodeRecord(CLOSE, bytes([code]) + text.encode("utf-8")[:512])
+    data = text.encode("utf-8")
+    limit = max(0, min(512, room - 1))
+    if len(data) > limit:
+        data = data[:limit].decode("utf-8", "ignore").encode("utf-8")
+    return encodeRecord(CLOSE, bytes([code]) + data)
 
 
 def decodeClose(value):
     """
     @return: C{(code, text)}; undecodable text is replaced, never raised.
+    @raise MalformedPacket: if there is no reason code.
     """
-    return value[0], value[1:].decode("utf-8", "replace")
+    if not value:
+        raise MalformedPacket("bad-record", "CLOSE without a reason code")
+    return value[0], bytes(value[1:]).decode("utf-8", "replace")

@@ -23,7 +23,7 @@ from sudp.udp.records import CLOSE_SHUTDOWN
 from sudp.udp.session import OPEN, PENDING, SERVER, Session
 from sudp.udp.timers import TimerQueue
 
-_DATA_MASK = 0xF8  # DATA and CONTROL, either key phase, version 1
+_DATA_MASK = 0xFC  # 0x18-0x1B: DATA and CONTROL, either key phase, version 1
 
 
 class ServerEngine:
@@ -47,7 +47,7 @@ class ServerEngine:
         self.random = random
         self.cookies = CookieFactory(cookieSecret or random(32), self.config.cookieRotation)
         self.sessions = {}
-        self.pendingByEphemeral = {}
+        self.byEphemeral = {}  # client ephemeral -> its session, while the session lives
         self.pendingCount = 0
         self.openCount = 0
         self.timers = TimerQueue()
@@ -64,17 +64,17 @@ class ServerEngine:
     def sessionOpened(self, session):
         self.pendingCount -= 1
         self.openCount += 1
-        self.pendingByEphemeral.pop(session.clientEphemeral, None)
         self.counters["sessions-opened"] += 1
 
     def sessionClosed(self, session, wasOpen):
         if self.sessions.get(session.localIndex) is session:
             del self.sessions[session.localIndex]
+        if self.byEphemeral.get(session.clientEphemeral) is session:
+            del self.byEphemeral[session.clientEphemeral]
         if wasOpen:
             self.openCount -= 1
         else:
             self.pendingCount -= 1
-            self.pendingByEphemeral.pop(session.clientEphemeral, None)
 
     # -- input -------------------------------------------------------------
 
@@ -88,11 +88,10 @@ class ServerEngine:
             return
         if data and data[0] & _DATA_MASK == P.DATA:
             # the hot path
-            try:
-                typeByte, index, seq = P.decodeDataHeader(data, 16)
-            except MalformedPacket as e:
-                self.drops[e.reason] += 1
+            if len(data) < P.DATA_HEADER_SIZE:
+                self.drops["truncated"] += 1
                 return
+            typeByte, index, seq = P.DATA_HEADER.unpack_from(data)
             session = self.sessions.get(index)
             if session is None:
                 self.drops["unknown-session"] += 1
@@ -126,12 +125,12 @@ class ServerEngine:
             self.drops[problem] += 1
             return
         # the address is proven; from here on state may be kept
-        pending = self.pendingByEphemeral.get(init.ephemeral)
-        if pending is not None:
-            if pending.remoteIndex == init.senderIndex and pending.state is PENDING:
-                self.outbox.append((pending.respBytes, addr))  # our RESP was lost
+        known = self.byEphemeral.get(init.ephemeral)
+        if known is not None:
+            if known.remoteIndex == init.senderIndex and known.state is PENDING:
+                self.outbox.append((known.respBytes, addr))  # our RESP was lost
                 self.counters["resp-retransmitted"] += 1
-            else:
+            else:  # a replayed INIT of a session that exists: no new work, no reply
                 self.drops["duplicate-ephemeral"] += 1
             return
         if self.pendingCount >= self.config.maxPendingHandshakes:
@@ -165,7 +164,7 @@ class ServerEngine:
         session.respBytes = answer.resp
         session.pendingExpires = now + self.config.handshakeTimeout
         self.sessions[index] = session
-        self.pendingByEphemeral[session.clientEphemeral] = session
+        self.byEphemeral[session.clientEphemeral] = session
         self.pendingCount += 1
         self.timers.arm(session, session.pendingExpires)
         self.outbox.append((session.respBytes, addr))

@@ -95,6 +95,7 @@ class Session:
         self.rekeyAsk = None  # server: (epoch, nextRetransmit)
         self.closeReason = None
         self.closeText = ""
+        self._closing = False
         self.pendingExpires = NEVER
         self.transport = None
         self.maxMessageSize = config.maxDatagramSize - DATA_HEADER_SIZE - suite.tagSize
@@ -106,17 +107,25 @@ class Session:
     # -- sending ---------------------------------------------------------
 
     def _seal(self, kind, plaintext, now):
+        """
+        Seal and queue one packet.
+
+        @return: False (and the session is closed, or closing) if the key is
+            exhausted: a sequence number is never used twice under a key.
+        """
         ep = self.sendEpoch
         seq = ep.sendSeq
         if seq >= self.rejectAfterMessages:
-            self.close(now, R.CLOSE_KEY_EXHAUSTED, "no rekey before the key's limit", notify=False)
-            raise SessionClosed("key-exhausted", "the key reached rejectAfterMessages without a rekey")
+            if not self._closing:
+                self.close(now, R.CLOSE_KEY_EXHAUSTED, "no rekey before the key's limit", notify=False)
+            return False
         ep.sendSeq = seq + 1
         header = _pack(kind | (ep.number & 1), self.remoteIndex, seq)
         self.engine.outbox.append((header + ep.sealer.seal(seq, header, plaintext), self.peerAddr))
         self.lastSend = now
         if seq + 1 >= self.rekeyAfterMessages and self.rekey is None and self.rekeyAsk is None:
             self._startRekey(now)
+        return True
 
     def sendMessage(self, message, now):
         """
@@ -129,7 +138,8 @@ class Session:
             raise SessionClosed(self.closeReason or "not-open", "the session is not open")
         if len(message) > self.maxMessageSize:
             raise MessageTooLarge(len(message), self.maxMessageSize)
-        self._seal(DATA, message, now)
+        if not self._seal(DATA, message, now):
+            raise SessionClosed("key-exhausted", "the key reached rejectAfterMessages without a rekey")
         self.stats["sent"] += 1
 
     def _sendControl(self, recordBytes, now):
@@ -156,9 +166,12 @@ class Session:
             self._checkIntegrityLimit(ep, now)
             return
         # authenticated: now, and only now, state may change
+        newest = seq > ep.window.highest
         ep.window.commit(seq)
         self.lastRecv = now
-        if addr != self.peerAddr:
+        if addr != self.peerAddr and newest and ep is self._newestReceiveEpoch():
+            # follow a rebinding peer only on its newest packet: a delayed
+            # copy replayed from elsewhere cannot redirect the session
             self.peerAddr = addr
         if not ep.heard:
             self._firstOnEpoch(ep, now)
@@ -183,10 +196,13 @@ class Session:
             self.close(now, R.CLOSE_PROTOCOL_ERROR, "integrity limit reached")
         elif (ep.failures >= limit // 2 and ep is self.sendEpoch and self.state is OPEN
               and self.rekey is None and self.rekeyAsk is None):
-            try:
-                self._startRekey(now)
-            except SessionClosed:
-                pass
+            self._startRekey(now)
+
+    def _newestReceiveEpoch(self):
+        a, b = self.epochs
+        if a is None or (b is not None and b.number > a.number):
+            return b
+        return a
 
     def _firstOnEpoch(self, ep, now):
         ep.heard = True
@@ -206,8 +222,13 @@ class Session:
             self.engine.drop(e.reason)
             self.close(now, R.CLOSE_PROTOCOL_ERROR, f"malformed records: {e}")
             return
-        auth = None
-        confirm = False
+        if self.role == SERVER and self.state is PENDING:
+            # the records that open the session come first, whatever their order
+            auth = next((v for t, v in recs if t == R.CLIENT_AUTH), None)
+            if any(t == R.CONFIRM for t, _ in recs):
+                self._onConfirm(auth, now)
+                if self.state is CLOSED:
+                    return
         for rtype, value in recs:
             if rtype == R.APP_DATA:
                 if self.state is CONFIRMING:
@@ -215,40 +236,35 @@ class Session:
                 if self.state is OPEN:
                     self.stats["received"] += 1
                     self.engine.events.append(MessageReceived(self, value))
+                else:
+                    self.engine.drop("not-open")
             elif rtype == R.CLOSE:
                 code, text = R.decodeClose(value)
                 self.close(now, code, text, notify=False, byPeer=True)
                 return
-            elif rtype == R.CLIENT_AUTH:
-                auth = value
-            elif rtype == R.CONFIRM:
-                confirm = True
+            elif rtype == R.CONFIRM and self.role == SERVER and self.state is OPEN:
+                # answer every CONFIRM, so a lost answer is made good by the client's retransmission
+                self._sendControl(R.encodeRecord(R.KEEPALIVE), now)
             elif rtype == R.REKEY_REQUEST:
                 self._onRekeyRequest(value, now)
             elif rtype == R.REKEY_RESPONSE:
                 self._onRekeyResponse(value, now)
             if self.state is CLOSED:
                 return
-        if self.role == SERVER and confirm:
-            self._onConfirm(auth, now)
-        elif self.state is CONFIRMING:
+        if self.state is CONFIRMING:
             self._open(now)
 
     # -- opening ---------------------------------------------------------
 
     def _onConfirm(self, auth, now):
-        if self.state is PENDING:
-            try:
-                self.peerKey = checkClientProof(auth, self.handshakeTranscript, self.engine.authorizedKeys)
-            except ClientNotAuthorized as e:
-                if "signature" in str(e):
-                    self.engine.drop("bad-client-signature")
-                self.close(now, R.CLOSE_NOT_AUTHORIZED, str(e))
-                return
-            self._open(now)
-        # answer every CONFIRM, so a lost answer is made good by the client's retransmission
-        if self.state is OPEN:
-            self._sendControl(R.encodeRecord(R.KEEPALIVE), now)
+        try:
+            self.peerKey = checkClientProof(auth, self.handshakeTranscript, self.engine.authorizedKeys)
+        except ClientNotAuthorized as e:
+            if "signature" in str(e):
+                self.engine.drop("bad-client-signature")
+            self.close(now, R.CLOSE_NOT_AUTHORIZED, str(e))
+            return
+        self._open(now)
 
     def _open(self, now):
         self.state = OPEN
@@ -386,12 +402,9 @@ class Session:
                 if ep is not None and ep.retireAt <= now:
                     ep.wipe()
                     self.epochs[slot] = None
-            try:
-                self._rekeyTimers(now)
-                if now - self.lastSend >= c.keepaliveInterval:
-                    self._sendControl(R.encodeRecord(R.KEEPALIVE), now)
-            except SessionClosed:
-                return
+            self._rekeyTimers(now)
+            if self.state is OPEN and now - self.lastSend >= c.keepaliveInterval:
+                self._sendControl(R.encodeRecord(R.KEEPALIVE), now)
         self._rearm(now)
 
     def _rekeyTimers(self, now):
@@ -418,13 +431,11 @@ class Session:
         End the session: tell the peer (best effort) unless C{notify} is false,
         wipe every key, and report L{SessionEnded} if it had opened.
         """
-        if self.state is CLOSED:
+        if self.state is CLOSED or self._closing:
             return
+        self._closing = True
         if notify:
-            try:
-                self._sendControl(R.encodeClose(code, text), now)
-            except SessionClosed:
-                pass
+            self._sendControl(R.encodeClose(code, text, self.maxMessageSize - R.RECORD_HEADER_SIZE), now)
         wasOpen = self.state is OPEN
         reason = R.CLOSE_REASONS.get(code, "protocol-error")
         if code == R.CLOSE_NORMAL and not byPeer:
