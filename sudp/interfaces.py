@@ -12,9 +12,10 @@ class ICipherSuite(Interface):
     An implementer guarantees:
       - C{keySize} bytes of key; C{newCipher(key)} returns an L{IPacketCipher}
         that keeps the keyed AEAD object for the life of the key;
-      - the nonce of a packet is built from its 64-bit sequence number alone,
-        so one (key, sequence number) pair is one nonce and a sequence number
-        is never reused under a key (the session guarantees that);
+      - the nonce of a packet is built from its 64-bit sequence number (and
+        possibly the rest of its header, which contains it), so distinct
+        sequence numbers give distinct nonces; the session never reuses a
+        sequence number under a key;
       - C{tagSize} bytes of overhead per packet;
       - C{open()} fails closed: on any authentication failure it raises
         L{sudp.errors.MalformedPacket} with reason C{"bad-tag"} and returns no
