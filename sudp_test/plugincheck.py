@@ -9,8 +9,8 @@ Prints one line per finding and exits non-zero on any failure.
 import sys
 
 EXPECTED_SERVICES = {"sudp"}
-EXPECTED_SERVER_PREFIXES = {"sudp"}
-EXPECTED_CLIENT_PREFIXES = {"sudp"}
+EXPECTED_SERVER_PREFIXES = {"sudp", "sframe"}
+EXPECTED_CLIENT_PREFIXES = {"sudp", "sframe"}
 
 
 def findPlugins():

@@ -61,8 +61,8 @@ class PackagingTests(unittest.TestCase):
     def checkInstalled(self):
         out = _run([self.python, "plugincheck.py"], self.elsewhere)
         self.assertIn("services: ['sudp']", out)
-        self.assertIn("servers: ['sudp']", out)
-        self.assertIn("clients: ['sudp']", out)
+        self.assertIn("servers: ['sframe', 'sudp']", out)
+        self.assertIn("clients: ['sframe', 'sudp']", out)
         self.assertNotIn("PROBLEM", out)
         out = _run([self.python, "-c", CHECK_TWISTED_INIT], self.elsewhere)
         self.assertIn("untouched", out)

@@ -23,8 +23,8 @@ class PluginDiscoveryTests(unittest.TestCase):
         self.assertEqual(plugincheck.problems(), [])
         found = plugincheck.findPlugins()
         self.assertEqual(set(found["services"]), {"sudp"})
-        self.assertEqual(set(found["servers"]), {"sudp"})
-        self.assertEqual(set(found["clients"]), {"sudp"})
+        self.assertEqual(set(found["servers"]), {"sudp", "sframe"})
+        self.assertEqual(set(found["clients"]), {"sudp", "sframe"})
 
     def test_serviceMakerOptions(self):
         """

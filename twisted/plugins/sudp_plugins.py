@@ -1,6 +1,6 @@
 """
-Twisted plugins of sudp: the C{twist sudp} service maker and the C{sudp:}
-endpoint string parsers (server and client).
+Twisted plugins of sudp: the C{twist sudp} service maker, and the C{sudp:}
+and C{sframe:} endpoint string parsers (server and client).
 
 Keep this file free of heavy imports: Twisted imports every plugin file when
 it looks for plugins, and an import error here only gets logged while the
@@ -53,6 +53,28 @@ class _SUDPClientParser:
         return parseClient(reactor, *args, **kwargs)
 
 
+@implementer(IPlugin, IStreamServerEndpointStringParser)
+class _SFrameServerParser:
+    prefix = "sframe"
+
+    def parseStreamServer(self, reactor, *args, **kwargs):
+        from sudp.stream.endpoints import parseServer
+
+        return parseServer(reactor, *args, **kwargs)
+
+
+@implementer(IPlugin, IStreamClientEndpointStringParserWithReactor)
+class _SFrameClientParser:
+    prefix = "sframe"
+
+    def parseStreamClient(self, reactor, *args, **kwargs):
+        from sudp.stream.endpoints import parseClient
+
+        return parseClient(reactor, *args, **kwargs)
+
+
 sudpServiceMaker = _SUDPServiceMaker()
 sudpServerParser = _SUDPServerParser()
 sudpClientParser = _SUDPClientParser()
+sframeServerParser = _SFrameServerParser()
+sframeClientParser = _SFrameClientParser()

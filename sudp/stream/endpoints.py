@@ -1,0 +1,154 @@
+"""
+sframe endpoints: wrap any stream endpoint.
+
+  sframe:key=server.key:endpoint=tcp\\:9001
+  sframe:serverKey=ed25519-...:endpoint=tcp\\:127.0.0.1\\:9001
+
+Options: C{suites=aes-256-ctr-sha256,chacha20-poly1305},
+C{maxFramePayload=16384}, C{frameTimeout=30}, C{handshakeTimeout=10}; a
+server takes C{authorizedKeys=FILE}, a client C{key=FILE}.
+"""
+
+from twisted.internet import defer
+from twisted.internet.endpoints import clientFromString, serverFromString
+from twisted.internet.interfaces import IStreamClientEndpoint, IStreamServerEndpoint
+from zope.interface import implementer
+
+from sudp.errors import ConfigurationError
+from sudp.keys import loadAuthorizedKeys, loadIdentity
+from sudp.stream.handshake import StreamConfig, parseStreamSuites
+from sudp.stream.protocol import SFrameFactory
+
+
+@implementer(IStreamServerEndpoint)
+class SFrameServerEndpoint:
+    """
+    An sframe server on top of any stream server endpoint.
+    """
+
+    def __init__(self, reactor, inner, identity, config=None, authorizedKeys=None):
+        self._reactor = reactor
+        self._inner = inner
+        self._identity = identity
+        self._config = config or StreamConfig()
+        self._authorizedKeys = authorizedKeys
+
+    def listen(self, factory):
+        """
+        @return: the inner endpoint's listening port, serving C{factory}'s
+            protocols over sframe.
+        """
+        return self._inner.listen(
+            SFrameFactory(factory, self._config, self._reactor, identity=self._identity,
+                          authorizedKeys=self._authorizedKeys)
+        )
+
+
+@implementer(IStreamClientEndpoint)
+class SFrameClientEndpoint:
+    """
+    An sframe client on top of any stream client endpoint; L{connect} fires
+    with the application protocol once the server proved its key.
+    """
+
+    def __init__(self, reactor, inner, serverKey, config=None, identity=None):
+        self._reactor = reactor
+        self._inner = inner
+        self._serverKey = serverKey
+        self._config = config or StreamConfig()
+        self._identity = identity
+
+    def connect(self, factory):
+        state = {}
+
+        def cancel(d):
+            connecting = state.get("connecting")
+            if connecting is not None and not connecting.called:
+                connecting.cancel()
+            wrapper = state.get("wrapper")
+            if wrapper is not None:
+                wrapper.transport.abortConnection()
+
+        ready = defer.Deferred(cancel)
+        wrapping = SFrameFactory(factory, self._config, self._reactor, identity=self._identity,
+                                 serverKey=self._serverKey, ready=ready)
+        connecting = self._inner.connect(wrapping)
+        state["connecting"] = connecting
+
+        def connected(wrapper):
+            state["wrapper"] = wrapper
+
+        def failed(f):
+            if not ready.called:
+                ready.errback(f)
+
+        connecting.addCallbacks(connected, failed)
+        return ready
+
+
+def _config(options):
+    values = {}
+    if "suites" in options:
+        values["suites"] = parseStreamSuites(options.pop("suites"))
+    for name, kind in (("maxFramePayload", int), ("frameTimeout", float), ("handshakeTimeout", float)):
+        if name in options:
+            text = options.pop(name)
+            try:
+                values[name] = kind(text)
+            except ValueError:
+                raise ConfigurationError(f"sframe option {name}={text!r}: not a {kind.__name__}") from None
+    return StreamConfig(**values)
+
+
+def _reject(options, known):
+    if options:
+        raise ConfigurationError(
+            f"unknown sframe option(s): {', '.join(sorted(options))}; known: {', '.join(known)}"
+        )
+
+
+_COMMON = ["suites", "maxFramePayload", "frameTimeout", "handshakeTimeout"]
+
+
+def parseServer(reactor, *args, **kwargs):
+    """
+    C{sframe:key=FILE:endpoint=INNER[:authorizedKeys=FILE][:option=value...]}
+    """
+    options = dict(kwargs)
+    if args:
+        raise ConfigurationError(f"sframe server: options only (key=, endpoint=), got {args}")
+    keyFile = options.pop("key", None)
+    inner = options.pop("endpoint", None)
+    if not keyFile or not inner:
+        raise ConfigurationError(r"sframe server: give key=FILE and endpoint=..., e.g. sframe:key=server.key:endpoint=tcp\:9001")
+    authorized = options.pop("authorizedKeys", None)
+    config = _config(options)
+    _reject(options, ["key", "endpoint", "authorizedKeys"] + _COMMON)
+    return SFrameServerEndpoint(
+        reactor, serverFromString(reactor, inner), loadIdentity(keyFile), config,
+        authorizedKeys=None if authorized is None else loadAuthorizedKeys(authorized),
+    )
+
+
+def parseClient(reactor, *args, **kwargs):
+    """
+    C{sframe:serverKey=KEY:endpoint=INNER[:key=FILE][:option=value...]}
+    """
+    from sudp.udp.endpoints import _serverKey
+
+    options = dict(kwargs)
+    if args:
+        raise ConfigurationError(f"sframe client: options only (serverKey=, endpoint=), got {args}")
+    serverKey = options.pop("serverKey", None)
+    inner = options.pop("endpoint", None)
+    if not serverKey or not inner:
+        raise ConfigurationError(
+            r"sframe client: give serverKey=ed25519-... and endpoint=..., e.g. endpoint=tcp\:127.0.0.1\:9001"
+        )
+    keyFile = options.pop("key", None)
+    config = _config(options)
+    _reject(options, ["serverKey", "endpoint", "key"] + _COMMON)
+    return SFrameClientEndpoint(
+        reactor, clientFromString(reactor, inner), _serverKey(serverKey), config,
+        identity=None if keyFile is None else loadIdentity(keyFile),
+    )

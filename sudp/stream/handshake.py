@@ -1,0 +1,243 @@
+"""
+Key establishment for sframe: the sudp/1 handshake (L{sudp.handshake}) over
+the stream, without the cookie (the stream already proved the address).
+
+  client -> server   u16 length | HANDSHAKE_INIT (timestamp 0, cookie zero)
+  server -> client   u16 length | HANDSHAKE_RESP
+  client -> server   first frame, CODE_CONFIRM: empty, or the 96-byte client proof
+  server -> client   first frame, CODE_ACCEPT (or CODE_CLOSE with a reason)
+
+The suite ids in INIT and RESP name stream suites (L{STREAM_SUITES}). Frame
+keys: prk = HKDF-Extract(th, dh); block = HKDF-Expand(prk, "sudp/1 sframe",
+160); the client writes with the top half, the server with the bottom half,
+each half being AES key (32) | CTR IV (16) | MAC chain key (32).
+"""
+
+import hashlib
+import hmac
+import os
+import struct
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
+
+from sudp.errors import ConfigurationError, HandshakeFailed, MalformedPacket
+from sudp.handshake import answerInit, checkAnswer, chooseSuite, clientProof
+from sudp.stream.frames import DEFAULT_MAX_PAYLOAD, AEADFrameCipher, CTRChainCipher
+from sudp.udp import packets as P
+from sudp.udp.keyschedule import Ephemeral
+
+STREAM_LABEL = b"sudp/1 sframe"
+_LEN = struct.Struct(">H")
+MAX_HANDSHAKE_MESSAGE = 1024
+
+
+class StreamSuite:
+    """
+    A stream suite: how each direction's frames are protected.
+    """
+
+    keySize = 32  # what the shared handshake derives its epoch keys with
+
+    def __init__(self, name, suiteId, makeCipher):
+        self.name = name
+        self.suiteId = suiteId
+        self._make = makeCipher
+
+    def cipher(self, half, encrypt):
+        """
+        @param half: 80 bytes: key | iv | MAC key.
+        """
+        return self._make(half, encrypt)
+
+    def __repr__(self):
+        return f"<stream suite {self.name}>"
+
+
+SEED003 = StreamSuite(
+    "aes-256-ctr-sha256", 1, lambda h, enc: CTRChainCipher(h[:32], h[32:48], h[48:80], enc)
+)
+AEAD_FRAMES = StreamSuite("chacha20-poly1305", 2, lambda h, enc: AEADFrameCipher(h[:32], enc))
+STREAM_SUITES = {s.name: s for s in (SEED003, AEAD_FRAMES)}
+
+
+def parseStreamSuites(text):
+    """
+    @return: the stream suites named in C{text} (comma-separated), in order.
+    @raise ConfigurationError: on an unknown or repeated name.
+    """
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names or len(set(names)) != len(names):
+        raise ConfigurationError(f"sframe suites: a non-empty list without repeats, not {text!r}")
+    try:
+        return tuple(STREAM_SUITES[n] for n in names)
+    except KeyError as e:
+        raise ConfigurationError(
+            f"unknown sframe suite {e.args[0]!r}; known: {', '.join(sorted(STREAM_SUITES))}"
+        ) from None
+
+
+@dataclass(frozen=True)
+class StreamConfig:
+    """
+    Options of an sframe endpoint. Times are seconds.
+
+    @ivar suites: stream suites in preference order; the first is seed 003's
+        AES-256-CTR with the chained SHA-256 MAC.
+    @ivar maxFramePayload: the largest payload in one frame, sent or accepted;
+        larger writes are split.
+    @ivar frameTimeout: how long a started frame may take to complete before
+        the peer is declared slow.
+    @ivar handshakeTimeout: how long the key exchange may take.
+    """
+
+    suites: tuple = (SEED003, AEAD_FRAMES)
+    maxFramePayload: int = DEFAULT_MAX_PAYLOAD
+    frameTimeout: float = 30.0
+    handshakeTimeout: float = 10.0
+
+    def __post_init__(self):
+        if not self.suites:
+            raise ConfigurationError("sframe: at least one suite")
+        if not 1 <= self.maxFramePayload <= 2**24:
+            raise ConfigurationError("sframe: maxFramePayload must be 1 to 16777216")
+        if self.frameTimeout <= 0 or self.handshakeTimeout <= 0:
+            raise ConfigurationError("sframe: timeouts must be positive")
+
+
+def frameKeys(transcript, secret):
+    """
+    @return: C{(clientHalf, serverHalf)}, 80 bytes each.
+    """
+    prk = hmac.new(transcript, bytes(secret), hashlib.sha256).digest()
+    block = HKDFExpand(algorithm=hashes.SHA256(), length=160, info=STREAM_LABEL).derive(prk)
+    return block[:80], block[80:]
+
+
+class Established:
+    """
+    The result of a completed key exchange.
+
+    @ivar writer: this side's L{sudp.stream.frames.IStreamCipher} for sending.
+    @ivar reader: the one for receiving.
+    """
+
+    def __init__(self, suite, transcript, writer, reader, confirm=b""):
+        self.suite = suite
+        self.transcript = transcript
+        self.writer = writer
+        self.reader = reader
+        self.confirm = confirm
+
+
+class _Messages:
+    """
+    Length-prefixed handshake messages from a byte stream.
+    """
+
+    def __init__(self):
+        self._buffer = b""
+
+    def feed(self, data):
+        self._buffer += data
+        if len(self._buffer) < 2:
+            return None
+        (length,) = _LEN.unpack_from(self._buffer)
+        if length > MAX_HANDSHAKE_MESSAGE:
+            raise HandshakeFailed(f"handshake message of {length} bytes is too long")
+        if len(self._buffer) < 2 + length:
+            return None
+        message, self._buffer = self._buffer[2 : 2 + length], self._buffer[2 + length :]
+        return message
+
+    def rest(self):
+        rest, self._buffer = self._buffer, b""
+        return rest
+
+
+def _framed(packet):
+    return _LEN.pack(len(packet)) + packet
+
+
+class ClientKeyExchange:
+    """
+    The client's side: L{start}, then L{receive} until it returns an
+    L{Established} (whose C{confirm} is the CONFIRM payload to send).
+    """
+
+    def __init__(self, serverKey, config, identity=None, random=os.urandom):
+        self.serverKey = serverKey
+        self.config = config
+        self.identity = identity
+        self.random = random
+        self._messages = _Messages()
+
+    def start(self):
+        """
+        @return: the bytes to write: the length-prefixed HANDSHAKE_INIT.
+        """
+        self._ephemeral = Ephemeral(self.random(32))
+        index = int.from_bytes(self.random(4), "big") or 1
+        self._init = P.HandshakeInit(
+            index, 0, bytes(16), self._ephemeral.public, [s.suiteId for s in self.config.suites]
+        ).encode()
+        return _framed(self._init)
+
+    def receive(self, data):
+        """
+        @return: None while waiting, then C{(Established, leftover bytes)}.
+        @raise HandshakeFailed: (or a subclass) if the server's answer is bad.
+        """
+        message = self._messages.feed(data)
+        if message is None:
+            return None
+        try:
+            resp = P.HandshakeResp.decode(message)
+        except MalformedPacket as e:
+            raise HandshakeFailed(f"bad HANDSHAKE_RESP: {e}") from None
+        answer = checkAnswer(self.serverKey, self._init, resp, self._ephemeral, self.config.suites)
+        answer.keys.wipe()  # the stream uses its own keys from the same secret
+        th = answer.keys.transcript
+        clientHalf, serverHalf = frameKeys(th, answer.secret)
+        suite = answer.suite
+        confirm = clientProof(self.identity, th) if self.identity is not None else b""
+        done = Established(suite, th, suite.cipher(clientHalf, True), suite.cipher(serverHalf, False), confirm)
+        return done, self._messages.rest()
+
+
+class ServerKeyExchange:
+    """
+    The server's side: L{receive} until it returns an L{Established} with
+    the bytes to write (the length-prefixed HANDSHAKE_RESP).
+    """
+
+    def __init__(self, identity, config, random=os.urandom):
+        self.identity = identity
+        self.config = config
+        self.random = random
+        self._messages = _Messages()
+
+    def receive(self, data):
+        """
+        @return: None while waiting, then C{(Established, reply bytes, leftover bytes)}.
+        @raise HandshakeFailed: on a malformed INIT or no common suite.
+        """
+        message = self._messages.feed(data)
+        if message is None:
+            return None
+        try:
+            init = P.HandshakeInit.decode(message)
+        except MalformedPacket as e:
+            raise HandshakeFailed(f"bad HANDSHAKE_INIT: {e}") from None
+        suite = chooseSuite(self.config.suites, init.suites)
+        if suite is None:
+            raise HandshakeFailed("no sframe suite in common")
+        seed = self.random(32)
+        index = int.from_bytes(self.random(4), "big") or 1
+        answer = answerInit(self.identity, init, message, suite, index, seed)
+        answer.keys.wipe()
+        th = answer.keys.transcript
+        clientHalf, serverHalf = frameKeys(th, answer.secret)
+        done = Established(suite, th, suite.cipher(serverHalf, True), suite.cipher(clientHalf, False))
+        return done, _framed(answer.resp), self._messages.rest()

@@ -1,0 +1,353 @@
+"""
+L{SFrameProtocol}: sframe between a stream transport (TCP, UNIX, TLS, ...)
+and an application protocol, in the shape of L{twisted.protocols.tls}.
+
+The application protocol sees only verified bytes and is connected only once
+the key exchange is done. Flow control passes through: producers the
+application registers are registered on the stream below, and pausing the
+wrapper pauses reading from it.
+"""
+
+from twisted.internet.error import ConnectionDone, ConnectionLost
+from twisted.internet.interfaces import IPushProducer, ITransport
+from twisted.internet.protocol import Factory, Protocol
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from zope.interface import Attribute, Interface, implementer
+
+from sudp.errors import ClientNotAuthorized, HandshakeFailed, HandshakeTimeout, SUDPError
+from sudp.handshake import checkClientProof
+from sudp.stream.frames import (
+    CODE_ACCEPT,
+    CODE_CLOSE,
+    CODE_CONFIRM,
+    CODE_DATA,
+    RESERVED_CODES,
+    FrameReader,
+    FrameWriter,
+)
+from sudp.stream.handshake import ClientKeyExchange, ServerKeyExchange
+
+HANDSHAKE, CONFIRMING, OPEN, CLOSED = "handshake", "confirming", "open", "closed"
+
+
+class ISFrameTransport(Interface):
+    """
+    What an sframe transport offers beyond L{ITransport}.
+    """
+
+    peerPublicKey = Attribute("The peer's verified key (the server's; a client's if it proved one).")
+    suite = Attribute("The name of the negotiated stream suite.")
+
+    def writeFrame(code, data):
+        """
+        Send C{data} in frames with the application's CODE (0 to 0xFFFFFEFF).
+        """
+
+
+class IFrameReceiver(Interface):
+    """
+    Optional: a protocol providing this gets each frame's CODE.
+    """
+
+    def frameReceived(code, payload):
+        """
+        One verified frame. Without this interface a protocol gets
+        C{dataReceived(payload)} for every frame.
+        """
+
+
+class SFrameClosed(SUDPError):
+    """
+    Why an sframe connection ended. C{reason} is one of C{"closed"},
+    C{"closed-by-peer"}, C{"bad-mac"}, C{"bad-checksum"}, C{"bad-sequence"},
+    C{"frame-too-large"}, C{"slow-peer"}, C{"protocol-error"},
+    C{"not-authorized"}, C{"connection-lost"}.
+    """
+
+    def __init__(self, reason, detail=""):
+        self.reason = reason
+        self.detail = detail
+        SUDPError.__init__(self, f"{reason}: {detail}" if detail else reason)
+
+
+class SFrameDone(SFrameClosed, ConnectionDone):
+    """
+    A clean close by either side.
+    """
+
+
+class SFrameLost(SFrameClosed, ConnectionLost):
+    """
+    Any other end: integrity failure, slow peer, protocol error...
+    """
+
+
+@implementer(ITransport, IPushProducer, ISFrameTransport)
+class SFrameProtocol(Protocol):
+    """
+    @ivar wrappedProtocol: the application protocol.
+    """
+
+    log = Logger()
+
+    def __init__(self, factory, wrappedProtocol):
+        self.factory = factory
+        self.wrappedProtocol = wrappedProtocol
+        self.config = factory.config
+        self.state = HANDSHAKE
+        self.peerPublicKey = factory.serverKey if factory.isClient else None
+        self.suite = None
+        self.disconnecting = False
+        self.disconnected = False
+        self._ending = None  # the SFrameClosed to report
+        self._timer = None
+        self._slowTimer = None
+        if factory.isClient:
+            self._kx = ClientKeyExchange(factory.serverKey, self.config, identity=factory.identity)
+        else:
+            self._kx = ServerKeyExchange(factory.identity, self.config)
+
+    # -- the stream below ---------------------------------------------------------
+
+    def connectionMade(self):
+        self._timer = self.factory.reactor.callLater(self.config.handshakeTimeout, self._handshakeTimedOut)
+        if self.factory.isClient:
+            self.transport.write(self._kx.start())
+
+    def dataReceived(self, data):
+        if self._ending is not None or self.state is CLOSED:
+            return
+        if self.state is HANDSHAKE:
+            try:
+                result = self._kx.receive(data)
+            except HandshakeFailed as e:
+                return self._end(SFrameLost("protocol-error", str(e)), e)
+            if result is None:
+                return
+            self._established(result)
+            data = result[-1]
+            if not data:
+                return
+        frames, error = self._reader.feed(data)
+        for code, payload in frames:
+            self._frame(code, payload)
+            if self.state is CLOSED or self._ending is not None:
+                return
+        if error is not None:
+            # everything verified before the bad frame has been delivered
+            return self._end(SFrameLost(error.reason, str(error)))
+        self._watchSlowPeer()
+
+    def _established(self, result):
+        done = result[0]
+        c = self.config
+        self.suite = done.suite.name
+        self._transcript = done.transcript
+        self._writer = FrameWriter(done.writer, c.maxFramePayload)
+        self._reader = FrameReader(done.reader, c.maxFramePayload)
+        self.state = CONFIRMING
+        if self.factory.isClient:
+            self.transport.write(self._writer.frame(CODE_CONFIRM, done.confirm))
+        else:
+            self.transport.write(result[1])
+
+    def _frame(self, code, payload):
+        if self.state is OPEN:
+            if code == CODE_DATA:
+                self._deliver(self.wrappedProtocol.dataReceived, payload)
+            elif code == CODE_CLOSE:
+                self._ending = SFrameDone("closed-by-peer", payload.decode("utf-8", "replace"))
+                self.transport.loseConnection()
+            elif code in RESERVED_CODES:
+                self._end(SFrameLost("protocol-error", f"unexpected control frame 0x{code:08x}"))
+            elif IFrameReceiver.providedBy(self.wrappedProtocol):
+                self._deliver(self.wrappedProtocol.frameReceived, code, payload)
+            else:
+                self._deliver(self.wrappedProtocol.dataReceived, payload)
+        elif self.factory.isClient:
+            if code == CODE_ACCEPT:
+                self._open()
+            elif code == CODE_CLOSE:
+                text = payload.decode("utf-8", "replace")
+                error = ClientNotAuthorized(f"the server refused this client: {text}")
+                self._end(SFrameLost("not-authorized", text), error)
+            else:
+                self._end(SFrameLost("protocol-error", "no ACCEPT from the server"))
+        else:
+            if code != CODE_CONFIRM:
+                return self._end(SFrameLost("protocol-error", "the client did not CONFIRM"))
+            try:
+                self.peerPublicKey = checkClientProof(payload or None, self._transcript, self.factory.authorizedKeys)
+            except ClientNotAuthorized as e:
+                self.transport.write(self._writer.frame(CODE_CLOSE, str(e).encode()))
+                return self._end(SFrameLost("not-authorized", str(e)), flush=True)
+            self.transport.write(self._writer.frame(CODE_ACCEPT, b""))
+            self._open()
+
+    def _deliver(self, method, *args):
+        try:
+            method(*args)
+        except Exception:
+            self.log.failure("sframe: the application protocol failed; closing")
+            self.abortConnection()
+
+    def _open(self):
+        self._cancel("_timer")
+        self.state = OPEN
+        self.wrappedProtocol.makeConnection(self)
+        ready = self.factory.takeReady()
+        if ready is not None:
+            ready.callback(self.wrappedProtocol)
+
+    def _watchSlowPeer(self):
+        if self._reader.midFrame:
+            if self._slowTimer is None:
+                self._slowTimer = self.factory.reactor.callLater(self.config.frameTimeout, self._slowPeer)
+        else:
+            self._cancel("_slowTimer")
+
+    def _slowPeer(self):
+        self._slowTimer = None
+        self._end(SFrameLost("slow-peer", f"a frame took longer than {self.config.frameTimeout:g} s"))
+
+    def _handshakeTimedOut(self):
+        self._timer = None
+        error = HandshakeTimeout(f"sframe key exchange not done within {self.config.handshakeTimeout:g} s")
+        self._end(SFrameLost("protocol-error", str(error)), error)
+
+    def _end(self, closed, handshakeError=None, flush=False):
+        """
+        End the connection for C{closed}; a client that never opened fails its
+        connect() with C{handshakeError} (or a HandshakeFailed from C{closed}).
+        With C{flush}, what was written (a CLOSE frame) goes out first.
+        """
+        if self._ending is not None:
+            return
+        self._ending = closed
+        if self.state is not OPEN:
+            self.state = CLOSED
+            ready = self.factory.takeReady()
+            if ready is not None:
+                ready.errback(handshakeError or HandshakeFailed(str(closed)))
+        self._cancel("_slowTimer")
+        self._cancel("_timer")
+        if flush:
+            self.transport.loseConnection()
+        else:
+            self.transport.abortConnection()
+
+    def _cancel(self, name):
+        call = getattr(self, name)
+        if call is not None and call.active():
+            call.cancel()
+        setattr(self, name, None)
+
+    def connectionLost(self, reason):
+        wasOpen = self.state is OPEN
+        self.state = CLOSED
+        self.disconnected = True
+        self._cancel("_slowTimer")
+        self._cancel("_timer")
+        ending = self._ending
+        if ending is None:
+            ending = (SFrameDone("closed") if self.disconnecting and reason.check(ConnectionDone)
+                      else SFrameLost("connection-lost", str(reason.value)))
+        if wasOpen:
+            try:
+                self.wrappedProtocol.connectionLost(Failure(ending))
+            except Exception:
+                self.log.failure("sframe: the application protocol failed in connectionLost")
+        else:
+            ready = self.factory.takeReady()
+            if ready is not None:
+                ready.errback(HandshakeFailed(f"the connection ended during the sframe key exchange: {ending}"))
+
+    # -- the application above: ITransport ----------------------------------------
+
+    def write(self, data):
+        if self.state is OPEN and not self.disconnecting and data:
+            self.transport.write(self._writer.frames(CODE_DATA, bytes(data)))
+
+    def writeSequence(self, data):
+        self.write(b"".join(data))
+
+    def writeFrame(self, code, data):
+        if code in RESERVED_CODES or not 0 <= code < 2**32:
+            raise ValueError(f"frame code 0x{code:x} is reserved for sframe")
+        if self.state is OPEN and not self.disconnecting:
+            self.transport.write(self._writer.frames(code, bytes(data)))
+
+    def loseConnection(self):
+        if self.disconnecting or self.state is CLOSED:
+            return
+        self.disconnecting = True
+        if self.state is OPEN:
+            self.transport.write(self._writer.frame(CODE_CLOSE, b""))
+        self.transport.loseConnection()
+
+    def abortConnection(self):
+        self.disconnecting = True
+        self.transport.abortConnection()
+
+    def getPeer(self):
+        return self.transport.getPeer()
+
+    def getHost(self):
+        return self.transport.getHost()
+
+    def registerProducer(self, producer, streaming):
+        self.transport.registerProducer(producer, streaming)
+
+    def unregisterProducer(self):
+        self.transport.unregisterProducer()
+
+    # -- IPushProducer: the application pauses our reading ---------------------------
+
+    def pauseProducing(self):
+        self.transport.pauseProducing()
+
+    def resumeProducing(self):
+        self.transport.resumeProducing()
+
+    def stopProducing(self):
+        self.transport.stopProducing()
+
+
+class SFrameFactory(Factory):
+    """
+    Wraps an application factory: every connection it builds is framed.
+    """
+
+    protocol = SFrameProtocol
+    noisy = False
+
+    def __init__(self, wrappedFactory, config, reactor, identity=None, serverKey=None,
+                 authorizedKeys=None, ready=None):
+        self.wrappedFactory = wrappedFactory
+        self.config = config
+        self.reactor = reactor
+        self.identity = identity
+        self.serverKey = serverKey
+        self.isClient = serverKey is not None
+        self.authorizedKeys = None if authorizedKeys is None else frozenset(authorizedKeys)
+        self._ready = ready
+
+    def takeReady(self):
+        """
+        @return: the Deferred waiting for the (client) handshake, once.
+        """
+        ready, self._ready = self._ready, None
+        return ready
+
+    def startFactory(self):
+        self.wrappedFactory.doStart()
+
+    def stopFactory(self):
+        self.wrappedFactory.doStop()
+
+    def buildProtocol(self, addr):
+        wrapped = self.wrappedFactory.buildProtocol(addr)
+        if wrapped is None:
+            return None
+        return self.protocol(self, wrapped)
