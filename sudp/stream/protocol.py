@@ -94,6 +94,7 @@ class SFrameProtocol(Protocol):
     def __init__(self, factory, wrappedProtocol):
         self.factory = factory
         self.wrappedProtocol = wrappedProtocol
+        self._coded = IFrameReceiver.providedBy(wrappedProtocol)
         self.config = factory.config
         self.state = HANDSHAKE
         self.peerPublicKey = factory.serverKey if factory.isClient else None
@@ -154,14 +155,14 @@ class SFrameProtocol(Protocol):
 
     def _frame(self, code, payload):
         if self.state is OPEN:
-            if code == CODE_DATA:
+            if code == CODE_DATA and not self._coded:
                 self._deliver(self.wrappedProtocol.dataReceived, payload)
             elif code == CODE_CLOSE:
                 self._ending = SFrameDone("closed-by-peer", payload.decode("utf-8", "replace"))
                 self.transport.loseConnection()
             elif code in RESERVED_CODES:
                 self._end(SFrameLost("protocol-error", f"unexpected control frame 0x{code:08x}"))
-            elif IFrameReceiver.providedBy(self.wrappedProtocol):
+            elif self._coded:
                 self._deliver(self.wrappedProtocol.frameReceived, code, payload)
             else:
                 self._deliver(self.wrappedProtocol.dataReceived, payload)

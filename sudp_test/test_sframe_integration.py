@@ -1,0 +1,223 @@
+"""
+sframe integration over real TCP on 127.0.0.1: an unchanged twisted.web
+application behind an sframe server endpoint, fetched by an unchanged Agent
+through an sframe client endpoint; endpoint strings; client authentication;
+frame codes for applications that want them.
+"""
+
+import hashlib
+import os
+
+from twisted.internet import defer, protocol, reactor
+from twisted.internet.endpoints import clientFromString, serverFromString
+from twisted.trial import unittest
+from twisted.web.client import Agent, readBody
+from twisted.web.iweb import IAgentEndpointFactory
+from twisted.web.resource import Resource
+from twisted.web.server import Site
+from twisted.web.static import Data
+from zope.interface import implementer
+
+from sudp.errors import BadServerSignature, ClientNotAuthorized, ConfigurationError
+from sudp.keys import Identity, saveIdentity
+from sudp.stream.protocol import IFrameReceiver, ISFrameTransport, SFrameDone
+from sudp.tap import Echo
+from sudp_test.test_udp_integration import Recorder, RecorderFactory
+
+
+@implementer(IAgentEndpointFactory)
+class SFrameEndpoints:
+    """
+    Tells an Agent to reach every URI through an sframe client endpoint.
+    """
+
+    def __init__(self, serverKey, port, suite):
+        self.serverKey = serverKey
+        self.port = port
+        self.suite = suite
+        self.used = 0
+
+    def endpointForURI(self, uri):
+        self.used += 1
+        return clientFromString(
+            reactor,
+            f"sframe:serverKey={self.serverKey}:suites={self.suite}:endpoint=tcp\\:127.0.0.1\\:{self.port}",
+        )
+
+
+class SFrameTestMixin:
+    timeout = 60
+
+    def setUp(self):
+        self.dir = os.path.abspath(self.mktemp())
+        os.makedirs(self.dir)
+        self.keyFile = os.path.join(self.dir, "server.key")
+        self.identity = Identity.generate()
+        saveIdentity(self.identity, self.keyFile)
+
+    @defer.inlineCallbacks
+    def listen(self, factory, options=""):
+        port = yield serverFromString(
+            reactor, f"sframe:key={self.keyFile}{options}:endpoint=tcp\\:0\\:interface=127.0.0.1"
+        ).listen(factory)
+        self.addCleanup(port.stopListening)
+        self.port = port
+        return port
+
+    def endpoint(self, options="", serverKey=None):
+        key = serverKey or self.identity.publicKey.toText()
+        return clientFromString(
+            reactor, f"sframe:serverKey={key}{options}:endpoint=tcp\\:127.0.0.1\\:{self.port.getHost().port}"
+        )
+
+    @defer.inlineCallbacks
+    def connect(self, options="", factory=None):
+        client = yield self.endpoint(options).connect(factory or RecorderFactory())
+        self.addCleanup(client.transport.loseConnection)
+        return client
+
+
+class WebOverSFrameTests(SFrameTestMixin, unittest.TestCase):
+    @defer.inlineCallbacks
+    def fetch(self, suite):
+        body = os.urandom(3 * 1024 * 1024 + 12345)
+        root = Resource()
+        root.putChild(b"big", Data(body, "application/octet-stream"))
+        yield self.listen(Site(root))
+        endpoints = SFrameEndpoints(self.identity.publicKey.toText(), self.port.getHost().port, suite)
+        agent = Agent.usingEndpointFactory(reactor, endpoints)
+        response = yield agent.request(b"GET", b"http://sframe.test/big")
+        self.assertEqual(response.code, 200)
+        got = yield readBody(response)
+        self.assertEqual(len(got), len(body))
+        self.assertEqual(hashlib.sha256(got).digest(), hashlib.sha256(body).digest())
+        self.assertEqual(endpoints.used, 1)
+
+    def test_webSeed003(self):
+        """
+        twisted.web, unchanged, serves a 3 MiB resource over sframe with seed
+        003's suite; an unchanged Agent fetches it through an sframe client
+        endpoint and the bytes match.
+        """
+        return self.fetch("aes-256-ctr-sha256")
+
+    def test_webAEAD(self):
+        """
+        The same with the per-frame AEAD suite.
+        """
+        return self.fetch("chacha20-poly1305")
+
+
+class SFrameEndpointTests(SFrameTestMixin, unittest.TestCase):
+    @defer.inlineCallbacks
+    def test_echoAndTransport(self):
+        """
+        Bytes written in pieces of any size come back whole; the transport
+        tells the suite and the server's verified key.
+        """
+        yield self.listen(protocol.Factory.forProtocol(Echo))
+        client = yield self.connect()
+        self.assertTrue(ISFrameTransport.providedBy(client.transport))
+        self.assertEqual(client.transport.suite, "aes-256-ctr-sha256")
+        self.assertEqual(client.transport.peerPublicKey, self.identity.publicKey)
+        data = os.urandom(200_000)
+        client.transport.write(data[:7])
+        client.transport.writeSequence([data[7:100_000], data[100_000:]])
+        while sum(map(len, client.messages)) < len(data):
+            yield client.waitFor(len(client.messages) + 1)
+        self.assertEqual(b"".join(client.messages), data)
+        self.assertEqual(client.transport.getPeer().port, self.port.getHost().port)
+
+    @defer.inlineCallbacks
+    def test_cleanClose(self):
+        """
+        loseConnection ends both sides cleanly (SFrameDone, a ConnectionDone).
+        """
+        factory = RecorderFactory()
+        yield self.listen(factory)
+        client = yield self.endpoint().connect(RecorderFactory())
+        server = yield factory.built
+        client.transport.write(b"bye")
+        yield server.waitFor(1)
+        client.transport.loseConnection()
+        reason = yield server.lost.addTimeout(5, reactor)
+        self.assertIsInstance(reason, SFrameDone)
+        self.assertEqual(reason.reason, "closed-by-peer")
+        reason = yield client.lost
+        self.assertIsInstance(reason, SFrameDone)
+
+    @defer.inlineCallbacks
+    def test_wrongServerKey(self):
+        """
+        A client naming another server key fails connect with BadServerSignature.
+        """
+        yield self.listen(protocol.Factory.forProtocol(Echo))
+        d = self.endpoint(serverKey=Identity.generate().publicKey.toText()).connect(RecorderFactory())
+        yield self.assertFailure(d, BadServerSignature)
+
+    @defer.inlineCallbacks
+    def test_clientAuthentication(self):
+        """
+        With authorizedKeys the server admits a listed client key, exposes it
+        on its transport, and refuses other clients with ClientNotAuthorized.
+        """
+        me = Identity.generate()
+        mine = os.path.join(self.dir, "me.key")
+        saveIdentity(me, mine)
+        other = os.path.join(self.dir, "other.key")
+        saveIdentity(Identity.generate(), other)
+        authorized = os.path.join(self.dir, "authorized")
+        with open(authorized, "w") as f:
+            f.write(me.publicKey.toText() + " me\n")
+        factory = RecorderFactory()
+        yield self.listen(factory, f":authorizedKeys={authorized}")
+        client = yield self.connect(f":key={mine}")
+        server = yield factory.built
+        self.assertEqual(server.transport.peerPublicKey, me.publicKey)
+        yield self.assertFailure(self.endpoint(f":key={other}").connect(RecorderFactory()), ClientNotAuthorized)
+        yield self.assertFailure(self.endpoint().connect(RecorderFactory()), ClientNotAuthorized)
+        self.assertEqual(len(factory.protocols), 3)
+        self.assertEqual(client.transport.suite, "aes-256-ctr-sha256")
+
+    @defer.inlineCallbacks
+    def test_frameCodes(self):
+        """
+        A protocol providing IFrameReceiver gets each frame's CODE; codes
+        reserved for sframe are refused on writeFrame.
+        """
+        @implementer(IFrameReceiver)
+        class Coded(Recorder):
+            def frameReceived(self, code, payload):
+                self.dataReceived(b"%d:" % code + payload)
+
+        factory = RecorderFactory(Coded)
+        yield self.listen(factory)
+        client = yield self.connect()
+        server = yield factory.built
+        client.transport.writeFrame(7, b"seven")
+        client.transport.write(b"plain")
+        client.transport.writeFrame(0xFFFFFEFF, b"top")
+        got = yield server.waitFor(3)
+        self.assertEqual(got, [b"7:seven", b"0:plain", b"%d:top" % 0xFFFFFEFF])
+        self.assertRaises(ValueError, client.transport.writeFrame, 0xFFFFFF00, b"x")
+
+    def test_parseErrors(self):
+        """
+        Bad sframe endpoint strings fail at parse time with clear errors.
+        """
+        key = self.identity.publicKey.toText()
+        for bad in [
+            "sframe:endpoint=tcp\\:0",
+            f"sframe:key={self.keyFile}",
+            f"sframe:key={self.keyFile}:endpoint=tcp\\:0:suites=rot13",
+            f"sframe:key={self.keyFile}:endpoint=tcp\\:0:bogus=1",
+            f"sframe:key={self.keyFile}:endpoint=tcp\\:0:maxFramePayload=0",
+        ]:
+            self.assertRaises(ConfigurationError, serverFromString, reactor, bad)
+        for bad in [
+            "sframe:endpoint=tcp\\:127.0.0.1\\:1",
+            f"sframe:serverKey={key}",
+            f"sframe:serverKey=ed25519-x:endpoint=tcp\\:127.0.0.1\\:1",
+            f"sframe:serverKey={key}:endpoint=tcp\\:127.0.0.1\\:1:frameTimeout=soon",
+        ]:
+            self.assertRaises(ConfigurationError, clientFromString, reactor, bad)
