@@ -11,6 +11,7 @@ import sys
 
 from twisted.application import service
 from twisted.internet import protocol
+from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import IProtocolFactory
 from twisted.logger import Logger
 from twisted.python import usage
@@ -83,6 +84,18 @@ class Options(usage.Options):
         ["idle-timeout", None, None, "Seconds without a packet before a session ends.", float],
     ]
 
+    def __init__(self):
+        usage.Options.__init__(self)
+        self["listen"] = []
+
+    def opt_listen(self, description):
+        """
+        Also serve the app on this stream endpoint, e.g.
+        sframe:endpoint=tcp\:9001 (an sframe: string without key= uses --key).
+        May be given more than once.
+        """
+        self["listen"].append(description)
+
     def postOptions(self):
         if not 0 <= self["port"] <= 65535:
             raise usage.UsageError(f"--port {self['port']}: not a UDP port")
@@ -152,6 +165,57 @@ class SUDPService(service.Service):
             return port.stopListening()
 
 
+class StreamListener(service.Service):
+    """
+    Serves the app on one more stream endpoint (C{--listen}) and logs where,
+    with a ready C{sframe:} client string when it is one.
+    """
+
+    log = Logger()
+
+    def __init__(self, description, endpoint, factory, identity):
+        self.description = description
+        self.endpoint = endpoint
+        self.factory = factory
+        self.identity = identity
+        self.port = None
+
+    def startService(self):
+        service.Service.startService(self)
+        d = self.endpoint.listen(self.factory)
+        d.addCallback(self._listening)
+        d.addErrback(lambda f: self.log.failure("sudp: cannot listen on {d}", f, d=self.description))
+        return d
+
+    def _listening(self, port):
+        self.port = port
+        host = port.getHost()
+        self.log.info("sudp: also listening on {description} ({type} port {port})",
+                      description=self.description, type=host.type, port=host.port)
+        if self.description.startswith("sframe:") and host.type == "TCP":
+            address = host.host if host.host not in ("0.0.0.0", "::") else "127.0.0.1"
+            self.log.info(
+                "sudp:   sframe:serverKey={key}:endpoint=tcp\\:{host}\\:{port}",
+                key=self.identity.publicKey.toText(), host=address, port=host.port,
+            )
+
+    def stopService(self):
+        service.Service.stopService(self)
+        if self.port is not None:
+            port, self.port = self.port, None
+            return port.stopListening()
+
+
+def streamEndpointString(description, keyFile):
+    """
+    @return: C{description}, with C{key=keyFile} added to an C{sframe:} string
+        that names no key.
+    """
+    if description.startswith("sframe:") and ":key=" not in description:
+        return description + f":key={keyFile}"
+    return description
+
+
 def makeService(options):
     """
     @return: the service C{twist sudp} runs.
@@ -169,4 +233,14 @@ def makeService(options):
         reactor, options["port"], identity, options["config"], interface=options["interface"],
         authorizedKeys=authorized,
     )
-    return SUDPService(endpoint, options["factory"], identity, created, options["key"], options["interface"])
+    top = service.MultiService()
+    SUDPService(endpoint, options["factory"], identity, created, options["key"], options["interface"]
+                ).setServiceParent(top)
+    for description in options["listen"]:
+        full = streamEndpointString(description, options["key"])
+        try:
+            stream = serverFromString(reactor, full)
+        except (SUDPError, ValueError, KeyError) as e:
+            raise usage.UsageError(f"--listen {description!r}: {e}") from None
+        StreamListener(description, stream, options["factory"], identity).setServiceParent(top)
+    return top

@@ -458,6 +458,40 @@ class CommandLineTests(SUDPIntegrationMixin, unittest.TestCase):
         yield client.lost
 
     @defer.inlineCallbacks
+    def test_twistSudpListenSFrame(self):
+        """
+        twist sudp --listen sframe:endpoint=... serves the same app over
+        sframe beside UDP, with the server key, and prints a ready sframe
+        client endpoint string that works.
+        """
+        key = os.path.join(self.dir, "twist.key")
+        pp = ProcessProtocol()
+        reactor.spawnProcess(
+            pp, sys.executable,
+            [sys.executable, "-m", "twisted", "--log-format=text", "sudp", "--port", "0",
+             "--interface", "127.0.0.1", "--key", key,
+             "--listen", "sframe:endpoint=tcp\\:0\\:interface=127.0.0.1"],
+            env=self.env(), path=self.dir,
+        )
+
+        def stop():
+            if not pp.ended.called:
+                pp.transport.signalProcess("TERM")
+                return pp.ended
+        self.addCleanup(stop)
+        out = yield pp.waitOut(b"sframe:serverKey=")
+        yield pp.waitOut(b"\n")
+        line = [ln for ln in out.decode().splitlines() if "sframe:serverKey=" in ln][0]
+        endpoint = line[line.index("sframe:serverKey="):].strip()
+        client = yield clientFromString(reactor, endpoint).connect(RecorderFactory())
+        client.transport.write(b"over tcp")
+        got = yield client.waitFor(1)
+        self.assertEqual(got, [b"over tcp"])
+        self.assertEqual(client.transport.suite, "aes-256-ctr-sha256")
+        client.transport.loseConnection()
+        yield client.lost
+
+    @defer.inlineCallbacks
     def test_sudpConnect(self):
         """
         sudp connect sends each stdin line as a message and prints each
