@@ -103,9 +103,15 @@ class WebOverSFrameTests(SFrameTestMixin, unittest.TestCase):
 
     def test_webAEAD(self):
         """
-        The same with the per-frame AEAD suite.
+        The same with the per-frame ChaCha20-Poly1305 suite.
         """
         return self.fetch("chacha20-poly1305")
+
+    def test_webGCM(self):
+        """
+        The same with the per-frame AES-256-GCM suite.
+        """
+        return self.fetch("aes-256-gcm")
 
 
 class SFrameEndpointTests(SFrameTestMixin, unittest.TestCase):

@@ -125,17 +125,17 @@ class CTRChainCipher:
 @implementer(IStreamCipher)
 class AEADFrameCipher:
     """
-    The alternative suite: ChaCha20-Poly1305 per frame. The header travels
-    in the clear as associated data; the payload is sealed with a 16-byte
-    tag; the nonce is a 64-bit count of frames in this direction (it does
-    not wrap when SEQ does).
+    The alternative suites: an AEAD per frame (ChaCha20-Poly1305 or
+    AES-256-GCM). The header travels in the clear as associated data; the
+    payload is sealed with a 16-byte tag; the nonce is a 64-bit count of
+    frames in this direction (it does not wrap when SEQ does).
     """
 
     trailerSize = 16
     _nonce = struct.Struct(">4xQ").pack
 
-    def __init__(self, key, encrypt):
-        aead = ChaCha20Poly1305(bytes(key))
+    def __init__(self, key, encrypt, aead=ChaCha20Poly1305):
+        aead = aead(bytes(key))
         self._op = aead.encrypt if encrypt else aead.decrypt
         self._count = 0
 

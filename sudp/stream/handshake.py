@@ -7,7 +7,9 @@ the stream, without the cookie (the stream already proved the address).
   client -> server   first frame, CODE_CONFIRM: empty, or the 96-byte client proof
   server -> client   first frame, CODE_ACCEPT (or CODE_CLOSE with a reason)
 
-The suite ids in INIT and RESP name stream suites (L{STREAM_SUITES}). Frame
+The suite ids in INIT and RESP name stream suites (L{STREAM_SUITES}: 1 =
+aes-256-ctr-sha256, seed 003's; 2 = chacha20-poly1305 and 3 = aes-256-gcm,
+an AEAD per frame). Frame
 keys: prk = HKDF-Extract(th, dh); block = HKDF-Expand(prk, "sudp/1 sframe",
 160); the client writes with the top half, the server with the bottom half,
 each half being AES key (32) | CTR IV (16) | MAC chain key (32).
@@ -20,6 +22,7 @@ import struct
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
 
 from sudp.errors import ConfigurationError, HandshakeFailed, MalformedPacket
@@ -59,7 +62,8 @@ SEED003 = StreamSuite(
     "aes-256-ctr-sha256", 1, lambda h, enc: CTRChainCipher(h[:32], h[32:48], h[48:80], enc)
 )
 AEAD_FRAMES = StreamSuite("chacha20-poly1305", 2, lambda h, enc: AEADFrameCipher(h[:32], enc))
-STREAM_SUITES = {s.name: s for s in (SEED003, AEAD_FRAMES)}
+GCM_FRAMES = StreamSuite("aes-256-gcm", 3, lambda h, enc: AEADFrameCipher(h[:32], enc, AESGCM))
+STREAM_SUITES = {s.name: s for s in (SEED003, AEAD_FRAMES, GCM_FRAMES)}
 
 
 def parseStreamSuites(text):
@@ -92,7 +96,7 @@ class StreamConfig:
     @ivar handshakeTimeout: how long the key exchange may take.
     """
 
-    suites: tuple = (SEED003, AEAD_FRAMES)
+    suites: tuple = (SEED003, AEAD_FRAMES, GCM_FRAMES)
     maxFramePayload: int = DEFAULT_MAX_PAYLOAD
     frameTimeout: float = 30.0
     handshakeTimeout: float = 10.0

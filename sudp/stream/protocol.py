@@ -104,6 +104,9 @@ class SFrameProtocol(Protocol):
         self._ending = None  # the SFrameClosed to report
         self._timer = None
         self._slowTimer = None
+        self._flushCall = None
+        self._pending = []
+        self._pendingSize = 0
         if factory.isClient:
             self._kx = ClientKeyExchange(factory.serverKey, self.config, identity=factory.identity)
         else:
@@ -250,6 +253,8 @@ class SFrameProtocol(Protocol):
         self.disconnected = True
         self._cancel("_slowTimer")
         self._cancel("_timer")
+        self._cancel("_flushCall")
+        self._pending = []
         ending = self._ending
         if ending is None:
             ending = (SFrameDone("closed") if self.disconnecting and reason.check(ConnectionDone)
@@ -267,24 +272,49 @@ class SFrameProtocol(Protocol):
     # -- the application above: ITransport ----------------------------------------
 
     def write(self, data):
-        if self.state is OPEN and not self.disconnecting and data:
-            self.transport.write(self._writer.frames(CODE_DATA, bytes(data)))
+        """
+        Queue C{data}. Writes made in one reactor turn go out together, in as
+        few frames as C{maxFramePayload} allows (streams carry bytes, not
+        messages); a full frame's worth goes out at once.
+        """
+        if self.state is not OPEN or self.disconnecting or not data:
+            return
+        self._pending.append(data if type(data) is bytes else bytes(data))
+        self._pendingSize += len(data)
+        if self._pendingSize >= self.config.maxFramePayload:
+            self._flushWrites()
+        elif self._flushCall is None:
+            self._flushCall = self.factory.reactor.callLater(0, self._flushWrites)
+
+    def _flushWrites(self):
+        self._cancel("_flushCall")
+        if self._pending:
+            data = self._pending[0] if len(self._pending) == 1 else b"".join(self._pending)
+            self._pending = []
+            self._pendingSize = 0
+            self.transport.write(self._writer.frames(CODE_DATA, data))
 
     def writeSequence(self, data):
         self.write(b"".join(data))
 
     def writeFrame(self, code, data):
+        """
+        Send C{data} in frames of the application's C{code}, after any
+        queued bytes.
+        """
         if code in RESERVED_CODES or not 0 <= code < 2**32:
             raise ValueError(f"frame code 0x{code:x} is reserved for sframe")
         if self.state is OPEN and not self.disconnecting:
+            self._flushWrites()
             self.transport.write(self._writer.frames(code, bytes(data)))
 
     def loseConnection(self):
         if self.disconnecting or self.state is CLOSED:
             return
-        self.disconnecting = True
         if self.state is OPEN:
+            self._flushWrites()
             self.transport.write(self._writer.frame(CODE_CLOSE, b""))
+        self.disconnecting = True
         self.transport.loseConnection()
 
     def abortConnection(self):
