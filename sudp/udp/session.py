@@ -123,7 +123,11 @@ class Session:
         header = _pack(kind | (ep.number & 1), self.remoteIndex, seq)
         self.engine.outbox.append((header + ep.sealer.seal(seq, header, plaintext), self.peerAddr))
         self.lastSend = now
-        if seq + 1 >= self.rekeyAfterMessages and self.rekey is None and self.rekeyAsk is None:
+        if (kind == DATA and seq + 1 >= self.rekeyAfterMessages
+                and self.rekey is None and self.rekeyAsk is None):
+            # only application packets start a rekey by count, so the rekey's
+            # own packets cannot start another (rejectAfterMessages still
+            # bounds every packet)
             self._startRekey(now)
         return True
 
@@ -169,9 +173,9 @@ class Session:
         newest = seq > ep.window.highest
         ep.window.commit(seq)
         self.lastRecv = now
-        if addr != self.peerAddr and newest and ep is self._newestReceiveEpoch():
-            # follow a rebinding peer only on its newest packet: a delayed
-            # copy replayed from elsewhere cannot redirect the session
+        if addr != self.peerAddr and newest and ep.number >= self.sendEpoch.number:
+            # follow a rebinding peer only on the newest packet of a current
+            # key: a delayed copy replayed from elsewhere cannot redirect us
             self.peerAddr = addr
         if not ep.heard:
             self._firstOnEpoch(ep, now)
@@ -197,12 +201,6 @@ class Session:
         elif (ep.failures >= limit // 2 and ep is self.sendEpoch and self.state is OPEN
               and self.rekey is None and self.rekeyAsk is None):
             self._startRekey(now)
-
-    def _newestReceiveEpoch(self):
-        a, b = self.epochs
-        if a is None or (b is not None and b.number > a.number):
-            return b
-        return a
 
     def _firstOnEpoch(self, ep, now):
         ep.heard = True
