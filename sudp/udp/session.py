@@ -72,6 +72,17 @@ class Session:
     @ivar transport: a slot for the adapter's transport object.
     """
 
+    __slots__ = (
+        "engine", "role", "config", "suite", "localIndex", "remoteIndex", "peerAddr",
+        "serverKey", "peerKey", "handshakeTranscript", "state", "epochs", "sendEpoch",
+        "lastRecv", "lastSend", "deadline", "rekey", "rekeyAsk", "closeReason", "closeText",
+        "_closing", "pendingExpires", "transport", "maxMessageSize", "rekeyAfterMessages",
+        "rejectAfterMessages", "stats",
+        # kept by a server engine: the client's ephemeral key (replayed INITs
+        # are recognised by it) and, while pending, the RESP to resend
+        "clientEphemeral", "respBytes",
+    )
+
     def __init__(self, engine, role, config, suite, localIndex, remoteIndex, peerAddr,
                  keys, now, serverKey=None, peerKey=None):
         self.engine = engine
@@ -97,6 +108,7 @@ class Session:
         self.closeText = ""
         self._closing = False
         self.pendingExpires = NEVER
+        self.clientEphemeral = self.respBytes = None
         self.transport = None
         self.maxMessageSize = config.maxDatagramSize - DATA_HEADER_SIZE - suite.tagSize
         # usage limits: the configured ones, never past the suite's (RFC 9001 6.6)
@@ -266,6 +278,7 @@ class Session:
 
     def _open(self, now):
         self.state = OPEN
+        self.respBytes = None  # only a pending session resends its RESP
         self.engine.sessionOpened(self)
         self.engine.events.append(SessionOpened(self))
         self._rearm(now)
