@@ -227,3 +227,30 @@ class SFrameEndpointTests(SFrameTestMixin, unittest.TestCase):
             f"sframe:serverKey={key}:endpoint=tcp\\:127.0.0.1\\:1:frameTimeout=soon",
         ]:
             self.assertRaises(ConfigurationError, clientFromString, reactor, bad)
+
+
+class KeyExchangeRuleTests(unittest.TestCase):
+    def test_udpInitRefused(self):
+        """
+        An sframe server refuses a HANDSHAKE_INIT with a timestamp or cookie
+        (a sudp/1 INIT), so it never signs a transcript a UDP client would
+        accept.
+        """
+        from sudp.errors import HandshakeFailed
+        from sudp.stream.handshake import ServerKeyExchange, StreamConfig
+        from sudp.udp import packets as P
+
+        init = P.HandshakeInit(7, 1234, b"c" * 16, Identity.generate().publicKey.raw, [1]).encode()
+        kx = ServerKeyExchange(Identity.generate(), StreamConfig())
+        e = self.assertRaises(HandshakeFailed, kx.receive, len(init).to_bytes(2, "big") + init)
+        self.assertIn("not an sframe", str(e))
+
+    def test_minimumFramePayload(self):
+        """
+        maxFramePayload below 128 is a configuration error: a CONFIRM with a
+        client proof (96 bytes) must fit one frame.
+        """
+        from sudp.stream.handshake import StreamConfig
+
+        self.assertRaises(ConfigurationError, StreamConfig, maxFramePayload=127)
+        self.assertEqual(StreamConfig(maxFramePayload=128).maxFramePayload, 128)

@@ -49,6 +49,7 @@ class FrameError(SUDPError):
 
     def __init__(self, reason, detail=""):
         self.reason = reason
+        self.detail = detail
         SUDPError.__init__(self, f"{reason}: {detail}" if detail else reason)
 
 

@@ -34,6 +34,7 @@ from sudp.udp.keyschedule import Ephemeral
 STREAM_LABEL = b"sudp/1 sframe"
 _LEN = struct.Struct(">H")
 MAX_HANDSHAKE_MESSAGE = 1024
+MIN_FRAME_PAYLOAD = 128
 
 
 class StreamSuite:
@@ -104,8 +105,11 @@ class StreamConfig:
     def __post_init__(self):
         if not self.suites:
             raise ConfigurationError("sframe: at least one suite")
-        if not 1 <= self.maxFramePayload <= 2**24:
-            raise ConfigurationError("sframe: maxFramePayload must be 1 to 16777216")
+        if not MIN_FRAME_PAYLOAD <= self.maxFramePayload <= 2**24:
+            raise ConfigurationError(
+                f"sframe: maxFramePayload must be {MIN_FRAME_PAYLOAD} to 16777216 "
+                "(a CONFIRM with a client proof is 96 bytes in one frame)"
+            )
         if self.frameTimeout <= 0 or self.handshakeTimeout <= 0:
             raise ConfigurationError("sframe: timeouts must be positive")
 
@@ -182,7 +186,9 @@ class ClientKeyExchange:
         @return: the bytes to write: the length-prefixed HANDSHAKE_INIT.
         """
         self._ephemeral = Ephemeral(self.random(32))
-        index = int.from_bytes(self.random(4), "big") or 1
+        index = 0
+        while not index:
+            index = int.from_bytes(self.random(4), "big")
         self._init = P.HandshakeInit(
             index, 0, bytes(16), self._ephemeral.public, [s.suiteId for s in self.config.suites]
         ).encode()
@@ -234,11 +240,17 @@ class ServerKeyExchange:
             init = P.HandshakeInit.decode(message)
         except MalformedPacket as e:
             raise HandshakeFailed(f"bad HANDSHAKE_INIT: {e}") from None
+        if init.timestamp != 0 or any(init.cookie):
+            # a sudp/1 (UDP) INIT: never sign it here, so that one protocol's
+            # signature cannot serve in the other
+            raise HandshakeFailed("not an sframe HANDSHAKE_INIT (timestamp and cookie must be zero)")
         suite = chooseSuite(self.config.suites, init.suites)
         if suite is None:
             raise HandshakeFailed("no sframe suite in common")
         seed = self.random(32)
-        index = int.from_bytes(self.random(4), "big") or 1
+        index = 0
+        while not index:
+            index = int.from_bytes(self.random(4), "big")
         answer = answerInit(self.identity, init, message, suite, index, seed)
         answer.keys.wipe()
         th = answer.keys.transcript

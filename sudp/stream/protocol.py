@@ -105,6 +105,7 @@ class SFrameProtocol(Protocol):
         self._timer = None
         self._slowTimer = None
         self._flushCall = None
+        self._paused = False
         self._pending = []
         self._pendingSize = 0
         if factory.isClient:
@@ -140,8 +141,8 @@ class SFrameProtocol(Protocol):
                 return
         if error is not None:
             # everything verified before the bad frame has been delivered
-            return self._end(SFrameLost(error.reason, str(error)))
-        self._watchSlowPeer()
+            return self._end(SFrameLost(error.reason, error.detail))
+        self._watchSlowPeer(restart=bool(frames))
 
     def _established(self, result):
         done = result[0]
@@ -162,6 +163,10 @@ class SFrameProtocol(Protocol):
                 self._deliver(self.wrappedProtocol.dataReceived, payload)
             elif code == CODE_CLOSE:
                 self._ending = SFrameDone("closed-by-peer", payload.decode("utf-8", "replace"))
+                self.disconnecting = True  # nothing more is sent after the peer's CLOSE
+                self._cancel("_flushCall")
+                self._pending = []
+                self._cancel("_slowTimer")
                 self.transport.loseConnection()
             elif code in RESERVED_CODES:
                 self._end(SFrameLost("protocol-error", f"unexpected control frame 0x{code:08x}"))
@@ -184,7 +189,8 @@ class SFrameProtocol(Protocol):
             try:
                 self.peerPublicKey = checkClientProof(payload or None, self._transcript, self.factory.authorizedKeys)
             except ClientNotAuthorized as e:
-                self.transport.write(self._writer.frame(CODE_CLOSE, str(e).encode()))
+                reason = str(e).encode()[: self.config.maxFramePayload]
+                self.transport.write(self._writer.frame(CODE_CLOSE, reason))
                 return self._end(SFrameLost("not-authorized", str(e)), flush=True)
             self.transport.write(self._writer.frame(CODE_ACCEPT, b""))
             self._open()
@@ -204,8 +210,14 @@ class SFrameProtocol(Protocol):
         if ready is not None:
             ready.callback(self.wrappedProtocol)
 
-    def _watchSlowPeer(self):
-        if self._reader.midFrame:
+    def _watchSlowPeer(self, restart=False):
+        """
+        Time each frame from its first byte: a frame that completes restarts
+        the clock for the next one, and no clock runs while reading is paused.
+        """
+        if self._reader.midFrame and not self._paused:
+            if restart:
+                self._cancel("_slowTimer")
             if self._slowTimer is None:
                 self._slowTimer = self.factory.reactor.callLater(self.config.frameTimeout, self._slowPeer)
         else:
@@ -336,9 +348,14 @@ class SFrameProtocol(Protocol):
     # -- IPushProducer: the application pauses our reading ---------------------------
 
     def pauseProducing(self):
+        self._paused = True
+        self._cancel("_slowTimer")  # our own pause must not make the peer look slow
         self.transport.pauseProducing()
 
     def resumeProducing(self):
+        self._paused = False
+        if self.state is OPEN and self._ending is None:
+            self._watchSlowPeer(restart=True)
         self.transport.resumeProducing()
 
     def stopProducing(self):
