@@ -1,0 +1,468 @@
+"""
+The sudp benchmark suite: one command, loopback only, bounded.
+
+    python benchmarks/run.py [--quick] [--json FILE]
+
+Every figure is printed with the baseline measured in the same run and the
+ratio, and written to a JSON file (default benchmarks/results/latest.json).
+Servers run in their own process (benchmarks/servers.py, Twisted in both the
+plaintext baseline and sudp: the same process layout); load comes from
+blocking loops in this process, with the same sender design for both. Each
+case is repeated and the median reported.
+"""
+
+import argparse
+import json
+import os
+import select
+import socket
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, ROOT)
+
+from sudp.keys import Identity, PublicKey  # noqa: E402
+from sudp.suites import suiteNames, getSuite  # noqa: E402
+from sudp.udp import packets as P  # noqa: E402
+from sudp.udp.client import ClientEngine  # noqa: E402
+from sudp.udp.config import Config  # noqa: E402
+from sudp.udp.events import HandshakeFailure, MessageReceived, SessionOpened  # noqa: E402
+from sudp.udp.server import ServerEngine  # noqa: E402
+
+
+class Server:
+    """
+    A benchmark server in its own process.
+    """
+
+    def __init__(self, mode):
+        env = dict(os.environ, PYTHONPATH=ROOT)
+        self.proc = subprocess.Popen(
+            [sys.executable, os.path.join(HERE, "servers.py"), mode],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True,
+        )
+        info = json.loads(self.proc.stdout.readline())
+        self.addr = ("127.0.0.1", info["port"])
+        self.key = PublicKey.fromText(info["key"]) if "key" in info else None
+
+    def command(self, name):
+        self.proc.stdin.write(name + "\n")
+        self.proc.stdin.flush()
+        return json.loads(self.proc.stdout.readline())
+
+    def stats(self):
+        return self.command("stats")
+
+    def close(self):
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class Clients:
+    """
+    Many sudp client engines on one blocking UDP socket, demultiplexed by
+    hello nonce, receiver index and session index.
+    """
+
+    def __init__(self, server, config=None):
+        self.server = server
+        self.config = config or Config()
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        self.sock.bind(("127.0.0.1", 0))
+        self.byNonce, self.byIndex = {}, {}
+
+    def _flush(self, engine):
+        for data, _ in engine.outbox:
+            self.sock.sendto(data, self.server.addr)
+        engine.outbox = []
+
+    def _route(self, data):
+        t = data[0]
+        if t == P.COOKIE:
+            return self.byNonce.get(bytes(data[1:9]))
+        return self.byIndex.get(int.from_bytes(data[1:5], "big"))
+
+    def handshakes(self, count, concurrent=16, timeout=10):
+        """
+        @return: the opened client engines.
+        """
+        opened, failed = [], 0
+        started = 0
+        active = set()
+
+        def begin():
+            nonlocal started
+            engine = ClientEngine(self.server.key, self.server.addr, self.config)
+            engine.start(time.monotonic())
+            self.byNonce[engine._nonce] = engine
+            self._flush(engine)
+            active.add(engine)
+            started += 1
+
+        while started < min(concurrent, count):
+            begin()
+        deadline = time.monotonic() + timeout
+        while active and time.monotonic() < deadline:
+            ready, _, _ = select.select([self.sock], [], [], 0.2)
+            if not ready:
+                continue
+            data = self.sock.recv(2048)
+            engine = self._route(data)
+            if engine is None:
+                continue
+            engine.receiveDatagram(data, self.server.addr, time.monotonic())
+            if getattr(engine, "_index", None):
+                self.byIndex[engine._index] = engine
+            self._flush(engine)
+            for event in engine.events:
+                if isinstance(event, (SessionOpened, HandshakeFailure)):
+                    active.discard(engine)
+                    self.byNonce.pop(engine._nonce, None)
+                    if isinstance(event, SessionOpened):
+                        opened.append(engine)
+                    else:
+                        failed += 1
+                    if started < count:
+                        begin()
+            engine.events = []
+        if failed or len(opened) < count:
+            raise RuntimeError(f"handshakes: {len(opened)} of {count} opened, {failed} failed")
+        return opened
+
+    def recv(self, timeout=2.0):
+        ready, _, _ = select.select([self.sock], [], [], timeout)
+        return self.sock.recv(65536) if ready else None
+
+
+def median(values):
+    return statistics.median(values)
+
+
+def figure(value, unit, baseline=None, baselineName=None, higherIsBetter=True, goal=None):
+    out = {"value": value, "unit": unit}
+    if baseline is not None:
+        out["baseline"] = baseline
+        out["baselineName"] = baselineName
+        out["ratio"] = value / baseline if baseline else None
+    if goal is not None:
+        out["goal"] = goal
+    return out
+
+
+# -- cases ---------------------------------------------------------------------------
+
+
+def oneWayRate(mode, size, count):
+    """
+    Blast C{count} pre-built datagrams at a counting server and measure the
+    rate at which it received (plaintext) or delivered (sudp) them.
+    """
+    with Server(mode) as server:
+        payload = os.urandom(size)
+        if mode == "udp-count":
+            packets = [payload] * count
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        else:
+            clients = Clients(server)
+            [engine] = clients.handshakes(1)
+            sock = clients.sock
+            packets = []
+            for _ in range(count):
+                engine.session.sendMessage(payload, time.monotonic())
+                packets.append(engine.outbox.pop()[0])
+        sock.connect(server.addr)
+        send = sock.send
+        server.command("reset")
+        for p in packets:
+            try:
+                send(p)
+            except BlockingIOError:
+                pass
+        time.sleep(0.3)
+        stats = server.stats()
+        while True:  # wait until the server has drained its socket
+            time.sleep(0.2)
+            later = server.stats()
+            if later["datagrams"] == stats["datagrams"]:
+                break
+            stats = later
+    n = stats["messages"] if mode != "udp-count" else stats["datagrams"]
+    span = stats["last"] - stats["first"]
+    return (n - 1) / span if span > 0 else 0.0, n
+
+
+def echo(mode, size, inFlight, seconds):
+    """
+    Keep C{inFlight} messages outstanding against an echo server.
+
+    @return: (round trips per second, list of round-trip times in seconds)
+    """
+    with Server(mode) as server:
+        payload = os.urandom(size)
+        if mode == "udp-echo":
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            sock.connect(server.addr)
+
+            def sendOne():
+                sock.send(payload)
+
+            def receiveOne():
+                ready, _, _ = select.select([sock], [], [], 1.0)
+                return bool(ready and sock.recv(65536))
+        else:
+            clients = Clients(server)
+            [engine] = clients.handshakes(1)
+            sock = clients.sock
+
+            def sendOne():
+                engine.send(payload, time.monotonic())
+                clients._flush(engine)
+
+            def receiveOne():
+                while True:
+                    data = clients.recv(1.0)
+                    if data is None:
+                        return False
+                    engine.receiveDatagram(data, server.addr, time.monotonic())
+                    clients._flush(engine)
+                    got = any(isinstance(e, MessageReceived) for e in engine.events)
+                    engine.events = []
+                    if got:
+                        return True
+        sent = []
+        for _ in range(inFlight):
+            sent.append(time.perf_counter())
+            sendOne()
+        rtts = []
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            if not receiveOne():
+                sent.pop(0) if sent else None  # a lost datagram: keep the window full
+            else:
+                rtts.append(time.perf_counter() - sent.pop(0))
+            sent.append(time.perf_counter())
+            sendOne()
+        elapsed = seconds
+    return len(rtts) / elapsed, rtts
+
+
+def handshakeRate(count):
+    """
+    @return: (handshakes per second, server CPU microseconds per handshake)
+    """
+    with Server("sudp-echo") as server:
+        before = server.stats()["cpu"]
+        clients = Clients(server)
+        start = time.perf_counter()
+        clients.handshakes(count)
+        elapsed = time.perf_counter() - start
+        cpu = server.stats()["cpu"] - before
+    return count / elapsed, cpu / count * 1e6
+
+
+def serverCpuPerHandshake(count):
+    """
+    In-process: the time spent inside the server engine for one handshake
+    (HELLO, INIT, CONFIRM), clients excluded.
+
+    @return: microseconds per handshake.
+    """
+    identity = Identity.generate()
+    server = ServerEngine(identity, Config(maxSessions=count + 10, maxPendingHandshakes=count + 10))
+    spent = 0.0
+    addr = ("127.0.0.1", 40000)
+    for i in range(count):
+        client = ClientEngine(identity.publicKey, ("127.0.0.1", 9000))
+        client.start(0.0)
+        for _ in range(3):
+            out, client.outbox = client.outbox, []
+            t = time.perf_counter()
+            for data, _ in out:
+                server.receiveDatagram(data, addr, 0.0)
+            spent += time.perf_counter() - t
+            out, server.outbox = server.outbox, []
+            for data, _ in out:
+                client.receiveDatagram(data, ("127.0.0.1", 9000), 0.0)
+        server.events = []
+    assert server.stats()["sessions"] == count
+    return spent / count * 1e6
+
+
+def cookieFlood(count, sockets=16):
+    """
+    HELLOs from many source ports at a sudp server.
+
+    @return: cookie replies per second.
+    """
+    with Server("sudp-echo") as server:
+        hello = P.encodeHello(os.urandom(8))
+        server.command("reset")
+        socks = []
+        for _ in range(sockets):
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.connect(server.addr)
+            s.setblocking(False)
+            socks.append(s)
+        for i in range(count):
+            try:
+                socks[i % sockets].send(hello)
+            except BlockingIOError:
+                pass
+        time.sleep(0.3)
+        stats = server.stats()
+        while True:
+            time.sleep(0.2)
+            later = server.stats()
+            if later["datagrams"] == stats["datagrams"]:
+                break
+            stats = later
+    span = stats["last"] - stats["first"]
+    return stats["engine"]["cookies-sent"] / span if span > 0 else 0.0
+
+
+def memoryPerSession(count):
+    """
+    @return: server RSS bytes per established session at C{count} sessions.
+    """
+    with Server("sudp-echo") as server:
+        clients = Clients(server)
+        clients.handshakes(50)  # warm up
+        before = server.stats()["rss"]
+        clients.handshakes(count, concurrent=64, timeout=120)
+        after = server.stats()
+        assert after["engine"]["sessions"] == count + 50, after["engine"]
+    return (after["rss"] - before) / count
+
+
+def overheadBytes():
+    """
+    Bytes added to a message, from real packets of each suite.
+    """
+    out = {}
+    for name in suiteNames():
+        if name not in ("chacha20-poly1305", "aes-256-gcm", "xchacha20-poly1305", "xsalsa20-poly1305"):
+            continue
+        identity = Identity.generate()
+        config = Config(suites=(getSuite(name),))
+        server = ServerEngine(identity, config)
+        client = ClientEngine(identity.publicKey, ("127.0.0.1", 9000), config)
+        client.start(0.0)
+        for _ in range(3):
+            for d, _ in client.outbox:
+                server.receiveDatagram(d, ("127.0.0.1", 4000), 0.0)
+            client.outbox = []
+            for d, _ in server.outbox:
+                client.receiveDatagram(d, ("127.0.0.1", 9000), 0.0)
+            server.outbox = []
+        client.send(b"x" * 100, 0.0)
+        [(packet, _)] = client.outbox
+        out[name] = len(packet) - 100
+    return out
+
+
+def streamFigures(quick):
+    path = os.path.join(HERE, "results", "stream.json")
+    args = ["--megabytes", "4", "--count", "5000", "--repeats", "1"] if quick else ["--repeats", "3"]
+    subprocess.run([sys.executable, os.path.join(HERE, "bench_stream.py"), "--json", path] + args,
+                   check=True, env=dict(os.environ, PYTHONPATH=ROOT), stdout=subprocess.DEVNULL)
+    with open(path) as f:
+        return json.load(f)
+
+
+# -- the suite -----------------------------------------------------------------------
+
+
+def run(quick=False, repeats=None):
+    repeats = repeats or (1 if quick else 3)
+    n = 2000 if quick else 200_000
+    echoSeconds = 0.3 if quick else 2.0
+    results = {}
+
+    for size in (64, 1200):
+        plain = median([oneWayRate("udp-count", size, n)[0] for _ in range(repeats)])
+        enc = median([oneWayRate("sudp-count", size, n)[0] for _ in range(repeats)])
+        results[f"one-way {size} B (msg/s)"] = figure(enc, "msg/s", plain, "plaintext Twisted UDP", goal=">= 0.8x")
+        plain = median([echo("udp-echo", size, 64, echoSeconds)[0] for _ in range(repeats)])
+        enc = median([echo("sudp-echo", size, 64, echoSeconds)[0] for _ in range(repeats)])
+        results[f"echo {size} B, 64 in flight (rt/s)"] = figure(enc, "round trips/s", plain,
+                                                                 "plaintext Twisted UDP echo", goal=">= 0.7x")
+    for name, mode in (("plain", "udp-echo"), ("sudp", "sudp-echo")):
+        rtts = []
+        for _ in range(repeats):
+            rtts += echo(mode, 64, 1, echoSeconds)[1]
+        rtts.sort()
+        results[f"latency p50 64 B, 1 in flight ({name})"] = figure(rtts[len(rtts) // 2] * 1e6, "us")
+        results[f"latency p99 64 B, 1 in flight ({name})"] = figure(rtts[int(len(rtts) * 0.99)] * 1e6, "us")
+    for k in ("p50", "p99"):
+        p, s = results[f"latency {k} 64 B, 1 in flight (plain)"], results[f"latency {k} 64 B, 1 in flight (sudp)"]
+        s.update(figure(s["value"], "us", p["value"], "plaintext Twisted UDP echo", higherIsBetter=False))
+
+    rates, cpus = zip(*[handshakeRate(200 if quick else 2000) for _ in range(repeats)])
+    results["handshakes per second (16 concurrent clients)"] = figure(median(rates), "handshakes/s")
+    results["server CPU per handshake (process, loopback)"] = figure(median(cpus), "us", goal="<= 250 us")
+    results["server CPU per handshake (engine only)"] = figure(
+        median([serverCpuPerHandshake(50 if quick else 1000) for _ in range(repeats)]), "us", goal="<= 250 us")
+
+    plain64 = results["one-way 64 B (msg/s)"]["baseline"]
+    flood = median([cookieFlood(n) for _ in range(repeats)])
+    results["cookie replies under HELLO flood (/s)"] = figure(flood, "replies/s", plain64,
+                                                              "plaintext Twisted UDP receive", goal=">= 0.7x")
+    sessions = 500 if quick else 10_000
+    results[f"memory per session at {sessions} sessions"] = figure(memoryPerSession(sessions), "bytes RSS",
+                                                                    goal="<= 4096")
+    for name, overhead in overheadBytes().items():
+        results[f"overhead per datagram, {name}"] = figure(overhead, "bytes", goal="<= 29")
+
+    stream = streamFigures(quick)
+    tls = stream["tls (TLSMemoryBIOProtocol)"]
+    tcp = stream["tcp"]
+    for name, r in stream.items():
+        if name.startswith("sframe"):
+            results[f"{name} bulk 64 KiB writes (MB/s)"] = figure(r["bulk MB/s"], "MB/s", tls["bulk MB/s"],
+                                                                  "Twisted TLS", goal=">= 1.0x")
+            results[f"{name} bulk vs TCP (MB/s)"] = figure(r["bulk MB/s"], "MB/s", tcp["bulk MB/s"], "plaintext TCP")
+            results[f"{name} small writes (/s)"] = figure(r["small writes/s"], "writes/s", tls["small writes/s"],
+                                                          "Twisted TLS")
+    return results
+
+
+def printTable(results, out=sys.stdout):
+    out.write(f"{'figure':58} {'value':>12} {'baseline':>12} {'ratio':>7}  goal\n")
+    for name, f in results.items():
+        base = f"{f['baseline']:12.1f}" if "baseline" in f else " " * 12
+        ratio = f"{f['ratio']:7.2f}" if f.get("ratio") is not None else " " * 7
+        out.write(f"{name:58} {f['value']:12.1f} {base} {ratio}  {f.get('goal', '')}\n")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="the sudp benchmark suite (loopback)")
+    parser.add_argument("--quick", action="store_true", help="tiny counts: a smoke run of a few seconds")
+    parser.add_argument("--repeats", type=int, help="repeats per case (default 3, quick 1)")
+    parser.add_argument("--json", default=os.path.join(HERE, "results", "latest.json"))
+    args = parser.parse_args(argv)
+    os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
+    started = time.time()
+    results = run(args.quick, args.repeats)
+    printTable(results)
+    with open(args.json, "w") as f:
+        json.dump({"took seconds": time.time() - started, "quick": args.quick, "figures": results}, f, indent=2)
+    print(f"\nwrote {args.json} ({time.time() - started:.0f} s)")
+    return results
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,55 @@
+"""
+A smoke run of the benchmark suite with tiny counts, so it cannot rot.
+No figure is asserted: timing belongs to benchmarks/, not to tests.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+from twisted.trial import unittest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+class BenchmarkSmokeTests(unittest.TestCase):
+    def test_quickRun(self):
+        """
+        benchmarks/run.py --quick runs every case end to end and writes a JSON
+        file in which every figure has a value, and every compared figure a
+        baseline from the same run and a ratio.
+        """
+        out = os.path.abspath(self.mktemp())
+        result = subprocess.run(
+            [sys.executable, os.path.join(ROOT, "benchmarks", "run.py"), "--quick", "--json", out],
+            cwd=ROOT, capture_output=True, text=True, timeout=300,
+        )
+        self.assertEqual(result.returncode, 0, result.stderr[-3000:])
+        with open(out) as f:
+            report = json.load(f)
+        figures = report["figures"]
+        self.assertTrue(report["quick"])
+        for prefix in ("one-way 64 B", "one-way 1200 B", "echo 64 B", "echo 1200 B", "latency p50",
+                       "latency p99", "handshakes per second", "server CPU per handshake",
+                       "cookie replies", "memory per session", "overhead per datagram",
+                       "sframe aes-256-ctr-sha256 bulk"):
+            self.assertTrue([k for k in figures if k.startswith(prefix)], prefix)
+        for name, f in figures.items():
+            self.assertGreater(f["value"], 0, name)
+            if "baseline" in f:
+                self.assertGreater(f["baseline"], 0, name)
+                self.assertAlmostEqual(f["ratio"], f["value"] / f["baseline"], places=6)
+        self.assertEqual(figures["overhead per datagram, chacha20-poly1305"]["value"], 29)
+        self.assertIn("figure", result.stdout)
+
+    def test_microbenchmarks(self):
+        """
+        The per-packet and per-suite microbenchmarks run with tiny counts.
+        """
+        for script, args in (("bench_datapath.py", ["--packets", "200", "--repeats", "1"]),
+                             ("bench_suites.py", ["--packets", "200", "--repeats", "1"])):
+            result = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", script)] + args,
+                                    cwd=ROOT, capture_output=True, text=True, timeout=120)
+            self.assertEqual(result.returncode, 0, result.stderr[-3000:])
+            self.assertIn("raw", result.stdout)
