@@ -62,7 +62,7 @@ class SFrameClosed(SUDPError):
     Why an sframe connection ended. C{reason} is one of C{"closed"},
     C{"closed-by-peer"}, C{"bad-mac"}, C{"bad-checksum"}, C{"bad-sequence"},
     C{"frame-too-large"}, C{"slow-peer"}, C{"protocol-error"},
-    C{"not-authorized"}, C{"connection-lost"}.
+    C{"not-authorized"}, C{"application-error"}, C{"connection-lost"}.
     """
 
     def __init__(self, reason, detail=""):
@@ -200,7 +200,8 @@ class SFrameProtocol(Protocol):
             method(*args)
         except Exception:
             self.log.failure("sframe: the application protocol failed; closing")
-            self.abortConnection()
+            # nothing more is delivered to it: the frame loop stops on _ending
+            self._end(SFrameLost("application-error", "the application protocol raised"))
 
     def _open(self):
         self._cancel("_timer")
