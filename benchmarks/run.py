@@ -31,6 +31,7 @@ from sudp.udp import packets as P  # noqa: E402
 from sudp.udp.client import ClientEngine  # noqa: E402
 from sudp.udp.config import Config  # noqa: E402
 from sudp.udp.events import HandshakeFailure, MessageReceived, SessionOpened  # noqa: E402
+from sudp.udp.batching import GSOSender  # noqa: E402
 from sudp.udp.server import ServerEngine  # noqa: E402
 
 
@@ -166,10 +167,11 @@ def figure(value, unit, baseline=None, baselineName=None, higherIsBetter=True, g
 # -- cases ---------------------------------------------------------------------------
 
 
-def oneWayRate(mode, size, count):
+def oneWayRate(mode, size, count, gso=False):
     """
     Blast C{count} pre-built datagrams at a counting server and measure the
-    rate at which it received (plaintext) or delivered (sudp) them.
+    rate at which it received (plaintext) or delivered (sudp) them. With
+    C{gso}, the sender sends them in GSO batches of 64 (for both modes).
     """
     with Server(mode) as server:
         payload = os.urandom(size)
@@ -187,11 +189,20 @@ def oneWayRate(mode, size, count):
         sock.connect(server.addr)
         send = sock.send
         server.command("reset")
-        for p in packets:
-            try:
-                send(p)
-            except BlockingIOError:
-                pass
+        if gso:
+            sender = GSOSender(sock)
+            for i in range(0, len(packets), 64):
+                try:
+                    sender.send(packets[i : i + 64], server.addr)
+                except BlockingIOError:
+                    pass
+            assert sender.gso, "the kernel refused UDP GSO"
+        else:
+            for p in packets:
+                try:
+                    send(p)
+                except BlockingIOError:
+                    pass
         time.sleep(0.3)
         stats = server.stats()
         while True:  # wait until the server has drained its socket
@@ -400,6 +411,10 @@ def run(quick=False, repeats=None):
         enc = median([echo("sudp-echo", size, 64, echoSeconds)[0] for _ in range(repeats)])
         results[f"echo {size} B, 64 in flight (rt/s)"] = figure(enc, "round trips/s", plain,
                                                                  "plaintext Twisted UDP echo", goal=">= 0.7x")
+        plain = median([oneWayRate("udp-count", size, n, gso=True)[0] for _ in range(repeats)])
+        enc = median([oneWayRate("sudp-count", size, n, gso=True)[0] for _ in range(repeats)])
+        results[f"one-way {size} B, GSO sender, sudp with GRO (msg/s)"] = figure(
+            enc, "msg/s", plain, "plaintext Twisted UDP, same GSO sender", goal="stretch: > 1.0x")
     for name, mode in (("plain", "udp-echo"), ("sudp", "sudp-echo")):
         rtts = []
         for _ in range(repeats):

@@ -32,12 +32,12 @@ from sudp.udp.endpoints import SUDPServerEndpoint  # noqa: E402
 STATS = {"datagrams": 0, "first": None, "last": None, "messages": 0}
 
 
-def seen():
+def seen(count=1):
     now = time.perf_counter()
     if STATS["first"] is None:
         STATS["first"] = now
     STATS["last"] = now
-    STATS["datagrams"] += 1
+    STATS["datagrams"] += count
 
 
 def rss():
@@ -91,13 +91,14 @@ class Commands(LineReceiver):
 
 
 def main(mode):
-    original = ServerAdapter.datagramReceived
+    original = ServerAdapter.datagramsReceived
 
-    def counted(self, data, addr):
-        seen()
-        original(self, data, addr)
+    def counted(self, datagrams, addr):
+        seen(len(datagrams))
+        original(self, datagrams, addr)
 
-    ServerAdapter.datagramReceived = counted
+    ServerAdapter.datagramsReceived = counted
+    ServerAdapter.datagramReceived = lambda self, data, addr: counted(self, (data,), addr)
     if mode.startswith("udp-"):
         port = reactor.listenUDP(0, PlainCount() if mode == "udp-count" else PlainEcho(), interface="127.0.0.1")
         info = {"port": port.getHost().port}

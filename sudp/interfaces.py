@@ -109,3 +109,9 @@ class ISUDPTransport(Interface):
         "client; on a server, the client's key if it authenticated, else None."
     )
     suite = Attribute("The name of the negotiated cipher suite.")
+
+    def writeMessages(messages):
+        """
+        Send each message as one datagram, as a burst (UDP GSO where the
+        kernel allows).
+        """

@@ -13,6 +13,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from sudp.errors import HandshakeFailed
+from sudp.udp.batching import GSOSender
 from sudp.udp.events import HandshakeFailure, MessageReceived, SessionEnded, SessionOpened
 from sudp.udp.transport import SessionTransport, lostReason, udpAddress
 
@@ -34,17 +35,24 @@ class _EngineAdapter(DatagramProtocol):
         self._call = None
         self._callAt = None
         self._flushing = False
+        self._sender = None
         self.sendErrors = 0
 
     # -- output --------------------------------------------------------------
 
-    def _sendto(self, data, addr):
+    def _send(self, packets, addr):
+        """
+        Send C{packets} to C{addr}: one GSO batch where possible.
+        """
         if self.transport is None:  # the port has stopped
             return
+        sender = self._sender
+        if sender is None or sender.sock is not self.transport.socket:
+            sender = self._sender = GSOSender(self.transport.socket, self.engine.config.gso)
         try:
-            self.transport.socket.sendto(data, addr)
+            sender.send(packets, addr)
         except OSError as e:
-            # UDP is lossy: a full buffer or an ICMP error loses one datagram
+            # UDP is lossy: a full buffer or an ICMP error loses datagrams
             if e.errno not in _SEND_DROPS:
                 self.log.warn("sudp: send to {addr} failed: {error}", addr=addr, error=e)
             self.sendErrors += 1
@@ -64,8 +72,7 @@ class _EngineAdapter(DatagramProtocol):
                 if engine.outbox:
                     out = engine.outbox
                     engine.outbox = []
-                    for data, addr in out:
-                        self._sendto(data, addr)
+                    self._sendAll(out)
                 if not engine.events:
                     break
                 events = engine.events
@@ -75,6 +82,17 @@ class _EngineAdapter(DatagramProtocol):
         finally:
             self._flushing = False
         self._schedule()
+
+    def _sendAll(self, out):
+        if len(out) == 1:
+            self._send([out[0][0]], out[0][1])
+            return
+        # consecutive datagrams to one address go together (GSO)
+        start = 0
+        for i in range(1, len(out) + 1):
+            if i == len(out) or out[i][1] != out[start][1]:
+                self._send([d for d, _ in out[start:i]], out[start][1])
+                start = i
 
     def _handle(self, event):
         if type(event) is MessageReceived:
@@ -164,6 +182,18 @@ class _EngineAdapter(DatagramProtocol):
         session.sendMessage(message, self.reactor.seconds())
         self.flush()
 
+    def sendMessages(self, session, messages):
+        """
+        Called by L{SessionTransport.writeMessages}: seal them all, then send
+        them in one flush (GSO batches where the kernel allows).
+        """
+        now = self.reactor.seconds()
+        try:
+            for message in messages:
+                session.sendMessage(message, now)
+        finally:
+            self.flush()
+
     def closeSession(self, session):
         """
         Called by L{SessionTransport.loseConnection}.
@@ -183,6 +213,17 @@ class ServerAdapter(_EngineAdapter):
 
     def datagramReceived(self, data, addr):
         self.engine.receiveDatagram(data, addr, self.reactor.seconds())
+        self.flush()
+
+    def datagramsReceived(self, datagrams, addr):
+        """
+        A GRO read: every datagram through the engine, then one flush (so the
+        replies go out as GSO batches too).
+        """
+        receive = self.engine.receiveDatagram
+        now = self.reactor.seconds()
+        for data in datagrams:
+            receive(data, addr, now)
         self.flush()
 
     def _opened(self, session):
@@ -214,10 +255,16 @@ class ClientAdapter(_EngineAdapter):
         self._onEnd = onEnd
 
     def datagramReceived(self, data, addr):
+        self.datagramsReceived((data,), addr)
+
+    def datagramsReceived(self, datagrams, addr):
         if addr != self.engine.serverAddr:
-            self.engine.drop("wrong-source")
+            self.engine.drops["wrong-source"] += len(datagrams)
             return
-        self.engine.receiveDatagram(data, addr, self.reactor.seconds())
+        receive = self.engine.receiveDatagram
+        now = self.reactor.seconds()
+        for data in datagrams:
+            receive(data, addr, now)
         self.flush()
 
     def start(self):

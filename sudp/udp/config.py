@@ -30,6 +30,8 @@ class Config:
     @ivar rekeyAfterMessages: packets sent under one key before a rekey; a
         session uses the smaller of this and half its suite's
         confidentiality limit (so AES-256-GCM rekeys every 2**22 packets).
+    @ivar gso: send bursts to one peer with UDP GSO where the kernel allows.
+    @ivar gro: receive with UDP GRO where the kernel allows.
     @ivar rejectAfterMessages: packets under one key after which nothing more is
         sent with it (the session closes if no rekey happened); a session uses
         the smaller of this and its suite's confidentiality limit.
@@ -52,6 +54,8 @@ class Config:
     maxSessions: int = 10000
     maxPendingHandshakes: int = 1000
     cookieRotation: int = 120
+    gso: bool = True
+    gro: bool = True
 
     def __post_init__(self):
         self.validate()

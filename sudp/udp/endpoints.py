@@ -20,6 +20,9 @@ from zope.interface import implementer
 from sudp.errors import ConfigurationError, SUDPError
 from sudp.keys import PublicKey, loadAuthorizedKeys, loadIdentity, loadPublicKey
 from sudp.suites import parseSuiteList
+from twisted.internet.posixbase import PosixReactorBase
+
+from sudp.udp import batching
 from sudp.udp.adapters import ClientAdapter, ServerAdapter
 from sudp.udp.client import ClientEngine
 from sudp.udp.config import OPTION_NAMES, Config
@@ -45,6 +48,11 @@ def configFromOptions(options):
         try:
             if name == "suites":
                 values[name] = parseSuiteList(text)
+            elif kind in (bool, "bool"):
+                lowered = text.lower()
+                if lowered not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+                    raise ValueError(text)
+                values[name] = lowered in ("1", "true", "yes", "on")
             elif kind in (int, "int"):
                 values[name] = int(text, 0)
             elif kind in (float, "float"):
@@ -125,10 +133,7 @@ class SUDPServerEndpoint:
                 self._identity, self._config, self._authorizedKeys, cookieSecret=self._cookieSecret
             )
             adapter = ServerAdapter(engine, factory, self._reactor)
-            udpPort = self._reactor.listenUDP(
-                self._port, adapter, interface=self._interface,
-                maxPacketSize=self._config.maxDatagramSize + 1,  # one more, so oversize is seen
-            )
+            udpPort = _listenUDP(self._reactor, self._port, adapter, self._interface, self._config)
             factory.doStart()
             return SUDPListeningPort(udpPort, adapter)
 
@@ -184,9 +189,7 @@ class SUDPClientEndpoint:
 
             adapter = ClientAdapter(engine, factory, self._reactor, ready, onEnd)
             state["adapter"] = adapter
-            udpPort = self._reactor.listenUDP(
-                0, adapter, interface=self._bindAddress, maxPacketSize=self._config.maxDatagramSize + 1
-            )
+            udpPort = _listenUDP(self._reactor, 0, adapter, self._bindAddress, self._config)
             adapter.start()
 
         def failed(f):
@@ -197,6 +200,17 @@ class SUDPClientEndpoint:
         d.addCallback(resolved)
         d.addErrback(failed)
         return ready
+
+
+def _listenUDP(reactor, port, adapter, interface, config):
+    """
+    Listen with a GRO-capable port on a POSIX reactor (falling back to plain
+    reads where the kernel refuses), else with the reactor's own.
+    """
+    size = config.maxDatagramSize + 1  # one more, so an oversize datagram is seen
+    if config.gro and isinstance(reactor, PosixReactorBase):
+        return batching.listenUDP(reactor, port, adapter, interface, size)
+    return reactor.listenUDP(port, adapter, interface=interface, maxPacketSize=size)
 
 
 def _resolve(reactor, host):

@@ -11,7 +11,7 @@ from twisted.internet.error import ConnectionDone, ConnectionLost
 from twisted.internet.interfaces import ITransport
 from zope.interface import implementer
 
-from sudp.errors import SessionClosed
+from sudp.errors import MessageTooLarge, SessionClosed
 from sudp.interfaces import ISUDPTransport
 
 
@@ -96,6 +96,24 @@ class SessionTransport:
         Send the concatenation of C{data} as one message.
         """
         self.write(b"".join(data))
+
+    def writeMessages(self, messages):
+        """
+        Send each of C{messages} as one message, as a burst: sealed together
+        and sent with UDP GSO where the kernel allows (one system call for up
+        to 64 datagrams of one size).
+
+        @raise sudp.errors.MessageTooLarge: before anything is sent, if one
+            is over C{maxMessageSize}.
+        """
+        if not self.connected or self.disconnecting:
+            return
+        messages = [bytes(m) for m in messages if m]
+        limit = self._session.maxMessageSize
+        for m in messages:
+            if len(m) > limit:
+                raise MessageTooLarge(len(m), limit)
+        self._adapter.sendMessages(self._session, messages)
 
     def loseConnection(self):
         """
