@@ -13,7 +13,7 @@ class ReplayWindow:
     @ivar highest: the highest committed sequence number, -1 before any.
     """
 
-    __slots__ = ("size", "strict", "highest", "_bits", "_mask")
+    __slots__ = ("size", "strict", "highest", "_bits", "_mask", "_trimAt")
 
     def __init__(self, size=2048, strict=False):
         if size < 64:
@@ -23,6 +23,7 @@ class ReplayWindow:
         self.highest = -1
         self._bits = 0  # bit i set: sequence number (highest - i) seen
         self._mask = (1 << size) - 1
+        self._trimAt = 2 * size
 
     def check(self, sequence):
         """
@@ -45,7 +46,15 @@ class ReplayWindow:
         """
         shift = sequence - self.highest
         if shift > 0:
-            self._bits = ((self._bits << shift) | 1) & self._mask if shift < self.size else 1
+            if shift < self.size:
+                bits = (self._bits << shift) | 1
+                # bits past the window are never read; trim them now and then,
+                # not on every packet
+                if bits.bit_length() > self._trimAt:
+                    bits &= self._mask
+                self._bits = bits
+            else:
+                self._bits = 1
             self.highest = sequence
         else:
             self._bits |= 1 << -shift

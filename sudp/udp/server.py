@@ -24,6 +24,9 @@ from sudp.udp.session import OPEN, PENDING, SERVER, Session
 from sudp.udp.timers import TimerQueue
 
 _DATA_MASK = 0xFC  # 0x18-0x1B: DATA and CONTROL, either key phase, version 1
+_DATA = P.DATA
+_HEADER_SIZE = P.DATA_HEADER_SIZE
+_unpackHeader = P.DATA_HEADER.unpack_from
 
 
 class ServerEngine:
@@ -43,6 +46,7 @@ class ServerEngine:
         """
         self.identity = identity
         self.config = config or Config()
+        self._maxDatagram = self.config.maxDatagramSize
         self.authorizedKeys = None if authorizedKeys is None else frozenset(authorizedKeys)
         self.random = random
         self.cookies = CookieFactory(cookieSecret or random(32), self.config.cookieRotation)
@@ -83,20 +87,21 @@ class ServerEngine:
         Handle one datagram from C{addr} (a C{(host, port)} tuple).
         Unauthenticated junk is dropped and counted in L{drops}; nothing raises.
         """
-        if len(data) > self.config.maxDatagramSize:
+        size = len(data)
+        if size > self._maxDatagram:
             self.drops["oversized"] += 1
             return
-        if data and data[0] & _DATA_MASK == P.DATA:
+        if size and data[0] & _DATA_MASK == _DATA:
             # the hot path
-            if len(data) < P.DATA_HEADER_SIZE:
+            if size < _HEADER_SIZE:
                 self.drops["truncated"] += 1
                 return
-            typeByte, index, seq = P.DATA_HEADER.unpack_from(data)
+            typeByte, index, seq = _unpackHeader(data)
             session = self.sessions.get(index)
             if session is None:
                 self.drops["unknown-session"] += 1
                 return
-            if len(data) < P.DATA_HEADER_SIZE + session.suite.tagSize:
+            if size < session.minimumPacket:
                 self.drops["truncated"] += 1
                 return
             session.receive(data, typeByte, seq, addr, now)

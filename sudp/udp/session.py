@@ -77,7 +77,7 @@ class Session:
         "serverKey", "peerKey", "handshakeTranscript", "state", "epochs", "sendEpoch",
         "lastRecv", "lastSend", "deadline", "rekey", "rekeyAsk", "closeReason", "closeText",
         "_closing", "pendingExpires", "transport", "maxMessageSize", "rekeyAfterMessages",
-        "rejectAfterMessages", "stats",
+        "rejectAfterMessages", "stats", "minimumPacket",
         # kept by a server engine: the client's ephemeral key (replayed INITs
         # are recognised by it) and, while pending, the RESP to resend
         "clientEphemeral", "respBytes",
@@ -111,6 +111,7 @@ class Session:
         self.clientEphemeral = self.respBytes = None
         self.transport = None
         self.maxMessageSize = config.maxDatagramSize - DATA_HEADER_SIZE - suite.tagSize
+        self.minimumPacket = DATA_HEADER_SIZE + suite.tagSize
         # usage limits: the configured ones, never past the suite's (RFC 9001 6.6)
         self.rekeyAfterMessages = min(config.rekeyAfterMessages, suite.confidentialityLimit // 2)
         self.rejectAfterMessages = min(config.rejectAfterMessages, suite.confidentialityLimit)
@@ -171,7 +172,9 @@ class Session:
         if ep is None or self.state is CLOSED:
             self.engine.drop("no-key")
             return
-        if not ep.window.check(seq):
+        window = ep.window
+        newest = seq > window.highest  # the common case needs no window lookup
+        if not newest and not window.check(seq):
             self.engine.drop("replay")
             return
         try:
@@ -182,8 +185,7 @@ class Session:
             self._checkIntegrityLimit(ep, now)
             return
         # authenticated: now, and only now, state may change
-        newest = seq > ep.window.highest
-        ep.window.commit(seq)
+        window.commit(seq)
         self.lastRecv = now
         if addr != self.peerAddr and newest and ep.number >= self.sendEpoch.number:
             # follow a rebinding peer only on the newest packet of a current
