@@ -19,6 +19,16 @@ from sudp.udp.keyschedule import (
 )
 
 
+def randomIndex(random):
+    """
+    @return: a random session index: 32 bits, never 0.
+    """
+    index = 0
+    while not index:
+        index = int.from_bytes(random(4), "big")
+    return index
+
+
 def chooseSuite(policy, offered):
     """
     @param policy: the server's suites in preference order.

@@ -182,48 +182,49 @@ class _Suite:
         return f"<cipher suite {self.name} (id {self.suiteId})>"
 
 
+class _CryptographySuite(_Suite):
+    """
+    A suite over one of C{cryptography}'s reused AEAD objects; nonce = 32
+    zero bits | u64 sequence.
+    """
+
+    nonceSize = 12
+    aead = None  # the cryptography AEAD class
+
+    def packetNonce(self, sequence, header):
+        return _NONCE96(sequence)
+
+    def newAEAD(self, key):
+        return _CryptographyAEAD(self.aead(bytes(key)))
+
+    def newCipher(self, key):
+        return _CryptographyPacketCipher(self.aead(bytes(key)))
+
+
 @implementer(ICipherSuite)
-class ChaCha20Poly1305Suite(_Suite):
+class ChaCha20Poly1305Suite(_CryptographySuite):
     """
     IETF ChaCha20-Poly1305 (RFC 8439), the default.
     """
 
     name = "chacha20-poly1305"
     suiteId = 1
-    nonceSize = 12
+    aead = ChaCha20Poly1305
     confidentialityLimit = 2**62
     integrityLimit = 2**36
 
-    def packetNonce(self, sequence, header):
-        return _NONCE96(sequence)
-
-    def newAEAD(self, key):
-        return _CryptographyAEAD(ChaCha20Poly1305(bytes(key)))
-
-    def newCipher(self, key):
-        return _CryptographyPacketCipher(ChaCha20Poly1305(bytes(key)))
-
 
 @implementer(ICipherSuite)
-class AES256GCMSuite(_Suite):
+class AES256GCMSuite(_CryptographySuite):
     """
     AES-256-GCM (NIST SP 800-38D), for hardware with AES instructions.
     """
 
     name = "aes-256-gcm"
     suiteId = 2
-    nonceSize = 12
+    aead = AESGCM
     confidentialityLimit = 2**23
     integrityLimit = 2**52
-
-    def packetNonce(self, sequence, header):
-        return _NONCE96(sequence)
-
-    def newAEAD(self, key):
-        return _CryptographyAEAD(AESGCM(bytes(key)))
-
-    def newCipher(self, key):
-        return _CryptographyPacketCipher(AESGCM(bytes(key)))
 
 
 @implementer(ICipherSuite)

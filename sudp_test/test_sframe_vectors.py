@@ -19,7 +19,6 @@ import hashlib
 import hmac
 import itertools
 import os
-import re
 import struct
 
 from cryptography.hazmat.primitives import hashes
@@ -35,6 +34,8 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 from twisted.trial import unittest
+
+from sudp_test import vectorfile
 from zope.interface import implementer
 
 from sudp.errors import ClientNotAuthorized
@@ -45,46 +46,15 @@ from sudp.stream.protocol import IFrameReceiver, SFrameDone, SFrameFactory
 
 SFRAME_MD = os.path.join(os.path.dirname(__file__), "..", "docs", "sframe.md")
 
-_BLOCK = re.compile(r"^```(sframe-vectors|sframe-params)[ \t]*\n(.*?)^```[ \t]*$", re.M | re.S)
-_LINE = re.compile(r"^([A-Za-z0-9_]+)[ \t]*=[ \t]*(.*?)[ \t]*$")
-
-
 def parseVectors(text):
     """
-    @return: C{(vectors, params)}: two dicts in document order, name -> bytes
-        for C{sframe-vectors} blocks and name -> str for C{sframe-params}.
-    @raise ValueError: on a line that is neither a comment nor C{name = value},
-        on a name given twice, or on a value that is not hex in a vectors block.
+    @return: C{(vectors, params)} of the C{sframe-vectors} and
+        C{sframe-params} blocks in C{text} (see L{sudp_test.vectorfile}).
     """
-    vectors, params = {}, {}
-    for kind, body in _BLOCK.findall(text):
-        for line in body.splitlines():
-            if not line.strip() or line.lstrip().startswith("#"):
-                continue
-            m = _LINE.match(line)
-            if m is None:
-                raise ValueError(f"not a 'name = value' line: {line!r}")
-            name, value = m.groups()
-            if name in vectors or name in params:
-                raise ValueError(f"{name} is defined twice")
-            if kind == "sframe-vectors":
-                vectors[name] = bytes.fromhex(value)
-            else:
-                params[name] = value
-    return vectors, params
+    return vectorfile.parseVectors(text, "sframe")
 
 
-_cache = []
-
-
-def documented():
-    """
-    @return: the parsed C{(vectors, params)} of docs/sframe.md (read once).
-    """
-    if not _cache:
-        with open(SFRAME_MD, encoding="utf-8") as f:
-            _cache.append(parseVectors(f.read()))
-    return _cache[0]
+documented = vectorfile.documentVectors(SFRAME_MD, "sframe")
 
 
 def sessions():

@@ -423,17 +423,18 @@ class CommandLineTests(SUDPIntegrationMixin, unittest.TestCase):
         return env
 
     @defer.inlineCallbacks
-    def test_twistSudp(self):
+    def twistSudp(self, key, prefix, *extra):
         """
-        twist sudp creates its key, prints the public key and a ready client
-        endpoint string, and serves echo to a client using that string.
+        Start C{twist sudp} on free ports (stopped at cleanup) and wait for the
+        endpoint string it prints that starts with C{prefix}.
+
+        @return: C{(everything printed so far, the endpoint string)}.
         """
-        key = os.path.join(self.dir, "twist.key")
         pp = ProcessProtocol()
         reactor.spawnProcess(
             pp, sys.executable,
             [sys.executable, "-m", "twisted", "--log-format=text", "sudp", "--port", "0",
-             "--interface", "127.0.0.1", "--key", key],
+             "--interface", "127.0.0.1", "--key", key, *extra],
             env=self.env(), path=self.dir,
         )
 
@@ -441,11 +442,25 @@ class CommandLineTests(SUDPIntegrationMixin, unittest.TestCase):
             if not pp.ended.called:
                 pp.transport.signalProcess("TERM")
                 return pp.ended
+
         self.addCleanup(stop)
-        out = yield pp.waitOut(b"serverKey=")
-        yield pp.waitOut(b"\n")
-        line = [ln for ln in out.decode().splitlines() if "sudp:host=" in ln][0]
-        endpoint = line[line.index("sudp:host="):].strip()
+        out = yield pp.waitOut(prefix.encode())
+        for _ in range(100):  # until the line holding the prefix is complete
+            if b"\n" in pp.out[pp.out.index(prefix.encode()):]:
+                break
+            yield sleep(0.05)
+        text = pp.out.decode()
+        line = [ln for ln in text.splitlines() if prefix in ln][0]
+        return text, line[line.index(prefix):].strip()
+
+    @defer.inlineCallbacks
+    def test_twistSudp(self):
+        """
+        twist sudp creates its key, prints the public key and a ready client
+        endpoint string, and serves echo to a client using that string.
+        """
+        key = os.path.join(self.dir, "twist.key")
+        out, endpoint = yield self.twistSudp(key, "sudp:host=")
         from sudp.keys import loadIdentity
 
         self.assertIn(loadIdentity(key).publicKey.toText(), out.decode())
@@ -465,24 +480,9 @@ class CommandLineTests(SUDPIntegrationMixin, unittest.TestCase):
         client endpoint string that works.
         """
         key = os.path.join(self.dir, "twist.key")
-        pp = ProcessProtocol()
-        reactor.spawnProcess(
-            pp, sys.executable,
-            [sys.executable, "-m", "twisted", "--log-format=text", "sudp", "--port", "0",
-             "--interface", "127.0.0.1", "--key", key,
-             "--listen", "sframe:endpoint=tcp\\:0\\:interface=127.0.0.1"],
-            env=self.env(), path=self.dir,
+        out, endpoint = yield self.twistSudp(
+            key, "sframe:serverKey=", "--listen", "sframe:endpoint=tcp\\:0\\:interface=127.0.0.1"
         )
-
-        def stop():
-            if not pp.ended.called:
-                pp.transport.signalProcess("TERM")
-                return pp.ended
-        self.addCleanup(stop)
-        out = yield pp.waitOut(b"sframe:serverKey=")
-        yield pp.waitOut(b"\n")
-        line = [ln for ln in out.decode().splitlines() if "sframe:serverKey=" in ln][0]
-        endpoint = line[line.index("sframe:serverKey="):].strip()
         client = yield clientFromString(reactor, endpoint).connect(RecorderFactory())
         client.transport.write(b"over tcp")
         got = yield client.waitFor(1)

@@ -16,7 +16,6 @@ Two kinds of checks:
 import hashlib
 import hmac
 import os
-import re
 import socket
 import struct
 
@@ -25,6 +24,8 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 from nacl import bindings as naclBindings
 from twisted.trial import unittest
+
+from sudp_test import vectorfile
 
 from sudp import suites
 from sudp.keys import Identity
@@ -37,46 +38,15 @@ from sudp.udp.server import ServerEngine
 
 PROTOCOL_MD = os.path.join(os.path.dirname(__file__), "..", "docs", "protocol.md")
 
-_BLOCK = re.compile(r"^```(sudp-vectors|sudp-params)[ \t]*\n(.*?)^```[ \t]*$", re.M | re.S)
-_LINE = re.compile(r"^([A-Za-z0-9_]+)[ \t]*=[ \t]*(.*?)[ \t]*$")
-
-
 def parseVectors(text):
     """
-    @return: C{(vectors, params)}: two dicts in document order, name -> bytes
-        for C{sudp-vectors} blocks and name -> str for C{sudp-params} blocks.
-    @raise ValueError: on a line that is neither a comment nor C{name = value},
-        on a name given twice, or on a value that is not hex in a vectors block.
+    @return: C{(vectors, params)} of the C{sudp-vectors} and
+        C{sudp-params} blocks in C{text} (see L{sudp_test.vectorfile}).
     """
-    vectors, params = {}, {}
-    for kind, body in _BLOCK.findall(text):
-        for line in body.splitlines():
-            if not line.strip() or line.lstrip().startswith("#"):
-                continue
-            m = _LINE.match(line)
-            if m is None:
-                raise ValueError(f"not a 'name = value' line: {line!r}")
-            name, value = m.groups()
-            if name in vectors or name in params:
-                raise ValueError(f"{name} is defined twice")
-            if kind == "sudp-vectors":
-                vectors[name] = bytes.fromhex(value)
-            else:
-                params[name] = value
-    return vectors, params
+    return vectorfile.parseVectors(text, "sudp")
 
 
-_cache = []
-
-
-def documented():
-    """
-    @return: the parsed C{(vectors, params)} of docs/protocol.md (read once).
-    """
-    if not _cache:
-        with open(PROTOCOL_MD, encoding="utf-8") as f:
-            _cache.append(parseVectors(f.read()))
-    return _cache[0]
+documented = vectorfile.documentVectors(PROTOCOL_MD, "sudp")
 
 
 # -- the formulas of the specification, from primitives only ------------------

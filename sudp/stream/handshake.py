@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
 
 from sudp.errors import ConfigurationError, HandshakeFailed, MalformedPacket
-from sudp.handshake import answerInit, checkAnswer, chooseSuite, clientProof
+from sudp.handshake import answerInit, checkAnswer, chooseSuite, clientProof, randomIndex
 from sudp.stream.frames import DEFAULT_MAX_PAYLOAD, AEADFrameCipher, CTRChainCipher
 from sudp.udp import packets as P
 from sudp.udp.keyschedule import Ephemeral
@@ -186,11 +186,8 @@ class ClientKeyExchange:
         @return: the bytes to write: the length-prefixed HANDSHAKE_INIT.
         """
         self._ephemeral = Ephemeral(self.random(32))
-        index = 0
-        while not index:
-            index = int.from_bytes(self.random(4), "big")
         self._init = P.HandshakeInit(
-            index, 0, bytes(16), self._ephemeral.public, [s.suiteId for s in self.config.suites]
+            randomIndex(self.random), 0, bytes(16), self._ephemeral.public, [s.suiteId for s in self.config.suites]
         ).encode()
         return _framed(self._init)
 
@@ -248,10 +245,7 @@ class ServerKeyExchange:
         if suite is None:
             raise HandshakeFailed("no sframe suite in common")
         seed = self.random(32)
-        index = 0
-        while not index:
-            index = int.from_bytes(self.random(4), "big")
-        answer = answerInit(self.identity, init, message, suite, index, seed)
+        answer = answerInit(self.identity, init, message, suite, randomIndex(self.random), seed)
         answer.keys.wipe()
         th = answer.keys.transcript
         clientHalf, serverHalf = frameKeys(th, answer.secret)

@@ -22,7 +22,7 @@ from sudp.udp import packets as P
 from sudp.udp import records as R
 from sudp.udp.config import Config
 from sudp.udp.events import HandshakeFailure
-from sudp.handshake import checkAnswer, clientProof
+from sudp.handshake import checkAnswer, clientProof, randomIndex
 from sudp.udp.keyschedule import Ephemeral
 from sudp.udp.session import CLIENT, CONFIRMING, OPEN, Session
 from sudp.udp.timers import NEVER, TimerQueue
@@ -123,9 +123,7 @@ class ClientEngine:
             self.drops["unexpected-cookie"] += 1
             return
         self._ephemeral = Ephemeral(self.random(32))
-        self._index = 0
-        while not self._index:
-            self._index = int.from_bytes(self.random(4), "big")
+        self._index = randomIndex(self.random)
         init = P.HandshakeInit(
             self._index, timestamp, cookie, self._ephemeral.public,
             [s.suiteId for s in self.config.suites],
