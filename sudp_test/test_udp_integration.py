@@ -463,8 +463,8 @@ class CommandLineTests(SUDPIntegrationMixin, unittest.TestCase):
         out, endpoint = yield self.twistSudp(key, "sudp:host=")
         from sudp.keys import loadIdentity
 
-        self.assertIn(loadIdentity(key).publicKey.toText(), out.decode())
-        self.assertIn("created server key", out.decode())
+        self.assertIn(loadIdentity(key).publicKey.toText(), out)
+        self.assertIn("created server key", out)
         client = yield clientFromString(reactor, endpoint).connect(RecorderFactory())
         client.transport.write(b"ping")
         got = yield client.waitFor(1)
