@@ -25,6 +25,7 @@ from sudp.udp.events import HandshakeFailure
 from sudp.handshake import checkAnswer, clientProof, randomIndex
 from sudp.udp.keyschedule import Ephemeral
 from sudp.udp.session import CLIENT, CONFIRMING, OPEN, Session
+from sudp.udp.ciphercache import CipherCache
 from sudp.udp.timers import NEVER, TimerQueue
 
 IDLE, HELLO_SENT, INIT_SENT, CONFIRM_SENT, ESTABLISHED, FAILED = (
@@ -54,6 +55,7 @@ class ClientEngine:
         self.state = IDLE
         self.session = None
         self.timers = TimerQueue()
+        self.ciphers = CipherCache(self.config.cipherCache)
         self.outbox = []
         self.events = []
         self.drops = Counter()

@@ -21,6 +21,7 @@ from sudp.udp.config import Config
 from sudp.udp.cookie import CookieFactory
 from sudp.udp.records import CLOSE_SHUTDOWN
 from sudp.udp.session import OPEN, PENDING, SERVER, Session
+from sudp.udp.ciphercache import CipherCache
 from sudp.udp.timers import TimerQueue
 
 _DATA_MASK = 0xFC  # 0x18-0x1B: DATA and CONTROL, either key phase, version 1
@@ -55,6 +56,7 @@ class ServerEngine:
         self.pendingCount = 0
         self.openCount = 0
         self.timers = TimerQueue()
+        self.ciphers = CipherCache(self.config.cipherCache)
         self.outbox = []
         self.events = []
         self.drops = Counter()

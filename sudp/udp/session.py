@@ -39,16 +39,18 @@ class KeyEpoch:
     """
 
     __slots__ = (
-        "number", "keys", "sealer", "opener", "window", "sendSeq", "created",
-        "failures", "retireAt", "heard",
+        "number", "keys", "suite", "role", "sealer", "opener", "window", "sendSeq",
+        "created", "failures", "retireAt", "heard",
     )
 
     def __init__(self, keys, role, suite, config, now):
         self.number = keys.epoch
         self.keys = keys
-        send, recv = (keys.c2s, keys.s2c) if role == CLIENT else (keys.s2c, keys.c2s)
-        self.sealer = suite.newCipher(send)
-        self.opener = suite.newCipher(recv)
+        self.suite = suite
+        self.role = role
+        # the keyed cipher objects are made on first use and may be given back
+        # for room (sudp.udp.ciphercache); the keys stay in self.keys
+        self.sealer = self.opener = None
         self.window = ReplayWindow(config.replayWindow, config.ordering == "strict")
         self.sendSeq = 0
         self.created = now
@@ -56,9 +58,19 @@ class KeyEpoch:
         self.retireAt = NEVER
         self.heard = False  # has an authenticated packet arrived under this epoch?
 
+    def makeCiphers(self):
+        """
+        Make this epoch's sealing and opening objects from its keys.
+        """
+        keys = self.keys
+        send, recv = (keys.c2s, keys.s2c) if self.role == CLIENT else (keys.s2c, keys.c2s)
+        self.sealer = self.suite.newCipher(send)
+        self.opener = self.suite.newCipher(recv)
+
     def wipe(self):
         self.keys.wipe()
         self.sealer = self.opener = None
+        self.suite = None  # a wiped epoch can never make ciphers again
 
 
 class Session:
@@ -134,7 +146,11 @@ class Session:
             return False
         ep.sendSeq = seq + 1
         header = _pack(kind | (ep.number & 1), self.remoteIndex, seq)
-        self.engine.outbox.append((header + ep.sealer.seal(seq, header, plaintext), self.peerAddr))
+        sealer = ep.sealer
+        if sealer is None:
+            self.engine.ciphers.arm(ep)
+            sealer = ep.sealer
+        self.engine.outbox.append((header + sealer.seal(seq, header, plaintext), self.peerAddr))
         self.lastSend = now
         if (kind == DATA and seq + 1 >= self.rekeyAfterMessages
                 and self.rekey is None and self.rekeyAsk is None):
@@ -177,8 +193,12 @@ class Session:
         if not newest and not window.check(seq):
             self.engine.drop("replay")
             return
+        opener = ep.opener
+        if opener is None:
+            self.engine.ciphers.arm(ep)
+            opener = ep.opener
         try:
-            plaintext = ep.opener.open(seq, data[:DATA_HEADER_SIZE], data[DATA_HEADER_SIZE:])
+            plaintext = opener.open(seq, data[:DATA_HEADER_SIZE], data[DATA_HEADER_SIZE:])
         except MalformedPacket:
             ep.failures += 1
             self.engine.drop("bad-tag")
