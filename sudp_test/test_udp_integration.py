@@ -167,6 +167,23 @@ class EndpointTests(SUDPIntegrationMixin, unittest.TestCase):
         self.assertEqual(reason.reason, "closed-by-peer")
 
     @defer.inlineCallbacks
+    def test_stopListeningTwice(self):
+        """
+        stopListening may be called more than once; each caller gets its own
+        Deferred, and the factory is stopped once.
+        """
+        factory = RecorderFactory()
+        stops = []
+        factory.stopFactory = lambda: stops.append(1)
+        yield self.listen(factory)
+        first = self.port.stopListening()
+        first.addCallback(lambda _: "changed by the first caller")
+        second = yield self.port.stopListening()
+        self.assertIsNone(second)
+        self.assertEqual((yield first), "changed by the first caller")
+        self.assertEqual(stops, [1])
+
+    @defer.inlineCallbacks
     def test_serverStopsListening(self):
         """
         Stopping the server closes each session and the client learns why.

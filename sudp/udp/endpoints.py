@@ -99,7 +99,10 @@ class SUDPListeningPort:
             self.adapter.shutdown()
             self._stopped = defer.maybeDeferred(self._port.stopListening)
             self._stopped.addBoth(lambda r: (self.adapter.factory.doStop(), r)[1])
-        return self._stopped
+        # each caller gets its own Deferred, so no caller sees another's results
+        mine = defer.Deferred()
+        self._stopped.addBoth(lambda r: (mine.callback(None), r)[1])
+        return mine
 
     loseConnection = stopListening
 
