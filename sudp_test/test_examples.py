@@ -3,7 +3,7 @@ The examples work: the echo client against an echo server, and the game
 server's authority rules, over real sudp sessions on 127.0.0.1.
 """
 
-from twisted.internet import defer, protocol, reactor
+from twisted.internet import defer, reactor
 from twisted.internet.task import Clock
 from twisted.trial import unittest
 

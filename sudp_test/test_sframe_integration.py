@@ -22,6 +22,7 @@ from sudp.errors import BadServerSignature, ClientNotAuthorized, ConfigurationEr
 from sudp.keys import Identity, saveIdentity
 from sudp.stream.protocol import IFrameReceiver, ISFrameTransport, SFrameDone
 from sudp.tap import Echo
+from sudp_test import test_udp_integration
 from sudp_test.test_udp_integration import Recorder, RecorderFactory
 
 
@@ -45,36 +46,18 @@ class SFrameEndpoints:
         )
 
 
-class SFrameTestMixin:
+class SFrameTestMixin(test_udp_integration.SUDPIntegrationMixin):
+    """
+    The same helpers as for sudp, with sframe endpoint strings over TCP.
+    """
+
     timeout = 60
 
-    def setUp(self):
-        self.dir = os.path.abspath(self.mktemp())
-        os.makedirs(self.dir)
-        self.keyFile = os.path.join(self.dir, "server.key")
-        self.identity = Identity.generate()
-        saveIdentity(self.identity, self.keyFile)
+    def serverString(self, options):
+        return f"sframe:key={self.serverKeyFile}{options}:endpoint=tcp\\:0\\:interface=127.0.0.1"
 
-    @defer.inlineCallbacks
-    def listen(self, factory, options=""):
-        port = yield serverFromString(
-            reactor, f"sframe:key={self.keyFile}{options}:endpoint=tcp\\:0\\:interface=127.0.0.1"
-        ).listen(factory)
-        self.addCleanup(port.stopListening)
-        self.port = port
-        return port
-
-    def endpoint(self, options="", serverKey=None):
-        key = serverKey or self.identity.publicKey.toText()
-        return clientFromString(
-            reactor, f"sframe:serverKey={key}{options}:endpoint=tcp\\:127.0.0.1\\:{self.port.getHost().port}"
-        )
-
-    @defer.inlineCallbacks
-    def connect(self, options="", factory=None):
-        client = yield self.endpoint(options).connect(factory or RecorderFactory())
-        self.addCleanup(client.transport.loseConnection)
-        return client
+    def clientString(self, options, key):
+        return f"sframe:serverKey={key}{options}:endpoint=tcp\\:127.0.0.1\\:{self.port.getHost().port}"
 
 
 class WebOverSFrameTests(SFrameTestMixin, unittest.TestCase):
@@ -214,16 +197,16 @@ class SFrameEndpointTests(SFrameTestMixin, unittest.TestCase):
         key = self.identity.publicKey.toText()
         for bad in [
             "sframe:endpoint=tcp\\:0",
-            f"sframe:key={self.keyFile}",
-            f"sframe:key={self.keyFile}:endpoint=tcp\\:0:suites=rot13",
-            f"sframe:key={self.keyFile}:endpoint=tcp\\:0:bogus=1",
-            f"sframe:key={self.keyFile}:endpoint=tcp\\:0:maxFramePayload=0",
+            f"sframe:key={self.serverKeyFile}",
+            f"sframe:key={self.serverKeyFile}:endpoint=tcp\\:0:suites=rot13",
+            f"sframe:key={self.serverKeyFile}:endpoint=tcp\\:0:bogus=1",
+            f"sframe:key={self.serverKeyFile}:endpoint=tcp\\:0:maxFramePayload=0",
         ]:
             self.assertRaises(ConfigurationError, serverFromString, reactor, bad)
         for bad in [
             "sframe:endpoint=tcp\\:127.0.0.1\\:1",
             f"sframe:serverKey={key}",
-            f"sframe:serverKey=ed25519-x:endpoint=tcp\\:127.0.0.1\\:1",
+            "sframe:serverKey=ed25519-x:endpoint=tcp\\:127.0.0.1\\:1",
             f"sframe:serverKey={key}:endpoint=tcp\\:127.0.0.1\\:1:frameTimeout=soon",
         ]:
             self.assertRaises(ConfigurationError, clientFromString, reactor, bad)

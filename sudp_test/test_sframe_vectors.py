@@ -247,7 +247,7 @@ class CodeTests(unittest.TestCase):
         @return: the client and server key exchanges of session C{s}, with the
             documented configuration and random strings.
         """
-        v, p = self.v, self.p
+        p = self.p
         identity = self.client if p[f"{s}_client_identity"] == "client" else None
         client = HS.ClientKeyExchange(
             self.server.publicKey, HS.StreamConfig(suites=self.suites(p[f"{s}_client_suites"])),

@@ -82,21 +82,29 @@ class SUDPIntegrationMixin:
         self.identity = Identity.generate()
         saveIdentity(self.identity, self.serverKeyFile)
 
+    def serverString(self, options):
+        """
+        @return: the server endpoint string under test, with C{options}.
+        """
+        return f"sudp:0:key={self.serverKeyFile}:interface=127.0.0.1{options}"
+
+    def clientString(self, options, key):
+        """
+        @return: the client endpoint string for the listening server.
+        """
+        return f"sudp:host=127.0.0.1:port={self.port.getHost().port}:serverKey={key}{options}"
+
     @defer.inlineCallbacks
     def listen(self, factory=None, options=""):
         factory = factory or protocol.Factory.forProtocol(Echo)
-        port = yield serverFromString(
-            reactor, f"sudp:0:key={self.serverKeyFile}:interface=127.0.0.1{options}"
-        ).listen(factory)
+        port = yield serverFromString(reactor, self.serverString(options)).listen(factory)
         self.addCleanup(port.stopListening)
         self.port = port
         return port
 
     def endpoint(self, options="", serverKey=None):
         key = serverKey or self.identity.publicKey.toText()
-        return clientFromString(
-            reactor, f"sudp:host=127.0.0.1:port={self.port.getHost().port}:serverKey={key}{options}"
-        )
+        return clientFromString(reactor, self.clientString(options, key))
 
     @defer.inlineCallbacks
     def connect(self, options="", factory=None):
@@ -461,7 +469,7 @@ class CommandLineTests(SUDPIntegrationMixin, unittest.TestCase):
                 return pp.ended
 
         self.addCleanup(stop)
-        out = yield pp.waitOut(prefix.encode())
+        yield pp.waitOut(prefix.encode())
         for _ in range(100):  # until the line holding the prefix is complete
             if b"\n" in pp.out[pp.out.index(prefix.encode()):]:
                 break
