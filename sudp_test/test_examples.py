@@ -7,6 +7,7 @@ from twisted.internet import defer, reactor
 from twisted.internet.task import Clock
 from twisted.trial import unittest
 
+from examples import sframe_web
 from examples.echo_client import main as echoMain
 from examples.game_server import MAX_MOVES_PER_SECOND, WORLD, GameFactory
 from sudp.tap import loadApp
@@ -86,3 +87,22 @@ class GameServerExampleTests(SUDPIntegrationMixin, unittest.TestCase):
             reply = yield self.ask(alice, "move 1 0")
             self.clock.advance(0.2)
         self.assertEqual(reply, "rejected wall")
+
+
+class SFrameWebExampleTests(unittest.TestCase):
+    @defer.inlineCallbacks
+    def test_serveAndFetch(self):
+        """
+        examples/sframe_web.py serves its site over sframe and its fetch
+        helper gets both pages, byte for byte, with the printed endpoint.
+        """
+        import os
+
+        key = os.path.join(os.path.abspath(self.mktemp()), "web.key")
+        os.makedirs(os.path.dirname(key))
+        listening, endpoint = yield sframe_web.serve(reactor, key, 0)
+        self.addCleanup(listening.stopListening)
+        code, body = yield sframe_web.fetch(reactor, endpoint, "/")
+        self.assertEqual((code, body), (200, b"hello over sframe\n"))
+        code, body = yield sframe_web.fetch(reactor, endpoint, "/data")
+        self.assertEqual((code, body), (200, bytes(range(256)) * 4096))
