@@ -34,6 +34,9 @@ class Config:
         (about 4.8 KB of OpenSSL state each) at once; others re-make theirs
         on their next packet (about 1 µs). Raise it for servers with more
         sessions active at the same moment.
+    @ivar handshakesPerSecond: handshakes one (cookie-proven) source address
+        may start per second on average, and C{handshakeBurst} at once; the
+        rest are dropped as C{rate-limited} (WireGuard allows 20 a second).
     @ivar gso: send bursts to one peer with UDP GSO where the kernel allows.
     @ivar gro: receive with UDP GRO where the kernel allows.
     @ivar rejectAfterMessages: packets under one key after which nothing more is
@@ -61,6 +64,8 @@ class Config:
     gso: bool = True
     gro: bool = True
     cipherCache: int = 1024
+    handshakesPerSecond: float = 20.0
+    handshakeBurst: int = 20
 
     def __post_init__(self):
         self.validate()
@@ -110,6 +115,8 @@ class Config:
         need(self.maxPendingHandshakes >= 1, "maxPendingHandshakes must be at least 1")
         need(self.cookieRotation >= 10, "cookieRotation must be at least 10 seconds")
         need(self.cipherCache >= 1, "cipherCache must be at least 1")
+        need(self.handshakesPerSecond > 0, "handshakesPerSecond must be positive")
+        need(self.handshakeBurst >= 1, "handshakeBurst must be at least 1")
 
     def replace(self, **changes):
         """

@@ -22,6 +22,7 @@ from sudp.udp.cookie import CookieFactory
 from sudp.udp.records import CLOSE_SHUTDOWN
 from sudp.udp.session import OPEN, PENDING, SERVER, Session
 from sudp.udp.ciphercache import CipherCache
+from sudp.udp.ratelimit import HandshakeRateLimiter
 from sudp.udp.timers import TimerQueue
 
 _DATA_MASK = 0xFC  # 0x18-0x1B: DATA and CONTROL, either key phase, version 1
@@ -57,6 +58,7 @@ class ServerEngine:
         self.openCount = 0
         self.timers = TimerQueue()
         self.ciphers = CipherCache(self.config.cipherCache)
+        self.limiter = HandshakeRateLimiter(self.config.handshakesPerSecond, self.config.handshakeBurst)
         self.outbox = []
         self.events = []
         self.drops = Counter()
@@ -139,6 +141,10 @@ class ServerEngine:
                 self.counters["resp-retransmitted"] += 1
             else:  # a replayed INIT of a session that exists: no new work, no reply
                 self.drops["duplicate-ephemeral"] += 1
+            return
+        if not self.limiter.allow(addr[0], now):
+            # one proven address may not take every pending slot
+            self.drops["rate-limited"] += 1
             return
         if self.pendingCount >= self.config.maxPendingHandshakes:
             self.drops["too-many-pending"] += 1
