@@ -115,3 +115,28 @@ class ISUDPTransport(Interface):
         Send each message as one datagram, as a burst (UDP GSO where the
         kernel allows).
         """
+
+
+class IStreamSuite(Interface):
+    """
+    An sframe stream suite: how each direction's frames are protected.
+
+    An implementer guarantees: a unique C{name}, a C{suiteId} (1-127 are
+    sudp's, 128-255 are for third parties), and C{cipher()} returning a fresh,
+    stateful L{sudp.stream.frames.IStreamCipher} per direction whose
+    C{openBody} fails closed with C{FrameError("bad-mac")}. Register one
+    with C{sudp.stream.handshake.registerStreamSuite}, or ship it as a
+    Twisted plugin providing this interface.
+    """
+
+    name = Attribute("The registered name, e.g. C{'aes-256-ctr-sha256'}.")
+    suiteId = Attribute("The one-byte wire identifier (1-255).")
+    keySize = Attribute("32: the handshake's epoch key size (the frame keys come from their own block).")
+
+    def cipher(half, encrypt):
+        """
+        @param half: this direction's 80 bytes of the frame key block: key (32),
+            IV (16), MAC key (32); use what the construction needs.
+        @param encrypt: True for the sending side.
+        @return: an L{sudp.stream.frames.IStreamCipher}.
+        """

@@ -28,8 +28,9 @@ from nacl import bindings as _nacl
 from nacl.exceptions import CryptoError
 from zope.interface import implementer
 
-from sudp.errors import ConfigurationError, MalformedPacket
+from sudp.errors import MalformedPacket
 from sudp.interfaces import IAEAD, ICipherSuite, IPacketCipher
+from sudp.registry import SuiteRegistry
 
 _NONCE96 = struct.Struct(">4xQ").pack
 _NONCE192 = struct.Struct(">16xQ").pack
@@ -276,89 +277,12 @@ class XSalsa20Poly1305Suite(_Suite):
 
 # -- the registry -----------------------------------------------------------------
 
-_registry = {}
-_pluginsLoaded = False
-
-
-def registerSuite(suite):
-    """
-    Register a suite by name and by wire id.
-
-    @raise ConfigurationError: if it does not provide L{ICipherSuite}, or its
-        name or id is taken by another suite.
-    """
-    if not ICipherSuite.providedBy(suite):
-        raise ConfigurationError(f"{suite!r} does not provide ICipherSuite")
-    if not (isinstance(suite.suiteId, int) and 1 <= suite.suiteId <= 255):
-        raise ConfigurationError(f"suite {suite.name!r}: suiteId must be 1-255")
-    for existing in _registry.values():
-        if existing.suiteId == suite.suiteId and existing.name != suite.name:
-            raise ConfigurationError(
-                f"suite id {suite.suiteId} of {suite.name!r} is taken by {existing.name!r}"
-            )
-    existing = _registry.get(suite.name)
-    if existing is not None and existing is not suite and type(existing) is not type(suite):
-        raise ConfigurationError(f"suite name {suite.name!r} is taken by {existing!r}")
-    _registry[suite.name] = suite
-    return suite
-
-
-def loadPluginSuites():
-    """
-    Register every L{ICipherSuite} plugin Twisted finds in C{twisted.plugins}.
-    A plugin that clashes with a registered suite is reported and skipped.
-    """
-    global _pluginsLoaded
-    from twisted.logger import Logger
-    from twisted.plugin import getPlugins
-
-    log = Logger()
-    for suite in getPlugins(ICipherSuite):
-        try:
-            registerSuite(suite)
-        except ConfigurationError as e:
-            log.error("sudp: cipher suite plugin {suite!r} skipped: {error}", suite=suite, error=e)
-    _pluginsLoaded = True
-
-
-def getSuite(name):
-    """
-    @return: the registered L{ICipherSuite} named C{name}, looking through
-        Twisted plugins the first time a name is not built in.
-    @raise ConfigurationError: naming the known suites if there is none.
-    """
-    suite = _registry.get(name)
-    if suite is None and not _pluginsLoaded:
-        loadPluginSuites()
-        suite = _registry.get(name)
-    if suite is None:
-        raise ConfigurationError(
-            f"unknown cipher suite {name!r}; known suites: {', '.join(sorted(_registry))}"
-        )
-    return suite
-
-
-def suiteNames():
-    """
-    @return: the names of every registered suite (plugins included).
-    """
-    if not _pluginsLoaded:
-        loadPluginSuites()
-    return sorted(_registry)
-
-
-def parseSuiteList(text):
-    """
-    Parse a comma-separated list of suite names, in preference order.
-
-    @raise ConfigurationError: on an unknown name, a repeat, or an empty list.
-    """
-    names = [n.strip() for n in text.split(",") if n.strip()]
-    if not names:
-        raise ConfigurationError("the suite list is empty")
-    if len(set(names)) != len(names):
-        raise ConfigurationError(f"a suite is named twice in {text!r}")
-    return tuple(getSuite(n) for n in names)
+registry = SuiteRegistry(ICipherSuite, "cipher suite")
+registerSuite = registry.register
+getSuite = registry.get
+suiteNames = registry.names
+parseSuiteList = registry.parseList
+loadPluginSuites = registry.loadPlugins
 
 
 DEFAULT_SUITE = registerSuite(ChaCha20Poly1305Suite())

@@ -396,9 +396,10 @@ class EndpointSuiteTests(test_udp_integration.SUDPIntegrationMixin, unittest.Tes
 class ThirdPartySuiteTests(unittest.TestCase):
     def test_pluginSuiteByName(self):
         """
-        examples/thirdparty_suite, on sys.path, adds aes-128-gcm-example
-        through Twisted's plugin system: endpoint strings name it on both
-        sides and a full session runs over it on 127.0.0.1.
+        examples/thirdparty_suite, on sys.path, adds aes-128-gcm-example (a
+        datagram suite) and aes-128-gcm-frames-example (an sframe stream
+        suite) through Twisted's plugin system: endpoint strings name them on
+        both sides and a full session runs over each on 127.0.0.1.
         """
         script = textwrap.dedent(
             """
@@ -431,6 +432,19 @@ class ThirdPartySuiteTests(unittest.TestCase):
                 c.transport.loseConnection()
                 yield port.stopListening()
 
+                port = yield serverFromString(
+                    reactor, f"sframe:key={key}:suites=aes-128-gcm-frames-example:endpoint=tcp\\:0\\:interface=127.0.0.1"
+                ).listen(protocol.Factory.forProtocol(Echo))
+                ep = clientFromString(
+                    reactor, "sframe:serverKey=%s:suites=aes-128-gcm-frames-example:endpoint=tcp\\:127.0.0.1\\:%d"
+                    % (ident.publicKey.toText(), port.getHost().port))
+                c = yield ep.connect(protocol.Factory.forProtocol(C))
+                c.transport.write(b"third party frames")
+                data = yield c.got.addTimeout(5, reactor)
+                print("stream suite", c.transport.suite, "echo", data.decode())
+                c.transport.loseConnection()
+                yield port.stopListening()
+
             task.react(main)
             """
         )
@@ -440,6 +454,22 @@ class ThirdPartySuiteTests(unittest.TestCase):
                                 text=True, timeout=60, cwd=ROOT)
         self.assertEqual(result.returncode, 0, result.stderr[-3000:])
         self.assertIn("suite aes-128-gcm-example echo third party", result.stdout)
+        self.assertIn("stream suite aes-128-gcm-frames-example echo third party frames", result.stdout)
+
+    def test_streamRegistryRules(self):
+        """
+        Stream suites are registered by name through the same registry rules:
+        a wrong interface, a taken id or an unknown name is a clear error.
+        """
+        from sudp.stream.handshake import StreamSuite, parseStreamSuites, registerStreamSuite
+
+        self.assertRaises(ConfigurationError, registerStreamSuite, object())
+        clash = StreamSuite("clash", 1, lambda half, encrypt: None)
+        e = self.assertRaises(ConfigurationError, registerStreamSuite, clash)
+        self.assertIn("taken by 'aes-256-ctr-sha256'", str(e))
+        e = self.assertRaises(ConfigurationError, parseStreamSuites, "aes-256-gcm,rot13")
+        self.assertIn("unknown sframe suite 'rot13'", str(e))
+        self.assertEqual([s.suiteId for s in parseStreamSuites("aes-256-gcm,aes-256-ctr-sha256")], [3, 1])
 
     def test_notFoundWithoutPlugin(self):
         """

@@ -25,7 +25,11 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
 
+from zope.interface import implementer
+
 from sudp.errors import ConfigurationError, HandshakeFailed, MalformedPacket
+from sudp.interfaces import IStreamSuite
+from sudp.registry import SuiteRegistry
 from sudp.handshake import answerInit, checkAnswer, chooseSuite, clientProof, randomIndex
 from sudp.stream.frames import DEFAULT_MAX_PAYLOAD, AEADFrameCipher, CTRChainCipher
 from sudp.udp import packets as P
@@ -37,6 +41,7 @@ MAX_HANDSHAKE_MESSAGE = 1024
 MIN_FRAME_PAYLOAD = 128
 
 
+@implementer(IStreamSuite)
 class StreamSuite:
     """
     A stream suite: how each direction's frames are protected.
@@ -59,28 +64,20 @@ class StreamSuite:
         return f"<stream suite {self.name}>"
 
 
-SEED003 = StreamSuite(
+streamRegistry = SuiteRegistry(IStreamSuite, "sframe suite")
+registerStreamSuite = streamRegistry.register
+parseStreamSuites = streamRegistry.parseList
+STREAM_SUITES = streamRegistry.byName
+
+SEED003 = registerStreamSuite(StreamSuite(
     "aes-256-ctr-sha256", 1, lambda h, enc: CTRChainCipher(h[:32], h[32:48], h[48:80], enc)
+))
+AEAD_FRAMES = registerStreamSuite(
+    StreamSuite("chacha20-poly1305", 2, lambda h, enc: AEADFrameCipher(h[:32], enc))
 )
-AEAD_FRAMES = StreamSuite("chacha20-poly1305", 2, lambda h, enc: AEADFrameCipher(h[:32], enc))
-GCM_FRAMES = StreamSuite("aes-256-gcm", 3, lambda h, enc: AEADFrameCipher(h[:32], enc, AESGCM))
-STREAM_SUITES = {s.name: s for s in (SEED003, AEAD_FRAMES, GCM_FRAMES)}
-
-
-def parseStreamSuites(text):
-    """
-    @return: the stream suites named in C{text} (comma-separated), in order.
-    @raise ConfigurationError: on an unknown or repeated name.
-    """
-    names = [n.strip() for n in text.split(",") if n.strip()]
-    if not names or len(set(names)) != len(names):
-        raise ConfigurationError(f"sframe suites: a non-empty list without repeats, not {text!r}")
-    try:
-        return tuple(STREAM_SUITES[n] for n in names)
-    except KeyError as e:
-        raise ConfigurationError(
-            f"unknown sframe suite {e.args[0]!r}; known: {', '.join(sorted(STREAM_SUITES))}"
-        ) from None
+GCM_FRAMES = registerStreamSuite(
+    StreamSuite("aes-256-gcm", 3, lambda h, enc: AEADFrameCipher(h[:32], enc, AESGCM))
+)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,11 @@
 """
-An example third-party sudp cipher suite: AES-128-GCM, registered as
-C{aes-128-gcm-example} with wire id 200, found through Twisted's plugin
-system.
+Example third-party suites for sudp, found through Twisted's plugin system:
+
+  - C{aes-128-gcm-example} (wire id 200): a datagram cipher suite
+    (L{sudp.interfaces.ICipherSuite}) for C{sudp:} endpoints;
+  - C{aes-128-gcm-frames-example} (wire id 200 among stream suites): an
+    sframe stream suite (L{sudp.interfaces.IStreamSuite}) for C{sframe:}
+    endpoints, AES-128-GCM per frame on sframe's own framing.
 """
 
 import struct
@@ -12,7 +16,8 @@ from twisted.plugin import IPlugin
 from zope.interface import implementer
 
 from sudp.errors import MalformedPacket
-from sudp.interfaces import IAEAD, ICipherSuite, IPacketCipher
+from sudp.interfaces import IAEAD, ICipherSuite, IPacketCipher, IStreamSuite
+from sudp.stream.frames import AEADFrameCipher
 
 _NONCE = struct.Struct(">4xQ").pack
 
@@ -59,3 +64,17 @@ class AES128GCMExample:
 
 
 aes128gcmExample = AES128GCMExample()
+
+
+@implementer(IPlugin, IStreamSuite)
+class AES128GCMFramesExample:
+    name = "aes-128-gcm-frames-example"
+    suiteId = 200
+    keySize = 32
+
+    def cipher(self, half, encrypt):
+        # the first 16 bytes of this direction's key block, AES-128-GCM per frame
+        return AEADFrameCipher(half[:16], encrypt, AESGCM)
+
+
+aes128gcmFramesExample = AES128GCMFramesExample()
