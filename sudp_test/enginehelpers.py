@@ -16,6 +16,8 @@ import os
 import sys
 from collections import Counter
 
+from twisted.internet.task import Clock
+
 from sudp.keys import Identity
 from sudp.udp import packets as P
 from sudp.udp.client import ClientEngine
@@ -32,7 +34,7 @@ START = 1_000_000.0  # 8333 whole cookie rotations of 120 s, plus 40 s
 class Network:
     """
     One server engine and client engines keyed by address, joined in memory.
-    Time is the float L{now}; nothing is lost unless L{drop} says so.
+    Time comes from a L{Clock} (L{now}); nothing is lost unless L{drop} says so.
 
     @ivar sent: every datagram moved, as C{(src, dst, data)}.
     @ivar undelivered: datagrams the server sent to an address with no client.
@@ -40,14 +42,32 @@ class Network:
     @ivar drop: C{(data, src, dst) -> bool}; True loses the datagram.
     """
 
-    def __init__(self, server, now=START):
+    def __init__(self, server, now=START, clock=None):
+        """
+        @param clock: a L{twisted.internet.task.Clock} to read and advance
+            for time (a new one set to C{now} if not given).
+        """
         self.server = server
-        self.now = now
+        if clock is None:
+            clock = Clock()
+            clock.advance(now)
+        self.clock = clock
         self.clients = {}
         self.sent = []
         self.undelivered = []
         self.events = []
         self.drop = lambda data, src, dst: False
+
+    @property
+    def now(self):
+        """
+        The time: the clock's.
+        """
+        return self.clock.seconds()
+
+    @now.setter
+    def now(self, when):
+        self.clock.advance(when - self.clock.seconds())
 
     def add(self, client, addr=CLIENT_ADDR):
         self.clients[addr] = client

@@ -242,7 +242,7 @@ class IntegrityLimitTests(unittest.TestCase):
         link, server, client = connect(self, Config(suites=(suite,)))
         s = serverSession(server)
         genuine = []
-        client.send(b"real", link.now())
+        client.send(b"real", link.now)
         genuine = [d for d, _ in client.outbox]
         link.pump()
 
@@ -251,7 +251,7 @@ class IntegrityLimitTests(unittest.TestCase):
                 bad = bytearray(genuine[0])
                 bad[5:13] = (1000 + forge.count).to_bytes(8, "big")  # unseen sequence numbers
                 forge.count += 1
-                server.receiveDatagram(bytes(bad), CLIENT_ADDR, link.now())
+                server.receiveDatagram(bytes(bad), CLIENT_ADDR, link.now)
 
         forge.count = 0
 
@@ -264,7 +264,7 @@ class IntegrityLimitTests(unittest.TestCase):
         self.assertEqual(s.sendEpoch.number, 1)
         self.assertEqual(server.drops["bad-tag"], 5)
         # under the new key, reaching the full limit closes the session
-        client.send(b"real again", link.now())
+        client.send(b"real again", link.now)
         genuine = [d for d, _ in client.outbox]
         link.pump()
         forge(10)
@@ -326,7 +326,7 @@ class NegotiationTests(unittest.TestCase):
             original(data, addr, now)
 
         server.receiveDatagram = onPath
-        client.start(link.now())
+        client.start(link.now)
         link.pump()
         self.assertEqual(server.counters["handshakes"], 1)
         [failure] = link.take(CLIENT_ADDR, HandshakeFailure)
@@ -354,7 +354,7 @@ class NegotiationTests(unittest.TestCase):
             original(data, addr, now)
 
         client.receiveDatagram = onPath
-        client.start(link.now())
+        client.start(link.now)
         link.pump()
         [failure] = link.take(CLIENT_ADDR, HandshakeFailure)
         self.assertIsInstance(failure.error, BadServerSignature)

@@ -13,78 +13,15 @@ from sudp.udp.client import ClientEngine
 from sudp.udp.config import Config
 from sudp.udp.events import HandshakeFailure, MessageReceived, SessionEnded, SessionOpened
 from sudp.udp.server import ServerEngine
-
-SERVER_ADDR = ("127.0.0.1", 9000)
-CLIENT_ADDR = ("127.0.0.1", 40000)
+from sudp_test.enginehelpers import CLIENT_ADDR, SERVER_ADDR, Network
 
 
-class Link:
+
+def Link(server, clock):
     """
-    Connects a server engine and one or more client engines in memory, with
-    a Clock for time. Nothing is lost unless C{drop} says so.
+    The in-memory network of L{sudp_test.enginehelpers}, driven by C{clock}.
     """
-
-    def __init__(self, server, clock):
-        self.server = server
-        self.clock = clock
-        self.clients = {}  # addr -> engine
-        self.events = []  # (who, event)
-        self.drop = lambda data, src, dst: False
-        self.sent = []  # (src, dst, data)
-
-    def add(self, client, addr=CLIENT_ADDR):
-        self.clients[addr] = client
-        return client
-
-    def now(self):
-        return self.clock.seconds()
-
-    def pump(self):
-        moved = True
-        while moved:
-            moved = False
-            for addr, client in list(self.clients.items()):
-                out, client.outbox = client.outbox, []
-                for data, dst in out:
-                    moved = True
-                    self.sent.append((addr, dst, data))
-                    if not self.drop(data, addr, dst):
-                        self.server.receiveDatagram(data, addr, self.now())
-            out, self.server.outbox = self.server.outbox, []
-            for data, dst in out:
-                moved = True
-                self.sent.append((SERVER_ADDR, dst, data))
-                if dst in self.clients and not self.drop(data, SERVER_ADDR, dst):
-                    self.clients[dst].receiveDatagram(data, SERVER_ADDR, self.now())
-            for who, engine in [("server", self.server)] + list(self.clients.items()):
-                if engine.events:
-                    self.events.extend((who, e) for e in engine.events)
-                    engine.events = []
-
-    def advance(self, seconds):
-        """
-        Advance the clock by C{seconds}, running every timer on the way.
-        """
-        target = self.now() + seconds
-        while True:
-            engines = [self.server] + list(self.clients.values())
-            deadlines = [d for d in (e.nextDeadline() for e in engines) if d is not None]
-            when = min(deadlines, default=None)
-            if when is None or when > target:
-                break
-            self.clock.advance(max(0.0, when - self.now()))
-            for e in engines:
-                d = e.nextDeadline()
-                if d is not None and d <= self.now():
-                    e.onTimer(self.now())
-            self.pump()
-        self.clock.advance(max(0.0, target - self.now()))
-        self.pump()
-
-    def take(self, who, kind):
-        found = [e for w, e in self.events if w == who and isinstance(e, kind)]
-        self.events = [(w, e) for w, e in self.events if not (w == who and isinstance(e, kind))]
-        return found
+    return Network(server, clock=clock)
 
 
 def connect(testCase, config=None, serverConfig=None, clientIdentity=None, authorizedKeys=None,
@@ -96,7 +33,7 @@ def connect(testCase, config=None, serverConfig=None, clientIdentity=None, autho
     link = Link(server, clock)
     client = link.add(ClientEngine(serverKey or identity.publicKey, SERVER_ADDR, config or Config(),
                                    identity=clientIdentity))
-    client.start(link.now())
+    client.start(link.now)
     link.pump()
     link.identity = identity
     return link, server, client
@@ -141,13 +78,13 @@ class HandshakeTests(unittest.TestCase):
             return False
 
         link.drop = drop
-        client.start(link.now())
+        client.start(link.now)
         link.pump()
         sendTimes = []
         original = link.pump
 
         def pump():
-            sendTimes.extend(link.now() for _ in client.outbox if _[0][0] == 0x11)
+            sendTimes.extend(link.now for _ in client.outbox if _[0][0] == 0x11)
             original()
 
         link.pump = pump
@@ -204,7 +141,7 @@ class HandshakeTests(unittest.TestCase):
         link = Link(server, clock)
         client = link.add(ClientEngine(server.identity.publicKey, SERVER_ADDR))
         link.drop = lambda data, src, dst: data[0] == 0x1A and src == CLIENT_ADDR
-        client.start(link.now())
+        client.start(link.now)
         link.pump()
         self.assertEqual(server.stats()["pending"], 1)
         link.advance(11)
@@ -265,8 +202,8 @@ def exchange(link, server, client, count):
     """
     s = serverSession(server)
     for i in range(count):
-        client.send(b"c%d.0" % i, link.now())
-        server.send(s, b"s%d.0" % i, link.now())
+        client.send(b"c%d.0" % i, link.now)
+        server.send(s, b"s%d.0" % i, link.now)
         link.pump()
 
 
@@ -290,11 +227,11 @@ class DataTests(unittest.TestCase):
             heavy = second < 300
             for j in range(1 if heavy else (1 if second % 7 == 0 else 0)):
                 msg = b"c%d.%d" % (second, j)
-                client.send(msg, link.now())
+                client.send(msg, link.now)
                 sentC.append(msg)
             for j in range(4 if heavy else (1 if second % 5 == 0 else 0)):
                 msg = b"s%d.%d" % (second, j)
-                server.send(s, msg, link.now())
+                server.send(s, msg, link.now)
                 sentS.append(msg)
             link.pump()
             link.advance(1)
@@ -347,20 +284,20 @@ class DataTests(unittest.TestCase):
         sending afterwards raises SessionClosed.
         """
         link, server, client = connect(self)
-        client.close(link.now())
+        client.close(link.now)
         link.pump()
         [ended] = link.take("server", SessionEnded)
         self.assertEqual(ended.reason.reason, "closed-by-peer")
         [ended] = link.take(CLIENT_ADDR, SessionEnded)
         self.assertEqual(ended.reason.reason, "closed")
-        self.assertRaises(SessionClosed, client.send, b"x", link.now())
+        self.assertRaises(SessionClosed, client.send, b"x", link.now)
 
     def test_shutdown(self):
         """
         A server shutdown closes every session and tells each client why.
         """
         link, server, client = connect(self)
-        server.shutdown(link.now())
+        server.shutdown(link.now)
         link.pump()
         [ended] = link.take(CLIENT_ADDR, SessionEnded)
         self.assertEqual(ended.reason.reason, "server-shutdown")
@@ -374,8 +311,8 @@ class DataTests(unittest.TestCase):
         link, server, client = connect(self, config)
         link.drop = lambda data, src, dst: src == SERVER_ADDR  # rekey responses never arrive
         for i in range(6):  # 1 confirm + 6 = 7 packets, then the rekey request is the 8th
-            client.send(b"m%d" % i, link.now())
-        self.assertRaises(SessionClosed, client.send, b"one too many", link.now())
+            client.send(b"m%d" % i, link.now)
+        self.assertRaises(SessionClosed, client.send, b"one too many", link.now)
         [ended] = link.take(CLIENT_ADDR, SessionEnded) or [None]
         link.pump()
         self.assertEqual(client.session.closeReason, "key-exhausted")
@@ -401,10 +338,10 @@ class RegressionTests(unittest.TestCase):
         s = serverSession(server)
         link.drop = lambda data, src, dst: True  # nothing arrives any more
         for i in range(2):  # the ack was 0; these are 1 and 2; the rekey ask that follows is 3
-            server.send(s, b"m%d" % i, link.now())
+            server.send(s, b"m%d" % i, link.now)
         self.assertEqual(s.sendEpoch.sendSeq, 4)
         link.drop = lambda data, src, dst: False
-        client.session._sendControl(client._confirm, link.now())  # a retransmitted CONFIRM
+        client.session._sendControl(client._confirm, link.now)  # a retransmitted CONFIRM
         link.pump()  # the server must answer it but cannot: key exhausted
         self.assertEqual(s.closeReason, "key-exhausted")
         self.assertEqual(server.stats()["sessions"], 0)
@@ -420,7 +357,7 @@ class RegressionTests(unittest.TestCase):
         link, server, client = connect(self)
         [init] = [d for src, dst, d in link.sent if d[0] == 0x13]
         before = server.counters["handshakes"]
-        server.receiveDatagram(init, CLIENT_ADDR, link.now())
+        server.receiveDatagram(init, CLIENT_ADDR, link.now)
         self.assertEqual(server.outbox, [])
         self.assertEqual(server.counters["handshakes"], before)
         self.assertEqual(server.stats()["pending"], 0)
@@ -434,17 +371,17 @@ class RegressionTests(unittest.TestCase):
         """
         link, server, client = connect(self)
         s = serverSession(server)
-        client.send(b"old", link.now())
+        client.send(b"old", link.now)
         [(held, _)] = client.outbox
         client.outbox = []
-        client.send(b"new", link.now())
+        client.send(b"new", link.now)
         link.pump()
-        server.receiveDatagram(held, ("127.0.0.1", 6666), link.now())
+        server.receiveDatagram(held, ("127.0.0.1", 6666), link.now)
         self.assertEqual(s.peerAddr, CLIENT_ADDR)
-        client.send(b"newest", link.now())
+        client.send(b"newest", link.now)
         [(newest, _)] = client.outbox
         client.outbox = []
-        server.receiveDatagram(newest, ("127.0.0.1", 7777), link.now())
+        server.receiveDatagram(newest, ("127.0.0.1", 7777), link.now)
         self.assertEqual(s.peerAddr, ("127.0.0.1", 7777))
 
     def test_closeTextFitsSmallDatagrams(self):
@@ -454,7 +391,7 @@ class RegressionTests(unittest.TestCase):
         """
         config = Config(maxDatagramSize=200)
         link, server, client = connect(self, config)
-        server.closeSession(serverSession(server), link.now(), text="é" * 400)
+        server.closeSession(serverSession(server), link.now, text="é" * 400)
         self.assertLessEqual(max(len(d) for d, _ in server.outbox), 200)
         link.pump()
         [ended] = link.take(CLIENT_ADDR, SessionEnded)
@@ -475,12 +412,12 @@ class RegressionTests(unittest.TestCase):
         link = Link(server, clock)
         client = link.add(ClientEngine(identity.publicKey, SERVER_ADDR))
         original = client.session.__class__._sendControl if client.session else None
-        client.start(link.now())
+        client.start(link.now)
         # stop before CONFIRM reaches the server and swap in one with APP_DATA first
         link.drop = lambda data, src, dst: data[0] & 0xFE == 0x1A and src == CLIENT_ADDR
         link.pump()
         link.drop = lambda data, src, dst: False
-        client.session._sendControl(R.encodeRecord(R.APP_DATA, b"early") + R.encodeRecord(R.CONFIRM), link.now())
+        client.session._sendControl(R.encodeRecord(R.APP_DATA, b"early") + R.encodeRecord(R.CONFIRM), link.now)
         link.pump()
         self.assertEqual(len(link.take("server", SessionOpened)), 1)
         self.assertEqual([e.message for e in link.take("server", MessageReceived)], [b"early"])
@@ -526,7 +463,7 @@ class CipherCacheTests(unittest.TestCase):
         for i in range(6):
             addr = ("127.0.0.1", 41000 + i)
             client = link.add(ClientEngine(identity.publicKey, SERVER_ADDR, config), addr)
-            client.start(link.now())
+            client.start(link.now)
             link.pump()
             clients.append((addr, client))
         self.assertEqual(server.stats()["sessions"], 6)
@@ -535,12 +472,12 @@ class CipherCacheTests(unittest.TestCase):
         for round_ in range(20):
             for addr, client in clients:
                 message = b"%s:%d" % (str(addr[1]).encode(), round_)
-                client.send(message, link.now())
+                client.send(message, link.now)
                 sent[addr].append(message)
                 link.pump()
                 self.assertLessEqual(len(server.ciphers), 2)
                 reply = sessions[client.session.localIndex]
-                server.send(reply, b"r" + message, link.now())
+                server.send(reply, b"r" + message, link.now)
                 link.pump()
         got = [e for w, e in link.events if w == "server" and isinstance(e, MessageReceived)]
         for addr, _ in clients:
