@@ -5,7 +5,7 @@ sframe endpoints: wrap any stream endpoint.
   sframe:serverKey=ed25519-...:endpoint=tcp\\:127.0.0.1\\:9001
 
 Options: C{suites=aes-256-ctr-sha256,chacha20-poly1305},
-C{maxFramePayload=16384}, C{frameTimeout=30}, C{handshakeTimeout=10}; a
+C{maxFramePayload=65536}, C{frameTimeout=30}, C{handshakeTimeout=10}; a
 server takes C{authorizedKeys=FILE}, a client C{key=FILE}.
 """
 

@@ -29,7 +29,7 @@ from sudp.errors import SUDPError
 HEADER = struct.Struct(">IIII")
 HEADER_SIZE = 16
 MAX_SEQUENCE = 0xFFFFFFFF
-DEFAULT_MAX_PAYLOAD = 16384
+DEFAULT_MAX_PAYLOAD = 65536  # per-frame costs dominate below this (benchmarks/bench_stream.py)
 
 CODE_DATA = 0
 # codes sframe keeps for itself; applications may use any other
@@ -152,7 +152,7 @@ class AEADFrameCipher:
         nonce = self._nonce(self._count)
         self._count += 1
         try:
-            return self._op(nonce, bytes(wire), header)
+            return self._op(nonce, wire, header)
         except InvalidTag:
             raise FrameError("bad-mac", "frame tag does not verify") from None
 
@@ -185,8 +185,8 @@ class FrameWriter:
         size = self.maxPayload
         if len(data) <= size:
             return self.frame(code, data)
-        view = memoryview(data)
-        return b"".join(self.frame(code, bytes(view[i : i + size])) for i in range(0, len(data), size))
+        view = memoryview(data)  # the ciphers take views: no copy per chunk
+        return b"".join(self.frame(code, view[i : i + size]) for i in range(0, len(data), size))
 
 
 class FrameReader:
@@ -200,7 +200,7 @@ class FrameReader:
         self.cipher = cipher
         self.maxPayload = maxPayload
         self.expected = firstSequence
-        self._buffer = bytearray()
+        self._buffer = b""  # bytes of a frame not yet complete
         self._header = None  # (plaintext header, length, code) once the header is in
         self.failed = None
 
@@ -217,17 +217,21 @@ class FrameReader:
         """
         if self.failed is not None:
             return [], self.failed
-        self._buffer += data
+        # parse by offset over one view; only a partial frame left at the
+        # end is copied (reads usually hold several whole frames)
+        buf = self._buffer + data if self._buffer else data
+        view = memoryview(buf)
+        pos, end = 0, len(buf)
         frames = []
-        buf = self._buffer
-        trailer = self.cipher.trailerSize
+        cipher = self.cipher
+        trailer = cipher.trailerSize
         try:
             while True:
                 if self._header is None:
-                    if len(buf) < HEADER_SIZE:
+                    if end - pos < HEADER_SIZE:
                         break
-                    header = self.cipher.openHeader(bytes(buf[:HEADER_SIZE]))
-                    del buf[:HEADER_SIZE]
+                    header = cipher.openHeader(view[pos : pos + HEADER_SIZE])
+                    pos += HEADER_SIZE
                     length, code, seq, checksum = HEADER.unpack(header)
                     if checksum != length ^ code ^ seq:
                         raise FrameError("bad-checksum", "header checksum does not match")
@@ -238,17 +242,17 @@ class FrameReader:
                     self._header = (header, length, code)
                 header, length, code = self._header
                 need = length + trailer
-                if len(buf) < need:
+                if end - pos < need:
                     break
-                body = bytes(buf[:need])
-                del buf[:need]
-                payload = self.cipher.openBody(header, body)
+                payload = cipher.openBody(header, view[pos : pos + need])
+                pos += need
                 self._header = None
                 self.expected = nextSequence(self.expected)
                 frames.append((code, payload))
         except FrameError as e:
             self.failed = e
-            self._buffer = bytearray()
+            self._buffer = b""
             self._header = None
             return frames, e
+        self._buffer = bytes(view[pos:]) if pos < end else b""
         return frames, None
