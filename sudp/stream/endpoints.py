@@ -15,6 +15,7 @@ from twisted.internet.interfaces import IStreamClientEndpoint, IStreamServerEndp
 from zope.interface import implementer
 
 from sudp.errors import ConfigurationError
+from sudp.options import configFromOptions, optionNames, rejectUnknown
 from sudp.keys import loadAuthorizedKeys, loadIdentity
 from sudp.stream.handshake import StreamConfig, parseStreamSuites
 from sudp.stream.protocol import SFrameFactory
@@ -87,27 +88,11 @@ class SFrameClientEndpoint:
 
 
 def _config(options):
-    values = {}
-    if "suites" in options:
-        values["suites"] = parseStreamSuites(options.pop("suites"))
-    for name, kind in (("maxFramePayload", int), ("frameTimeout", float), ("handshakeTimeout", float)):
-        if name in options:
-            text = options.pop(name)
-            try:
-                values[name] = kind(text)
-            except ValueError:
-                raise ConfigurationError(f"sframe option {name}={text!r}: not a {kind.__name__}") from None
-    return StreamConfig(**values)
+    return configFromOptions(StreamConfig, options, parseStreamSuites, "sframe")
 
 
 def _reject(options, known):
-    if options:
-        raise ConfigurationError(
-            f"unknown sframe option(s): {', '.join(sorted(options))}; known: {', '.join(known)}"
-        )
-
-
-_COMMON = ["suites", "maxFramePayload", "frameTimeout", "handshakeTimeout"]
+    rejectUnknown(options, set(known) | optionNames(StreamConfig), "sframe")
 
 
 def parseServer(reactor, *args, **kwargs):
@@ -123,7 +108,7 @@ def parseServer(reactor, *args, **kwargs):
         raise ConfigurationError(r"sframe server: give key=FILE and endpoint=..., e.g. sframe:key=server.key:endpoint=tcp\:9001")
     authorized = options.pop("authorizedKeys", None)
     config = _config(options)
-    _reject(options, ["key", "endpoint", "authorizedKeys"] + _COMMON)
+    _reject(options, ["key", "endpoint", "authorizedKeys"])
     return SFrameServerEndpoint(
         reactor, serverFromString(reactor, inner), loadIdentity(keyFile), config,
         authorizedKeys=None if authorized is None else loadAuthorizedKeys(authorized),
@@ -147,7 +132,7 @@ def parseClient(reactor, *args, **kwargs):
         )
     keyFile = options.pop("key", None)
     config = _config(options)
-    _reject(options, ["serverKey", "endpoint", "key"] + _COMMON)
+    _reject(options, ["serverKey", "endpoint", "key"])
     return SFrameClientEndpoint(
         reactor, clientFromString(reactor, inner), _serverKey(serverKey), config,
         identity=None if keyFile is None else loadIdentity(keyFile),

@@ -136,6 +136,19 @@ class Established:
         self.confirm = confirm
 
 
+def _established(answer, isClient):
+    """
+    Turn a checked or built handshake answer into this side's frame ciphers:
+    each side writes with its own half of the frame key block.
+    """
+    answer.keys.wipe()  # the stream uses its own keys from the same secret
+    th = answer.keys.transcript
+    clientHalf, serverHalf = frameKeys(th, answer.secret)
+    mine, theirs = (clientHalf, serverHalf) if isClient else (serverHalf, clientHalf)
+    suite = answer.suite
+    return Established(suite, th, suite.cipher(mine, True), suite.cipher(theirs, False))
+
+
 class _Messages:
     """
     Length-prefixed handshake messages from a byte stream.
@@ -201,12 +214,9 @@ class ClientKeyExchange:
         except MalformedPacket as e:
             raise HandshakeFailed(f"bad HANDSHAKE_RESP: {e}") from None
         answer = checkAnswer(self.serverKey, self._init, resp, self._ephemeral, self.config.suites)
-        answer.keys.wipe()  # the stream uses its own keys from the same secret
-        th = answer.keys.transcript
-        clientHalf, serverHalf = frameKeys(th, answer.secret)
-        suite = answer.suite
-        confirm = clientProof(self.identity, th) if self.identity is not None else b""
-        done = Established(suite, th, suite.cipher(clientHalf, True), suite.cipher(serverHalf, False), confirm)
+        done = _established(answer, isClient=True)
+        if self.identity is not None:
+            done.confirm = clientProof(self.identity, done.transcript)
         return done, self._messages.rest()
 
 
@@ -243,8 +253,4 @@ class ServerKeyExchange:
             raise HandshakeFailed("no sframe suite in common")
         seed = self.random(32)
         answer = answerInit(self.identity, init, message, suite, randomIndex(self.random), seed)
-        answer.keys.wipe()
-        th = answer.keys.transcript
-        clientHalf, serverHalf = frameKeys(th, answer.secret)
-        done = Established(suite, th, suite.cipher(serverHalf, True), suite.cipher(clientHalf, False))
-        return done, _framed(answer.resp), self._messages.rest()
+        return _established(answer, isClient=False), _framed(answer.resp), self._messages.rest()

@@ -11,12 +11,12 @@ parsed, not at the first packet.
 """
 
 import ipaddress
-from dataclasses import fields
 
 from twisted.internet import defer
 from twisted.internet.interfaces import IListeningPort, IStreamClientEndpoint, IStreamServerEndpoint
 from zope.interface import implementer
 
+from sudp import options as options_
 from sudp.errors import ConfigurationError, SUDPError
 from sudp.keys import PublicKey, loadAuthorizedKeys, loadIdentity, loadPublicKey
 from sudp.suites import parseSuiteList
@@ -28,48 +28,18 @@ from sudp.udp.client import ClientEngine
 from sudp.udp.config import OPTION_NAMES, Config
 from sudp.udp.server import ServerEngine
 
-_CONFIG_TYPES = {f.name: f.type for f in fields(Config)}
-
-
 def configFromOptions(options):
     """
-    Build a L{Config} from string options (as in an endpoint string).
+    Build a L{Config} from string options (as in an endpoint string); the
+    options used are removed from C{options}.
 
-    @param options: a dict of option name to string value; consumed options
-        are removed from it.
     @raise ConfigurationError: on a bad value.
     """
-    values = {}
-    for name in list(options):
-        if name not in OPTION_NAMES:
-            continue
-        text = options.pop(name)
-        kind = _CONFIG_TYPES[name]
-        try:
-            if name == "suites":
-                values[name] = parseSuiteList(text)
-            elif kind in (bool, "bool"):
-                lowered = text.lower()
-                if lowered not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
-                    raise ValueError(text)
-                values[name] = lowered in ("1", "true", "yes", "on")
-            elif kind in (int, "int"):
-                values[name] = int(text, 0)
-            elif kind in (float, "float"):
-                values[name] = float(text)
-            else:
-                values[name] = text
-        except ValueError:
-            raise ConfigurationError(f"option {name}={text!r}: not a valid {kind}") from None
-    return Config(**values)
+    return options_.configFromOptions(Config, options, parseSuiteList, "sudp")
 
 
 def _rejectUnknown(options, known):
-    if options:
-        raise ConfigurationError(
-            f"unknown sudp option(s): {', '.join(sorted(options))}; known: "
-            f"{', '.join(sorted(set(known) | OPTION_NAMES))}"
-        )
+    options_.rejectUnknown(options, set(known) | OPTION_NAMES, "sudp")
 
 
 @implementer(IListeningPort)
