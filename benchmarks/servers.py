@@ -98,6 +98,13 @@ def main(mode):
         original(self, datagrams, addr)
 
     ServerAdapter.datagramsReceived = counted
+    batch = ServerAdapter.batchReceived
+
+    def countedBatch(self, groups):
+        seen(sum(len(datagrams) for datagrams, _ in groups))
+        batch(self, groups)
+
+    ServerAdapter.batchReceived = countedBatch
     ServerAdapter.datagramReceived = lambda self, data, addr: counted(self, (data,), addr)
     if mode.startswith("udp-"):
         port = reactor.listenUDP(0, PlainCount() if mode == "udp-count" else PlainEcho(), interface="127.0.0.1")

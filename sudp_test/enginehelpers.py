@@ -236,7 +236,7 @@ def sessionState(session):
         dict(session.stats),
         tuple(
             None if ep is None else (
-                ep.number, ep.window.highest, ep.window._bits, ep.sendSeq, ep.heard, ep.retireAt,
+                ep.number, ep.window.state(), ep.sendSeq, ep.heard, ep.retireAt,
                 bytes(ep.keys.c2s), bytes(ep.keys.s2c),
             )
             for ep in session.epochs

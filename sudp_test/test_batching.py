@@ -10,6 +10,7 @@ import socket
 from twisted.internet import defer, protocol, reactor
 from twisted.trial import unittest
 
+from sudp import speedups
 from sudp.udp import batching
 from sudp_test.test_udp_integration import RecorderFactory, SUDPIntegrationMixin, sleep
 
@@ -220,3 +221,226 @@ class SessionBatchingTests(SUDPIntegrationMixin, unittest.TestCase):
         self.assertFalse(sender.gso)
         self.assertEqual(sender.batches, 0)
         self.assertFalse(getattr(self.port._port, "gro", False))
+
+
+class PurePythonGROPortTests(GROPortTests):
+    """
+    The same, without the C speedups: one C{recvmsg} per read.
+    """
+
+    def setUp(self):
+        self.patch(speedups, "batchedIO", False)
+
+
+class BatchCollect(protocol.DatagramProtocol):
+    def __init__(self):
+        self.groups = []
+
+    def batchReceived(self, groups):
+        self.groups.append(groups)
+
+    def datagramReceived(self, data, addr):  # pragma: no cover - must not be called
+        raise AssertionError("a batchReceived protocol gets whole reads")
+
+
+def senders(count, family=socket.AF_INET):
+    socks = [socket.socket(family, socket.SOCK_DGRAM) for _ in range(count)]
+    for s in socks:
+        s.bind(("::1" if family == socket.AF_INET6 else "127.0.0.1", 0))
+    return socks
+
+
+class ReceiverTests(unittest.TestCase):
+    """
+    C{recvmmsg} reads (sudp._speedups.Receiver) over real sockets.
+    """
+
+    if not speedups.batchedIO:
+        skip = "recvmmsg batching needs the C speedups on Linux"
+
+    def setUp(self):
+        self.rx = receiver()
+        self.rx.setblocking(False)
+        self.addCleanup(self.rx.close)
+        self.tx = senders(3)
+        for s in self.tx:
+            self.addCleanup(s.close)
+
+    def test_groupsByAddress(self):
+        """
+        One read takes up to C{count} datagrams from many senders: each run
+        from one address is one group, in order, with the bytes counted.
+        """
+        reader = speedups.native.Receiver(self.rx.fileno(), 16, 2048)
+        sent = []
+        for i in range(12):
+            s = self.tx[(i // 2) % 3]  # runs of two from each sender
+            data = os.urandom(10 + i)
+            s.sendto(data, self.rx.getsockname())
+            sent.append((data, s.getsockname()))
+        groups, size = reader.read()
+        self.assertEqual(size, sum(len(d) for d, _ in sent))
+        self.assertEqual(len(groups), 6)
+        flat = [(d, addr) for datagrams, addr in groups for d in datagrams]
+        self.assertEqual(flat, sent)
+        self.assertEqual(reader.read(), ([], 0))
+
+    def test_countBoundsARead(self):
+        """
+        A read takes at most C{count} datagrams; the rest wait for the next.
+        """
+        reader = speedups.native.Receiver(self.rx.fileno(), 4, 2048)
+        for i in range(10):
+            self.tx[0].sendto(b"%d" % i, self.rx.getsockname())
+        reads = []
+        while True:
+            groups, _ = reader.read()
+            if not groups:
+                break
+            reads.append([d for datagrams, _ in groups for d in datagrams])
+        self.assertEqual([len(r) for r in reads], [4, 4, 2])
+        self.assertEqual(sum(reads, []), [b"%d" % i for i in range(10)])
+
+    def test_truncatesToBuffer(self):
+        """
+        A datagram longer than the buffer arrives cut to the buffer's size
+        (as with recvfrom), so the engine sees it as oversized; an empty
+        datagram arrives empty.
+        """
+        reader = speedups.native.Receiver(self.rx.fileno(), 4, 100)
+        self.tx[0].sendto(b"x" * 500, self.rx.getsockname())
+        self.tx[0].sendto(b"", self.rx.getsockname())
+        [(datagrams, _)], size = reader.read()
+        self.assertEqual(datagrams, [b"x" * 100, b""])
+        self.assertEqual(size, 100)
+
+    def test_gro(self):
+        """
+        With UDP_GRO on, a GSO burst comes in one slot and is cut at its
+        segment size, the shorter last datagram included.
+        """
+        self.assertTrue(batching.enableGRO(self.rx))
+        reader = speedups.native.Receiver(self.rx.fileno(), 4, 65535)
+        packets = [os.urandom(300) for _ in range(20)] + [os.urandom(7)]
+        batching.GSOSender(self.tx[0]).send(packets, self.rx.getsockname())
+        got = []
+        for _ in range(10):
+            groups, _ = reader.read()
+            got += [d for datagrams, _ in groups for d in datagrams]
+        self.assertEqual(got, packets)
+
+    def test_ipv6(self):
+        """
+        IPv6 sources come as (host, port), as Twisted gives them.
+        """
+        try:
+            rx = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+            rx.bind(("::1", 0))
+            [tx] = senders(1, socket.AF_INET6)
+        except OSError:
+            raise unittest.SkipTest("no IPv6 loopback here")
+        self.addCleanup(rx.close)
+        self.addCleanup(tx.close)
+        tx.sendto(b"six", rx.getsockname()[:2])
+        reader = speedups.native.Receiver(rx.fileno(), 4, 100)
+        for _ in range(100):
+            groups, _ = reader.read()
+            if groups:
+                break
+        self.assertEqual(groups, [([b"six"], tx.getsockname()[:2])])
+
+    def test_errors(self):
+        """
+        Bad sizes are ValueErrors; a closed descriptor is an OSError.
+        """
+        Receiver = speedups.native.Receiver
+        self.assertRaises(ValueError, Receiver, self.rx.fileno(), 0, 100)
+        self.assertRaises(ValueError, Receiver, self.rx.fileno(), 2000, 100)
+        self.assertRaises(ValueError, Receiver, self.rx.fileno(), 4, 70000)
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        reader = Receiver(s.fileno(), 4, 100)
+        s.close()
+        self.assertRaises(OSError, reader.read)
+
+
+class SendBatchTests(unittest.TestCase):
+    """
+    L{batching.sendBatch}: C{sendmmsg} with the speedups, else one
+    C{sendto} each.
+    """
+
+    def setUp(self):
+        self.rxs = [receiver() for _ in range(3)]
+        for rx in self.rxs:
+            self.addCleanup(rx.close)
+        self.tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.addCleanup(self.tx.close)
+
+    def test_manyAddresses(self):
+        """
+        Datagrams to several addresses, interleaved, in one call (more than
+        one sendmmsg's worth): each receiver gets its own, in order.
+        """
+        items, expected = [], {i: [] for i in range(3)}
+        for n in range(150):
+            data = os.urandom(20 + n % 50)
+            items.append((data, self.rxs[n % 3].getsockname()))
+            expected[n % 3].append(data)
+        self.assertEqual(batching.sendBatch(self.tx, items), (0, None))
+        for i, rx in enumerate(self.rxs):
+            self.assertEqual(readAll(rx, 50), expected[i])
+
+    def test_refusedDatagramIsCounted(self):
+        """
+        A datagram the kernel refuses (too large for UDP) is counted and
+        skipped; the ones around it go out.
+        """
+        addr = self.rxs[0].getsockname()
+        failed, error = batching.sendBatch(self.tx, [(b"a", addr), (b"x" * 70000, addr), (b"b", addr)])
+        self.assertEqual(failed, 1)
+        self.assertEqual(error.errno, errno.EMSGSIZE)
+        self.assertEqual(readAll(self.rxs[0], 2), [b"a", b"b"])
+
+    def test_badAddress(self):
+        """
+        An address that is not numeric is a clear error, nothing is sent.
+        """
+        if not speedups.batchedIO:
+            raise unittest.SkipTest("the pure-Python path resolves names like sendto")
+        self.assertRaises(ValueError, batching.sendBatch, self.tx, [(b"a", ("not-an-ip", 9))])
+        self.assertRaises(TypeError, batching.sendBatch, self.tx, [(b"a", "127.0.0.1")])
+        self.assertRaises(TypeError, batching.sendBatch, self.tx, [("text", ("127.0.0.1", 9))])
+        self.assertRaises(OverflowError, batching.sendBatch, self.tx, [(b"a", ("127.0.0.1", 70000))])
+
+
+class PurePythonSendBatchTests(SendBatchTests):
+    def setUp(self):
+        SendBatchTests.setUp(self)
+        self.patch(speedups, "batchedIO", False)
+
+
+class BatchReceivedTests(unittest.TestCase):
+    if not speedups.batchedIO:
+        skip = "recvmmsg batching needs the C speedups on Linux"
+
+    @defer.inlineCallbacks
+    def test_wholeReads(self):
+        """
+        A protocol with batchReceived gets each read whole: runs from
+        several addresses in one call.
+        """
+        proto = BatchCollect()
+        port = batching.listenUDP(reactor, 0, proto, "127.0.0.1", 2048, gro=False, batch=64)
+        self.addCleanup(port.stopListening)
+        tx = senders(4)
+        for s in tx:
+            self.addCleanup(s.close)
+        for i in range(40):
+            tx[i % 4].sendto(b"%d" % i, ("127.0.0.1", port.getHost().port))
+        for _ in range(50):
+            if sum(len(d) for g in proto.groups for d, _ in g) >= 40:
+                break
+            yield sleep(0.02)
+        got = [(d, addr) for g in proto.groups for datagrams, addr in g for d in datagrams]
+        self.assertEqual(got, [(b"%d" % i, tx[i % 4].getsockname()) for i in range(40)])
+        self.assertLess(len(proto.groups), 40)  # several datagrams per read

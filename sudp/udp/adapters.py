@@ -13,7 +13,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from sudp.errors import HandshakeFailed
-from sudp.udp.batching import GSOSender
+from sudp.udp.batching import GSOSender, sendBatch
 from sudp.udp.events import HandshakeFailure, MessageReceived, SessionEnded, SessionOpened
 from sudp.udp.transport import SessionTransport, lostReason, udpAddress
 
@@ -40,22 +40,35 @@ class _EngineAdapter(DatagramProtocol):
 
     # -- output --------------------------------------------------------------
 
+    def _gsoSender(self):
+        sender = self._sender
+        if sender is None or sender.sock is not self.transport.socket:
+            sender = self._sender = GSOSender(self.transport.socket, self.engine.config.gso)
+        return sender
+
     def _send(self, packets, addr):
         """
         Send C{packets} to C{addr}: one GSO batch where possible.
         """
-        if self.transport is None:  # the port has stopped
-            return
-        sender = self._sender
-        if sender is None or sender.sock is not self.transport.socket:
-            sender = self._sender = GSOSender(self.transport.socket, self.engine.config.gso)
         try:
-            sender.send(packets, addr)
+            self._gsoSender().send(packets, addr)
         except OSError as e:
-            # UDP is lossy: a full buffer or an ICMP error loses datagrams
-            if e.errno not in _SEND_DROPS:
-                self.log.warn("sudp: send to {addr} failed: {error}", addr=addr, error=e)
-            self.sendErrors += 1
+            self._sendFailed(len(packets), e, addr)
+
+    def _sendSingles(self, datagrams):
+        """
+        Send C{(datagram, addr)} pairs to any addresses: one C{sendmmsg}
+        with the speedups.
+        """
+        failed, error = sendBatch(self.transport.socket, datagrams)
+        if failed:
+            self._sendFailed(failed, error, datagrams[0][1] if len(datagrams) == 1 else "several peers")
+
+    def _sendFailed(self, count, error, addr):
+        # UDP is lossy: a full buffer or an ICMP error loses datagrams
+        if error.errno not in _SEND_DROPS:
+            self.log.warn("sudp: send to {addr} failed: {error}", addr=addr, error=error)
+        self.sendErrors += count
 
     def flush(self):
         """
@@ -84,15 +97,31 @@ class _EngineAdapter(DatagramProtocol):
         self._schedule()
 
     def _sendAll(self, out):
-        if len(out) == 1:
-            self._send([out[0][0]], out[0][1])
+        """
+        Runs of datagrams to one address go out as GSO batches; the rest
+        together, in one C{sendmmsg} where the speedups allow. Order to each
+        address is kept.
+        """
+        if self.transport is None:  # the port has stopped
             return
-        # consecutive datagrams to one address go together (GSO)
-        start = 0
-        for i in range(1, len(out) + 1):
-            if i == len(out) or out[i][1] != out[start][1]:
-                self._send([d for d, _ in out[start:i]], out[start][1])
-                start = i
+        gso = self._gsoSender().gso
+        singles = []
+        i, n = 0, len(out)
+        while i < n:
+            addr = out[i][1]
+            j = i + 1
+            while j < n and out[j][1] == addr:
+                j += 1
+            if gso and j - i > 1:
+                if singles:
+                    self._sendSingles(singles)
+                    singles = []
+                self._send([d for d, _ in out[i:j]], addr)
+            else:
+                singles.extend(out[i:j])
+            i = j
+        if singles:
+            self._sendSingles(singles)
 
     def _handle(self, event):
         if type(event) is MessageReceived:
@@ -220,10 +249,18 @@ class ServerAdapter(_EngineAdapter):
         A GRO read: every datagram through the engine, then one flush (so the
         replies go out as GSO batches too).
         """
-        receive = self.engine.receiveDatagram
+        self.engine.receiveDatagrams(datagrams, addr, self.reactor.seconds())
+        self.flush()
+
+    def batchReceived(self, groups):
+        """
+        One C{recvmmsg} read, as C{(datagrams, addr)} runs: all through the
+        engine, then one flush (replies to many clients in one C{sendmmsg}).
+        """
+        receive = self.engine.receiveDatagrams
         now = self.reactor.seconds()
-        for data in datagrams:
-            receive(data, addr, now)
+        for datagrams, addr in groups:
+            receive(datagrams, addr, now)
         self.flush()
 
     def _opened(self, session):
@@ -261,10 +298,7 @@ class ClientAdapter(_EngineAdapter):
         if addr != self.engine.serverAddr:
             self.engine.drops["wrong-source"] += len(datagrams)
             return
-        receive = self.engine.receiveDatagram
-        now = self.reactor.seconds()
-        for data in datagrams:
-            receive(data, addr, now)
+        self.engine.receiveDatagrams(datagrams, addr, self.reactor.seconds())
         self.flush()
 
     def start(self):

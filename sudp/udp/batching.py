@@ -7,17 +7,24 @@ Batched UDP I/O where the kernel offers it, with automatic fallback.
     datagrams of one flow in one read, with their segment size in a control
     message; L{GROPort} cuts them apart before the protocol sees them.
 
+With the C speedups (L{sudp.speedups}), reads take up to a batch of
+datagrams (or GRO reads) per C{recvmmsg} call, and datagrams to many
+addresses leave in one C{sendmmsg} call.
+
 Both are Linux features (GSO since 4.18, GRO since 5.0). Where a socket
 option or a segmented send is refused, sudp falls back to one system call per
 datagram for that socket and says so once in the log.
 """
 
 import errno
+import os
 import socket
 import struct
 
 from twisted.internet import udp
 from twisted.logger import Logger
+
+from sudp import speedups
 
 SOL_UDP = getattr(socket, "SOL_UDP", 17)
 UDP_SEGMENT = 103
@@ -27,6 +34,7 @@ MAX_GSO_BYTES = 65507
 _SEGMENT = struct.Struct("=H")
 _GRO_SIZE = struct.Struct("=i")
 _GRO_CMSG_SPACE = socket.CMSG_SPACE(4) if hasattr(socket, "CMSG_SPACE") else 0
+_READ_DONE = (errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR, errno.ECONNREFUSED)
 _FALLBACK_ERRORS = (errno.EIO, errno.EINVAL, errno.ENOPROTOOPT, errno.EOPNOTSUPP, errno.ENOTSUP)
 
 log = Logger()
@@ -114,16 +122,23 @@ class GSOSender:
 
 class GROPort(udp.Port):
     """
-    A Twisted UDP port that asks for GRO and splits what it reads: a
-    protocol with C{datagramsReceived(datagrams, addr)} gets each read as one
-    list, any other one C{datagramReceived} per datagram. Falls back to plain
-    reads where the kernel refuses the option.
+    A Twisted UDP port that reads in batches: with the C speedups, up to
+    C{batch} datagrams per C{recvmmsg} call; with GRO, each read may hold
+    several datagrams of one flow, cut apart at the segment size the kernel
+    reports. A protocol with C{batchReceived(groups)} gets each batched
+    read whole, as a list of C{(datagrams, addr)}, one per run from one
+    address; one with C{datagramsReceived(datagrams, addr)} gets each run
+    as one list; any other one C{datagramReceived} per datagram. Falls back to plain reads where the kernel refuses GRO, and
+    to one C{recvmsg} per read without the speedups.
 
     @ivar gro: True if the kernel accepted C{UDP_GRO}.
+    @ivar batch: datagrams (or GRO reads) per system call with the speedups.
     """
 
     gro = False
     wantGRO = True
+    batch = 32
+    _receiver = None
 
     def _bindSocket(self):
         udp.Port._bindSocket(self)
@@ -131,43 +146,102 @@ class GROPort(udp.Port):
         if self.gro:
             # a GRO read can hold up to 64 KiB of datagrams
             self.maxPacketSize = max(self.maxPacketSize, 65535)
+        if speedups.batchedIO:
+            self._receiver = speedups.native.Receiver(self.socket.fileno(), self.batch, self.maxPacketSize)
+
+    def connectionLost(self, reason=None):
+        self._receiver = None
+        udp.Port.connectionLost(self, reason)
+
+    def _deliver(self, datagrams, addr):
+        protocol = self.protocol
+        # a protocol with datagramsReceived(list, addr) gets a batch whole
+        batch = getattr(protocol, "datagramsReceived", None)
+        try:
+            if batch is not None:
+                batch(datagrams, addr)
+            else:
+                for datagram in datagrams:
+                    protocol.datagramReceived(datagram, addr)
+        except BaseException:
+            log.failure("sudp: datagram handling failed")
 
     def doRead(self):
+        if self._receiver is not None:
+            return self._readBatches()
         if not self.gro:
             return udp.Port.doRead(self)
         read = 0
         recvmsg = self.socket.recvmsg
-        protocol = self.protocol
-        # a protocol with datagramsReceived(list, addr) gets a GRO read whole
-        batch = getattr(protocol, "datagramsReceived", None)
         while read < self.maxThroughput:
             try:
                 data, ancdata, flags, addr = recvmsg(self.maxPacketSize, _GRO_CMSG_SPACE)
             except OSError as e:
-                if e.errno in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR, errno.ECONNREFUSED):
+                if e.errno in _READ_DONE:
                     return
                 raise
             read += len(data)
             if self.addressFamily == socket.AF_INET6:
                 addr = addr[:2]
-            datagrams = splitSegments(data, ancdata) if ancdata else (data,)
+            self._deliver(splitSegments(data, ancdata) if ancdata else (data,), addr)
+
+    def _readBatches(self):
+        read = 0
+        receive = self._receiver.read
+        # a protocol with batchReceived(groups) gets a whole read at once
+        whole = getattr(self.protocol, "batchReceived", None)
+        while read < self.maxThroughput and self._receiver is not None:
             try:
-                if batch is not None:
-                    batch(datagrams, addr)
-                else:
-                    for datagram in datagrams:
-                        protocol.datagramReceived(datagram, addr)
-            except BaseException:
-                log.failure("sudp: datagram handling failed")
+                groups, size = receive()
+            except OSError as e:
+                if e.errno in _READ_DONE:
+                    return
+                raise
+            if not groups:
+                return
+            read += size
+            if whole is not None:
+                try:
+                    whole(groups)
+                except BaseException:
+                    log.failure("sudp: datagram handling failed")
+            else:
+                for datagrams, addr in groups:
+                    self._deliver(datagrams, addr)
 
 
-def listenUDP(reactor, port, protocol, interface="", maxPacketSize=8192, gro=True):
+def sendBatch(sock, datagrams):
     """
-    Like C{reactor.listenUDP}, with GRO where available (C{gro=False}: never).
+    Send C{datagrams} (a list of C{(bytes, (host, port))}, any addresses)
+    on C{sock}: one C{sendmmsg} per 64 with the speedups, else one
+    C{sendto} each. A datagram the kernel refuses is lost, as UDP may lose
+    it anywhere.
+
+    @return: C{(failed, error)}: how many were lost, and the first error
+        (an C{OSError}) or None.
+    """
+    if speedups.batchedIO:
+        _, failed, code = speedups.native.sendBatch(sock.fileno(), sock.family, datagrams)
+        return failed, (OSError(code, os.strerror(code)) if code else None)
+    failed, error = 0, None
+    for data, addr in datagrams:
+        try:
+            sock.sendto(data, addr)
+        except OSError as e:
+            failed += 1
+            error = error or e
+    return failed, error
+
+
+def listenUDP(reactor, port, protocol, interface="", maxPacketSize=8192, gro=True, batch=32):
+    """
+    Like C{reactor.listenUDP}, with GRO where available (C{gro=False}:
+    never) and batched reads with the speedups (C{batch} per system call).
 
     @return: the listening L{GROPort}.
     """
     p = GROPort(port, protocol, interface, maxPacketSize, reactor)
     p.wantGRO = gro
+    p.batch = batch
     p.startListening()
     return p

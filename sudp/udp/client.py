@@ -26,6 +26,7 @@ from sudp.handshake import checkAnswer, clientProof, randomIndex
 from sudp.udp.keyschedule import Ephemeral
 from sudp.udp.session import CLIENT, CONFIRMING, OPEN, Session
 from sudp.udp.ciphercache import CipherCache
+from sudp.udp.datapath import fastPath, receiveAll
 from sudp.udp.timers import NEVER, TimerQueue
 
 IDLE, HELLO_SENT, INIT_SENT, CONFIRM_SENT, ESTABLISHED, FAILED = (
@@ -54,6 +55,8 @@ class ClientEngine:
         self.authorizedKeys = None
         self.state = IDLE
         self.session = None
+        self._sessions = {}  # index -> session, for the C data path
+        self._fast = fastPath(self._sessions, self.config.maxDatagramSize)
         self.timers = TimerQueue()
         self.ciphers = CipherCache(self.config.cipherCache)
         self.outbox = []
@@ -108,6 +111,13 @@ class ClientEngine:
         except MalformedPacket as e:
             self.drops[e.reason] += 1
 
+    def receiveDatagrams(self, datagrams, addr, now):
+        """
+        Handle several datagrams from C{addr}, in order (see
+        L{sudp.udp.datapath}).
+        """
+        receiveAll(self, self._fast, datagrams, addr, now)
+
     def _data(self, data, t, addr, now):
         session = self.session
         if session is None:
@@ -147,6 +157,7 @@ class ClientEngine:
             self, CLIENT, self.config, suite, self._index, resp.senderIndex, self.serverAddr,
             keys, now, serverKey=self.serverKey, peerKey=self.serverKey,
         )
+        self._sessions[self._index] = self.session
         confirm = b""
         if self.identity is not None:
             confirm = R.encodeRecord(R.CLIENT_AUTH, clientProof(self.identity, th))

@@ -39,6 +39,9 @@ class Config:
         rest are dropped as C{rate-limited} (WireGuard allows 20 a second).
     @ivar gso: send bursts to one peer with UDP GSO where the kernel allows.
     @ivar gro: receive with UDP GRO where the kernel allows.
+    @ivar recvBatch: with the C speedups, datagrams (or GRO reads) taken per
+        C{recvmmsg} call on a server's socket; clients take at most 4. Each
+        costs a buffer of C{maxDatagramSize} (64 KiB with GRO).
     @ivar rejectAfterMessages: packets under one key after which nothing more is
         sent with it (the session closes if no rekey happened); a session uses
         the smaller of this and its suite's confidentiality limit.
@@ -63,6 +66,7 @@ class Config:
     cookieRotation: int = 120
     gso: bool = True
     gro: bool = True
+    recvBatch: int = 32
     cipherCache: int = 1024
     handshakesPerSecond: float = 20.0
     handshakeBurst: int = 20
@@ -89,7 +93,11 @@ class Config:
             200 <= self.maxDatagramSize <= MAX_UDP_PAYLOAD,
             f"maxDatagramSize must be 200 to {MAX_UDP_PAYLOAD}, not {self.maxDatagramSize}",
         )
-        need(self.replayWindow >= 1024, f"replayWindow must be at least 1024, not {self.replayWindow}")
+        need(
+            1024 <= self.replayWindow <= 2**20,
+            f"replayWindow must be 1024 to {2**20}, not {self.replayWindow}",
+        )
+        need(1 <= self.recvBatch <= 1024, f"recvBatch must be 1 to 1024, not {self.recvBatch}")
         need(self.ordering in ("window", "strict"), f"ordering is 'window' or 'strict', not {self.ordering!r}")
         need(self.rekeyAfterMessages >= 1, "rekeyAfterMessages must be at least 1")
         need(

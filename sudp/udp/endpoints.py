@@ -22,6 +22,7 @@ from sudp.keys import PublicKey, loadAuthorizedKeys, loadIdentity, loadPublicKey
 from sudp.suites import parseSuiteList
 from twisted.internet.posixbase import PosixReactorBase
 
+from sudp import speedups
 from sudp.udp import batching
 from sudp.udp.adapters import ClientAdapter, ServerAdapter
 from sudp.udp.client import ClientEngine
@@ -106,7 +107,8 @@ class SUDPServerEndpoint:
                 self._identity, self._config, self._authorizedKeys, cookieSecret=self._cookieSecret
             )
             adapter = ServerAdapter(engine, factory, self._reactor)
-            udpPort = _listenUDP(self._reactor, self._port, adapter, self._interface, self._config)
+            udpPort = _listenUDP(self._reactor, self._port, adapter, self._interface, self._config,
+                                 self._config.recvBatch)
             factory.doStart()
             return SUDPListeningPort(udpPort, adapter)
 
@@ -162,7 +164,8 @@ class SUDPClientEndpoint:
 
             adapter = ClientAdapter(engine, factory, self._reactor, ready, onEnd)
             state["adapter"] = adapter
-            udpPort = _listenUDP(self._reactor, 0, adapter, self._bindAddress, self._config)
+            udpPort = _listenUDP(self._reactor, 0, adapter, self._bindAddress, self._config,
+                                 min(self._config.recvBatch, CLIENT_RECV_BATCH))
             adapter.start()
 
         def failed(f):
@@ -175,14 +178,17 @@ class SUDPClientEndpoint:
         return ready
 
 
-def _listenUDP(reactor, port, adapter, interface, config):
+CLIENT_RECV_BATCH = 4  # a client's socket hears one server: small buffers
+
+
+def _listenUDP(reactor, port, adapter, interface, config, batch):
     """
-    Listen with a GRO-capable port on a POSIX reactor (falling back to plain
-    reads where the kernel refuses), else with the reactor's own.
+    Listen with a batching, GRO-capable port on a POSIX reactor (falling
+    back to plain reads where the kernel refuses), else with the reactor's own.
     """
     size = config.maxDatagramSize + 1  # one more, so an oversize datagram is seen
-    if config.gro and isinstance(reactor, PosixReactorBase):
-        return batching.listenUDP(reactor, port, adapter, interface, size)
+    if isinstance(reactor, PosixReactorBase) and (config.gro or speedups.batchedIO):
+        return batching.listenUDP(reactor, port, adapter, interface, size, config.gro, batch)
     return reactor.listenUDP(port, adapter, interface=interface, maxPacketSize=size)
 
 

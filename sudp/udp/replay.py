@@ -4,7 +4,12 @@ style) or, with C{ordering=strict}, seed 000's strictly-greater rule.
 
 L{ReplayWindow.check} never changes state; the session calls
 L{ReplayWindow.commit} only after the packet has authenticated.
+
+L{Window} is what sessions use: the C window of L{sudp.speedups} where it
+is built (the same contract, a ring of 64-bit words), else L{ReplayWindow}.
 """
+
+from sudp.speedups import native
 
 
 class ReplayWindow:
@@ -39,6 +44,13 @@ class ReplayWindow:
             return False
         return not (self._bits >> offset) & 1
 
+    def state(self):
+        """
+        @return: C{(highest, bits)}, bit i set when C{highest - i} has been
+            seen (i < size): the same for every implementation, for tests.
+        """
+        return self.highest, self._bits & self._mask
+
     def commit(self, sequence):
         """
         Mark C{sequence} as seen. Call only for an authenticated packet that
@@ -58,3 +70,6 @@ class ReplayWindow:
             self.highest = sequence
         else:
             self._bits |= 1 << -shift
+
+
+Window = native.Window if native is not None else ReplayWindow

@@ -21,6 +21,7 @@ from sudp.udp.config import Config
 from sudp.udp.cookie import CookieFactory
 from sudp.udp.records import CLOSE_SHUTDOWN
 from sudp.udp.session import OPEN, PENDING, SERVER, Session
+from sudp.udp.datapath import fastPath, receiveAll
 from sudp.udp.ciphercache import CipherCache
 from sudp.udp.ratelimit import HandshakeRateLimiter
 from sudp.udp.timers import TimerQueue
@@ -63,6 +64,7 @@ class ServerEngine:
         self.events = []
         self.drops = Counter()
         self.counters = Counter()
+        self._fast = fastPath(self.sessions, self._maxDatagram)
 
     # -- bookkeeping used by sessions --------------------------------------
 
@@ -120,6 +122,14 @@ class ServerEngine:
                 self.drops["unexpected-type"] += 1
         except MalformedPacket as e:
             self.drops[e.reason] += 1
+
+    def receiveDatagrams(self, datagrams, addr, now):
+        """
+        Handle several datagrams from C{addr} (a GRO or C{recvmmsg} read), in
+        order: the common case (DATA of an open session) in one C loop where
+        the speedups are built, everything else through L{receiveDatagram}.
+        """
+        receiveAll(self, self._fast, datagrams, addr, now)
 
     def _hello(self, data, addr, now):
         nonce = P.decodeHello(data)

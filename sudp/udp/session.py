@@ -17,7 +17,7 @@ from sudp.udp.keyschedule import (
     rekeyTranscript,
 )
 from sudp.udp.packets import CONTROL, DATA, DATA_HEADER, DATA_HEADER_SIZE
-from sudp.udp.replay import ReplayWindow
+from sudp.udp.replay import Window
 from sudp.udp.timers import NEVER
 
 CLIENT = "client"
@@ -51,7 +51,7 @@ class KeyEpoch:
         # the keyed cipher objects are made on first use and may be given back
         # for room (sudp.udp.ciphercache); the keys stay in self.keys
         self.sealer = self.opener = None
-        self.window = ReplayWindow(config.replayWindow, config.ordering == "strict")
+        self.window = Window(config.replayWindow, config.ordering == "strict")
         self.sendSeq = 0
         self.created = now
         self.failures = 0

@@ -1,0 +1,987 @@
+/*
+ * sudp._speedups: the per-datagram loops of the sudp/1 data path in C.
+ *
+ * Optional: sudp works without it (sudp/speedups.py picks the pure-Python
+ * code when this module is missing or SUDP_NO_SPEEDUPS is set), and the
+ * tests run both. It holds no cryptography: packets are opened by the
+ * session's own IPacketCipher (cryptography's or PyNaCl's AEAD), called
+ * from here. What it does in C:
+ *
+ *   Window     the replay window (RFC 6479: a ring of 64-bit words), with
+ *              the semantics of sudp.udp.replay.ReplayWindow.
+ *   DataPath   the receive loop for DATA packets of open sessions: parse
+ *              the header, find the session, check the window, call the
+ *              epoch's opener, commit the window, queue MessageReceived.
+ *              It stops at the first datagram that is not that common
+ *              case, which the Python engine then handles, so the
+ *              protocol's logic has one home and order is kept.
+ *   Receiver   recvmmsg(2): many datagrams per system call, each GRO read
+ *              cut at its segment size (Linux).
+ *   sendBatch  sendmmsg(2): datagrams to many addresses in one system
+ *              call (Linux).
+ */
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <limits.h>
+#include <string.h>
+
+#ifdef __linux__
+#define SUDP_MMSG 1
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#ifndef SOL_UDP
+#define SOL_UDP 17
+#endif
+#ifndef UDP_GRO
+#define UDP_GRO 104
+#endif
+#endif
+
+#define DATA_HEADER_SIZE 13
+
+static PyObject *one; /* the int 1 */
+
+static int
+asInt(PyObject *v)
+{
+    long x = PyLong_AsLong(v);
+    if (x == -1 && PyErr_Occurred())
+        return -1;
+    if (x < INT_MIN || x > INT_MAX) {
+        PyErr_SetString(PyExc_OverflowError, "out of range for a C int");
+        return -1;
+    }
+    return (int)x;
+}
+
+static inline uint32_t
+be32(const unsigned char *p)
+{
+    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+
+static inline uint64_t
+be64(const unsigned char *p)
+{
+    return ((uint64_t)be32(p) << 32) | be32(p + 4);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Window                                                                    */
+/* ------------------------------------------------------------------------ */
+
+typedef struct {
+    PyObject_HEAD
+    uint64_t highest;
+    int any;        /* 0 until the first commit: highest is -1 */
+    int strict;
+    uint64_t size;  /* sequence numbers remembered: (highest - size, highest] */
+    uint64_t nwords;
+    uint64_t *words;
+} WindowObject;
+
+static PyTypeObject WindowType;
+
+static inline int
+window_check(WindowObject *w, uint64_t seq)
+{
+    if (!w->any || seq > w->highest)
+        return 1;
+    if (w->strict)
+        return 0;
+    if (w->highest - seq >= w->size)
+        return 0;
+    return !((w->words[(seq >> 6) % w->nwords] >> (seq & 63)) & 1);
+}
+
+static inline void
+window_commit(WindowObject *w, uint64_t seq)
+{
+    if (!w->any || seq > w->highest) {
+        uint64_t newWord = seq >> 6;
+        if (!w->any || newWord - (w->highest >> 6) >= w->nwords) {
+            memset(w->words, 0, w->nwords * sizeof(uint64_t));
+        }
+        else {
+            uint64_t k, oldWord = w->highest >> 6;
+            for (k = oldWord + 1; k <= newWord; k++)
+                w->words[k % w->nwords] = 0;
+        }
+        w->highest = seq;
+        w->any = 1;
+    }
+    else if (w->highest - seq >= w->size) {
+        return; /* older than the window: never read again */
+    }
+    w->words[(seq >> 6) % w->nwords] |= (uint64_t)1 << (seq & 63);
+}
+
+static int
+Window_init(WindowObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"size", "strict", NULL};
+    Py_ssize_t size = 2048;
+    int strict = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|np", kwlist, &size, &strict))
+        return -1;
+    if (size < 64) {
+        PyErr_SetString(PyExc_ValueError, "the replay window is at least 64 packets");
+        return -1;
+    }
+    if (size > (1 << 24)) {
+        PyErr_SetString(PyExc_ValueError, "the replay window is at most 2**24 packets");
+        return -1;
+    }
+    PyMem_Free(self->words);
+    self->size = (uint64_t)size;
+    self->nwords = (uint64_t)size / 64 + 2;
+    self->words = PyMem_Calloc(self->nwords, sizeof(uint64_t));
+    if (self->words == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    self->strict = strict;
+    self->any = 0;
+    self->highest = 0;
+    return 0;
+}
+
+static void
+Window_dealloc(WindowObject *self)
+{
+    PyMem_Free(self->words);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int
+seqArg(PyObject *arg, uint64_t *seq)
+{
+    unsigned long long v = PyLong_AsUnsignedLongLong(arg);
+    if (v == (unsigned long long)-1 && PyErr_Occurred())
+        return -1;
+    *seq = (uint64_t)v;
+    return 0;
+}
+
+static PyObject *
+Window_check(WindowObject *self, PyObject *arg)
+{
+    uint64_t seq;
+    if (seqArg(arg, &seq) < 0)
+        return NULL;
+    return PyBool_FromLong(window_check(self, seq));
+}
+
+static PyObject *
+Window_commit(WindowObject *self, PyObject *arg)
+{
+    uint64_t seq;
+    if (seqArg(arg, &seq) < 0)
+        return NULL;
+    window_commit(self, seq);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Window_state(WindowObject *self, PyObject *unused)
+{
+    /* (highest, bits): bit i set when highest - i has been seen, i < size */
+    PyObject *bits = PyLong_FromLong(0), *index = NULL, *shifted = NULL, *result = NULL;
+    uint64_t i;
+    if (bits == NULL)
+        return NULL;
+    if (self->any) {
+        for (i = 0; i < self->size && i <= self->highest; i++) {
+            uint64_t seq = self->highest - i;
+            if (!((self->words[(seq >> 6) % self->nwords] >> (seq & 63)) & 1))
+                continue;
+            index = PyLong_FromUnsignedLongLong(i);
+            if (index == NULL)
+                goto done;
+            shifted = PyNumber_Lshift(one, index);
+            Py_CLEAR(index);
+            if (shifted == NULL)
+                goto done;
+            Py_SETREF(bits, PyNumber_Or(bits, shifted));
+            Py_CLEAR(shifted);
+            if (bits == NULL)
+                goto done;
+        }
+    }
+    if (self->any)
+        result = Py_BuildValue("(KO)", (unsigned long long)self->highest, bits);
+    else
+        result = Py_BuildValue("(iO)", -1, bits);
+done:
+    Py_XDECREF(bits);
+    return result;
+}
+
+static PyObject *
+Window_getHighest(WindowObject *self, void *closure)
+{
+    if (!self->any)
+        return PyLong_FromLong(-1);
+    return PyLong_FromUnsignedLongLong(self->highest);
+}
+
+static PyObject *
+Window_getSize(WindowObject *self, void *closure)
+{
+    return PyLong_FromUnsignedLongLong(self->size);
+}
+
+static PyObject *
+Window_getStrict(WindowObject *self, void *closure)
+{
+    return PyBool_FromLong(self->strict);
+}
+
+static PyMethodDef Window_methods[] = {
+    {"check", (PyCFunction)Window_check, METH_O,
+     "check(sequence) -> True if it has not been seen and is not too old. Changes nothing."},
+    {"commit", (PyCFunction)Window_commit, METH_O,
+     "commit(sequence): mark it seen. Call only for an authenticated packet that passed check()."},
+    {"state", (PyCFunction)Window_state, METH_NOARGS,
+     "state() -> (highest, bits): bit i set when highest - i has been seen."},
+    {NULL}};
+
+static PyGetSetDef Window_getset[] = {
+    {"highest", (getter)Window_getHighest, NULL, "the highest committed sequence number, -1 before any", NULL},
+    {"size", (getter)Window_getSize, NULL, "how many sequence numbers below the highest are remembered", NULL},
+    {"strict", (getter)Window_getStrict, NULL, "seed 000's strictly-greater rule", NULL},
+    {NULL}};
+
+static PyTypeObject WindowType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "sudp._speedups.Window",
+    .tp_doc = "Window(size=2048, strict=False): the sliding replay window, in C.",
+    .tp_basicsize = sizeof(WindowObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Window_init,
+    .tp_dealloc = (destructor)Window_dealloc,
+    .tp_methods = Window_methods,
+    .tp_getset = Window_getset,
+};
+
+/* ------------------------------------------------------------------------ */
+/* DataPath                                                                  */
+/* ------------------------------------------------------------------------ */
+
+static PyObject *s_state, *s_epochs, *s_peerAddr, *s_minimumPacket, *s_stats, *s_heard, *s_opener,
+    *s_window, *s_lastRecv, *s_open, *s_received;
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *sessions;        /* index -> Session */
+    PyObject *messageReceived; /* the event class */
+    PyObject *malformed;       /* MalformedPacket: an open that fails */
+    PyObject *openState;       /* the OPEN marker object */
+    Py_ssize_t maxDatagram;
+} DataPathObject;
+
+static int
+DataPath_init(DataPathObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"sessions", "messageReceived", "malformed", "openState", "maxDatagram", NULL};
+    PyObject *sessions, *messageReceived, *malformed, *openState;
+    Py_ssize_t maxDatagram;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!OOOn", kwlist, &PyDict_Type, &sessions, &messageReceived,
+                                     &malformed, &openState, &maxDatagram))
+        return -1;
+    Py_INCREF(sessions);
+    Py_XSETREF(self->sessions, sessions);
+    Py_INCREF(messageReceived);
+    Py_XSETREF(self->messageReceived, messageReceived);
+    Py_INCREF(malformed);
+    Py_XSETREF(self->malformed, malformed);
+    Py_INCREF(openState);
+    Py_XSETREF(self->openState, openState);
+    self->maxDatagram = maxDatagram;
+    return 0;
+}
+
+static void
+DataPath_dealloc(DataPathObject *self)
+{
+    Py_XDECREF(self->sessions);
+    Py_XDECREF(self->messageReceived);
+    Py_XDECREF(self->malformed);
+    Py_XDECREF(self->openState);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* What one session's fast path needs, looked up once per run of its packets. */
+typedef struct {
+    uint32_t index;
+    PyObject *session, *stats;
+    Py_ssize_t minimumPacket;
+    PyObject *opener[2];
+    WindowObject *window[2];
+} Cached;
+
+static void
+cached_clear(Cached *c)
+{
+    Py_CLEAR(c->session);
+    Py_CLEAR(c->stats);
+    Py_CLEAR(c->opener[0]);
+    Py_CLEAR(c->opener[1]);
+    Py_CLEAR(c->window[0]);
+    Py_CLEAR(c->window[1]);
+}
+
+/*
+ * Look up the session of index for a datagram from addr and fill c.
+ * Returns 1 if the fast path may handle its packets, 0 if not, -1 on error.
+ */
+static int
+cached_load(DataPathObject *self, Cached *c, uint32_t index, PyObject *addr)
+{
+    PyObject *key, *session, *v, *epochs = NULL;
+    int same, phase, ok = 0;
+    cached_clear(c);
+    key = PyLong_FromUnsignedLong(index);
+    if (key == NULL)
+        return -1;
+    session = PyDict_GetItemWithError(self->sessions, key);
+    Py_DECREF(key);
+    if (session == NULL)
+        return PyErr_Occurred() ? -1 : 0;
+    Py_INCREF(session);
+    c->session = session;
+    c->index = index;
+
+    v = PyObject_GetAttr(session, s_state);
+    if (v == NULL)
+        goto error;
+    same = v == self->openState;
+    Py_DECREF(v);
+    if (!same)
+        goto no;
+    v = PyObject_GetAttr(session, s_peerAddr);
+    if (v == NULL)
+        goto error;
+    same = PyObject_RichCompareBool(v, addr, Py_EQ);
+    Py_DECREF(v);
+    if (same < 0)
+        goto error;
+    if (!same) /* a rebinding peer: the Python path decides */
+        goto no;
+    v = PyObject_GetAttr(session, s_minimumPacket);
+    if (v == NULL)
+        goto error;
+    c->minimumPacket = PyLong_AsSsize_t(v);
+    Py_DECREF(v);
+    if (c->minimumPacket == -1 && PyErr_Occurred())
+        goto error;
+    c->stats = PyObject_GetAttr(session, s_stats);
+    if (c->stats == NULL)
+        goto error;
+    if (!PyDict_CheckExact(c->stats))
+        goto no;
+    epochs = PyObject_GetAttr(session, s_epochs);
+    if (epochs == NULL)
+        goto error;
+    if (!PyList_CheckExact(epochs) || PyList_GET_SIZE(epochs) != 2)
+        goto no;
+    for (phase = 0; phase < 2; phase++) {
+        PyObject *epoch = PyList_GET_ITEM(epochs, phase), *heard, *opener, *window;
+        if (epoch == Py_None)
+            continue;
+        /* only an epoch already heard from: the first packet of an epoch
+           moves the session's keys (Python path) */
+        heard = PyObject_GetAttr(epoch, s_heard);
+        if (heard == NULL)
+            goto error;
+        same = heard == Py_True;
+        Py_DECREF(heard);
+        if (!same)
+            continue;
+        opener = PyObject_GetAttr(epoch, s_opener);
+        if (opener == NULL)
+            goto error;
+        if (opener == Py_None) { /* the cipher cache gave it back: Python re-arms it */
+            Py_DECREF(opener);
+            continue;
+        }
+        window = PyObject_GetAttr(epoch, s_window);
+        if (window == NULL) {
+            Py_DECREF(opener);
+            goto error;
+        }
+        if (Py_TYPE(window) != &WindowType) {
+            Py_DECREF(opener);
+            Py_DECREF(window);
+            continue;
+        }
+        c->opener[phase] = opener;
+        c->window[phase] = (WindowObject *)window;
+    }
+    ok = 1;
+no:
+    Py_XDECREF(epochs);
+    if (!ok)
+        cached_clear(c);
+    return ok;
+error:
+    Py_XDECREF(epochs);
+    cached_clear(c);
+    return -1;
+}
+
+static PyObject *
+DataPath_run(DataPathObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    PyObject *datagrams, *addr, *now, *events, **items;
+    Py_ssize_t i, n, start;
+    Cached c = {0};
+    int loaded = 0;
+
+    if (nargs != 5) {
+        PyErr_SetString(PyExc_TypeError, "run(datagrams, start, addr, now, events)");
+        return NULL;
+    }
+    datagrams = args[0];
+    addr = args[2];
+    now = args[3];
+    events = args[4];
+    start = PyLong_AsSsize_t(args[1]);
+    if (start == -1 && PyErr_Occurred())
+        return NULL;
+    if (!PyList_CheckExact(datagrams) && !PyTuple_CheckExact(datagrams)) {
+        PyErr_SetString(PyExc_TypeError, "datagrams must be a list or a tuple");
+        return NULL;
+    }
+    if (!PyList_CheckExact(events)) {
+        PyErr_SetString(PyExc_TypeError, "events must be a list");
+        return NULL;
+    }
+    n = PySequence_Fast_GET_SIZE(datagrams);
+    items = PySequence_Fast_ITEMS(datagrams);
+    if (start < 0)
+        start = 0;
+
+    for (i = start; i < n; i++) {
+        PyObject *d = items[i], *header, *body, *seqObj, *plaintext, *event, *count;
+        const unsigned char *p;
+        Py_ssize_t len;
+        uint32_t index;
+        uint64_t seq;
+        int phase, r;
+
+        if (!PyBytes_CheckExact(d))
+            break;
+        len = PyBytes_GET_SIZE(d);
+        p = (const unsigned char *)PyBytes_AS_STRING(d);
+        if (len < DATA_HEADER_SIZE || len > self->maxDatagram || (p[0] & 0xFE) != 0x18)
+            break; /* not a DATA packet (CONTROL, handshake, junk): Python */
+        index = be32(p + 1);
+        seq = be64(p + 5);
+        if (!loaded || index != c.index) {
+            r = cached_load(self, &c, index, addr);
+            if (r < 0)
+                return NULL;
+            loaded = r;
+            if (!r)
+                break;
+        }
+        phase = p[0] & 1;
+        if (len < c.minimumPacket || c.opener[phase] == NULL || !window_check(c.window[phase], seq))
+            break; /* short, no key in hand, or a replay: Python counts it */
+
+        header = PyBytes_FromStringAndSize((const char *)p, DATA_HEADER_SIZE);
+        body = PyBytes_FromStringAndSize((const char *)p + DATA_HEADER_SIZE, len - DATA_HEADER_SIZE);
+        seqObj = PyLong_FromUnsignedLongLong(seq);
+        if (header == NULL || body == NULL || seqObj == NULL) {
+            Py_XDECREF(header);
+            Py_XDECREF(body);
+            Py_XDECREF(seqObj);
+            goto error;
+        }
+        plaintext = PyObject_CallMethodObjArgs(c.opener[phase], s_open, seqObj, header, body, NULL);
+        Py_DECREF(header);
+        Py_DECREF(body);
+        Py_DECREF(seqObj);
+        if (plaintext == NULL) {
+            if (PyErr_ExceptionMatches(self->malformed)) {
+                /* it does not authenticate: the Python path opens it again
+                   and does the accounting (drop, integrity limit) */
+                PyErr_Clear();
+                break;
+            }
+            goto error;
+        }
+        /* authenticated: now, and only now, state may change */
+        window_commit(c.window[phase], seq);
+        if (PyObject_SetAttr(c.session, s_lastRecv, now) < 0) {
+            Py_DECREF(plaintext);
+            goto error;
+        }
+        count = PyDict_GetItemWithError(c.stats, s_received);
+        if (count == NULL) {
+            Py_DECREF(plaintext);
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_KeyError, "received");
+            goto error;
+        }
+        count = PyNumber_Add(count, one);
+        if (count == NULL || PyDict_SetItem(c.stats, s_received, count) < 0) {
+            Py_XDECREF(count);
+            Py_DECREF(plaintext);
+            goto error;
+        }
+        Py_DECREF(count);
+        event = PyObject_CallFunctionObjArgs(self->messageReceived, c.session, plaintext, NULL);
+        Py_DECREF(plaintext);
+        if (event == NULL)
+            goto error;
+        r = PyList_Append(events, event);
+        Py_DECREF(event);
+        if (r < 0)
+            goto error;
+    }
+    cached_clear(&c);
+    return PyLong_FromSsize_t(i);
+error:
+    cached_clear(&c);
+    return NULL;
+}
+
+static PyMethodDef DataPath_methods[] = {
+    {"run", (PyCFunction)(void (*)(void))DataPath_run, METH_FASTCALL,
+     "run(datagrams, start, addr, now, events) -> the index of the first datagram from start on "
+     "that was not the common case (DATA, open session, known address, fresh, authentic); "
+     "every one before it has been delivered as a MessageReceived in events."},
+    {NULL}};
+
+static PyTypeObject DataPathType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "sudp._speedups.DataPath",
+    .tp_doc = "DataPath(sessions, messageReceived, malformed, openState, maxDatagram)",
+    .tp_basicsize = sizeof(DataPathObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)DataPath_init,
+    .tp_dealloc = (destructor)DataPath_dealloc,
+    .tp_methods = DataPath_methods,
+};
+
+/* ------------------------------------------------------------------------ */
+/* Receiver and sendBatch (Linux)                                            */
+/* ------------------------------------------------------------------------ */
+
+#ifdef SUDP_MMSG
+
+#define CONTROL_SPACE CMSG_SPACE(sizeof(int))
+
+typedef struct {
+    PyObject_HEAD
+    int fd;
+    unsigned int count;
+    size_t bufSize;
+    char *buffers;
+    char *controls;
+    struct mmsghdr *msgs;
+    struct iovec *iovs;
+    struct sockaddr_storage *addrs;
+    struct sockaddr_storage lastAddr;
+    socklen_t lastLen;
+    PyObject *lastTuple;
+} ReceiverObject;
+
+static void
+Receiver_free(ReceiverObject *self)
+{
+    PyMem_Free(self->buffers);
+    PyMem_Free(self->controls);
+    PyMem_Free(self->msgs);
+    PyMem_Free(self->iovs);
+    PyMem_Free(self->addrs);
+    self->buffers = self->controls = NULL;
+    self->msgs = NULL;
+    self->iovs = NULL;
+    self->addrs = NULL;
+}
+
+static int
+Receiver_init(ReceiverObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"fd", "count", "bufferSize", NULL};
+    int fd;
+    unsigned int count, k;
+    Py_ssize_t bufSize;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "iIn", kwlist, &fd, &count, &bufSize))
+        return -1;
+    if (count < 1 || count > 1024 || bufSize < 1 || bufSize > 65536) {
+        PyErr_SetString(PyExc_ValueError, "count is 1-1024 and bufferSize 1-65536");
+        return -1;
+    }
+    Receiver_free(self);
+    self->fd = fd;
+    self->count = count;
+    self->bufSize = (size_t)bufSize;
+    self->buffers = PyMem_Malloc((size_t)count * (size_t)bufSize);
+    self->controls = PyMem_Calloc(count, CONTROL_SPACE);
+    self->msgs = PyMem_Calloc(count, sizeof(struct mmsghdr));
+    self->iovs = PyMem_Calloc(count, sizeof(struct iovec));
+    self->addrs = PyMem_Calloc(count, sizeof(struct sockaddr_storage));
+    if (!self->buffers || !self->controls || !self->msgs || !self->iovs || !self->addrs) {
+        Receiver_free(self);
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (k = 0; k < count; k++) {
+        self->iovs[k].iov_base = self->buffers + (size_t)k * self->bufSize;
+        self->iovs[k].iov_len = self->bufSize;
+    }
+    self->lastLen = 0;
+    Py_CLEAR(self->lastTuple);
+    return 0;
+}
+
+static void
+Receiver_dealloc(ReceiverObject *self)
+{
+    Receiver_free(self);
+    Py_XDECREF(self->lastTuple);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* (host, port) for a source address, the last one cached */
+static PyObject *
+addressTuple(ReceiverObject *self, struct sockaddr_storage *sa, socklen_t len)
+{
+    char host[INET6_ADDRSTRLEN];
+    int port;
+    PyObject *t;
+    if (self->lastTuple != NULL && len == self->lastLen && memcmp(sa, &self->lastAddr, len) == 0) {
+        Py_INCREF(self->lastTuple);
+        return self->lastTuple;
+    }
+    if (sa->ss_family == AF_INET) {
+        struct sockaddr_in *a = (struct sockaddr_in *)sa;
+        inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+        port = ntohs(a->sin_port);
+    }
+    else if (sa->ss_family == AF_INET6) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)sa;
+        inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+        port = ntohs(a->sin6_port);
+    }
+    else {
+        PyErr_SetString(PyExc_OSError, "a datagram from an address family sudp does not serve");
+        return NULL;
+    }
+    t = Py_BuildValue("(si)", host, port);
+    if (t == NULL)
+        return NULL;
+    Py_XSETREF(self->lastTuple, t);
+    memcpy(&self->lastAddr, sa, len);
+    self->lastLen = len;
+    Py_INCREF(t);
+    return t;
+}
+
+static PyObject *
+Receiver_read(ReceiverObject *self, PyObject *unused)
+{
+    unsigned int k;
+    int got;
+    PyObject *groups, *group = NULL, *groupAddr = NULL;
+    Py_ssize_t bytes = 0;
+
+    for (k = 0; k < self->count; k++) {
+        struct msghdr *h = &self->msgs[k].msg_hdr;
+        h->msg_name = &self->addrs[k];
+        h->msg_namelen = sizeof(struct sockaddr_storage);
+        h->msg_iov = &self->iovs[k];
+        h->msg_iovlen = 1;
+        h->msg_control = self->controls + (size_t)k * CONTROL_SPACE;
+        h->msg_controllen = CONTROL_SPACE;
+        h->msg_flags = 0;
+        self->msgs[k].msg_len = 0;
+    }
+    do {
+        got = recvmmsg(self->fd, self->msgs, self->count, MSG_DONTWAIT, NULL);
+    } while (got < 0 && errno == EINTR);
+    if (got < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return Py_BuildValue("([]n)", (Py_ssize_t)0);
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    groups = PyList_New(0);
+    if (groups == NULL)
+        return NULL;
+    for (k = 0; k < (unsigned int)got; k++) {
+        struct msghdr *h = &self->msgs[k].msg_hdr;
+        const char *data = self->buffers + (size_t)k * self->bufSize;
+        size_t len = self->msgs[k].msg_len, segment = len, off;
+        struct cmsghdr *cm;
+        PyObject *addr;
+        bytes += (Py_ssize_t)len;
+        for (cm = CMSG_FIRSTHDR(h); cm != NULL; cm = CMSG_NXTHDR(h, cm)) {
+            if (cm->cmsg_level == SOL_UDP && cm->cmsg_type == UDP_GRO && cm->cmsg_len >= CMSG_LEN(sizeof(int))) {
+                int size;
+                memcpy(&size, CMSG_DATA(cm), sizeof(int));
+                if (size > 0 && (size_t)size < len)
+                    segment = (size_t)size;
+            }
+        }
+        addr = addressTuple(self, &self->addrs[k], h->msg_namelen);
+        if (addr == NULL)
+            goto error;
+        if (group == NULL || addr != groupAddr) {
+            PyObject *pair;
+            group = PyList_New(0);
+            if (group == NULL) {
+                Py_DECREF(addr);
+                goto error;
+            }
+            pair = PyTuple_Pack(2, group, addr);
+            Py_DECREF(group); /* the pair and the list of groups hold it */
+            if (pair == NULL || PyList_Append(groups, pair) < 0) {
+                Py_XDECREF(pair);
+                Py_DECREF(addr);
+                goto error;
+            }
+            Py_DECREF(pair);
+            groupAddr = addr;
+        }
+        Py_DECREF(addr); /* groupAddr stays alive in its pair */
+        if (len == 0) {
+            PyObject *empty = PyBytes_FromStringAndSize(NULL, 0);
+            if (empty == NULL || PyList_Append(group, empty) < 0) {
+                Py_XDECREF(empty);
+                goto error;
+            }
+            Py_DECREF(empty);
+            continue;
+        }
+        for (off = 0; off < len; off += segment) {
+            size_t take = len - off < segment ? len - off : segment;
+            PyObject *b = PyBytes_FromStringAndSize(data + off, (Py_ssize_t)take);
+            if (b == NULL || PyList_Append(group, b) < 0) {
+                Py_XDECREF(b);
+                goto error;
+            }
+            Py_DECREF(b);
+        }
+    }
+    {
+        PyObject *result = Py_BuildValue("(On)", groups, bytes);
+        Py_DECREF(groups);
+        return result;
+    }
+error:
+    Py_DECREF(groups);
+    return NULL;
+}
+
+static PyMethodDef Receiver_methods[] = {
+    {"read", (PyCFunction)Receiver_read, METH_NOARGS,
+     "read() -> (groups, bytes): up to count datagrams in one recvmmsg, as a list of "
+     "(datagrams, (host, port)) for runs from one address (GRO reads cut at their segment "
+     "size), and the bytes read. ([], 0) when nothing is waiting. Raises OSError."},
+    {NULL}};
+
+static PyTypeObject ReceiverType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "sudp._speedups.Receiver",
+    .tp_doc = "Receiver(fd, count, bufferSize): batched, non-blocking reads of a UDP socket.",
+    .tp_basicsize = sizeof(ReceiverObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Receiver_init,
+    .tp_dealloc = (destructor)Receiver_dealloc,
+    .tp_methods = Receiver_methods,
+};
+
+static int
+parseAddress(PyObject *addr, int family, struct sockaddr_storage *sa, socklen_t *len)
+{
+    const char *host;
+    int port;
+    if (!PyTuple_Check(addr) || PyTuple_GET_SIZE(addr) < 2) {
+        PyErr_SetString(PyExc_TypeError, "an address is a (host, port) tuple");
+        return -1;
+    }
+    host = PyUnicode_AsUTF8(PyTuple_GET_ITEM(addr, 0));
+    if (host == NULL)
+        return -1;
+    port = asInt(PyTuple_GET_ITEM(addr, 1));
+    if (port == -1 && PyErr_Occurred())
+        return -1;
+    if (port < 0 || port > 65535) {
+        PyErr_SetString(PyExc_OverflowError, "port must be 0-65535");
+        return -1;
+    }
+    memset(sa, 0, sizeof(*sa));
+    if (family == AF_INET) {
+        struct sockaddr_in *a = (struct sockaddr_in *)sa;
+        a->sin_family = AF_INET;
+        a->sin_port = htons((uint16_t)port);
+        if (inet_pton(AF_INET, host, &a->sin_addr) != 1)
+            goto bad;
+        *len = sizeof(*a);
+    }
+    else {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)sa;
+        a->sin6_family = AF_INET6;
+        a->sin6_port = htons((uint16_t)port);
+        if (inet_pton(AF_INET6, host, &a->sin6_addr) != 1)
+            goto bad;
+        *len = sizeof(*a);
+    }
+    return 0;
+bad:
+    PyErr_Format(PyExc_ValueError, "not a numeric address of this socket's family: %R", addr);
+    return -1;
+}
+
+#define SEND_BATCH 64
+
+static PyObject *
+sendBatch(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    int fd, family;
+    PyObject *items, **list, *lastAddr = NULL;
+    Py_ssize_t n, done = 0, sent = 0, failed = 0;
+    int firstErrno = 0;
+    struct mmsghdr msgs[SEND_BATCH];
+    struct iovec iovs[SEND_BATCH];
+    struct sockaddr_storage addrs[SEND_BATCH];
+    socklen_t lens[SEND_BATCH];
+
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "sendBatch(fd, family, [(datagram, (host, port)), ...])");
+        return NULL;
+    }
+    fd = asInt(args[0]);
+    family = asInt(args[1]);
+    if (PyErr_Occurred())
+        return NULL;
+    if (family != AF_INET && family != AF_INET6) {
+        PyErr_SetString(PyExc_ValueError, "family is AF_INET or AF_INET6");
+        return NULL;
+    }
+    items = args[2];
+    if (!PyList_CheckExact(items)) {
+        PyErr_SetString(PyExc_TypeError, "the datagrams are a list of (bytes, address)");
+        return NULL;
+    }
+    n = PyList_GET_SIZE(items);
+    list = PySequence_Fast_ITEMS(items);
+    while (done < n) {
+        Py_ssize_t count = n - done < SEND_BATCH ? n - done : SEND_BATCH, k = 0;
+        int r;
+        /* parse first: no Python code runs between here and the send */
+        for (k = 0; k < count; k++) {
+            PyObject *item = list[done + k], *data, *addr;
+            if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 2 || !PyBytes_Check(PyTuple_GET_ITEM(item, 0))) {
+                PyErr_SetString(PyExc_TypeError, "each datagram is (bytes, (host, port))");
+                return NULL;
+            }
+            data = PyTuple_GET_ITEM(item, 0);
+            addr = PyTuple_GET_ITEM(item, 1);
+            if (k > 0 && addr == lastAddr) {
+                addrs[k] = addrs[k - 1];
+                lens[k] = lens[k - 1];
+            }
+            else if (parseAddress(addr, family, &addrs[k], &lens[k]) < 0) {
+                return NULL;
+            }
+            lastAddr = addr;
+            iovs[k].iov_base = PyBytes_AS_STRING(data);
+            iovs[k].iov_len = (size_t)PyBytes_GET_SIZE(data);
+            memset(&msgs[k], 0, sizeof(msgs[k]));
+            msgs[k].msg_hdr.msg_name = &addrs[k];
+            msgs[k].msg_hdr.msg_namelen = lens[k];
+            msgs[k].msg_hdr.msg_iov = &iovs[k];
+            msgs[k].msg_hdr.msg_iovlen = 1;
+        }
+        lastAddr = NULL;
+        k = 0;
+        while (k < count) {
+            r = sendmmsg(fd, msgs + k, (unsigned int)(count - k), MSG_DONTWAIT);
+            if (r < 0) {
+                if (errno == EINTR)
+                    continue;
+                /* UDP is lossy: this datagram is lost; go on with the rest */
+                if (!firstErrno)
+                    firstErrno = errno;
+                failed++;
+                k++;
+                continue;
+            }
+            sent += r;
+            k += r;
+        }
+        done += count;
+    }
+    return Py_BuildValue("(nni)", sent, failed, firstErrno);
+}
+
+#endif /* SUDP_MMSG */
+
+static PyMethodDef module_methods[] = {
+#ifdef SUDP_MMSG
+    {"sendBatch", (PyCFunction)(void (*)(void))sendBatch, METH_FASTCALL,
+     "sendBatch(fd, family, [(datagram, (host, port)), ...]) -> (sent, failed, first errno): "
+     "sendmmsg, never blocking; a datagram the kernel refuses is counted and skipped."},
+#endif
+    {NULL}};
+
+static struct PyModuleDef moduledef = {
+    PyModuleDef_HEAD_INIT, "sudp._speedups",
+    "The per-datagram loops of sudp's data path in C (see sudp/speedups.py).", -1, module_methods,
+};
+
+#define INTERN(var, text)                         \
+    do {                                          \
+        if ((var = PyUnicode_InternFromString(text)) == NULL) \
+            return NULL;                          \
+    } while (0)
+
+PyMODINIT_FUNC
+PyInit__speedups(void)
+{
+    PyObject *m;
+    if ((one = PyLong_FromLong(1)) == NULL)
+        return NULL;
+    INTERN(s_state, "state");
+    INTERN(s_epochs, "epochs");
+    INTERN(s_peerAddr, "peerAddr");
+    INTERN(s_minimumPacket, "minimumPacket");
+    INTERN(s_stats, "stats");
+    INTERN(s_heard, "heard");
+    INTERN(s_opener, "opener");
+    INTERN(s_window, "window");
+    INTERN(s_lastRecv, "lastRecv");
+    INTERN(s_open, "open");
+    INTERN(s_received, "received");
+    if (PyType_Ready(&WindowType) < 0 || PyType_Ready(&DataPathType) < 0)
+        return NULL;
+#ifdef SUDP_MMSG
+    if (PyType_Ready(&ReceiverType) < 0)
+        return NULL;
+#endif
+    m = PyModule_Create(&moduledef);
+    if (m == NULL)
+        return NULL;
+    Py_INCREF(&WindowType);
+    PyModule_AddObject(m, "Window", (PyObject *)&WindowType);
+    Py_INCREF(&DataPathType);
+    PyModule_AddObject(m, "DataPath", (PyObject *)&DataPathType);
+#ifdef SUDP_MMSG
+    Py_INCREF(&ReceiverType);
+    PyModule_AddObject(m, "Receiver", (PyObject *)&ReceiverType);
+#endif
+    return m;
+}

@@ -1,0 +1,48 @@
+"""
+The receive loop over a batch of datagrams from one address, shared by the
+server and client engines.
+
+With the C speedups (L{sudp.speedups}), a L{sudp._speedups.DataPath} runs
+the common case, DATA packets of open sessions from their known address,
+fresh and authentic, and stops at the first datagram that is anything
+else; that one goes through the engine's own C{receiveDatagram} (which
+counts drops, follows rebinding peers, opens sessions, rekeys), and the C
+loop resumes after it. So the protocol's logic has one home, and the
+order of datagrams, and of the events they cause, is kept.
+"""
+
+from sudp.errors import MalformedPacket
+from sudp.speedups import native
+from sudp.udp.events import MessageReceived
+from sudp.udp.session import OPEN
+
+
+def fastPath(sessions, maxDatagram):
+    """
+    @param sessions: the engine's index -> L{sudp.udp.session.Session} dict
+        (read on every call, so it may change between calls).
+    @return: a C data path over C{sessions}, or None without the speedups.
+    """
+    if native is None:
+        return None
+    return native.DataPath(sessions, MessageReceived, MalformedPacket, OPEN, maxDatagram)
+
+
+def receiveAll(engine, fast, datagrams, addr, now):
+    """
+    Feed C{datagrams} (a list or tuple of bytes from C{addr}) to C{engine}.
+
+    @param fast: from L{fastPath}, or None: every datagram goes to
+        C{engine.receiveDatagram}.
+    """
+    receiveOne = engine.receiveDatagram
+    if fast is None:
+        for data in datagrams:
+            receiveOne(data, addr, now)
+        return
+    i, n = 0, len(datagrams)
+    while i < n:
+        i = fast.run(datagrams, i, addr, now, engine.events)
+        if i < n:
+            receiveOne(datagrams[i], addr, now)
+            i += 1
