@@ -18,7 +18,7 @@
  *   Receiver   recvmmsg(2): many datagrams per system call, each GRO read
  *              cut at its segment size (Linux).
  *   sendBatch  sendmmsg(2): datagrams to many addresses in one system
- *              call (Linux).
+ *              call, runs to one address as GSO segmented sends (Linux).
  */
 
 #define PY_SSIZE_T_CLEAN
@@ -277,6 +277,24 @@ static PyTypeObject WindowType = {
 static PyObject *s_state, *s_epochs, *s_peerAddr, *s_minimumPacket, *s_stats, *s_heard, *s_opener,
     *s_window, *s_lastRecv, *s_open, *s_received;
 
+static int
+incrementCount(PyObject *stats, PyObject *key)
+{
+    PyObject *count = PyDict_GetItemWithError(stats, key);
+    int r;
+    if (count == NULL) {
+        if (!PyErr_Occurred())
+            PyErr_SetObject(PyExc_KeyError, key);
+        return -1;
+    }
+    count = PyNumber_Add(count, one);
+    if (count == NULL)
+        return -1;
+    r = PyDict_SetItem(stats, key, count);
+    Py_DECREF(count);
+    return r;
+}
+
 typedef struct {
     PyObject_HEAD
     PyObject *sessions;        /* index -> Session */
@@ -469,7 +487,7 @@ DataPath_run(DataPathObject *self, PyObject *const *args, Py_ssize_t nargs)
         start = 0;
 
     for (i = start; i < n; i++) {
-        PyObject *d = items[i], *header, *body, *seqObj, *plaintext, *event, *count;
+        PyObject *d = items[i], *header, *body, *seqObj, *plaintext, *event;
         const unsigned char *p;
         Py_ssize_t len;
         uint32_t index;
@@ -524,20 +542,10 @@ DataPath_run(DataPathObject *self, PyObject *const *args, Py_ssize_t nargs)
             Py_DECREF(plaintext);
             goto error;
         }
-        count = PyDict_GetItemWithError(c.stats, s_received);
-        if (count == NULL) {
-            Py_DECREF(plaintext);
-            if (!PyErr_Occurred())
-                PyErr_SetString(PyExc_KeyError, "received");
-            goto error;
-        }
-        count = PyNumber_Add(count, one);
-        if (count == NULL || PyDict_SetItem(c.stats, s_received, count) < 0) {
-            Py_XDECREF(count);
+        if (incrementCount(c.stats, s_received) < 0) {
             Py_DECREF(plaintext);
             goto error;
         }
-        Py_DECREF(count);
         event = PyObject_CallFunctionObjArgs(self->messageReceived, c.session, plaintext, NULL);
         Py_DECREF(plaintext);
         if (event == NULL)
@@ -845,22 +853,34 @@ bad:
     return -1;
 }
 
-#define SEND_BATCH 64
+#define SEND_BATCH 64   /* messages per sendmmsg */
+#define SEND_IOVS 1024   /* datagrams per sendmmsg */
+#define MAX_SEGMENTS 64  /* the kernel's UDP_MAX_SEGMENTS */
+#define MAX_GSO_BYTES 65507
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103
+#endif
+
+static int
+gsoRefusal(int e)
+{
+    return e == EIO || e == EINVAL || e == ENOPROTOOPT || e == EOPNOTSUPP;
+}
 
 static PyObject *
 sendBatch(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    int fd, family;
-    PyObject *items, **list, *lastAddr = NULL;
+    int fd, family, gso, gsoRefused = 0, firstErrno = 0;
+    PyObject *items, **list;
     Py_ssize_t n, done = 0, sent = 0, failed = 0;
-    int firstErrno = 0;
     struct mmsghdr msgs[SEND_BATCH];
-    struct iovec iovs[SEND_BATCH];
+    struct iovec iovs[SEND_IOVS];
     struct sockaddr_storage addrs[SEND_BATCH];
-    socklen_t lens[SEND_BATCH];
+    char controls[SEND_BATCH][CMSG_SPACE(sizeof(uint16_t))];
+    Py_ssize_t firstItem[SEND_BATCH], segments[SEND_BATCH];
 
-    if (nargs != 3) {
-        PyErr_SetString(PyExc_TypeError, "sendBatch(fd, family, [(datagram, (host, port)), ...])");
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "sendBatch(fd, family, [(datagram, (host, port)), ...], gso)");
         return NULL;
     }
     fd = asInt(args[0]);
@@ -876,56 +896,113 @@ sendBatch(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "the datagrams are a list of (bytes, address)");
         return NULL;
     }
+    gso = PyObject_IsTrue(args[3]);
+    if (gso < 0)
+        return NULL;
     n = PyList_GET_SIZE(items);
     list = PySequence_Fast_ITEMS(items);
+    /* check every item first: no Python code runs while datagrams are sent */
+    for (done = 0; done < n; done++) {
+        PyObject *item = list[done];
+        if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 2 || !PyBytes_Check(PyTuple_GET_ITEM(item, 0))) {
+            PyErr_SetString(PyExc_TypeError, "each datagram is (bytes, (host, port))");
+            return NULL;
+        }
+    }
+    done = 0;
     while (done < n) {
-        Py_ssize_t count = n - done < SEND_BATCH ? n - done : SEND_BATCH, k = 0;
-        int r;
-        /* parse first: no Python code runs between here and the send */
-        for (k = 0; k < count; k++) {
-            PyObject *item = list[done + k], *data, *addr;
-            if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 2 || !PyBytes_Check(PyTuple_GET_ITEM(item, 0))) {
-                PyErr_SetString(PyExc_TypeError, "each datagram is (bytes, (host, port))");
-                return NULL;
+        Py_ssize_t m = 0, iov = 0, i = done, k;
+        PyObject *lastAddr = NULL;
+        /* messages: a datagram, or with gso a run to one address of one
+           size (the last may be shorter) as one segmented send */
+        while (i < n && m < SEND_BATCH && iov < SEND_IOVS) {
+            PyObject *addr = PyTuple_GET_ITEM(list[i], 1), *data = PyTuple_GET_ITEM(list[i], 0);
+            Py_ssize_t size = PyBytes_GET_SIZE(data), total = size, j = i + 1;
+            struct msghdr *h = &msgs[m].msg_hdr;
+            if (m > 0 && addr == lastAddr) {
+                addrs[m] = addrs[m - 1];
+                h->msg_namelen = msgs[m - 1].msg_hdr.msg_namelen;
             }
-            data = PyTuple_GET_ITEM(item, 0);
-            addr = PyTuple_GET_ITEM(item, 1);
-            if (k > 0 && addr == lastAddr) {
-                addrs[k] = addrs[k - 1];
-                lens[k] = lens[k - 1];
-            }
-            else if (parseAddress(addr, family, &addrs[k], &lens[k]) < 0) {
-                return NULL;
+            else {
+                socklen_t len;
+                if (parseAddress(addr, family, &addrs[m], &len) < 0)
+                    return NULL;
+                h->msg_namelen = len;
             }
             lastAddr = addr;
-            iovs[k].iov_base = PyBytes_AS_STRING(data);
-            iovs[k].iov_len = (size_t)PyBytes_GET_SIZE(data);
-            memset(&msgs[k], 0, sizeof(msgs[k]));
-            msgs[k].msg_hdr.msg_name = &addrs[k];
-            msgs[k].msg_hdr.msg_namelen = lens[k];
-            msgs[k].msg_hdr.msg_iov = &iovs[k];
-            msgs[k].msg_hdr.msg_iovlen = 1;
+            iovs[iov].iov_base = PyBytes_AS_STRING(data);
+            iovs[iov].iov_len = (size_t)size;
+            if (gso) {
+                while (j < n && j - i < MAX_SEGMENTS && iov + (j - i) < SEND_IOVS) {
+                    PyObject *next = list[j];
+                    Py_ssize_t length = PyBytes_GET_SIZE(PyTuple_GET_ITEM(next, 0));
+                    int same = PyTuple_GET_ITEM(next, 1) == addr;
+                    if (!same) {
+                        same = PyObject_RichCompareBool(PyTuple_GET_ITEM(next, 1), addr, Py_EQ);
+                        if (same < 0)
+                            return NULL;
+                    }
+                    if (!same || length > size || length == 0 || total + length > MAX_GSO_BYTES)
+                        break;
+                    iovs[iov + (j - i)].iov_base = PyBytes_AS_STRING(PyTuple_GET_ITEM(next, 0));
+                    iovs[iov + (j - i)].iov_len = (size_t)length;
+                    total += length;
+                    j++;
+                    if (length < size)
+                        break;
+                }
+            }
+            h->msg_name = &addrs[m];
+            h->msg_iov = &iovs[iov];
+            h->msg_iovlen = (size_t)(j - i);
+            h->msg_flags = 0;
+            if (j - i > 1) {
+                struct cmsghdr *cm;
+                uint16_t segment = (uint16_t)size;
+                h->msg_control = controls[m];
+                h->msg_controllen = sizeof(controls[m]);
+                cm = CMSG_FIRSTHDR(h);
+                cm->cmsg_level = SOL_UDP;
+                cm->cmsg_type = UDP_SEGMENT;
+                cm->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+                memcpy(CMSG_DATA(cm), &segment, sizeof(segment));
+            }
+            else {
+                h->msg_control = NULL;
+                h->msg_controllen = 0;
+            }
+            firstItem[m] = i;
+            segments[m] = j - i;
+            iov += j - i;
+            i = j;
+            m++;
         }
-        lastAddr = NULL;
         k = 0;
-        while (k < count) {
-            r = sendmmsg(fd, msgs + k, (unsigned int)(count - k), MSG_DONTWAIT);
+        while (k < m) {
+            int r = sendmmsg(fd, msgs + k, (unsigned int)(m - k), MSG_DONTWAIT);
             if (r < 0) {
                 if (errno == EINTR)
                     continue;
-                /* UDP is lossy: this datagram is lost; go on with the rest */
+                if (segments[k] > 1 && gsoRefusal(errno)) {
+                    /* the kernel refuses segmented sends: from this
+                       message on, one datagram per message */
+                    gso = 0;
+                    gsoRefused = 1;
+                    break;
+                }
+                /* UDP is lossy: this message is lost; go on with the rest */
                 if (!firstErrno)
                     firstErrno = errno;
-                failed++;
+                failed += segments[k];
                 k++;
                 continue;
             }
-            sent += r;
-            k += r;
+            for (; r > 0; r--, k++)
+                sent += segments[k];
         }
-        done += count;
+        done = k < m ? firstItem[k] : i;
     }
-    return Py_BuildValue("(nni)", sent, failed, firstErrno);
+    return Py_BuildValue("(nnii)", sent, failed, firstErrno, gsoRefused);
 }
 
 #endif /* SUDP_MMSG */
@@ -933,8 +1010,10 @@ sendBatch(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 static PyMethodDef module_methods[] = {
 #ifdef SUDP_MMSG
     {"sendBatch", (PyCFunction)(void (*)(void))sendBatch, METH_FASTCALL,
-     "sendBatch(fd, family, [(datagram, (host, port)), ...]) -> (sent, failed, first errno): "
-     "sendmmsg, never blocking; a datagram the kernel refuses is counted and skipped."},
+     "sendBatch(fd, family, [(datagram, (host, port)), ...], gso) -> (sent, failed, first errno, "
+     "gso refused): sendmmsg, never blocking; with gso, runs to one address of one size go as "
+     "segmented sends (UDP_SEGMENT), and if the kernel refuses those the rest go one by one and "
+     "gso refused is 1. A datagram the kernel refuses is counted and skipped."},
 #endif
     {NULL}};
 

@@ -8,9 +8,11 @@ import os
 import socket
 
 from twisted.internet import defer, protocol, reactor
+from twisted.internet.endpoints import serverFromString
 from twisted.trial import unittest
 
 from sudp import speedups
+from sudp.errors import ConfigurationError
 from sudp.udp import batching
 from sudp_test.test_udp_integration import RecorderFactory, SUDPIntegrationMixin, sleep
 
@@ -177,6 +179,24 @@ class GROPortTests(unittest.TestCase):
         self.assertEqual(batching.splitSegments(b"abcdefgh", cmsg), [b"abc", b"def", b"gh"])
         self.assertEqual(batching.splitSegments(b"abcdefgh", []), [b"abcdefgh"])
         self.assertEqual(batching.splitSegments(b"ab", cmsg), [b"ab"])
+
+
+class SocketOptionTests(SUDPIntegrationMixin, unittest.TestCase):
+    @defer.inlineCallbacks
+    def test_recvBufferAndBatch(self):
+        """
+        recvBuffer sets the socket's SO_RCVBUF (Linux reports twice what was
+        asked, up to its cap); recvBatch sets the datagrams per read; bad
+        values are errors when the string is parsed.
+        """
+        port = yield self.listen(options=":recvBuffer=262144:recvBatch=8")
+        sock = port._port.socket
+        self.assertGreaterEqual(sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF), 262144)
+        self.assertEqual(port._port.batch, 8)
+        client = yield self.connect(":recvBatch=8")
+        self.assertEqual(client.transport._adapter.transport.batch, 4)  # clients take at most 4
+        for bad in (":recvBatch=0", ":recvBatch=2000", ":recvBuffer=-1"):
+            self.assertRaises(ConfigurationError, serverFromString, reactor, self.serverString(bad))
 
 
 class SessionBatchingTests(SUDPIntegrationMixin, unittest.TestCase):
@@ -363,10 +383,13 @@ class ReceiverTests(unittest.TestCase):
         self.assertRaises(OSError, reader.read)
 
 
-class SendBatchTests(unittest.TestCase):
+SO_NO_CHECK = getattr(socket, "SO_NO_CHECK", 11)
+
+
+class SendAllTests(unittest.TestCase):
     """
-    L{batching.sendBatch}: C{sendmmsg} with the speedups, else one
-    C{sendto} each.
+    L{batching.GSOSender.sendAll}: one C{sendmmsg} per 64 messages with the
+    speedups, GSO runs included; else a send per run.
     """
 
     def setUp(self):
@@ -386,9 +409,41 @@ class SendBatchTests(unittest.TestCase):
             data = os.urandom(20 + n % 50)
             items.append((data, self.rxs[n % 3].getsockname()))
             expected[n % 3].append(data)
-        self.assertEqual(batching.sendBatch(self.tx, items), (0, None))
+        self.assertEqual(batching.GSOSender(self.tx).sendAll(items), (0, None))
         for i, rx in enumerate(self.rxs):
             self.assertEqual(readAll(rx, 50), expected[i])
+
+    def test_runsAndSingles(self):
+        """
+        Runs to one address (GSO batches of one size, a shorter one last)
+        mixed with singles to others: everything arrives intact, in order
+        per address.
+        """
+        a, b = self.rxs[0].getsockname(), self.rxs[1].getsockname()
+        run1 = [os.urandom(100) for _ in range(70)] + [os.urandom(30)]
+        run2 = [os.urandom(500) for _ in range(5)]
+        items = [(d, a) for d in run1] + [(b"single", b)] + [(d, a) for d in run2] + [(b"", b)]
+        self.assertEqual(batching.GSOSender(self.tx).sendAll(items), (0, None))
+        self.assertEqual(readAll(self.rxs[0], len(run1) + len(run2)), run1 + run2)
+        self.assertEqual(readAll(self.rxs[1], 2), [b"single", b""])
+
+    def test_kernelRefusesGSO(self):
+        """
+        A socket without UDP checksums (SO_NO_CHECK) makes the kernel refuse
+        segmented sends (EINVAL): the sender turns GSO off and sends the
+        rest one by one; nothing is lost.
+        """
+        try:
+            self.tx.setsockopt(socket.SOL_SOCKET, SO_NO_CHECK, 1)
+        except OSError:
+            raise unittest.SkipTest("SO_NO_CHECK is not available here")
+        addr = self.rxs[0].getsockname()
+        packets = [os.urandom(64) for _ in range(10)]
+        sender = batching.GSOSender(self.tx)
+        self.assertEqual(sender.sendAll([(p, addr) for p in packets]), (0, None))
+        self.assertFalse(sender.gso)
+        self.assertEqual(sender.sendAll([(p, addr) for p in packets]), (0, None))
+        self.assertEqual(readAll(self.rxs[0], 20), packets + packets)
 
     def test_refusedDatagramIsCounted(self):
         """
@@ -396,26 +451,31 @@ class SendBatchTests(unittest.TestCase):
         skipped; the ones around it go out.
         """
         addr = self.rxs[0].getsockname()
-        failed, error = batching.sendBatch(self.tx, [(b"a", addr), (b"x" * 70000, addr), (b"b", addr)])
+        sender = batching.GSOSender(self.tx, enabled=False)
+        failed, error = sender.sendAll([(b"a", addr), (b"x" * 70000, addr), (b"b", addr)])
         self.assertEqual(failed, 1)
         self.assertEqual(error.errno, errno.EMSGSIZE)
         self.assertEqual(readAll(self.rxs[0], 2), [b"a", b"b"])
 
     def test_badAddress(self):
         """
-        An address that is not numeric is a clear error, nothing is sent.
+        An address that is not numeric, or a datagram that is not bytes, is
+        a clear error and nothing is sent.
         """
         if not speedups.batchedIO:
             raise unittest.SkipTest("the pure-Python path resolves names like sendto")
-        self.assertRaises(ValueError, batching.sendBatch, self.tx, [(b"a", ("not-an-ip", 9))])
-        self.assertRaises(TypeError, batching.sendBatch, self.tx, [(b"a", "127.0.0.1")])
-        self.assertRaises(TypeError, batching.sendBatch, self.tx, [("text", ("127.0.0.1", 9))])
-        self.assertRaises(OverflowError, batching.sendBatch, self.tx, [(b"a", ("127.0.0.1", 70000))])
+        sendAll = batching.GSOSender(self.tx).sendAll
+        self.assertRaises(ValueError, sendAll, [(b"a", ("not-an-ip", 9))])
+        self.assertRaises(TypeError, sendAll, [(b"a", "127.0.0.1")])
+        self.assertRaises(TypeError, sendAll, [(b"a", self.rxs[0].getsockname()), ("text", ("127.0.0.1", 9))])
+        self.assertRaises(OverflowError, sendAll, [(b"a", ("127.0.0.1", 70000))])
+        self.rxs[0].setblocking(False)
+        self.assertRaises(BlockingIOError, self.rxs[0].recv, 10)
 
 
-class PurePythonSendBatchTests(SendBatchTests):
+class PurePythonSendAllTests(SendAllTests):
     def setUp(self):
-        SendBatchTests.setUp(self)
+        SendAllTests.setUp(self)
         self.patch(speedups, "batchedIO", False)
 
 

@@ -13,7 +13,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from sudp.errors import HandshakeFailed
-from sudp.udp.batching import GSOSender, sendBatch
+from sudp.udp.batching import GSOSender
 from sudp.udp.events import HandshakeFailure, MessageReceived, SessionEnded, SessionOpened
 from sudp.udp.transport import SessionTransport, lostReason, udpAddress
 
@@ -46,25 +46,10 @@ class _EngineAdapter(DatagramProtocol):
             sender = self._sender = GSOSender(self.transport.socket, self.engine.config.gso)
         return sender
 
-    def _send(self, packets, addr):
-        """
-        Send C{packets} to C{addr}: one GSO batch where possible.
-        """
-        try:
-            self._gsoSender().send(packets, addr)
-        except OSError as e:
-            self._sendFailed(len(packets), e, addr)
-
-    def _sendSingles(self, datagrams):
-        """
-        Send C{(datagram, addr)} pairs to any addresses: one C{sendmmsg}
-        with the speedups.
-        """
-        failed, error = sendBatch(self.transport.socket, datagrams)
-        if failed:
-            self._sendFailed(failed, error, datagrams[0][1] if len(datagrams) == 1 else "several peers")
-
     def _sendFailed(self, count, error, addr):
+        """
+        Count lost datagrams; warn unless the loss is UDP's ordinary kind.
+        """
         # UDP is lossy: a full buffer or an ICMP error loses datagrams
         if error.errno not in _SEND_DROPS:
             self.log.warn("sudp: send to {addr} failed: {error}", addr=addr, error=error)
@@ -98,30 +83,15 @@ class _EngineAdapter(DatagramProtocol):
 
     def _sendAll(self, out):
         """
-        Runs of datagrams to one address go out as GSO batches; the rest
-        together, in one C{sendmmsg} where the speedups allow. Order to each
-        address is kept.
+        Send C{(datagram, addr)} pairs: runs to one address as GSO batches,
+        everything in as few system calls as the kernel and the speedups
+        allow (L{GSOSender.sendAll}); order to each address is kept.
         """
         if self.transport is None:  # the port has stopped
             return
-        gso = self._gsoSender().gso
-        singles = []
-        i, n = 0, len(out)
-        while i < n:
-            addr = out[i][1]
-            j = i + 1
-            while j < n and out[j][1] == addr:
-                j += 1
-            if gso and j - i > 1:
-                if singles:
-                    self._sendSingles(singles)
-                    singles = []
-                self._send([d for d, _ in out[i:j]], addr)
-            else:
-                singles.extend(out[i:j])
-            i = j
-        if singles:
-            self._sendSingles(singles)
+        failed, error = self._gsoSender().sendAll(out)
+        if failed:
+            self._sendFailed(failed, error, out[0][1] if len(out) == 1 else "several peers")
 
     def _handle(self, event):
         if type(event) is MessageReceived:

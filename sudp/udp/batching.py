@@ -74,6 +74,7 @@ class GSOSender:
 
     def __init__(self, sock, enabled=True):
         self.sock = sock
+        self._family = int(getattr(sock, "family", socket.AF_INET))  # sock.family makes an enum per read
         self.gso = enabled and hasattr(sock, "sendmsg")
         self.batches = 0
         self.singles = 0
@@ -111,13 +112,58 @@ class GSOSender:
                 except OSError as e:
                     if e.errno not in _FALLBACK_ERRORS:
                         raise
-                    self.gso = False
-                    log.info("sudp: UDP GSO refused ({error}); sending one datagram per call", error=e)
+                    self._refused(e)
                     for p in packets[i:]:
                         self.sock.sendto(p, addr)
                     self.singles += n - i
                     return
             i = j
+
+    def sendAll(self, datagrams):
+        """
+        Send C{datagrams}, a list of C{(bytes, (host, port))} to any
+        addresses, in order per address: with the C speedups in one
+        C{sendmmsg} per 64 messages, runs to one address as GSO batches; else
+        a L{send} per run. A datagram the kernel refuses is lost, as UDP may
+        lose it anywhere, and counted.
+
+        @return: C{(failed, error)}: how many were lost, and the first error
+            (an C{OSError}) or None.
+        """
+        if speedups.batchedIO:
+            sent, failed, code, refused = speedups.native.sendBatch(
+                self.sock.fileno(), self._family, datagrams, self.gso)
+            if refused:
+                self._refused("the kernel refused a segmented send")
+            self.singles += sent  # segments, in system calls shared by up to 64 messages
+            return failed, (OSError(code, os.strerror(code)) if code else None)
+        failed, error = 0, None
+        i, n = 0, len(datagrams)
+        while i < n:
+            addr = datagrams[i][1]
+            j = i + 1
+            while j < n and datagrams[j][1] == addr:
+                j += 1
+            if self.gso and j - i > 1:
+                try:
+                    self.send([d for d, _ in datagrams[i:j]], addr)
+                except OSError as e:  # the run is lost, as UDP may lose it anywhere
+                    failed += j - i
+                    error = error or e
+            else:
+                for data, _ in datagrams[i:j]:
+                    try:
+                        self.sock.sendto(data, addr)
+                        self.singles += 1
+                    except OSError as e:
+                        failed += 1
+                        error = error or e
+            i = j
+        return failed, error
+
+    def _refused(self, error):
+        self.gso = False
+        log.info("sudp: UDP GSO refused ({error}); sending one datagram per call", error=error)
 
 
 class GROPort(udp.Port):
@@ -208,29 +254,6 @@ class GROPort(udp.Port):
             else:
                 for datagrams, addr in groups:
                     self._deliver(datagrams, addr)
-
-
-def sendBatch(sock, datagrams):
-    """
-    Send C{datagrams} (a list of C{(bytes, (host, port))}, any addresses)
-    on C{sock}: one C{sendmmsg} per 64 with the speedups, else one
-    C{sendto} each. A datagram the kernel refuses is lost, as UDP may lose
-    it anywhere.
-
-    @return: C{(failed, error)}: how many were lost, and the first error
-        (an C{OSError}) or None.
-    """
-    if speedups.batchedIO:
-        _, failed, code = speedups.native.sendBatch(sock.fileno(), sock.family, datagrams)
-        return failed, (OSError(code, os.strerror(code)) if code else None)
-    failed, error = 0, None
-    for data, addr in datagrams:
-        try:
-            sock.sendto(data, addr)
-        except OSError as e:
-            failed += 1
-            error = error or e
-    return failed, error
 
 
 def listenUDP(reactor, port, protocol, interface="", maxPacketSize=8192, gro=True, batch=32):

@@ -17,6 +17,7 @@ from sudp.errors import (
     HandshakeFailed,
     HandshakeTimeout,
     MalformedPacket,
+    SessionClosed,
 )
 from sudp.udp import packets as P
 from sudp.udp import records as R
@@ -233,8 +234,6 @@ class ClientEngine:
         @raise sudp.errors.MessageTooLarge: over the session's maxMessageSize.
         @raise sudp.errors.SessionClosed: if the session is not open.
         """
-        from sudp.errors import SessionClosed
-
         if self.session is None:
             raise SessionClosed("not-open", "the handshake has not completed")
         self.session.sendMessage(message, now)

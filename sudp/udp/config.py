@@ -39,6 +39,9 @@ class Config:
         rest are dropped as C{rate-limited} (WireGuard allows 20 a second).
     @ivar gso: send bursts to one peer with UDP GSO where the kernel allows.
     @ivar gro: receive with UDP GRO where the kernel allows.
+    @ivar recvBuffer: the socket's receive buffer (C{SO_RCVBUF}) in bytes;
+        0 keeps the system's default. Raise it for bursty traffic (the
+        kernel caps it at C{net.core.rmem_max}).
     @ivar recvBatch: with the C speedups, datagrams (or GRO reads) taken per
         C{recvmmsg} call on a server's socket; clients take at most 4. Each
         costs a buffer of C{maxDatagramSize} (64 KiB with GRO).
@@ -67,6 +70,7 @@ class Config:
     gso: bool = True
     gro: bool = True
     recvBatch: int = 32
+    recvBuffer: int = 0
     cipherCache: int = 1024
     handshakesPerSecond: float = 20.0
     handshakeBurst: int = 20
@@ -97,6 +101,7 @@ class Config:
             1024 <= self.replayWindow <= 2**20,
             f"replayWindow must be 1024 to {2**20}, not {self.replayWindow}",
         )
+        need(0 <= self.recvBuffer <= 2**30, f"recvBuffer must be 0 to {2**30}, not {self.recvBuffer}")
         need(1 <= self.recvBatch <= 1024, f"recvBatch must be 1 to 1024, not {self.recvBatch}")
         need(self.ordering in ("window", "strict"), f"ordering is 'window' or 'strict', not {self.ordering!r}")
         need(self.rekeyAfterMessages >= 1, "rekeyAfterMessages must be at least 1")

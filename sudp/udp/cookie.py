@@ -45,23 +45,28 @@ class CookieFactory:
         self.rotation = int(rotation)
         self._cache = {}
 
-    def _secret(self, n):
-        secret = self._cache.get(n)
-        if secret is None:
+    def _keyed(self, n):
+        """
+        @return: a BLAKE2b state keyed with secret_n, to be copied per
+            cookie (copying skips the key block's compression: about 0.2 µs
+            of 0.45 a cookie).
+        """
+        keyed = self._cache.get(n)
+        if keyed is None:
             secret = hashlib.blake2b(
                 _U64.pack(n), key=self._master, digest_size=32, person=b"sudp1-cookiekey"
             ).digest()
+            keyed = hashlib.blake2b(key=secret, digest_size=16, person=b"sudp1-cookie")
             if len(self._cache) >= 4:
                 self._cache = {k: v for k, v in self._cache.items() if k >= n - 1}
-            self._cache[n] = secret
-        return secret
+            self._cache[n] = keyed
+        return keyed
 
     def _mac(self, host, port, timestamp):
-        data = addressBytes(host) + _PORT_TS.pack(port, timestamp)
-        n = timestamp // self.rotation
-        return hashlib.blake2b(
-            data, key=self._secret(n), digest_size=16, person=b"sudp1-cookie"
-        ).digest()
+        h = self._keyed(timestamp // self.rotation).copy()
+        h.update(addressBytes(host))
+        h.update(_PORT_TS.pack(port, timestamp))
+        return h.digest()
 
     def make(self, host, port, now):
         """

@@ -11,6 +11,7 @@ parsed, not at the first packet.
 """
 
 import ipaddress
+import socket
 
 from twisted.internet import defer
 from twisted.internet.interfaces import IListeningPort, IStreamClientEndpoint, IStreamServerEndpoint
@@ -188,8 +189,12 @@ def _listenUDP(reactor, port, adapter, interface, config, batch):
     """
     size = config.maxDatagramSize + 1  # one more, so an oversize datagram is seen
     if isinstance(reactor, PosixReactorBase) and (config.gro or speedups.batchedIO):
-        return batching.listenUDP(reactor, port, adapter, interface, size, config.gro, batch)
-    return reactor.listenUDP(port, adapter, interface=interface, maxPacketSize=size)
+        udpPort = batching.listenUDP(reactor, port, adapter, interface, size, config.gro, batch)
+    else:
+        udpPort = reactor.listenUDP(port, adapter, interface=interface, maxPacketSize=size)
+    if config.recvBuffer:
+        udpPort.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, config.recvBuffer)
+    return udpPort
 
 
 def _resolve(reactor, host):
