@@ -40,8 +40,10 @@ class Server:
     A benchmark server in its own process.
     """
 
-    def __init__(self, mode):
+    def __init__(self, mode, pure=False):
         env = dict(os.environ, PYTHONPATH=ROOT)
+        if pure:  # the server without the C speedups (sudp.speedups)
+            env["SUDP_NO_SPEEDUPS"] = "1"
         self.proc = subprocess.Popen(
             [sys.executable, os.path.join(HERE, "servers.py"), mode],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True,
@@ -85,6 +87,15 @@ class Clients:
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
         self.sock.bind(("127.0.0.1", 0))
         self.byNonce, self.byIndex = {}, {}
+
+    @classmethod
+    def forMode(cls, server, mode):
+        """
+        Clients for a server started with C{mode}: C{"sudp-...:SUITE"}
+        offers that one suite.
+        """
+        suite = mode.partition(":")[2]
+        return cls(server, Config(suites=(getSuite(suite),)) if suite else None)
 
     def _flush(self, engine):
         for data, _ in engine.outbox:
@@ -167,19 +178,22 @@ def figure(value, unit, baseline=None, baselineName=None, higherIsBetter=True, g
 # -- cases ---------------------------------------------------------------------------
 
 
-def oneWayRate(mode, size, count, gso=False):
+def oneWayRate(mode, size, count, gso=False, pure=False):
     """
     Blast C{count} pre-built datagrams at a counting server and measure the
     rate at which it received (plaintext) or delivered (sudp) them. With
-    C{gso}, the sender sends them in GSO batches of 64 (for both modes).
+    C{gso}, the sender sends them in GSO batches of 64 (for both modes);
+    with C{pure}, the server runs without the C speedups.
+
+    @return: (messages per second, messages, server CPU microseconds per message)
     """
-    with Server(mode) as server:
+    with Server(mode, pure) as server:
         payload = os.urandom(size)
         if mode == "udp-count":
             packets = [payload] * count
             sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         else:
-            clients = Clients(server)
+            clients = Clients.forMode(server, mode)
             [engine] = clients.handshakes(1)
             sock = clients.sock
             packets = []
@@ -190,6 +204,9 @@ def oneWayRate(mode, size, count, gso=False):
         send = sock.send
         server.command("reset")
         cpuBefore = server.stats()["cpu"]
+        # perf_counter is CLOCK_MONOTONIC, one clock for every process here:
+        # the rate runs from the first send to the last delivery
+        start = time.perf_counter()
         if gso:
             sender = GSOSender(sock)
             for i in range(0, len(packets), 64):
@@ -213,9 +230,8 @@ def oneWayRate(mode, size, count, gso=False):
                 break
             stats = later
     n = stats["messages"] if mode != "udp-count" else stats["datagrams"]
-    span = stats["last"] - stats["first"]
     cpu = (stats["cpu"] - cpuBefore) / n * 1e6 if n else 0.0  # idle waiting costs no CPU
-    return (n - 1) / span if span > 0 else 0.0, n, cpu
+    return n / (stats["last"] - start) if n else 0.0, n, cpu
 
 
 def echo(mode, size, inFlight, seconds):
@@ -237,7 +253,7 @@ def echo(mode, size, inFlight, seconds):
                 ready, _, _ = select.select([sock], [], [], 1.0)
                 return bool(ready and sock.recv(65536))
         else:
-            clients = Clients(server)
+            clients = Clients.forMode(server, mode)
             [engine] = clients.handshakes(1)
             sock = clients.sock
             # the same socket calls as the plaintext client: connected send
@@ -335,6 +351,7 @@ def cookieFlood(count, sockets=16):
     with Server("sudp-echo") as server:
         hello = P.encodeHello(os.urandom(8))
         server.command("reset")
+        start = time.perf_counter()  # one clock for every process (see oneWayRate)
         socks = []
         for _ in range(sockets):
             s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -354,8 +371,7 @@ def cookieFlood(count, sockets=16):
             if later["datagrams"] == stats["datagrams"]:
                 break
             stats = later
-    span = stats["last"] - stats["first"]
-    return stats["engine"]["cookies-sent"] / span if span > 0 else 0.0
+    return stats["engine"]["cookies-sent"] / (stats["last"] - start)
 
 
 def memoryPerSession(count):
@@ -426,14 +442,28 @@ def run(quick=False, repeats=None):
         results[f"receiver CPU per message, one-way {size} B (us)"] = figure(
             median([r[2] for r in encRuns]), "us", median([r[2] for r in plainRuns]), "plaintext Twisted UDP",
             higherIsBetter=False)
-        plain = median([echo("udp-echo", size, 64, echoSeconds)[0] for _ in range(repeats)])
+        pure = [oneWayRate("sudp-count", size, n, pure=True) for _ in range(repeats)]
+        results[f"one-way {size} B, pure-Python data path (msg/s)"] = figure(
+            median([r[0] for r in pure]), "msg/s", plain, "plaintext Twisted UDP")
+        results[f"receiver CPU per message, one-way {size} B, pure Python (us)"] = figure(
+            median([r[2] for r in pure]), "us", median([r[2] for r in plainRuns]), "plaintext Twisted UDP",
+            higherIsBetter=False)
+        echoPlain = median([echo("udp-echo", size, 64, echoSeconds)[0] for _ in range(repeats)])
         enc = median([echo("sudp-echo", size, 64, echoSeconds)[0] for _ in range(repeats)])
-        results[f"echo {size} B, 64 in flight (rt/s)"] = figure(enc, "round trips/s", plain,
+        results[f"echo {size} B, 64 in flight (rt/s)"] = figure(enc, "round trips/s", echoPlain,
                                                                  "plaintext Twisted UDP echo", goal=">= 0.7x")
         plain = median([oneWayRate("udp-count", size, n, gso=True)[0] for _ in range(repeats)])
         enc = median([oneWayRate("sudp-count", size, n, gso=True)[0] for _ in range(repeats)])
         results[f"one-way {size} B, GSO sender, sudp with GRO (msg/s)"] = figure(
             enc, "msg/s", plain, "plaintext Twisted UDP, same GSO sender", goal="stretch: > 1.0x")
+        if size == 64:
+            # the other AEAD: AES-256-GCM's call costs about half ChaCha20-Poly1305's here
+            enc = median([echo("sudp-echo:aes-256-gcm", size, 64, echoSeconds)[0] for _ in range(repeats)])
+            results[f"echo {size} B, 64 in flight, suite aes-256-gcm (rt/s)"] = figure(
+                enc, "round trips/s", echoPlain, "plaintext Twisted UDP echo (same run)")
+            enc = median([oneWayRate("sudp-count:aes-256-gcm", size, n, gso=True)[0] for _ in range(repeats)])
+            results[f"one-way {size} B, GSO sender, GRO, suite aes-256-gcm (msg/s)"] = figure(
+                enc, "msg/s", plain, "plaintext Twisted UDP, same GSO sender (same run)")
     for name, mode in (("plain", "udp-echo"), ("sudp", "sudp-echo")):
         rtts = []
         for _ in range(repeats):

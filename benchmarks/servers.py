@@ -4,7 +4,8 @@ Benchmark servers, one per process, for benchmarks/run.py.
     python benchmarks/servers.py MODE
 
 MODE is udp-count, udp-echo (plaintext Twisted UDP), sudp-count or
-sudp-echo (sudp/1 through its endpoint). The server binds 127.0.0.1 on a
+sudp-echo (sudp/1 through its endpoint), the sudp ones optionally with
+":SUITE" to serve one cipher suite only. The server binds 127.0.0.1 on a
 free port, prints one line of JSON ({"port": ..., "key": ...}) and serves.
 Each line "reset" on standard input zeroes the counters (answer: {}); each
 line "stats" is answered with one line of JSON:
@@ -26,6 +27,7 @@ from twisted.internet import protocol, reactor, stdio  # noqa: E402
 from twisted.protocols.basic import LineReceiver  # noqa: E402
 
 from sudp.keys import Identity, saveIdentity  # noqa: E402
+from sudp.suites import getSuite  # noqa: E402
 from sudp.udp.adapters import ServerAdapter  # noqa: E402
 from sudp.udp.config import Config  # noqa: E402
 from sudp.udp.endpoints import SUDPServerEndpoint  # noqa: E402
@@ -93,6 +95,8 @@ class Commands(LineReceiver):
 
 
 def main(mode):
+    # MODE[:SUITE] runs a sudp server with that one cipher suite
+    mode, _, suite = mode.partition(":")
     original = ServerAdapter.datagramsReceived
 
     def counted(self, datagrams, addr):
@@ -119,7 +123,8 @@ def main(mode):
         # capacity is measured from one load-generating address, so its
         # per-source handshake limit is lifted here
         config = Config(maxSessions=100000, maxPendingHandshakes=100000, idleTimeout=600, keepaliveInterval=300,
-                        handshakesPerSecond=1e9, handshakeBurst=10**9, recvBuffer=RECV_BUFFER)
+                        handshakesPerSecond=1e9, handshakeBurst=10**9, recvBuffer=RECV_BUFFER,
+                        **({"suites": (getSuite(suite),)} if suite else {}))
         endpoint = SUDPServerEndpoint(reactor, 0, identity, config, interface="127.0.0.1")
         factory = protocol.Factory.forProtocol(Count if mode == "sudp-count" else Echo)
         port = []

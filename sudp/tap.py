@@ -16,6 +16,7 @@ from twisted.internet.interfaces import IProtocolFactory
 from twisted.logger import Logger
 from twisted.python import usage
 
+from sudp import speedups
 from sudp.errors import SUDPError
 from sudp.keys import loadAuthorizedKeys, loadOrCreateIdentity
 from sudp.suites import parseSuiteList
@@ -157,6 +158,7 @@ class SUDPService(service.Service):
         self.log.info("sudp: public key {key} ({fingerprint})", key=key.toText(), fingerprint=key.fingerprint())
         self.log.info("sudp: listening on UDP port {port}; clients connect with:", port=port.getHost().port)
         self.log.info("sudp:   {endpoint}", endpoint=self.clientEndpointString())
+        self.log.info("sudp: data path: {path}", path=speedups.describe())
 
     def stopService(self):
         service.Service.stopService(self)

@@ -12,6 +12,7 @@ from twisted.internet.endpoints import clientFromString, serverFromString
 from twisted.internet.error import ConnectionDone
 from twisted.trial import unittest
 
+from sudp import speedups
 from sudp.errors import BadServerSignature, ClientNotAuthorized, HandshakeTimeout, MessageTooLarge
 from sudp.interfaces import ISUDPTransport
 from sudp.keys import Identity, saveIdentity
@@ -490,6 +491,7 @@ class CommandLineTests(SUDPIntegrationMixin, unittest.TestCase):
 
         self.assertIn(loadIdentity(key).publicKey.toText(), out)
         self.assertIn("created server key", out)
+        self.assertIn("data path: " + speedups.describe(), out)
         client = yield clientFromString(reactor, endpoint).connect(RecorderFactory())
         client.transport.write(b"ping")
         got = yield client.waitFor(1)

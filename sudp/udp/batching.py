@@ -31,6 +31,7 @@ UDP_SEGMENT = 103
 UDP_GRO = 104
 MAX_SEGMENTS = 64  # the kernel's UDP_MAX_SEGMENTS
 MAX_GSO_BYTES = 65507
+GRO_SLOTS = 8  # recvmmsg slots with GRO: measured best at 4-8 (1.3 against 1.5 us a datagram at 32)
 _SEGMENT = struct.Struct("=H")
 _GRO_SIZE = struct.Struct("=i")
 _GRO_CMSG_SPACE = socket.CMSG_SPACE(4) if hasattr(socket, "CMSG_SPACE") else 0
@@ -193,7 +194,10 @@ class GROPort(udp.Port):
             # a GRO read can hold up to 64 KiB of datagrams
             self.maxPacketSize = max(self.maxPacketSize, 65535)
         if speedups.batchedIO:
-            self._receiver = speedups.native.Receiver(self.socket.fileno(), self.batch, self.maxPacketSize)
+            # a GRO slot holds up to 64 datagrams in 64 KiB; more slots than a
+            # few only spread each read over more cache than it fills
+            count = min(self.batch, GRO_SLOTS) if self.gro else self.batch
+            self._receiver = speedups.native.Receiver(self.socket.fileno(), count, self.maxPacketSize)
 
     def connectionLost(self, reason=None):
         self._receiver = None

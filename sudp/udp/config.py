@@ -42,9 +42,10 @@ class Config:
     @ivar recvBuffer: the socket's receive buffer (C{SO_RCVBUF}) in bytes;
         0 keeps the system's default. Raise it for bursty traffic (the
         kernel caps it at C{net.core.rmem_max}).
-    @ivar recvBatch: with the C speedups, datagrams (or GRO reads) taken per
-        C{recvmmsg} call on a server's socket; clients take at most 4. Each
-        costs a buffer of C{maxDatagramSize} (64 KiB with GRO).
+    @ivar recvBatch: with the C speedups, datagrams taken per C{recvmmsg}
+        call on a server's socket; clients take at most 4. Each costs a
+        buffer of C{maxDatagramSize}; with GRO each buffer is 64 KiB and
+        holds up to 64 datagrams, and at most 8 are used.
     @ivar rejectAfterMessages: packets under one key after which nothing more is
         sent with it (the session closes if no rekey happened); a session uses
         the smaller of this and its suite's confidentiality limit.
