@@ -124,9 +124,14 @@ class ClientEngine:
         if session is None:
             self.drops["no-session"] += 1
             return
-        _, index, seq = P.decodeDataHeader(data, session.suite.tagSize)
+        # the order of protocol.md 10.5: the header, the index, then the
+        # length the session's suite needs
+        _, index, seq = P.decodeDataHeader(data, 0)
         if index != session.localIndex:
             self.drops["unknown-session"] += 1
+            return
+        if len(data) < session.minimumPacket:
+            self.drops["truncated"] += 1
             return
         session.receive(data, t, seq, addr, now)
 
