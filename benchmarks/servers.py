@@ -5,17 +5,22 @@ Benchmark servers, one per process, for benchmarks/run.py.
 
 MODE is udp-count, udp-echo (plaintext Twisted UDP), sudp-count or
 sudp-echo (sudp/1 through its endpoint), the sudp ones optionally with
-":SUITE" to serve one cipher suite only. The server binds 127.0.0.1 on a
-free port, prints one line of JSON ({"port": ..., "key": ...}) and serves.
+":SUITE" to serve one cipher suite only; sudp-echo-limited is sudp-echo with
+the default per-address handshake limits (benchmarks/flood.py). The server
+binds 127.0.0.1 on a free port, prints one line of JSON ({"port": ...,
+"key": ...}) and serves.
 Each line "reset" on standard input zeroes the counters (answer: {}); each
 line "stats" is answered with one line of JSON:
 datagrams received, time of the first and last, messages delivered, RSS
-bytes, CPU seconds used, and for sudp the engine's counters.
+bytes, CPU seconds used, and for sudp the engine's counters and the sizes of
+its containers. A line "watch HOST:PORT" (answer: {}) counts the datagrams
+read from that address by first byte, reported in "stats" as "watched".
 """
 
 import json
 import os
 import resource
+import shutil
 import socket
 import sys
 import tempfile
@@ -34,6 +39,25 @@ from sudp.udp.endpoints import SUDPServerEndpoint  # noqa: E402
 
 RECV_BUFFER = 4 << 20  # the same receive buffer for every server: bursts are not lost to it
 STATS = {"datagrams": 0, "first": None, "last": None, "messages": 0}
+WATCHED = {}  # (host, port) -> {first byte: datagrams read}, for "watch"
+
+
+def watch(datagrams, addr):
+    counts = WATCHED.get(addr)
+    if counts is not None:
+        for d in datagrams:
+            key = d[0] if d else -1
+            counts[key] = counts.get(key, 0) + 1
+
+
+def containers(engine):
+    """
+    The sizes of what a server engine keeps (benchmarks/flood.py checks that
+    junk adds nothing to them).
+    """
+    return {"sessions": len(engine.sessions), "byEphemeral": len(engine.byEphemeral),
+            "limiter": len(engine.limiter), "timers": len(engine.timers),
+            "cookieSecrets": len(engine.cookies._cache), "ciphers": len(engine.ciphers)}
 
 
 def seen(count=1):
@@ -80,6 +104,12 @@ class Commands(LineReceiver):
     def lineReceived(self, line):
         if line.strip() == b"reset":
             STATS.update(datagrams=0, first=None, last=None, messages=0)
+            for addr in WATCHED:
+                WATCHED[addr] = {}
+            self.sendLine(b"{}")
+        elif line.startswith(b"watch "):
+            host, _, port = line[6:].strip().decode().rpartition(":")
+            WATCHED[(host, int(port))] = {}
             self.sendLine(b"{}")
         elif line.strip() == b"stats":
             usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -87,6 +117,9 @@ class Commands(LineReceiver):
             engine = getattr(self.port, "engine", None)
             if engine is not None:
                 out["engine"] = engine.stats()
+                out["containers"] = containers(engine)
+            if WATCHED:
+                out["watched"] = {f"{h}:{p}": {str(k): n for k, n in c.items()} for (h, p), c in WATCHED.items()}
             self.sendLine(json.dumps(out).encode())
 
     def connectionLost(self, reason):
@@ -101,6 +134,8 @@ def main(mode):
 
     def counted(self, datagrams, addr):
         seen(len(datagrams))
+        if WATCHED:
+            watch(datagrams, addr)
         original(self, datagrams, addr)
 
     ServerAdapter.datagramsReceived = counted
@@ -108,22 +143,27 @@ def main(mode):
 
     def countedBatch(self, groups):
         seen(sum(len(datagrams) for datagrams, _ in groups))
+        if WATCHED:
+            for datagrams, addr in groups:
+                watch(datagrams, addr)
         batch(self, groups)
 
     ServerAdapter.batchReceived = countedBatch
     ServerAdapter.datagramReceived = lambda self, data, addr: counted(self, (data,), addr)
+    keyDir = None
     if mode.startswith("udp-"):
         port = reactor.listenUDP(0, PlainCount() if mode == "udp-count" else PlainEcho(), interface="127.0.0.1")
         port.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECV_BUFFER)
         info = {"port": port.getHost().port}
     else:
         identity = Identity.generate()
-        keyFile = os.path.join(tempfile.mkdtemp(), "bench.key")
-        saveIdentity(identity, keyFile)
+        keyDir = tempfile.mkdtemp()
+        saveIdentity(identity, os.path.join(keyDir, "bench.key"))
         # capacity is measured from one load-generating address, so its
-        # per-source handshake limit is lifted here
+        # per-source handshake limit is lifted here (but for sudp-echo-limited)
+        limits = {} if mode == "sudp-echo-limited" else {"handshakesPerSecond": 1e9, "handshakeBurst": 10**9}
         config = Config(maxSessions=100000, maxPendingHandshakes=100000, idleTimeout=600, keepaliveInterval=300,
-                        handshakesPerSecond=1e9, handshakeBurst=10**9, recvBuffer=RECV_BUFFER,
+                        recvBuffer=RECV_BUFFER, **limits,
                         **({"suites": (getSuite(suite),)} if suite else {}))
         endpoint = SUDPServerEndpoint(reactor, 0, identity, config, interface="127.0.0.1")
         factory = protocol.Factory.forProtocol(Count if mode == "sudp-count" else Echo)
@@ -133,7 +173,11 @@ def main(mode):
         info = {"port": port.getHost().port, "key": identity.publicKey.toText()}
     stdio.StandardIO(Commands(port))
     print(json.dumps(info), flush=True)
-    reactor.run()
+    try:
+        reactor.run()
+    finally:
+        if keyDir is not None:  # the key pair is not left behind in /tmp
+            shutil.rmtree(keyDir, ignore_errors=True)
 
 
 if __name__ == "__main__":
