@@ -19,7 +19,7 @@ import hashlib
 import os
 import stat
 
-from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.exceptions import InternalError, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from nacl.exceptions import BadSignatureError
@@ -180,7 +180,8 @@ class Identity:
             raise KeyFileError(
                 f"{name}: the private key is encrypted; sudp needs an unencrypted key"
             ) from None
-        except (ValueError, UnsupportedAlgorithm) as e:
+        except (ValueError, UnsupportedAlgorithm, InternalError) as e:
+            # InternalError: OpenSSL refuses a key of the wrong length for its algorithm
             raise KeyFileError(
                 f"{name}: not a valid private key file (truncated or corrupt PEM: {e})"
             ) from None
@@ -203,6 +204,13 @@ def _checkPrivateMode(path):
         )
 
 
+def _why(error):
+    """
+    @return: what went wrong reading a file, in words.
+    """
+    return getattr(error, "strerror", None) or str(error)
+
+
 def loadIdentity(path):
     """
     Load an Ed25519 identity from a private key file.
@@ -221,6 +229,8 @@ def loadIdentity(path):
         raise KeyFileError(f"{path}: is a directory, not a key file") from None
     except PermissionError:
         raise KeyFileError(f"{path}: cannot read the key file (permission denied)") from None
+    except (OSError, ValueError) as e:  # a path through a file, too long, a loop, a NUL byte
+        raise KeyFileError(f"{path!r}: cannot read the key file ({_why(e)})") from None
     if not data.strip():
         raise KeyFileError(f"{path}: the key file is empty")
     return Identity.fromPEM(data, name=path)
@@ -234,6 +244,8 @@ def saveIdentity(identity, path, force=False, comment=""):
     @raise KeyFileError: if C{path} exists and C{force} is false.
     """
     path = os.fspath(path)
+    if any(c in comment for c in "\r\n\x00"):
+        raise KeyFileError(f"{path}: a key comment is one line of text")
     flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if force else os.O_EXCL)
     try:
         fd = os.open(path, flags, 0o600)
@@ -248,7 +260,7 @@ def saveIdentity(identity, path, force=False, comment=""):
             os.fchmod(f.fileno(), 0o600)
         f.write(identity.toPEM())
     line = identity.publicKey.toText() + (f" {comment}" if comment else "") + "\n"
-    with open(path + ".pub", "w", encoding="ascii") as f:
+    with open(path + ".pub", "w", encoding="utf-8") as f:
         f.write(line)
     return path
 
@@ -276,8 +288,8 @@ def loadPublicKey(path):
     try:
         with open(path, "rb") as f:
             data = f.read(1 << 16)
-    except OSError as e:
-        raise KeyFileError(f"{path}: cannot read ({e.strerror})") from None
+    except (OSError, ValueError) as e:
+        raise KeyFileError(f"{path!r}: cannot read ({_why(e)})") from None
     if b"PRIVATE KEY" in data:
         return loadIdentity(path).publicKey
     for number, line in enumerate(data.splitlines(), 1):
@@ -304,7 +316,7 @@ def parseAuthorizedKeys(text, name="<authorized keys>"):
         line = line.strip()
         if not line or line.startswith("#"):
             continue
-        keyText, _, comment = line.partition(" ")
+        keyText, comment = (line.split(None, 1) + [""])[:2]
         try:
             keys[PublicKey.fromText(keyText)] = comment.strip()
         except PublicKeyFormatError as e:
@@ -322,6 +334,6 @@ def loadAuthorizedKeys(path):
             text = f.read()
     except FileNotFoundError:
         raise KeyFileError(f"{path}: no such authorized keys file") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise KeyFileError(f"{path}: cannot read authorized keys ({e})") from None
+    except (OSError, ValueError) as e:  # UnicodeDecodeError is a ValueError
+        raise KeyFileError(f"{path!r}: cannot read authorized keys ({_why(e)})") from None
     return parseAuthorizedKeys(text, name=path)

@@ -156,9 +156,9 @@ class SUDPService(service.Service):
             keyFile=self.keyFile,
         )
         self.log.info("sudp: public key {key} ({fingerprint})", key=key.toText(), fingerprint=key.fingerprint())
+        self.log.info("sudp: data path: {path}", path=speedups.describe())
         self.log.info("sudp: listening on UDP port {port}; clients connect with:", port=port.getHost().port)
         self.log.info("sudp:   {endpoint}", endpoint=self.clientEndpointString())
-        self.log.info("sudp: data path: {path}", path=speedups.describe())
 
     def stopService(self):
         service.Service.stopService(self)

@@ -95,7 +95,20 @@ def _reject(options, known):
     rejectUnknown(options, set(known) | optionNames(StreamConfig), "sframe")
 
 
-def parseServer(reactor, *args, **kwargs):
+def _inner(parse, reactor, description):
+    """
+    Parse the stream endpoint sframe wraps.
+
+    @raise ConfigurationError: whatever Twisted's parser or the endpoint
+        class refuses, named as this option's.
+    """
+    try:
+        return parse(reactor, description)
+    except Exception as e:
+        raise ConfigurationError(f"sframe: endpoint={description!r}: {type(e).__name__}: {e}") from e
+
+
+def parseServer(reactor, /, *args, **kwargs):
     """
     C{sframe:key=FILE:endpoint=INNER[:authorizedKeys=FILE][:option=value...]}
     """
@@ -110,12 +123,12 @@ def parseServer(reactor, *args, **kwargs):
     config = _config(options)
     _reject(options, ["key", "endpoint", "authorizedKeys"])
     return SFrameServerEndpoint(
-        reactor, serverFromString(reactor, inner), loadIdentity(keyFile), config,
+        reactor, _inner(serverFromString, reactor, inner), loadIdentity(keyFile), config,
         authorizedKeys=None if authorized is None else loadAuthorizedKeys(authorized),
     )
 
 
-def parseClient(reactor, *args, **kwargs):
+def parseClient(reactor, /, *args, **kwargs):
     """
     C{sframe:serverKey=KEY:endpoint=INNER[:key=FILE][:option=value...]}
     """
@@ -134,6 +147,6 @@ def parseClient(reactor, *args, **kwargs):
     config = _config(options)
     _reject(options, ["serverKey", "endpoint", "key"])
     return SFrameClientEndpoint(
-        reactor, clientFromString(reactor, inner), _serverKey(serverKey), config,
+        reactor, _inner(clientFromString, reactor, inner), _serverKey(serverKey), config,
         identity=None if keyFile is None else loadIdentity(keyFile),
     )

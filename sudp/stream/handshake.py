@@ -107,7 +107,7 @@ class StreamConfig:
                 f"sframe: maxFramePayload must be {MIN_FRAME_PAYLOAD} to 16777216 "
                 "(a CONFIRM with a client proof is 96 bytes in one frame)"
             )
-        if self.frameTimeout <= 0 or self.handshakeTimeout <= 0:
+        if not (self.frameTimeout > 0 and self.handshakeTimeout > 0):  # NaN too
             raise ConfigurationError("sframe: timeouts must be positive")
 
 

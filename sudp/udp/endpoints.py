@@ -208,7 +208,7 @@ def _resolve(reactor, host):
 # -- string parsers -------------------------------------------------------------
 
 
-def parseServer(reactor, *args, **kwargs):
+def parseServer(reactor, /, *args, **kwargs):
     """
     C{sudp:PORT:key=FILE[:interface=ADDR][:authorizedKeys=FILE][:option=value...]}
 
@@ -237,7 +237,7 @@ def parseServer(reactor, *args, **kwargs):
     )
 
 
-def parseClient(reactor, *args, **kwargs):
+def parseClient(reactor, /, *args, **kwargs):
     """
     C{sudp:host=HOST:port=PORT:serverKey=KEY[:key=FILE][:bindAddress=ADDR][:option=value...]}
     (or C{sudp:HOST:PORT:serverKey=KEY}). C{serverKey} is the text form

@@ -68,6 +68,17 @@ def packetType(data):
     return t
 
 
+def _expectType(data, typeByte):
+    """
+    The engines dispatch on the type byte first; sframe decodes handshake
+    messages straight from the stream, so the decoders check it too.
+    """
+    if not data:
+        raise MalformedPacket("empty")
+    if data[0] != typeByte:
+        raise MalformedPacket("unexpected-type", f"type 0x{data[0]:02x}, expected 0x{typeByte:02x}")
+
+
 def _exact(data, size, name):
     if len(data) != size:
         raise MalformedPacket(
@@ -139,6 +150,7 @@ class HandshakeInit:
 
     @classmethod
     def decode(cls, data):
+        _expectType(data, HANDSHAKE_INIT)
         if len(data) < _INIT_FIXED.size + 1:
             raise MalformedPacket("truncated", "HANDSHAKE_INIT too short")
         _, sender, ts, cookie, eph, count = _INIT_FIXED.unpack_from(data)
@@ -186,6 +198,7 @@ class HandshakeResp:
 
     @classmethod
     def decode(cls, data):
+        _expectType(data, HANDSHAKE_RESP)
         _exact(data, _RESP.size, "HANDSHAKE_RESP")
         fields = _RESP.unpack(data)[1:]
         if fields[0] == 0 or fields[1] == 0:

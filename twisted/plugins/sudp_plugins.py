@@ -37,7 +37,7 @@ class _SUDPServiceMaker:
 class _SUDPServerParser:
     prefix = "sudp"
 
-    def parseStreamServer(self, reactor, *args, **kwargs):
+    def parseStreamServer(self, reactor, /, *args, **kwargs):
         from sudp.udp.endpoints import parseServer
 
         return parseServer(reactor, *args, **kwargs)
@@ -47,7 +47,7 @@ class _SUDPServerParser:
 class _SUDPClientParser:
     prefix = "sudp"
 
-    def parseStreamClient(self, reactor, *args, **kwargs):
+    def parseStreamClient(self, reactor, /, *args, **kwargs):
         from sudp.udp.endpoints import parseClient
 
         return parseClient(reactor, *args, **kwargs)
@@ -57,7 +57,7 @@ class _SUDPClientParser:
 class _SFrameServerParser:
     prefix = "sframe"
 
-    def parseStreamServer(self, reactor, *args, **kwargs):
+    def parseStreamServer(self, reactor, /, *args, **kwargs):
         from sudp.stream.endpoints import parseServer
 
         return parseServer(reactor, *args, **kwargs)
@@ -67,7 +67,7 @@ class _SFrameServerParser:
 class _SFrameClientParser:
     prefix = "sframe"
 
-    def parseStreamClient(self, reactor, *args, **kwargs):
+    def parseStreamClient(self, reactor, /, *args, **kwargs):
         from sudp.stream.endpoints import parseClient
 
         return parseClient(reactor, *args, **kwargs)
