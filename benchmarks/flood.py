@@ -187,7 +187,7 @@ def classify(data, liveIndexes, now):
         if cookieTimeClose(int.from_bytes(data[5:9], "big"), now):
             return None
         return "expired-cookie"
-    if t in (P.COOKIE, P.HANDSHAKE_RESP):
+    if t in (P.COOKIE, P.HANDSHAKE_RESP, P.G6_INIT, P.G6_RESP):  # valid types a sudp/1 server does not take
         return "unexpected-type"
     return "unknown-type"
 

@@ -86,7 +86,9 @@ SUITE_NAMES = tuple(suiteNames())
 SPEC_SUITES = {"chacha20-poly1305": 1, "aes-256-gcm": 2, "xchacha20-poly1305": 3, "xsalsa20-poly1305": 4}
 
 PROTECTED = frozenset((0x18, 0x19, 0x1A, 0x1B))
-TYPES = frozenset((P.HELLO, P.COOKIE, P.HANDSHAKE_INIT, P.HANDSHAKE_RESP)) | PROTECTED
+# G6_INIT and G6_RESP are gossip6's (protocol.md section 4): assigned, but
+# not received by a sudp/1 engine, so they fall to unexpected-type below
+TYPES = frozenset((P.HELLO, P.COOKIE, P.HANDSHAKE_INIT, P.HANDSHAKE_RESP, P.G6_INIT, P.G6_RESP)) | PROTECTED
 REPLY_COOKIE = "reply:COOKIE"  # a HELLO: answered statelessly with a COOKIE, not dropped
 PASSES = "passes"  # gets past every drop check of the receiver's first step
 OTHER_ADDR = ("127.0.0.1", 40001)  # not the client's address
@@ -875,7 +877,8 @@ class HandshakeTamperMixin:
     def test_hello(self):
         """
         HELLO (64 bytes, 512 bits): a flip in the first byte is dropped by
-        the server (C{unknown-type}; C{bad-field} as an INIT with count 0;
+        the server (C{unknown-type}; C{unexpected-type} as gossip6's G6_INIT
+        on a sudp/1 server; C{bad-field} as an INIT with count 0;
         C{unknown-session} as a phase-1 DATA packet; C{wrong-version}); a
         flip in the nonce comes back in the COOKIE, which the client drops
         (C{unexpected-cookie}); both recover on the client's retransmission
@@ -883,8 +886,8 @@ class HandshakeTamperMixin:
         genuine session opens with no drop at all.
         """
         self.assertEveryBit("hello", {
-            "type": {"recovered:unknown-type", "recovered:bad-field", "recovered:unknown-session",
-                     "recovered:wrong-version"},
+            "type": {"recovered:unknown-type", "recovered:unexpected-type", "recovered:bad-field",
+                     "recovered:unknown-session", "recovered:wrong-version"},
             "nonce": {"recovered:unexpected-cookie"},
             "padding": {"untouched"},
         })
@@ -940,7 +943,8 @@ class HandshakeTamperMixin:
 
     def test_resp(self):
         """
-        HANDSHAKE_RESP (122 bytes, 976 bits): a flip in the type or the
+        HANDSHAKE_RESP (122 bytes, 976 bits): a flip in the type (one turns
+        it into gossip6's G6_RESP: C{unexpected-type}) or the
         receiver index is dropped by the client, whose resent INIT gets the
         same RESP again and the genuine session. A flip in the sender
         index, suite, ephemeral key (all in the transcript) or signature
@@ -950,7 +954,7 @@ class HandshakeTamperMixin:
         session then expires.
         """
         self.assertEveryBit("resp", {
-            "type": {"recovered:unknown-type", "recovered:wrong-version"},
+            "type": {"recovered:unknown-type", "recovered:unexpected-type", "recovered:wrong-version"},
             "receiver index": {"recovered:unexpected-resp"},
             "sender index": {"BadServerSignature"},
             "suite": {"BadServerSignature"},

@@ -312,12 +312,15 @@ class ServerMalformedTests(EngineTestCase):
 
     def test_unknownTypeNibble(self):
         """
-        Version 1 with a type nibble that is not assigned (0x10, 0x15, 0x16,
-        0x17) is dropped as C{unknown-type}, at any length.
+        Version 1 with a type nibble that is not assigned (0x10, 0x17) is
+        dropped as C{unknown-type}, at any length; gossip6's INIT and RESP
+        (0x15, 0x16) are assigned, and a sudp/1 server drops them as
+        C{unexpected-type}.
         """
-        for t in (0x10, 0x15, 0x16, 0x17):
+        for t, reason in ((0x10, "unknown-type"), (0x17, "unknown-type"),
+                          (0x15, "unexpected-type"), (0x16, "unexpected-type")):
             for body in (b"", bytes(63), bytes(200)):
-                self.assertServerDrops(self.server, bytes([t]) + body, OTHER_ADDR, "unknown-type")
+                self.assertServerDrops(self.server, bytes([t]) + body, OTHER_ADDR, reason)
 
     def test_unknownTypeNibbleInDataRange(self):
         """
@@ -775,7 +778,8 @@ class ClientHandshakeTests(EngineTestCase):
         self.assertClientDrops(c, self.resp[:-1], "truncated")
         self.assertClientDrops(c, self.resp + b"\0", "oversized")
         self.assertClientDrops(c, bytes([0x24]) + self.resp[1:], "wrong-version")
-        self.assertClientDrops(c, bytes([0x15]) + self.resp[1:], "unknown-type")
+        self.assertClientDrops(c, bytes([0x17]) + self.resp[1:], "unknown-type")
+        self.assertClientDrops(c, bytes([0x16]) + self.resp[1:], "unexpected-type")  # gossip6's RESP
         self.assertClientDrops(c, P.encodeHello(b"12345678"), "unexpected-type")
         self.assertClientDrops(c, flip(self.resp, 8), "unexpected-resp")  # receiver index
         zeroSender = self.resp[:5] + bytes(4) + self.resp[9:]

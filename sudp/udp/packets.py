@@ -17,6 +17,8 @@ HELLO = 0x11
 COOKIE = 0x12
 HANDSHAKE_INIT = 0x13
 HANDSHAKE_RESP = 0x14
+G6_INIT = 0x15  # gossip6 (docs/gossip6.md)
+G6_RESP = 0x16
 DATA = 0x18  # | key phase bit; plaintext is one application message
 CONTROL = 0x1A  # | key phase bit; plaintext is a sequence of records
 
@@ -43,6 +45,8 @@ PACKET_NAMES = {
     COOKIE: "COOKIE",
     HANDSHAKE_INIT: "HANDSHAKE_INIT",
     HANDSHAKE_RESP: "HANDSHAKE_RESP",
+    G6_INIT: "G6_INIT",
+    G6_RESP: "G6_RESP",
     DATA: "DATA",
     DATA | 1: "DATA",
     CONTROL: "CONTROL",

@@ -116,7 +116,7 @@ class ServerEngine:
             t = P.packetType(data)
             if t == P.HELLO:
                 self._hello(data, addr, now)
-            elif t == P.HANDSHAKE_INIT:
+            elif t == self.INIT_TYPE:
                 self._init(data, addr, now)
             else:
                 self.drops["unexpected-type"] += 1
@@ -137,39 +137,62 @@ class ServerEngine:
         self.outbox.append((P.encodeCookie(nonce, timestamp, cookie), addr))
         self.counters["cookies-sent"] += 1
 
+    INIT_TYPE = P.HANDSHAKE_INIT  # the handshake this engine answers
+
     def _init(self, data, addr, now):
-        init = P.HandshakeInit.decode(data)
+        init = self._decodeInit(data)
+        if self._admit(init, addr, now):
+            self._answer(init, data, addr, now)
+
+    def _decodeInit(self, data):
+        return P.HandshakeInit.decode(data)
+
+    def _admit(self, init, addr, now):
+        """
+        What every handshake passes before the server does any work for it:
+        the cookie, a retransmission or replay, the per-address rate, the
+        limits on pending handshakes and sessions.
+
+        @return: True if the INIT may be answered.
+        """
         problem = self.cookies.check(addr[0], addr[1], init.timestamp, init.cookie, now)
         if problem:
             self.drops[problem] += 1
-            return
+            return False
         # the address is proven; from here on state may be kept
         known = self.byEphemeral.get(init.ephemeral)
         if known is not None:
-            if known.remoteIndex == init.senderIndex and known.state is PENDING:
+            if known.remoteIndex == init.senderIndex and known.state is PENDING and known.respBytes:
                 self.outbox.append((known.respBytes, addr))  # our RESP was lost
                 self.counters["resp-retransmitted"] += 1
             else:  # a replayed INIT of a session that exists: no new work, no reply
                 self.drops["duplicate-ephemeral"] += 1
-            return
+            return False
         if not self.limiter.allow(addr[0], now):
             # one proven address may not take every pending slot
             self.drops["rate-limited"] += 1
-            return
+            return False
         if self.pendingCount >= self.config.maxPendingHandshakes:
             self.drops["too-many-pending"] += 1
-            return
+            return False
         if self.openCount + self.pendingCount >= self.config.maxSessions:
             self.drops["server-full"] += 1
-            return
+            return False
+        return True
+
+    def _answer(self, init, initBytes, addr, now):
         suite = chooseSuite(self.config.suites, init.suites)
         if suite is None:
             self.drops["no-common-suite"] += 1
             return
+        seed = self.random(32)  # the ephemeral's randomness is drawn before the index
+        index = self._newIndex()
         try:
-            self._respond(init, data, suite, addr, now)
+            answer = answerInit(self.identity, init, initBytes, suite, index, seed)
         except HandshakeFailed:
             self.drops["bad-ephemeral"] += 1
+            return
+        self._pending(index, init.senderIndex, init.ephemeral, suite, answer.keys, answer.resp, addr, now)
 
     def _newIndex(self):
         while True:
@@ -177,21 +200,21 @@ class ServerEngine:
             if index and index not in self.sessions:
                 return index
 
-    def _respond(self, init, initBytes, suite, addr, now):
-        seed = self.random(32)  # the ephemeral's randomness is drawn before the index
-        index = self._newIndex()
-        answer = answerInit(self.identity, init, initBytes, suite, index, seed)
-        keys = answer.keys
-        session = Session(self, SERVER, self.config, suite, index, init.senderIndex, addr, keys, now)
-        session.clientEphemeral = bytes(init.ephemeral)
-        session.respBytes = answer.resp
+    def _pending(self, index, remoteIndex, clientEphemeral, suite, keys, resp, addr, now, peerKey=None):
+        """
+        Keep a pending session (RESP sent, CONFIRM awaited) and send its RESP.
+        """
+        session = Session(self, SERVER, self.config, suite, index, remoteIndex, addr, keys, now, peerKey=peerKey)
+        session.clientEphemeral = bytes(clientEphemeral)
+        session.respBytes = resp
         session.pendingExpires = now + self.config.handshakeTimeout
         self.sessions[index] = session
         self.byEphemeral[session.clientEphemeral] = session
         self.pendingCount += 1
         self.timers.arm(session, session.pendingExpires)
-        self.outbox.append((session.respBytes, addr))
+        self.outbox.append((resp, addr))
         self.counters["handshakes"] += 1
+        return session
 
     # -- timers and output ---------------------------------------------------
 
