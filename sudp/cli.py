@@ -1,10 +1,12 @@
 """
 The C{sudp} command (also C{python -m sudp}).
 
-  - C{sudp keygen FILE [--force] [--comment TEXT]}: a new Ed25519 identity,
-    private key to FILE (0600), public key to FILE.pub;
-  - C{sudp pubkey FILE}: print the public key and its fingerprint, from a
-    private key file or a C{.pub} file;
+  - C{sudp keygen [--type ed25519|rsa] [--bits N] FILE [--force]
+    [--comment TEXT]}: a new identity, Ed25519 by default or RSA (C{--bits},
+    default 3072, for gossip6), private key to FILE (0600), public key to
+    FILE.pub;
+  - C{sudp pubkey FILE}: print the public key (Ed25519 or RSA) and its
+    fingerprint, from a private key file or a C{.pub} file;
   - C{sudp connect ENDPOINT}: a netcat-like client (see L{sudp.netcat}).
 """
 
@@ -12,12 +14,24 @@ import argparse
 import sys
 
 from sudp.errors import SUDPError
-from sudp.keys import Identity, loadPublicKey, saveIdentity
+from sudp.keys import Identity, saveIdentity
+from sudp.rsakeys import (
+    DEFAULT_RSA_BITS,
+    MAX_RSA_BITS,
+    MIN_RSA_BITS,
+    RSAIdentity,
+    loadAnyPublicKey,
+    saveRSAIdentity,
+)
 
 
 def _keygen(args, out):
-    identity = Identity.generate()
-    saveIdentity(identity, args.file, force=args.force, comment=args.comment)
+    if args.type == "rsa":
+        identity = RSAIdentity.generate(args.bits or DEFAULT_RSA_BITS)
+        saveRSAIdentity(identity, args.file, force=args.force, comment=args.comment)
+    else:
+        identity = Identity.generate()
+        saveIdentity(identity, args.file, force=args.force, comment=args.comment)
     key = identity.publicKey
     out.write(f"wrote private key {args.file} (mode 0600) and public key {args.file}.pub\n")
     out.write(f"{key.toText()}\n{key.fingerprint()}\n")
@@ -25,7 +39,7 @@ def _keygen(args, out):
 
 
 def _pubkey(args, out):
-    key = loadPublicKey(args.file)
+    key = loadAnyPublicKey(args.file)
     out.write(f"{key.toText()}\n{key.fingerprint()}\n")
     return 0
 
@@ -34,6 +48,22 @@ def _connect(args, out):
     from sudp.netcat import runNetcat
 
     return runNetcat(args.endpoint, timeout=args.timeout)
+
+
+def _rsaBits(text):
+    """
+    The C{--bits} argument: an RSA key size sudp makes.
+    """
+    try:
+        bits = int(text, 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of bits: {text!r}") from None
+    if not MIN_RSA_BITS <= bits <= MAX_RSA_BITS or bits % 256:
+        raise argparse.ArgumentTypeError(
+            f"{bits}: an RSA key is {MIN_RSA_BITS} to {MAX_RSA_BITS} bits, a multiple "
+            f"of 256 (such as 2048, 3072, 4096)"
+        )
+    return bits
 
 
 def buildParser():
@@ -45,14 +75,38 @@ def buildParser():
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("keygen", help="create an Ed25519 identity (FILE and FILE.pub)")
+    p = sub.add_parser(
+        "keygen",
+        help="create an identity, Ed25519 or RSA (FILE and FILE.pub)",
+        description="Create an identity: the private key in FILE (PKCS#8 PEM, mode "
+        "0600) and the public key line in FILE.pub. Ed25519 by default; "
+        "--type rsa makes an RSA key for gossip6.",
+    )
     p.add_argument("file", metavar="FILE", help="private key file to write (mode 0600)")
+    p.add_argument(
+        "--type",
+        choices=("ed25519", "rsa"),
+        default="ed25519",
+        help="key type (default: ed25519; rsa for gossip6)",
+    )
+    p.add_argument(
+        "--bits",
+        type=_rsaBits,
+        default=None,
+        metavar="N",
+        help=f"RSA key size, {MIN_RSA_BITS} to {MAX_RSA_BITS}, a multiple of 256 "
+        f"(default: {DEFAULT_RSA_BITS}; only with --type rsa)",
+    )
     p.add_argument("--force", action="store_true", help="overwrite an existing FILE")
     p.add_argument("--comment", default="", help="comment for the .pub line")
     p.set_defaults(run=_keygen)
 
-    p = sub.add_parser("pubkey", help="print the public key and fingerprint of FILE")
-    p.add_argument("file", metavar="FILE", help="a private key file or a .pub file")
+    p = sub.add_parser(
+        "pubkey", help="print the public key (Ed25519 or RSA) and fingerprint of FILE"
+    )
+    p.add_argument(
+        "file", metavar="FILE", help="a private key file or a .pub file, Ed25519 or RSA"
+    )
     p.set_defaults(run=_pubkey)
 
     p = sub.add_parser(
@@ -78,7 +132,10 @@ def main(argv=None, out=None, err=None):
     """
     out = out or sys.stdout
     err = err or sys.stderr
-    args = buildParser().parse_args(argv)
+    parser = buildParser()
+    args = parser.parse_args(argv)
+    if args.command == "keygen" and args.bits is not None and args.type != "rsa":
+        parser.error("keygen: --bits applies only to --type rsa")
     try:
         return args.run(args, out)
     except SUDPError as e:

@@ -168,29 +168,44 @@ class Identity:
         @param name: the file name used in error messages.
         @raise KeyFileError: if C{data} is not an Ed25519 private key.
         """
-        if b"PUBLIC KEY" in data and b"PRIVATE KEY" not in data:
-            raise KeyFileError(f"{name}: holds a public key, not a private key")
-        if data.lstrip().startswith(ED25519_PREFIX.encode()):
-            raise KeyFileError(
-                f"{name}: holds a public key (the .pub line), not a private key"
-            )
-        try:
-            key = serialization.load_pem_private_key(data, password=None)
-        except TypeError:
-            raise KeyFileError(
-                f"{name}: the private key is encrypted; sudp needs an unencrypted key"
-            ) from None
-        except (ValueError, UnsupportedAlgorithm, InternalError) as e:
-            # InternalError: OpenSSL refuses a key of the wrong length for its algorithm
-            raise KeyFileError(
-                f"{name}: not a valid private key file (truncated or corrupt PEM: {e})"
-            ) from None
+        key = _loadPrivatePEM(data, name)
         if not isinstance(key, ed25519.Ed25519PrivateKey):
             kind = type(key).__name__.replace("_", "").replace("PrivateKey", "")
             raise KeyFileError(
                 f"{name}: holds a {kind or 'non-Ed25519'} key, expected an Ed25519 key"
             )
         return cls(key.private_bytes_raw())
+
+
+def _loadPrivatePEM(data, name, publicPrefixes=(ED25519_PREFIX,)):
+    """
+    Parse an unencrypted PEM private key of any type, for the C{fromPEM} of
+    L{Identity} and of L{sudp.rsakeys.RSAIdentity}.
+
+    @param name: the file name used in error messages.
+    @param publicPrefixes: the public key text prefixes recognised as "a
+        .pub line given where a private key belongs".
+    @return: the C{cryptography} private key object.
+    @raise KeyFileError: naming C{name}, if C{data} holds a public key, is
+        encrypted, or is not a private key at all.
+    """
+    if b"PUBLIC KEY" in data and b"PRIVATE KEY" not in data:
+        raise KeyFileError(f"{name}: holds a public key, not a private key")
+    if data.lstrip().startswith(tuple(prefix.encode() for prefix in publicPrefixes)):
+        raise KeyFileError(
+            f"{name}: holds a public key (the .pub line), not a private key"
+        )
+    try:
+        return serialization.load_pem_private_key(data, password=None)
+    except TypeError:
+        raise KeyFileError(
+            f"{name}: the private key is encrypted; sudp needs an unencrypted key"
+        ) from None
+    except (ValueError, UnsupportedAlgorithm, InternalError) as e:
+        # InternalError: OpenSSL refuses a key of the wrong length for its algorithm
+        raise KeyFileError(
+            f"{name}: not a valid private key file (truncated or corrupt PEM: {e})"
+        ) from None
 
 
 def _checkPrivateMode(path):
@@ -211,18 +226,22 @@ def _why(error):
     return getattr(error, "strerror", None) or str(error)
 
 
-def loadIdentity(path):
+def _readPrivateKeyFile(path):
     """
-    Load an Ed25519 identity from a private key file.
+    Read a private key file for L{loadIdentity} and its RSA twin, after
+    checking its permissions (L{_checkPrivateMode}).
 
-    @raise KeyFileError: if the file is missing, too open, or not an Ed25519
-        private key; the message names the file.
+    @return: the file's bytes (at most 64 KiB).
+    @raise KeyFileError: naming the file if it is missing, too open,
+        unreadable or empty.
     """
     path = os.fspath(path)
     try:
         _checkPrivateMode(path)
         with open(path, "rb") as f:
             data = f.read(1 << 16)
+    except KeyFileError:  # too open: a ValueError, not to be wrapped again below
+        raise
     except FileNotFoundError:
         raise KeyFileError(f"{path}: no such key file") from None
     except IsADirectoryError:
@@ -233,7 +252,18 @@ def loadIdentity(path):
         raise KeyFileError(f"{path!r}: cannot read the key file ({_why(e)})") from None
     if not data.strip():
         raise KeyFileError(f"{path}: the key file is empty")
-    return Identity.fromPEM(data, name=path)
+    return data
+
+
+def loadIdentity(path):
+    """
+    Load an Ed25519 identity from a private key file.
+
+    @raise KeyFileError: if the file is missing, too open, or not an Ed25519
+        private key; the message names the file.
+    """
+    path = os.fspath(path)
+    return Identity.fromPEM(_readPrivateKeyFile(path), name=path)
 
 
 def saveIdentity(identity, path, force=False, comment=""):
@@ -242,6 +272,21 @@ def saveIdentity(identity, path, force=False, comment=""):
     C{path + ".pub"}.
 
     @raise KeyFileError: if C{path} exists and C{force} is false.
+    """
+    return _writeKeyFiles(
+        path, identity.toPEM(), identity.publicKey.toText(), force=force, comment=comment
+    )
+
+
+def _writeKeyFiles(path, pem, publicText, force=False, comment=""):
+    """
+    Write a private key file (mode 0600, never over an existing file unless
+    C{force}) and its C{.pub} line (UTF-8: C{publicText}, a space and
+    C{comment} if there is one), for L{saveIdentity} and its RSA twin.
+
+    @return: C{path}.
+    @raise KeyFileError: naming the file, if C{comment} is not one line, if
+        C{path} exists and C{force} is false, or if it cannot be written.
     """
     path = os.fspath(path)
     if any(c in comment for c in "\r\n\x00"):
@@ -258,8 +303,8 @@ def saveIdentity(identity, path, force=False, comment=""):
     with os.fdopen(fd, "wb") as f:
         if os.name == "posix":
             os.fchmod(f.fileno(), 0o600)
-        f.write(identity.toPEM())
-    line = identity.publicKey.toText() + (f" {comment}" if comment else "") + "\n"
+        f.write(pem)
+    line = publicText + (f" {comment}" if comment else "") + "\n"
     with open(path + ".pub", "w", encoding="utf-8") as f:
         f.write(line)
     return path
@@ -284,6 +329,17 @@ def loadPublicKey(path):
 
     @raise KeyFileError: naming the file if it does not hold a public key.
     """
+    return _loadPublicKeyFile(path, PublicKey.fromText, loadIdentity)
+
+
+def _loadPublicKeyFile(path, fromText, loadPrivate):
+    """
+    Read a public key from a C{.pub} file, its first line that is neither
+    blank nor a comment, parsed by C{fromText}; or, from a private key file,
+    C{loadPrivate(path).publicKey}. For L{loadPublicKey} and its RSA twin.
+
+    @raise KeyFileError: naming the file (and line) if it holds no valid key.
+    """
     path = os.fspath(path)
     try:
         with open(path, "rb") as f:
@@ -291,12 +347,12 @@ def loadPublicKey(path):
     except (OSError, ValueError) as e:
         raise KeyFileError(f"{path!r}: cannot read ({_why(e)})") from None
     if b"PRIVATE KEY" in data:
-        return loadIdentity(path).publicKey
+        return loadPrivate(path).publicKey
     for number, line in enumerate(data.splitlines(), 1):
         line = line.strip()
         if line and not line.startswith(b"#"):
             try:
-                return PublicKey.fromText(line.split()[0])
+                return fromText(line.split()[0])
             except Exception as e:
                 raise KeyFileError(f"{path}:{number}: {e}") from None
     raise KeyFileError(f"{path}: holds no public key")
@@ -311,6 +367,19 @@ def parseAuthorizedKeys(text, name="<authorized keys>"):
     @return: a dict mapping each L{PublicKey} to its comment.
     @raise KeyFileError: naming the file and line of the first bad entry.
     """
+    return _parseKeyLines(text, name, PublicKey)
+
+
+def _parseKeyLines(text, name, keyClass):
+    """
+    Parse a keys file (authorized keys, trusted keys): one public key per
+    line in the text form C{keyClass.fromText} reads, then an optional
+    comment; blank lines and lines starting with C{#} are ignored.
+
+    @return: a dict mapping each key to its comment (the last comment of a
+        repeated key).
+    @raise KeyFileError: naming the file and line of the first bad entry.
+    """
     keys = {}
     for number, line in enumerate(text.splitlines(), 1):
         line = line.strip()
@@ -318,7 +387,7 @@ def parseAuthorizedKeys(text, name="<authorized keys>"):
             continue
         keyText, comment = (line.split(None, 1) + [""])[:2]
         try:
-            keys[PublicKey.fromText(keyText)] = comment.strip()
+            keys[keyClass.fromText(keyText)] = comment.strip()
         except PublicKeyFormatError as e:
             raise KeyFileError(f"{name}:{number}: {e}") from None
     return keys
@@ -329,11 +398,22 @@ def loadAuthorizedKeys(path):
     Load an authorized keys file; see L{parseAuthorizedKeys}.
     """
     path = os.fspath(path)
+    return parseAuthorizedKeys(_readKeyListFile(path, "authorized keys"), name=path)
+
+
+def _readKeyListFile(path, what):
+    """
+    Read a keys file as UTF-8 text, for L{loadAuthorizedKeys} and its RSA
+    twin.
+
+    @param what: what the file is, for error messages (C{"authorized keys"}).
+    @raise KeyFileError: naming the file if it is missing or unreadable.
+    """
+    path = os.fspath(path)
     try:
         with open(path, "r", encoding="utf-8") as f:
-            text = f.read()
+            return f.read()
     except FileNotFoundError:
-        raise KeyFileError(f"{path}: no such authorized keys file") from None
+        raise KeyFileError(f"{path}: no such {what} file") from None
     except (OSError, ValueError) as e:  # UnicodeDecodeError is a ValueError
-        raise KeyFileError(f"{path!r}: cannot read authorized keys ({_why(e)})") from None
-    return parseAuthorizedKeys(text, name=path)
+        raise KeyFileError(f"{path!r}: cannot read {what} ({_why(e)})") from None
