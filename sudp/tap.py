@@ -24,6 +24,7 @@ from sudp.udp.config import Config
 from sudp.udp.endpoints import SUDPServerEndpoint
 
 DEFAULT_KEY = "sudp_server.key"
+DEFAULT_RSA_KEY = "sudp_server_rsa.key"  # the default key of a gossip6 server (RSA-3072)
 
 
 class Echo(protocol.Protocol):
@@ -83,6 +84,13 @@ class Options(usage.Options):
         ["max-sessions", None, None, "Most sessions at once.", int],
         ["max-pending", None, None, "Most handshakes in progress at once.", int],
         ["idle-timeout", None, None, "Seconds without a packet before a session ends.", float],
+        ["handshake", None, "sudp", "sudp (the sudp/1 handshake, Ed25519 key) or gossip6 "
+                                    "(seed 004: RSA keys, proof of work; needs --trusted-keys)."],
+        ["trusted-keys", None, None, "gossip6: the clients' RSA public keys, one per line."],
+        ["difficulty", None, None, "gossip6: proof-of-work difficulty in bits (default 6).", int],
+        ["t-max", None, None, "gossip6: seconds a handshake message stays fresh (default 60).", float],
+        ["local-addresses", None, None, "gossip6: IP:PORT,... clients may name as this server "
+                                        "(behind NAT: the address they see)."],
     ]
 
     def __init__(self):
@@ -110,8 +118,33 @@ class Options(usage.Options):
             if self["suites"]:
                 changes["suites"] = parseSuiteList(self["suites"])
             self["config"] = Config(**changes)
+            self["gossip6"] = self._gossip6()
         except SUDPError as e:
             raise usage.UsageError(str(e)) from None
+
+    def _gossip6(self):
+        """
+        @return: the gossip6 options as endpoint-string options, or None.
+        """
+        if self["handshake"] not in ("sudp", "gossip6"):
+            raise usage.UsageError(f"--handshake {self['handshake']!r}: sudp or gossip6")
+        extra = [name for name in ("trusted-keys", "difficulty", "t-max", "local-addresses") if self[name] is not None]
+        if self["handshake"] == "sudp":
+            if extra:
+                raise usage.UsageError(f"--{extra[0]} is a gossip6 option: add --handshake gossip6")
+            return None
+        if not self["trusted-keys"]:
+            raise usage.UsageError("--handshake gossip6 needs --trusted-keys FILE (the clients' RSA keys)")
+        if self["authorized-keys"] or self["suites"]:
+            raise usage.UsageError("gossip6 authenticates with --trusted-keys and uses aes-256-gcm: "
+                                   "no --authorized-keys or --suites")
+        if self["key"] == DEFAULT_KEY:
+            self["key"] = DEFAULT_RSA_KEY
+        options = {"trustedKeys": self["trusted-keys"]}
+        for name, option in (("difficulty", "difficulty"), ("t-max", "tMax"), ("local-addresses", "localAddresses")):
+            if self[name] is not None:
+                options[option] = str(self[name])
+        return options
 
 
 class SUDPService(service.Service):
@@ -124,7 +157,8 @@ class SUDPService(service.Service):
 
     log = Logger()
 
-    def __init__(self, endpoint, factory, identity, created, keyFile, interface):
+    def __init__(self, endpoint, factory, identity, created, keyFile, interface, gossip6=False):
+        self.gossip6 = gossip6
         self.endpoint = endpoint
         self.factory = factory
         self.identity = identity
@@ -135,10 +169,14 @@ class SUDPService(service.Service):
 
     def clientEndpointString(self):
         """
-        @return: the client endpoint string for this server.
+        @return: the client endpoint string for this server (for gossip6,
+            with the client's own RSA key file to fill in).
         """
         host = self.interface if self.interface not in ("", "0.0.0.0", "::") else "127.0.0.1"
         number = self.port.getHost().port
+        if self.gossip6:
+            return (f"sudp:host={host}:port={number}:handshake=gossip6:key=CLIENT_RSA.key"
+                    f":serverKey={self.identity.publicKey.toText()}")
         return f"sudp:host={host}:port={number}:serverKey={self.identity.publicKey.toText()}"
 
     def startService(self):
@@ -175,7 +213,8 @@ class StreamListener(service.Service):
 
     log = Logger()
 
-    def __init__(self, description, endpoint, factory, identity):
+    def __init__(self, description, endpoint, factory, identity, gossip6=False):
+        self.gossip6 = gossip6
         self.description = description
         self.endpoint = endpoint
         self.factory = factory
@@ -197,8 +236,9 @@ class StreamListener(service.Service):
         if self.description.startswith("sframe:") and host.type == "TCP":
             address = host.host if host.host not in ("0.0.0.0", "::") else "127.0.0.1"
             self.log.info(
-                "sudp:   sframe:serverKey={key}:endpoint=tcp\\:{host}\\:{port}",
+                "sudp:   sframe:{handshake}serverKey={key}:endpoint=tcp\\:{host}\\:{port}",
                 key=self.identity.publicKey.toText(), host=address, port=host.port,
+                handshake="handshake=gossip6:key=CLIENT_RSA.key:" if self.gossip6 else "",
             )
 
     def stopService(self):
@@ -208,14 +248,33 @@ class StreamListener(service.Service):
             return port.stopListening()
 
 
-def streamEndpointString(description, keyFile):
+def streamEndpointString(description, keyFile, gossip6=None):
     """
     @return: C{description}, with C{key=keyFile} added to an C{sframe:} string
-        that names no key.
+        that names no key, and the server's gossip6 options to one that
+        names no handshake.
     """
-    if description.startswith("sframe:") and ":key=" not in description:
-        return description + f":key={keyFile}"
+    if description.startswith("sframe:"):
+        if ":key=" not in description:
+            description += f":key={keyFile}"
+        if gossip6 and ":handshake=" not in description:
+            description += ":handshake=gossip6" + "".join(
+                f":{name}={_escape(value)}" for name, value in gossip6.items())
     return description
+
+
+def _escape(value):
+    return value.replace("\\", "\\\\").replace(":", "\\:")
+
+
+def _loadOrCreateRSA(path):
+    from sudp.rsakeys import RSAIdentity, loadRSAIdentity, saveRSAIdentity
+
+    if os.path.exists(path):
+        return loadRSAIdentity(path), False
+    identity = RSAIdentity.generate()
+    saveRSAIdentity(identity, path)
+    return identity, True
 
 
 def makeService(options):
@@ -224,8 +283,17 @@ def makeService(options):
     """
     from twisted.internet import reactor
 
+    gossip6 = options["gossip6"]
     try:
-        identity, created = loadOrCreateIdentity(options["key"])
+        if gossip6 is None:
+            identity, created = loadOrCreateIdentity(options["key"])
+            setup = None
+        else:
+            from sudp.gossip6.config import handshakeFromOptions
+            from sudp.gossip6.udp import Gossip6Setup
+
+            identity, created = _loadOrCreateRSA(options["key"])
+            setup = handshakeFromOptions(dict(gossip6, handshake="gossip6"), "twist sudp", Gossip6Setup)
         authorized = (
             loadAuthorizedKeys(options["authorized-keys"]) if options["authorized-keys"] else None
         )
@@ -233,16 +301,17 @@ def makeService(options):
         raise usage.UsageError(str(e)) from None
     endpoint = SUDPServerEndpoint(
         reactor, options["port"], identity, options["config"], interface=options["interface"],
-        authorizedKeys=authorized,
+        authorizedKeys=authorized, gossip6=setup,
     )
     top = service.MultiService()
-    SUDPService(endpoint, options["factory"], identity, created, options["key"], options["interface"]
-                ).setServiceParent(top)
+    SUDPService(endpoint, options["factory"], identity, created, options["key"], options["interface"],
+                gossip6=setup is not None).setServiceParent(top)
     for description in options["listen"]:
-        full = streamEndpointString(description, options["key"])
+        full = streamEndpointString(description, options["key"], gossip6)
         try:
             stream = serverFromString(reactor, full)
         except (SUDPError, ValueError, KeyError) as e:
             raise usage.UsageError(f"--listen {description!r}: {e}") from None
-        StreamListener(description, stream, options["factory"], identity).setServiceParent(top)
+        StreamListener(description, stream, options["factory"], identity, gossip6=setup is not None
+                       ).setServiceParent(top)
     return top

@@ -16,7 +16,7 @@ from zope.interface import implementer
 
 from sudp.errors import ConfigurationError
 from sudp.options import configFromOptions, optionNames, rejectUnknown
-from sudp.keys import loadAuthorizedKeys, loadIdentity
+from sudp.keys import loadAuthorizedKeys
 from sudp.stream.handshake import StreamConfig, parseStreamSuites
 from sudp.stream.protocol import SFrameFactory
 
@@ -27,12 +27,17 @@ class SFrameServerEndpoint:
     An sframe server on top of any stream server endpoint.
     """
 
-    def __init__(self, reactor, inner, identity, config=None, authorizedKeys=None):
+    def __init__(self, reactor, inner, identity, config=None, authorizedKeys=None, gossip6=None):
+        """
+        @param gossip6: a L{sudp.gossip6.stream.Gossip6StreamSetup} to run the
+            gossip6 key exchange (C{identity} is then an RSA identity).
+        """
         self._reactor = reactor
         self._inner = inner
         self._identity = identity
         self._config = config or StreamConfig()
         self._authorizedKeys = authorizedKeys
+        self._gossip6 = gossip6
 
     def listen(self, factory):
         """
@@ -41,7 +46,7 @@ class SFrameServerEndpoint:
         """
         return self._inner.listen(
             SFrameFactory(factory, self._config, self._reactor, identity=self._identity,
-                          authorizedKeys=self._authorizedKeys)
+                          authorizedKeys=self._authorizedKeys, gossip6=self._gossip6, isClient=False)
         )
 
 
@@ -52,12 +57,18 @@ class SFrameClientEndpoint:
     with the application protocol once the server proved its key.
     """
 
-    def __init__(self, reactor, inner, serverKey, config=None, identity=None):
+    def __init__(self, reactor, inner, serverKey, config=None, identity=None, gossip6=None):
+        """
+        @param gossip6: a L{sudp.gossip6.stream.Gossip6StreamSetup} to run the
+            gossip6 key exchange (C{identity} is then the client's RSA
+            identity, and C{serverKey} is unused: the trusted keys decide).
+        """
         self._reactor = reactor
         self._inner = inner
         self._serverKey = serverKey
         self._config = config or StreamConfig()
         self._identity = identity
+        self._gossip6 = gossip6
 
     def connect(self, factory):
         state = {}
@@ -72,7 +83,7 @@ class SFrameClientEndpoint:
 
         ready = defer.Deferred(cancel)
         wrapping = SFrameFactory(factory, self._config, self._reactor, identity=self._identity,
-                                 serverKey=self._serverKey, ready=ready)
+                                 serverKey=self._serverKey, ready=ready, gossip6=self._gossip6, isClient=True)
         connecting = self._inner.connect(wrapping)
         state["connecting"] = connecting
 
@@ -85,6 +96,12 @@ class SFrameClientEndpoint:
 
         connecting.addCallbacks(connected, failed)
         return ready
+
+
+def _identity(keyFile, gossip6):
+    from sudp.udp.endpoints import _identity
+
+    return _identity(keyFile, gossip6)
 
 
 def _config(options):
@@ -120,12 +137,20 @@ def parseServer(reactor, /, *args, **kwargs):
     if not keyFile or not inner:
         raise ConfigurationError(r"sframe server: give key=FILE and endpoint=..., e.g. sframe:key=server.key:endpoint=tcp\:9001")
     authorized = options.pop("authorizedKeys", None)
+    gossip6 = _handshake(options, "sframe server", authorized=authorized)
     config = _config(options)
-    _reject(options, ["key", "endpoint", "authorizedKeys"])
+    _reject(options, ["key", "endpoint", "authorizedKeys", "handshake"])
     return SFrameServerEndpoint(
-        reactor, _inner(serverFromString, reactor, inner), loadIdentity(keyFile), config,
-        authorizedKeys=None if authorized is None else loadAuthorizedKeys(authorized),
+        reactor, _inner(serverFromString, reactor, inner), _identity(keyFile, gossip6), config,
+        authorizedKeys=None if authorized is None else loadAuthorizedKeys(authorized), gossip6=gossip6,
     )
+
+
+def _handshake(options, what, authorized=None, serverKey=None):
+    from sudp.gossip6.config import handshakeFromOptions
+    from sudp.gossip6.stream import Gossip6StreamSetup
+
+    return handshakeFromOptions(options, what, Gossip6StreamSetup, authorized, serverKey)
 
 
 def parseClient(reactor, /, *args, **kwargs):
@@ -139,14 +164,17 @@ def parseClient(reactor, /, *args, **kwargs):
         raise ConfigurationError(f"sframe client: options only (serverKey=, endpoint=), got {args}")
     serverKey = options.pop("serverKey", None)
     inner = options.pop("endpoint", None)
-    if not serverKey or not inner:
+    keyFile = options.pop("key", None)
+    gossip6 = _handshake(options, "sframe client", serverKey=serverKey)
+    if not inner or (gossip6 is None and not serverKey):
         raise ConfigurationError(
             r"sframe client: give serverKey=ed25519-... and endpoint=..., e.g. endpoint=tcp\:127.0.0.1\:9001"
         )
-    keyFile = options.pop("key", None)
+    if gossip6 is not None and keyFile is None:
+        raise ConfigurationError("sframe client (gossip6): give key=FILE, the client's RSA key")
     config = _config(options)
-    _reject(options, ["serverKey", "endpoint", "key"])
+    _reject(options, ["serverKey", "endpoint", "key", "handshake"])
     return SFrameClientEndpoint(
-        reactor, _inner(clientFromString, reactor, inner), _serverKey(serverKey), config,
-        identity=None if keyFile is None else loadIdentity(keyFile),
+        reactor, _inner(clientFromString, reactor, inner), None if gossip6 else _serverKey(serverKey), config,
+        identity=_identity(keyFile, gossip6), gossip6=gossip6,
     )

@@ -134,6 +134,7 @@ class Established:
         self.writer = writer
         self.reader = reader
         self.confirm = confirm
+        self.peerKey = None  # a key exchange that verified the peer (gossip6) puts its key here
 
 
 def _established(answer, isClient):
@@ -149,20 +150,21 @@ def _established(answer, isClient):
     return Established(suite, th, suite.cipher(mine, True), suite.cipher(theirs, False))
 
 
-class _Messages:
+class Messages:
     """
     Length-prefixed handshake messages from a byte stream.
     """
 
-    def __init__(self):
+    def __init__(self, limit=MAX_HANDSHAKE_MESSAGE):
         self._buffer = b""
+        self.limit = limit
 
     def feed(self, data):
         self._buffer += data
         if len(self._buffer) < 2:
             return None
         (length,) = _LEN.unpack_from(self._buffer)
-        if length > MAX_HANDSHAKE_MESSAGE:
+        if length > self.limit:
             raise HandshakeFailed(f"handshake message of {length} bytes is too long")
         if len(self._buffer) < 2 + length:
             return None
@@ -174,7 +176,10 @@ class _Messages:
         return rest
 
 
-def _framed(packet):
+def framed(packet):
+    """
+    @return: a handshake message with its u16 length in front.
+    """
     return _LEN.pack(len(packet)) + packet
 
 
@@ -189,9 +194,14 @@ class ClientKeyExchange:
         self.config = config
         self.identity = identity
         self.random = random
-        self._messages = _Messages()
+        self._messages = Messages()
 
-    def start(self):
+    def connected(self, transport):
+        """
+        The stream is up (sudp/1's key exchange needs nothing from it).
+        """
+
+    def start(self, now=None):
         """
         @return: the bytes to write: the length-prefixed HANDSHAKE_INIT.
         """
@@ -199,9 +209,9 @@ class ClientKeyExchange:
         self._init = P.HandshakeInit(
             randomIndex(self.random), 0, bytes(16), self._ephemeral.public, [s.suiteId for s in self.config.suites]
         ).encode()
-        return _framed(self._init)
+        return framed(self._init)
 
-    def receive(self, data):
+    def receive(self, data, now=None):
         """
         @return: None while waiting, then C{(Established, leftover bytes)}.
         @raise HandshakeFailed: (or a subclass) if the server's answer is bad.
@@ -230,9 +240,11 @@ class ServerKeyExchange:
         self.identity = identity
         self.config = config
         self.random = random
-        self._messages = _Messages()
+        self._messages = Messages()
 
-    def receive(self, data):
+    connected = ClientKeyExchange.connected
+
+    def receive(self, data, now=None):
         """
         @return: None while waiting, then C{(Established, reply bytes, leftover bytes)}.
         @raise HandshakeFailed: on a malformed INIT or no common suite.
@@ -253,4 +265,4 @@ class ServerKeyExchange:
             raise HandshakeFailed("no sframe suite in common")
         seed = self.random(32)
         answer = answerInit(self.identity, init, message, suite, randomIndex(self.random), seed)
-        return _established(answer, isClient=False), _framed(answer.resp), self._messages.rest()
+        return _established(answer, isClient=False), framed(answer.resp), self._messages.rest()

@@ -8,6 +8,7 @@ application registers are registered on the stream below, and pausing the
 wrapper pauses reading from it.
 """
 
+from twisted.internet import threads
 from twisted.internet.error import ConnectionDone, ConnectionLost
 from twisted.internet.interfaces import IPushProducer, ITransport
 from twisted.internet.protocol import Factory, Protocol
@@ -16,6 +17,7 @@ from twisted.python.failure import Failure
 from zope.interface import Attribute, Interface, implementer
 
 from sudp.errors import ClientNotAuthorized, HandshakeFailed, HandshakeTimeout, SUDPError
+from sudp.gossip6.proof import ProofCancelled
 from sudp.handshake import checkClientProof
 from sudp.stream.frames import (
     CODE_ACCEPT,
@@ -27,6 +29,7 @@ from sudp.stream.frames import (
     FrameWriter,
 )
 from sudp.stream.handshake import ClientKeyExchange, ServerKeyExchange
+from sudp.udp.events import ProofNeeded
 
 HANDSHAKE, CONFIRMING, OPEN, CLOSED = "handshake", "confirming", "open", "closed"
 
@@ -108,7 +111,11 @@ class SFrameProtocol(Protocol):
         self._paused = False
         self._pending = []
         self._pendingSize = 0
-        if factory.isClient:
+        self._proving = None  # a proof of work being solved (gossip6)
+        self._held = b""  # what arrived meanwhile
+        if factory.gossip6 is not None:
+            self._kx = factory.gossip6.keyExchange(factory.identity, factory.isClient)
+        elif factory.isClient:
             self._kx = ClientKeyExchange(factory.serverKey, self.config, identity=factory.identity)
         else:
             self._kx = ServerKeyExchange(factory.identity, self.config)
@@ -117,21 +124,25 @@ class SFrameProtocol(Protocol):
 
     def connectionMade(self):
         self._timer = self.factory.reactor.callLater(self.config.handshakeTimeout, self._handshakeTimedOut)
+        try:
+            self._kx.connected(self.transport)
+        except HandshakeFailed as e:
+            return self._end(SFrameLost("protocol-error", str(e)), e)
         if self.factory.isClient:
-            self.transport.write(self._kx.start())
+            self._keyExchanged(self._kx.start(self.factory.reactor.seconds()))
 
     def dataReceived(self, data):
         if self._ending is not None or self.state is CLOSED:
             return
         if self.state is HANDSHAKE:
+            if self._proving is not None:
+                self._held += data  # handled once our proof of work is done
+                return
             try:
-                result = self._kx.receive(data)
+                result = self._kx.receive(data, self.factory.reactor.seconds())
             except HandshakeFailed as e:
                 return self._end(SFrameLost("protocol-error", str(e)), e)
-            if result is None:
-                return
-            self._established(result)
-            data = result[-1]
+            data = self._keyExchanged(result)
             if not data:
                 return
         frames, error = self._reader.feed(data)
@@ -144,6 +155,49 @@ class SFrameProtocol(Protocol):
             return self._end(SFrameLost(error.reason, error.detail))
         self._watchSlowPeer(restart=bool(frames))
 
+    def _keyExchanged(self, result):
+        """
+        Act on what the key exchange returned: bytes to write, a proof of
+        work to make first, or the established keys.
+
+        @return: stream bytes that came after the key exchange, to read as frames.
+        """
+        if result is None:
+            return b""
+        if isinstance(result, bytes):
+            self.transport.write(result)
+            return b""
+        if type(result) is ProofNeeded:
+            self._prove(result.job)
+            return b""
+        self._established(result)
+        return result[-1]
+
+    def _prove(self, job):
+        """
+        Solve a proof of work (gossip6) in the reactor's thread pool; the
+        connection goes on reading meanwhile.
+        """
+        self._proving = job
+        reactor = self.factory.reactor
+        d = threads.deferToThreadPool(reactor, reactor.getThreadPool(), job.solve)
+        d.addCallbacks(lambda _: self._proved(job), lambda f: self._proofFailed(job, f))
+
+    def _proved(self, job):
+        self._proving = None
+        if self._ending is not None or self.state is CLOSED:
+            return
+        held, self._held = self._held, b""
+        rest = self._keyExchanged(self._kx.proofReady(job, self.factory.reactor.seconds()))
+        if rest or held:
+            self.dataReceived(rest + held)
+
+    def _proofFailed(self, job, failure):
+        self._proving = None
+        if not failure.check(ProofCancelled):
+            self.log.failure("sframe: a gossip6 proof of work failed", failure)
+        self._end(SFrameLost("protocol-error", "the proof of work could not be made"))
+
     def _established(self, result):
         done = result[0]
         c = self.config
@@ -152,6 +206,8 @@ class SFrameProtocol(Protocol):
         self._writer = FrameWriter(done.writer, c.maxFramePayload)
         self._reader = FrameReader(done.reader, c.maxFramePayload)
         self.state = CONFIRMING
+        if done.peerKey is not None:
+            self.peerPublicKey = done.peerKey
         if self.factory.isClient:
             self.transport.write(self._writer.frame(CODE_CONFIRM, done.confirm))
         else:
@@ -187,7 +243,9 @@ class SFrameProtocol(Protocol):
             if code != CODE_CONFIRM:
                 return self._end(SFrameLost("protocol-error", "the client did not CONFIRM"))
             try:
-                self.peerPublicKey = checkClientProof(payload or None, self._transcript, self.factory.authorizedKeys)
+                # a key exchange that verified the client already (gossip6) set peerPublicKey
+                self.peerPublicKey = checkClientProof(
+                    payload or None, self._transcript, self.factory.authorizedKeys) or self.peerPublicKey
             except ClientNotAuthorized as e:
                 reason = str(e).encode()[: self.config.maxFramePayload]
                 self.transport.write(self._writer.frame(CODE_CLOSE, reason))
@@ -261,6 +319,8 @@ class SFrameProtocol(Protocol):
         setattr(self, name, None)
 
     def connectionLost(self, reason):
+        if self._proving is not None:
+            self._proving.cancel()
         wasOpen = self.state is OPEN
         self.state = CLOSED
         self.disconnected = True
@@ -372,13 +432,20 @@ class SFrameFactory(Factory):
     noisy = False
 
     def __init__(self, wrappedFactory, config, reactor, identity=None, serverKey=None,
-                 authorizedKeys=None, ready=None):
+                 authorizedKeys=None, ready=None, gossip6=None, isClient=None):
+        """
+        @param gossip6: a L{sudp.gossip6.stream.Gossip6StreamSetup} to run
+            the gossip6 key exchange, or None for sudp/1's.
+        @param isClient: which side; by default, a client is one given the
+            server's key.
+        """
         self.wrappedFactory = wrappedFactory
         self.config = config
         self.reactor = reactor
         self.identity = identity
         self.serverKey = serverKey
-        self.isClient = serverKey is not None
+        self.isClient = serverKey is not None if isClient is None else isClient
+        self.gossip6 = gossip6
         self.authorizedKeys = None if authorizedKeys is None else frozenset(authorizedKeys)
         self._ready = ready
 

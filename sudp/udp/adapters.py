@@ -8,13 +8,15 @@ application's protocols. They hold no protocol logic.
 
 import errno
 
+from twisted.internet import threads
 from twisted.internet.protocol import DatagramProtocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from sudp.errors import HandshakeFailed
 from sudp.udp.batching import GSOSender
-from sudp.udp.events import HandshakeFailure, MessageReceived, SessionEnded, SessionOpened
+from sudp.gossip6.proof import ProofCancelled
+from sudp.udp.events import HandshakeFailure, MessageReceived, ProofNeeded, SessionEnded, SessionOpened
 from sudp.udp.transport import SessionTransport, lostReason, udpAddress
 
 _SEND_DROPS = (errno.EAGAIN, errno.EWOULDBLOCK, errno.ENOBUFS, errno.ECONNREFUSED, errno.EMSGSIZE)
@@ -108,6 +110,25 @@ class _EngineAdapter(DatagramProtocol):
             self._ended(event.session, event.reason)
         elif type(event) is HandshakeFailure:
             self._handshakeFailed(event.error)
+        elif type(event) is ProofNeeded:
+            self._solve(event.job)
+
+    def _solve(self, job):
+        """
+        Run a proof of work (gossip6) in the reactor's thread pool: the
+        reactor goes on meanwhile, and the engine hears when it is done.
+        """
+        def done(_):
+            self.engine.proofReady(job, self.reactor.seconds())
+            self.flush()
+
+        def failed(f):
+            if not f.check(ProofCancelled):
+                self.log.failure("sudp: a gossip6 proof of work failed", f)
+            self.engine.proofFailed(job, self.reactor.seconds())
+            self.flush()
+
+        threads.deferToThreadPool(self.reactor, self.reactor.getThreadPool(), job.solve).addCallbacks(done, failed)
 
     def _bind(self, session):
         """

@@ -80,8 +80,11 @@ class ClientEngine:
         """
         if self.state is not IDLE:
             raise HandshakeFailed("the handshake was already started")
-        self._nonce = self.random(P.HELLO_NONCE_SIZE)
         self._expires = now + self.config.handshakeTimeout
+        self._hello(now)
+
+    def _hello(self, now):
+        self._nonce = self.random(P.HELLO_NONCE_SIZE)
         self._send(HELLO_SENT, P.encodeHello(self._nonce), now)
 
     def _send(self, state, packet, now):
@@ -105,7 +108,7 @@ class ClientEngine:
                 self._data(data, t, addr, now)
             elif t == P.COOKIE:
                 self._cookie(data, now)
-            elif t == P.HANDSHAKE_RESP:
+            elif t == self.RESP_TYPE:
                 self._resp(data, now)
             else:
                 self.drops["unexpected-type"] += 1
@@ -140,13 +143,20 @@ class ClientEngine:
         if self.state is not HELLO_SENT or not hmac.compare_digest(nonce, self._nonce):
             self.drops["unexpected-cookie"] += 1
             return
+        self._send(INIT_SENT, self._makeInit(timestamp, cookie), now)
+
+    RESP_TYPE = P.HANDSHAKE_RESP  # the answer this engine's handshake waits for
+
+    def _makeInit(self, timestamp, cookie):
+        """
+        @return: the INIT packet carrying the server's cookie.
+        """
         self._ephemeral = Ephemeral(self.random(32))
         self._index = randomIndex(self.random)
-        init = P.HandshakeInit(
+        return P.HandshakeInit(
             self._index, timestamp, cookie, self._ephemeral.public,
             [s.suiteId for s in self.config.suites],
-        )
-        self._send(INIT_SENT, init.encode(), now)
+        ).encode()
 
     def _resp(self, data, now):
         resp = P.HandshakeResp.decode(data)
@@ -158,15 +168,20 @@ class ClientEngine:
         except HandshakeFailed as e:
             self._fail(e, now)
             return
-        suite, keys, th = answer.suite, answer.keys, answer.keys.transcript
-        self.session = Session(
-            self, CLIENT, self.config, suite, self._index, resp.senderIndex, self.serverAddr,
-            keys, now, serverKey=self.serverKey, peerKey=self.serverKey,
-        )
-        self._sessions[self._index] = self.session
         confirm = b""
         if self.identity is not None:
-            confirm = R.encodeRecord(R.CLIENT_AUTH, clientProof(self.identity, th))
+            confirm = R.encodeRecord(R.CLIENT_AUTH, clientProof(self.identity, answer.keys.transcript))
+        self._confirming(answer.suite, resp.senderIndex, answer.keys, self.serverKey, confirm, now)
+
+    def _confirming(self, suite, remoteIndex, keys, serverKey, confirm, now):
+        """
+        Keys exist: keep the session (confirming) and send the CONFIRM.
+        """
+        self.session = Session(
+            self, CLIENT, self.config, suite, self._index, remoteIndex, self.serverAddr,
+            keys, now, serverKey=serverKey, peerKey=serverKey,
+        )
+        self._sessions[self._index] = self.session
         self._confirm = confirm + R.encodeRecord(R.CONFIRM)
         self.state = CONFIRM_SENT
         self._interval = self.config.retransmitInitial

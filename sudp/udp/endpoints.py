@@ -90,7 +90,12 @@ class SUDPServerEndpoint:
     """
 
     def __init__(self, reactor, port, identity, config=None, interface="", authorizedKeys=None,
-                 cookieSecret=None):
+                 cookieSecret=None, gossip6=None):
+        """
+        @param gossip6: a L{sudp.gossip6.udp.Gossip6Setup} to run the gossip6
+            handshake (C{identity} is then an L{sudp.rsakeys.RSAIdentity}),
+            or None for sudp/1's.
+        """
         self._reactor = reactor
         self._port = port
         self._identity = identity
@@ -98,18 +103,24 @@ class SUDPServerEndpoint:
         self._interface = interface
         self._authorizedKeys = authorizedKeys
         self._cookieSecret = cookieSecret
+        self._gossip6 = gossip6
 
     def listen(self, factory):
         """
         @return: a L{Deferred} firing with a L{SUDPListeningPort}.
         """
         def start():
-            engine = ServerEngine(
-                self._identity, self._config, self._authorizedKeys, cookieSecret=self._cookieSecret
-            )
+            if self._gossip6 is None:
+                engine = ServerEngine(
+                    self._identity, self._config, self._authorizedKeys, cookieSecret=self._cookieSecret
+                )
+            else:
+                engine = self._gossip6.serverEngine(self._identity, self._config, self._cookieSecret)
             adapter = ServerAdapter(engine, factory, self._reactor)
             udpPort = _listenUDP(self._reactor, self._port, adapter, self._interface, self._config,
                                  self._config.recvBatch)
+            if self._gossip6 is not None:
+                self._gossip6.bound(engine, udpPort)
             factory.doStart()
             return SUDPListeningPort(udpPort, adapter)
 
@@ -123,7 +134,13 @@ class SUDPClientEndpoint:
     server has proven C{serverKey} and confirmed the session.
     """
 
-    def __init__(self, reactor, host, port, serverKey, config=None, identity=None, bindAddress=""):
+    def __init__(self, reactor, host, port, serverKey, config=None, identity=None, bindAddress="", gossip6=None):
+        """
+        @param gossip6: a L{sudp.gossip6.udp.Gossip6Setup} to run the gossip6
+            handshake (C{identity} is then the client's
+            L{sudp.rsakeys.RSAIdentity} and C{serverKey} is unused: the
+            setup's trusted keys decide), or None for sudp/1's.
+        """
         self._reactor = reactor
         self._host = host
         self._port = port
@@ -131,6 +148,7 @@ class SUDPClientEndpoint:
         self._config = config or Config()
         self._identity = identity
         self._bindAddress = bindAddress
+        self._gossip6 = gossip6
 
     def connect(self, factory):
         """
@@ -154,9 +172,10 @@ class SUDPClientEndpoint:
         def resolved(ip):
             if ready.called:  # cancelled while the name was being resolved
                 return
-            engine = ClientEngine(
-                self._serverKey, (ip, self._port), self._config, identity=self._identity
-            )
+            if self._gossip6 is None:
+                engine = ClientEngine(self._serverKey, (ip, self._port), self._config, identity=self._identity)
+            else:
+                engine = self._gossip6.clientEngine(self._identity, (ip, self._port), self._config)
             udpPort = None
 
             def onEnd():
@@ -167,6 +186,8 @@ class SUDPClientEndpoint:
             state["adapter"] = adapter
             udpPort = _listenUDP(self._reactor, 0, adapter, self._bindAddress, self._config,
                                  min(self._config.recvBatch, CLIENT_RECV_BATCH))
+            if self._gossip6 is not None:
+                self._gossip6.bound(engine, udpPort)
             adapter.start()
 
         def failed(f):
@@ -225,16 +246,41 @@ def parseServer(reactor, /, *args, **kwargs):
         raise ConfigurationError("sudp server: give the server key file, e.g. sudp:9000:key=server.key")
     interface = options.pop("interface", "")
     authorized = options.pop("authorizedKeys", None)
+    gossip6 = _handshake(options, "sudp server", authorized=authorized)
     config = configFromOptions(options)
-    _rejectUnknown(options, ["port", "key", "interface", "authorizedKeys"])
+    _rejectUnknown(options, ["port", "key", "interface", "authorizedKeys", "handshake"])
     return SUDPServerEndpoint(
         reactor,
         _portNumber(port, "server"),
-        loadIdentity(keyFile),
+        _identity(keyFile, gossip6),
         config,
         interface=interface,
         authorizedKeys=None if authorized is None else loadAuthorizedKeys(authorized),
+        gossip6=gossip6,
     )
+
+
+def _handshake(options, what, authorized=None, serverKey=None):
+    from sudp.gossip6.config import handshakeFromOptions
+    from sudp.gossip6.udp import Gossip6Setup
+
+    return handshakeFromOptions(options, what, Gossip6Setup, authorized, serverKey)
+
+
+def _rsaIdentity(keyFile):
+    from sudp.rsakeys import loadRSAIdentity
+
+    return loadRSAIdentity(keyFile)
+
+
+def _identity(keyFile, gossip6):
+    """
+    @return: the identity in C{keyFile}: RSA for gossip6, else Ed25519;
+        None without a file.
+    """
+    if keyFile is None:
+        return None
+    return loadIdentity(keyFile) if gossip6 is None else _rsaIdentity(keyFile)
 
 
 def parseClient(reactor, /, *args, **kwargs):
@@ -254,23 +300,28 @@ def parseClient(reactor, /, *args, **kwargs):
     if not host or not port:
         raise ConfigurationError("sudp client: give host and port, e.g. sudp:host=127.0.0.1:port=9000:serverKey=...")
     serverKey = options.pop("serverKey", None)
-    if not serverKey:
-        raise ConfigurationError("sudp client: give serverKey=ed25519-... (the server's public key)")
     keyFile = options.pop("key", None)
     bindAddress = options.pop("bindAddress", "")
     timeout = options.pop("timeout", None)
     if timeout is not None:
         options["handshakeTimeout"] = timeout
+    gossip6 = _handshake(options, "sudp client", serverKey=serverKey)
+    if gossip6 is None and not serverKey:
+        raise ConfigurationError("sudp client: give serverKey=ed25519-... (the server's public key)")
+    if gossip6 is not None and keyFile is None:
+        raise ConfigurationError("sudp client (gossip6): give key=FILE, the client's RSA key (sudp keygen --type rsa)")
     config = configFromOptions(options)
-    _rejectUnknown(options, ["host", "port", "serverKey", "key", "bindAddress", "timeout"])
+    _rejectUnknown(options, ["host", "port", "serverKey", "key", "bindAddress", "timeout", "handshake"])
+    identity = _identity(keyFile, gossip6)
     return SUDPClientEndpoint(
         reactor,
         host,
         _portNumber(port, "client"),
-        _serverKey(serverKey),
+        None if gossip6 is not None else _serverKey(serverKey),
         config,
-        identity=None if keyFile is None else loadIdentity(keyFile),
+        identity=identity,
         bindAddress=bindAddress,
+        gossip6=gossip6,
     )
 
 

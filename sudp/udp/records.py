@@ -44,7 +44,7 @@ _SIZES = {
     CONFIRM: (0, 0),
     CLIENT_AUTH: (96, 96),
     REKEY_REQUEST: (4, 36),
-    REKEY_RESPONSE: (100, 100),
+    REKEY_RESPONSE: (100, 36 + 512),  # an Ed25519 signature, or gossip6's RSA-PSS (up to RSA-4096)
     CLOSE: (1, 1 + 512),
 }
 

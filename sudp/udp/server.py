@@ -26,6 +26,7 @@ from sudp.udp.ciphercache import CipherCache
 from sudp.udp.ratelimit import HandshakeRateLimiter
 from sudp.udp.timers import TimerQueue
 
+SOLVING = "solving"  # a handshake whose answer's proof of work is being computed (gossip6)
 _DATA_MASK = 0xFC  # 0x18-0x1B: DATA and CONTROL, either key phase, version 1
 _DATA = P.DATA
 _HEADER_SIZE = P.DATA_HEADER_SIZE
@@ -162,9 +163,11 @@ class ServerEngine:
         # the address is proven; from here on state may be kept
         known = self.byEphemeral.get(init.ephemeral)
         if known is not None:
-            if known.remoteIndex == init.senderIndex and known.state is PENDING and known.respBytes:
+            if known.remoteIndex == init.senderIndex and known.state is PENDING:
                 self.outbox.append((known.respBytes, addr))  # our RESP was lost
                 self.counters["resp-retransmitted"] += 1
+            elif known.remoteIndex == init.senderIndex and known.state is SOLVING:
+                self.counters["init-while-solving"] += 1  # the answer is on its way
             else:  # a replayed INIT of a session that exists: no new work, no reply
                 self.drops["duplicate-ephemeral"] += 1
             return False

@@ -290,7 +290,8 @@ class Session:
 
     def _onConfirm(self, auth, now):
         try:
-            self.peerKey = checkClientProof(auth, self.handshakeTranscript, self.engine.authorizedKeys)
+            # a handshake that authenticated the client already (gossip6) set peerKey
+            self.peerKey = checkClientProof(auth, self.handshakeTranscript, self.engine.authorizedKeys) or self.peerKey
         except ClientNotAuthorized as e:
             if "signature" in str(e):
                 self.engine.drop("bad-client-signature")

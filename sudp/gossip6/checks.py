@@ -1,0 +1,136 @@
+"""
+The discard rules of seed 004, cheapest first (docs/gossip6.md, "Checks"):
+
+  1. sizes (the decoders), and on UDP the stateless cookie before anything
+  2. freshness: T older than now - tMax, or later than now + clockSkew
+  3. address: the peer named in m is not one of ours
+  4. reuse: this m (its SHA3-256) was accepted before, while still fresh
+  5. trust: the sender's RSA key is not in the trusted keys
+  6. proof of work: scrypt(m) >= k
+  7. signature: RSA-PSS over SHA3-256(m) does not verify
+
+Each refusal is a reason string, counted by the engine as a drop.
+"""
+
+import hashlib
+import ipaddress
+from collections import deque
+
+from sudp.gossip6.proof import meetsTarget
+from sudp.gossip6.wire import sameAddress
+
+WILDCARDS = ("", "0.0.0.0", "::")
+
+
+def isOurs(peer, ours):
+    """
+    @param peer: the C{(host, port)} a message names as its receiver.
+    @param ours: C{(host, port)} pairs we answer to; a wildcard host (the
+        socket is bound to every address) matches any address with that port.
+    """
+    for host, port in ours:
+        if host in WILDCARDS:
+            if peer[1] == port and _isIP(peer[0]):
+                return True
+        elif sameAddress(peer, (host, port)):
+            return True
+    return False
+
+
+def _isIP(text):
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+class ReuseRecord:
+    """
+    The proofs of work accepted while still fresh, by the SHA3-256 of m;
+    each is forgotten once its message is too old to be accepted anyway.
+    Bounded: when full, L{full} says so and the caller refuses.
+    """
+
+    def __init__(self, capacity):
+        self.capacity = capacity
+        self._expires = {}
+        self._order = deque()
+
+    def _purge(self, now):
+        order, expires = self._order, self._expires
+        while order and order[0][0] < now:
+            when, digest = order.popleft()
+            if expires.get(digest) == when:
+                del expires[digest]
+
+    def seen(self, digest, now):
+        """
+        @return: True if C{digest} was recorded and has not expired.
+        """
+        self._purge(now)
+        return digest in self._expires
+
+    def full(self, now):
+        """
+        @return: True if no more proofs can be recorded now.
+        """
+        self._purge(now)
+        return len(self._expires) >= self.capacity
+
+    def add(self, digest, expires):
+        """
+        Record C{digest} until C{expires}.
+        """
+        self._expires[digest] = expires
+        self._order.append((expires, digest))
+
+    def __len__(self):
+        return len(self._expires)
+
+
+def messageDigest(signed):
+    """
+    @return: SHA3-256(m): what is signed, and what identifies a proof.
+    """
+    return hashlib.sha3_256(signed.raw).digest()
+
+
+def checkSigned(signed, now, ours, trusted, config, reuse=None):
+    """
+    Apply rules 2-7 to a received m|s.
+
+    @param ours: the C{(host, port)} pairs this side answers to.
+    @param trusted: a mapping of DER SubjectPublicKeyInfo to the trusted
+        L{sudp.rsakeys.RSAPublicKey}.
+    @param reuse: a L{ReuseRecord} (a server), or None.
+    @return: C{(reason, None)} for a refusal, else C{(None, key)} with the
+        sender's verified key.
+    """
+    m = signed.message
+    if now - m.timestamp > config.tMax:
+        return "stale-timestamp", None
+    if m.timestamp - now > config.clockSkew:
+        return "future-timestamp", None
+    if not isOurs(m.peer, ours):
+        return "wrong-address", None
+    if reuse is not None:
+        if reuse.seen(messageDigest(signed), now):
+            return "reused-proof", None
+        if reuse.full(now):
+            return "reuse-record-full", None
+    key = trusted.get(m.rsaKey)
+    if key is None:
+        return "untrusted-key", None
+    if not meetsTarget(signed.raw, config):
+        return "weak-proof", None
+    if not key.verify(signed.signature, signed.raw):
+        return "bad-signature", None
+    return None, key
+
+
+def remember(reuse, signed, config):
+    """
+    Record an accepted proof until it could no longer pass the freshness rule.
+    """
+    reuse.add(messageDigest(signed), signed.message.timestamp + config.tMax)

@@ -1,0 +1,39 @@
+"""
+The gossip6 transcript and session keys (docs/gossip6.md, "Keys").
+
+  th   = SHA-256("gossip6 handshake\\0" | u32 len(INIT) | INIT | RESP)
+  keys = the sudp/1 key schedule (HKDF-SHA-256, protocol.md section 8) with
+         th as salt and the X25519 secret of DHE_pub^Alice and DHE_pub^Bob
+         as input key material
+
+INIT and RESP are the whole handshake messages as sent (on UDP the G6_INIT
+and G6_RESP packets with their indexes and cookie; on a stream the two
+messages), so every byte either side sent is bound into the keys: a peer
+that saw something else derives other keys and the first protected packet
+fails. Seed 004's "AES256 key = DHE(...)" is the X25519 secret put
+through HKDF, never used raw (DESIGN.md); data is AES-256-GCM.
+"""
+
+import hashlib
+import struct
+
+from sudp.suites import AES256GCM
+from sudp.udp.keyschedule import deriveKeys
+
+TRANSCRIPT_LABEL = b"gossip6 handshake\0"
+SUITE = AES256GCM  # seed 004: AES-256; sudp's AES-256-GCM suite
+_U32 = struct.Struct(">I")
+
+
+def transcript(initBytes, respBytes):
+    """
+    @return: the 32-byte transcript hash of a gossip6 handshake.
+    """
+    return hashlib.sha256(TRANSCRIPT_LABEL + _U32.pack(len(initBytes)) + bytes(initBytes) + bytes(respBytes)).digest()
+
+
+def sessionKeys(initBytes, respBytes, secret):
+    """
+    @return: the epoch-0 L{sudp.udp.keyschedule.EpochKeys} of a gossip6 session.
+    """
+    return deriveKeys(0, transcript(initBytes, respBytes), secret, SUITE.keySize)

@@ -1,0 +1,167 @@
+"""
+gossip6 on a stream (sframe): the two messages of seed 004 length-prefixed
+on the stream (as sframe's own key exchange), then sframe frames with the
+AES-256-GCM stream suite, keyed from the X25519 secret through HKDF.
+
+  client -> server   u16 length | 0x15 | m|s   (the client's m names the server's address)
+  server -> client   u16 length | 0x16 | m|s   (the server's m names the client's)
+  then CONFIRM and ACCEPT frames, as sframe.md section 7.1
+
+The addresses are the stream's own (C{getHost}/C{getPeer} of TCP), or the
+configured localAddresses. The key exchanges return L{ProofNeeded} where a
+proof of work has to be made; the protocol solves it in a thread and calls
+C{proofReady(job, now)}.
+"""
+
+import os
+
+from sudp.errors import HandshakeFailed, MalformedPacket
+from sudp.gossip6.checks import ReuseRecord, checkSigned, remember
+from sudp.gossip6.config import Gossip6Config
+from sudp.gossip6.keys import transcript
+from sudp.gossip6.proof import ProofJob
+from sudp.gossip6.udp import Gossip6Refused
+from sudp.gossip6.wire import decodeStreamMessage, encodeStreamMessage
+from sudp.stream.handshake import GCM_FRAMES, Established, Messages, frameKeys, framed
+from sudp.udp.events import ProofNeeded
+from sudp.udp.keyschedule import Ephemeral
+from sudp.udp.packets import G6_INIT, G6_RESP
+
+
+MAX_MESSAGE = 1536  # type byte and m|s with RSA-4096 and an IPv6 peer: 1,140 bytes
+
+
+def _address(address):
+    """
+    @return: C{(host, port)} of a Twisted IP address, or None for other kinds.
+    """
+    host, port = getattr(address, "host", None), getattr(address, "port", None)
+    return None if host is None or port is None else (host, port)
+
+
+def _established(th, secret, isClient, peerKey):
+    clientHalf, serverHalf = frameKeys(th, secret)
+    mine, theirs = (clientHalf, serverHalf) if isClient else (serverHalf, clientHalf)
+    done = Established(GCM_FRAMES, th, GCM_FRAMES.cipher(mine, True), GCM_FRAMES.cipher(theirs, False))
+    done.peerKey = peerKey
+    return done
+
+
+class _KeyExchange:
+    def __init__(self, identity, trusted, gossip6, random):
+        self.identity = identity
+        self.trusted = trusted
+        self.gossip6 = gossip6
+        self.random = random
+        self.ours = gossip6.localAddresses
+        self.peer = None
+        self._messages = Messages(MAX_MESSAGE)
+
+    def connected(self, transport):
+        """
+        Learn the stream's addresses (seed 004's address binding).
+        """
+        self.peer = _address(transport.getPeer())
+        if not self.ours:
+            local = _address(transport.getHost())
+            self.ours = (local,) if local else ()
+        if self.peer is None or not self.ours:
+            raise HandshakeFailed("gossip6 binds each message to IP addresses: "
+                                  "use it over TCP, or give localAddresses=")
+
+    def _read(self, data, typeByte):
+        message = self._messages.feed(data)
+        if message is None:
+            return None, None
+        try:
+            return message, decodeStreamMessage(typeByte, message)
+        except MalformedPacket as e:
+            raise HandshakeFailed(f"gossip6: bad handshake message: {e}") from None
+
+
+class Gossip6ClientKeyExchange(_KeyExchange):
+    """
+    The client's side: L{start} asks for the proof of our m, L{proofReady}
+    gives the INIT to write, L{receive} checks the server's m|s.
+    """
+
+    def start(self, now):
+        self._ephemeral = Ephemeral(self.random(32))
+        self._job = ProofJob(self.identity, self._ephemeral.public, self.peer, int(now), self.gossip6, self.random)
+        return ProofNeeded(self._job)
+
+    def proofReady(self, job, now):
+        """
+        @return: the bytes to write: the length-prefixed INIT.
+        """
+        self._init = encodeStreamMessage(G6_INIT, job.signed)
+        return framed(self._init)
+
+    def receive(self, data, now):
+        """
+        @return: None while waiting, then C{(Established, leftover bytes)}.
+        @raise HandshakeFailed: (L{Gossip6Refused} for a broken rule).
+        """
+        message, signed = self._read(data, G6_RESP)
+        if message is None:
+            return None
+        reason, serverKey = checkSigned(signed, now, self.ours, self.trusted, self.gossip6)
+        if reason:
+            raise Gossip6Refused(reason)
+        secret = self._ephemeral.exchange(signed.message.dhe)
+        return _established(transcript(self._init, message), secret, True, serverKey), self._messages.rest()
+
+
+class Gossip6ServerKeyExchange(_KeyExchange):
+    """
+    The server's side: L{receive} checks the client's m|s and asks for the
+    proof of the answer; L{proofReady} gives the answer and the keys.
+    """
+
+    def __init__(self, identity, trusted, gossip6, reuse, random):
+        _KeyExchange.__init__(self, identity, trusted, gossip6, random)
+        self.reuse = reuse
+
+    def receive(self, data, now):
+        """
+        @return: None while waiting, then L{ProofNeeded}.
+        @raise HandshakeFailed: (L{Gossip6Refused} for a broken rule).
+        """
+        message, signed = self._read(data, G6_INIT)
+        if message is None:
+            return None
+        reason, self._clientKey = checkSigned(signed, now, self.ours, self.trusted, self.gossip6, self.reuse)
+        if reason:
+            raise Gossip6Refused(reason)
+        ephemeral = Ephemeral(self.random(32))
+        self._secret = ephemeral.exchange(signed.message.dhe)
+        remember(self.reuse, signed, self.gossip6)
+        self._init = message
+        return ProofNeeded(ProofJob(self.identity, ephemeral.public, self.peer, int(now), self.gossip6, self.random))
+
+    def proofReady(self, job, now):
+        """
+        @return: C{(Established, reply bytes, leftover bytes)}.
+        """
+        resp = encodeStreamMessage(G6_RESP, job.signed)
+        done = _established(transcript(self._init, resp), self._secret, False, self._clientKey)
+        return done, framed(resp), self._messages.rest()
+
+
+class Gossip6StreamSetup:
+    """
+    What an C{sframe:} endpoint needs to run gossip6: the trusted keys, the
+    options, and (a server) the record of proofs accepted, shared by all
+    of its connections.
+    """
+
+    def __init__(self, trustedKeys, config=None, random=os.urandom):
+        self.config = config or Gossip6Config()
+        self.trusted = {key.der: key for key in trustedKeys}
+        self.reuse = ReuseRecord(self.config.maxReuseRecords)
+        self.random = random
+
+    def keyExchange(self, identity, isClient):
+        if isClient:
+            return Gossip6ClientKeyExchange(identity, self.trusted, self.config, self.random)
+        return Gossip6ServerKeyExchange(identity, self.trusted, self.config, self.reuse, self.random)
