@@ -120,7 +120,31 @@ def buildParser():
     )
     p.add_argument("--timeout", type=float, default=10.0, help="handshake timeout, seconds")
     p.set_defaults(run=_connect)
+
+    p = sub.add_parser(
+        "vpn041",
+        help="vpn041 client: authenticate to a gateway, then stdin lines out as pushes, pushes to stdout",
+        description="Authenticate to a vpn041 gateway over TLS, then send each line of standard input as "
+        "one UDP push and print each push received. Exits 70 at once if a datagram from the gateway does "
+        "not decrypt (seed 001's failure rule).",
+    )
+    p.add_argument("--appsettings", required=True, help="the flat appSettings JSON file")
+    p.add_argument("--cert", required=True, help="this client's certificate (PEM)")
+    p.add_argument("--key", required=True, help="this client's private key (PEM)")
+    p.add_argument("--ca", required=True, help="the CA certificate that signs the gateway's (PEM)")
+    p.add_argument("--host", default="127.0.0.1", help="the gateway's address (its certificate must name it)")
+    p.add_argument("--auth-port", type=int, default=9443, help="the gateway's TLS authentication port")
+    p.add_argument("--authenticated", action="store_true", help="the authenticated data plane (a tag per datagram)")
+    p.set_defaults(run=_vpn041)
     return parser
+
+
+def _vpn041(args, out):
+    from sudp.vpn041.netcat import runClient
+    from sudp.vpn041.settings import loadAppSettings
+
+    settings = loadAppSettings(args.appsettings)
+    return runClient(args.host, args.auth_port, settings, args.cert, args.key, args.ca, args.authenticated)
 
 
 def main(argv=None, out=None, err=None):

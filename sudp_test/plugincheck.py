@@ -8,7 +8,7 @@ Prints one line per finding and exits non-zero on any failure.
 
 import sys
 
-EXPECTED_SERVICES = {"sudp"}
+EXPECTED_SERVICES = {"sudp", "vpn041"}
 EXPECTED_SERVER_PREFIXES = {"sudp", "sframe"}
 EXPECTED_CLIENT_PREFIXES = {"sudp", "sframe"}
 

@@ -1,5 +1,5 @@
 """
-Twisted plugins of sudp: the C{twist sudp} service maker, and the C{sudp:}
+Twisted plugins of sudp: the C{twist sudp} and C{twist vpn041} service makers, and the C{sudp:}
 and C{sframe:} endpoint string parsers (server and client).
 
 Keep this file free of heavy imports: Twisted imports every plugin file when
@@ -29,6 +29,23 @@ class _SUDPServiceMaker:
 
     def makeService(self, options):
         from sudp.tap import makeService
+
+        return makeService(options)
+
+
+@implementer(IPlugin, IServiceMaker)
+class _Vpn041ServiceMaker:
+    tapname = "vpn041"
+    description = "A vpn041 gateway (seed 001): TLS authentication plane and compact UDP push data plane."
+
+    @property
+    def options(self):
+        from sudp.vpn041.tap import Options
+
+        return Options
+
+    def makeService(self, options):
+        from sudp.vpn041.tap import makeService
 
         return makeService(options)
 
@@ -74,6 +91,7 @@ class _SFrameClientParser:
 
 
 sudpServiceMaker = _SUDPServiceMaker()
+vpn041ServiceMaker = _Vpn041ServiceMaker()
 sudpServerParser = _SUDPServerParser()
 sudpClientParser = _SUDPClientParser()
 sframeServerParser = _SFrameServerParser()

@@ -1,0 +1,142 @@
+"""
+The authentication plane's messages and the session ids (docs/vpn041.md,
+"Authentication plane"). One JSON object per line, inside TLS:
+
+  client -> server  {"type": "VpnAuthRequest", "version": 1, "udpPort": P,
+                     "useEncryption": B, "authenticated": B}
+  server -> client  {"type": "VpnAuthResponse", "version": 1, "ok": true,
+                     "sessionId": 1-255, "sessionKey": base64 (32 bytes),
+                     "udpPort": P, "useEncryption": B, "authenticated": B}
+               or   {"type": "VpnAuthResponse", "version": 1, "ok": false, "error": "..."}
+
+The session key is 32 random bytes from the server's CSPRNG; it exists only
+inside TLS and in each side's session state. The session lasts as long as
+the authentication connection: closing it ends the session and frees the id.
+"""
+
+import base64
+import binascii
+import json
+from collections import deque
+
+from sudp.errors import SUDPError
+
+VERSION = 1
+MAX_LINE = 4096
+MAX_SESSIONS = 255
+
+
+class Vpn041AuthFailed(SUDPError):
+    """
+    Authentication failed: a TLS or certificate failure, a refusal by the
+    gateway (C{reason} says why, e.g. that every session id is taken), or
+    a malformed exchange. Seed 001: any crypto failure fails the authentication.
+    """
+
+
+class Vpn041Fatal(SUDPError):
+    """
+    A client's data plane failed to decrypt a datagram from the gateway:
+    seed 001 has the client stop hard. The session is over.
+    """
+
+
+def _line(obj):
+    return json.dumps(obj, separators=(",", ":"), sort_keys=True).encode()
+
+
+def _object(line, kind):
+    try:
+        obj = json.loads(line)
+    except ValueError:
+        raise Vpn041AuthFailed(f"the {kind} is not JSON") from None
+    if not isinstance(obj, dict) or obj.get("type") != kind or obj.get("version") != VERSION:
+        raise Vpn041AuthFailed(f"not a version-{VERSION} {kind}")
+    return obj
+
+
+def _field(obj, name, kind, check=None):
+    value = obj.get(name)
+    if not isinstance(value, kind) or isinstance(value, bool) is not (kind is bool) or (check and not check(value)):
+        raise Vpn041AuthFailed(f"bad or missing {name!r}")
+    return value
+
+
+def encodeRequest(udpPort, useEncryption, authenticated):
+    return _line({"type": "VpnAuthRequest", "version": VERSION, "udpPort": udpPort,
+                  "useEncryption": useEncryption, "authenticated": authenticated})
+
+
+def decodeRequest(line):
+    """
+    @return: C{(udpPort, useEncryption, authenticated)}.
+    @raise Vpn041AuthFailed: on a malformed request.
+    """
+    obj = _object(line, "VpnAuthRequest")
+    return (_field(obj, "udpPort", int, lambda p: 0 < p < 65536), _field(obj, "useEncryption", bool),
+            _field(obj, "authenticated", bool))
+
+
+def encodeResponse(sessionId, sessionKey, udpPort, useEncryption, authenticated):
+    return _line({"type": "VpnAuthResponse", "version": VERSION, "ok": True, "sessionId": sessionId,
+                  "sessionKey": base64.b64encode(sessionKey).decode(), "udpPort": udpPort,
+                  "useEncryption": useEncryption, "authenticated": authenticated})
+
+
+def encodeRefusal(reason):
+    return _line({"type": "VpnAuthResponse", "version": VERSION, "ok": False, "error": reason})
+
+
+class Response:
+    """
+    A gateway's answer: the session id and key, and the data plane's settings.
+    """
+
+    def __init__(self, sessionId, sessionKey, udpPort, useEncryption, authenticated):
+        self.sessionId = sessionId
+        self.sessionKey = sessionKey
+        self.udpPort = udpPort
+        self.useEncryption = useEncryption
+        self.authenticated = authenticated
+
+
+def decodeResponse(line):
+    """
+    @return: a L{Response}.
+    @raise Vpn041AuthFailed: on a refusal (its reason) or a malformed response.
+    """
+    obj = _object(line, "VpnAuthResponse")
+    if obj.get("ok") is not True:
+        raise Vpn041AuthFailed(f"the gateway refused: {obj.get('error', 'no reason given')}")
+    try:
+        key = base64.b64decode(_field(obj, "sessionKey", str), validate=True)
+    except binascii.Error:
+        key = b""
+    if len(key) != 32:
+        raise Vpn041AuthFailed("the session key is not 32 bytes")
+    return Response(_field(obj, "sessionId", int, lambda i: 1 <= i <= MAX_SESSIONS), key,
+                    _field(obj, "udpPort", int, lambda p: 0 < p < 65536), _field(obj, "useEncryption", bool),
+                    _field(obj, "authenticated", bool))
+
+
+class SessionIds:
+    """
+    The 255 session ids (0 is the server's). A freed id goes to the back of
+    the line, so it is reused as late as possible: a datagram still in
+    flight for an ended session is unlikely to meet its successor.
+    """
+
+    def __init__(self):
+        self._free = deque(range(1, MAX_SESSIONS + 1))
+
+    def allocate(self):
+        """
+        @return: a free id, or None when all 255 are taken.
+        """
+        return self._free.popleft() if self._free else None
+
+    def release(self, sessionId):
+        self._free.append(sessionId)
+
+    def __len__(self):
+        return len(self._free)

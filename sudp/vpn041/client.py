@@ -1,0 +1,272 @@
+"""
+The vpn041 client: authenticate over TLS, then push both ways over UDP.
+
+L{connectGateway} fires with the application protocol once the gateway has
+answered; its transport's C{write(payload)} pushes one datagram. Seed 001's
+failure rule for the client: a datagram from the gateway that does not
+decrypt logs one critical error and stops the client hard: the session
+ends at once, the protocol's C{connectionLost} gets a L{Vpn041Fatal}, every
+later write raises it, and L{Vpn041Client.fatal} fires. (The command-line
+client, C{sudp vpn041}, exits with status 70.)
+"""
+
+from collections import Counter
+
+from twisted.internet import defer
+from twisted.internet.endpoints import TCP4ClientEndpoint, TCP6ClientEndpoint
+from twisted.internet.interfaces import IHandshakeListener, ITransport
+from twisted.internet.protocol import DatagramProtocol, Factory
+from twisted.logger import Logger
+from twisted.protocols.basic import LineOnlyReceiver
+from twisted.protocols.tls import TLSMemoryBIOFactory
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from sudp.errors import MalformedPacket, SessionClosed
+from sudp.vpn041.auth import MAX_LINE, Vpn041AuthFailed, Vpn041Fatal, decodeResponse, encodeRequest
+from sudp.vpn041.dataplane import DecryptFailure, PacketCodec, parseHeader
+from sudp.vpn041.gateway import Vpn041Address
+from sudp.vpn041.tls import checkNegotiated, clientOptions
+
+log = Logger()
+
+
+@implementer(IHandshakeListener)
+class AuthClientProtocol(LineOnlyReceiver):
+    """
+    The client's authentication connection: after TLS, one request and
+    one response; it stays open for the life of the session.
+    """
+
+    delimiter = b"\n"
+    MAX_LENGTH = MAX_LINE
+
+    def __init__(self, client):
+        self.client = client
+
+    def handshakeCompleted(self):
+        problem = checkNegotiated(self.transport.getHandle(), self.client.settings.encryptionType)
+        if problem:
+            return self.client._authFailed(Vpn041AuthFailed(problem), self)
+        self.sendLine(encodeRequest(self.client.udpPort.getHost().port, self.client.settings.useEncryption,
+                                    self.client.authenticated))
+
+    def lineReceived(self, line):
+        if self.client.session is not None:
+            return
+        try:
+            response = decodeResponse(line)
+        except Vpn041AuthFailed as e:
+            return self.client._authFailed(e, self)
+        self.client._authenticated(response, self)
+
+    def lineLengthExceeded(self, line):
+        self.client._authFailed(Vpn041AuthFailed("the gateway's response is too long"), self)
+
+    def connectionLost(self, reason):
+        self.client._authLost(reason)
+
+
+@implementer(ITransport)
+class ClientSession:
+    """
+    The transport of the client's application protocol: C{write(payload)}
+    pushes one datagram to the gateway.
+    """
+
+    def __init__(self, client, codec, gatewayAddress):
+        self.client = client
+        self.codec = codec
+        self.gatewayAddress = gatewayAddress
+        self.connected = True
+        self.disconnecting = False
+        self.ended = None
+
+    @property
+    def sessionId(self):
+        return self.codec.sessionId
+
+    @property
+    def maxMessageSize(self):
+        return self.codec.maxPayload
+
+    def write(self, data):
+        """
+        @raise Vpn041Fatal: after a fatal data-plane failure.
+        @raise SessionClosed: after the session ended otherwise.
+        @raise ValueError: for a payload over L{maxMessageSize}.
+        """
+        if self.client.fatalError is not None:
+            raise self.client.fatalError
+        if not self.connected:
+            raise SessionClosed(self.ended or "closed", "the vpn041 session has ended")
+        self.client.sendDatagram(self.codec.seal(bytes(data)))
+
+    def writeSequence(self, data):
+        for payload in data:
+            self.write(payload)
+
+    def loseConnection(self):
+        self.client.close("closed")
+
+    def getPeer(self):
+        return Vpn041Address(0, "gateway", *self.gatewayAddress)
+
+    def getHost(self):
+        return self.client.udpPort.getHost()
+
+
+class _ClientUDP(DatagramProtocol):
+    noisy = False
+
+    def __init__(self, client):
+        self.client = client
+
+    def datagramReceived(self, data, addr):
+        self.client.datagramReceived(data, addr)
+
+
+class Vpn041Client:
+    """
+    One client connection to a gateway.
+
+    @ivar ready: fires with the application protocol once authenticated,
+        or fails with L{Vpn041AuthFailed}.
+    @ivar fatal: fires with the L{Vpn041Fatal} if the data plane fails.
+    @ivar drops: datagrams dropped, by reason.
+    """
+
+    def __init__(self, reactor, host, authPort, settings, factory, certFile, keyFile, caFile,
+                 authenticated=False, bindAddress=""):
+        self.reactor = reactor
+        self.host = host
+        self.authPortNumber = authPort
+        self.settings = settings
+        self.factory = factory
+        self.authenticated = bool(authenticated)
+        self.tls = clientOptions(host, certFile, keyFile, caFile, settings.encryptionType)
+        self.bindAddress = bindAddress
+        self.ready = defer.Deferred()
+        self.fatal = defer.Deferred()
+        self.fatalError = None
+        self.session = None
+        self.protocol = None
+        self.auth = None
+        self.drops = Counter()
+        self.udpPort = None
+
+    def connect(self):
+        """
+        Open the UDP port, then the TLS authentication connection.
+
+        @return: L{ready}.
+        """
+        family6 = ":" in self.host
+        self.udpPort = self.reactor.listenUDP(0, _ClientUDP(self), interface=self.bindAddress or
+                                              ("::" if family6 else ""))
+        endpoint = (TCP6ClientEndpoint if family6 else TCP4ClientEndpoint)(self.reactor, self.host,
+                                                                            self.authPortNumber)
+        factory = Factory.forProtocol(lambda: AuthClientProtocol(self))
+        d = endpoint.connect(TLSMemoryBIOFactory(self.tls, True, factory))
+        d.addErrback(lambda f: self._authFailed(Vpn041AuthFailed(f"cannot reach the gateway: {f.value}"), None))
+        return self.ready
+
+    # -- authentication -------------------------------------------------------
+
+    def _authenticated(self, response, auth):
+        if (response.useEncryption, response.authenticated) != (self.settings.useEncryption, self.authenticated):
+            return self._authFailed(Vpn041AuthFailed("the gateway's data plane settings differ from ours"), auth)
+        self.auth = auth
+        family = 6 if ":" in self.host else 4
+        codec = PacketCodec(response.sessionId, response.sessionKey, response.useEncryption, response.authenticated,
+                            family)
+        self.session = ClientSession(self, codec, (self.host, response.udpPort))
+        self.protocol = self.factory.buildProtocol(self.session.getPeer())
+        if self.protocol is None:
+            return self._authFailed(Vpn041AuthFailed("the client factory returned no protocol"), auth)
+        self.protocol.makeConnection(self.session)
+        if not self.ready.called:
+            self.ready.callback(self.protocol)
+
+    def _authFailed(self, error, auth):
+        if auth is not None:
+            auth.transport.abortConnection()
+        self._stopUDP()
+        if not self.ready.called:
+            self.ready.errback(error)
+
+    def _authLost(self, reason):
+        if self.session is None:
+            if not self.ready.called:
+                self._authFailed(Vpn041AuthFailed(f"the authentication failed: {reason.value}"), None)
+            return
+        self.close("gateway-closed")
+
+    # -- the data plane ---------------------------------------------------------
+
+    def sendDatagram(self, datagram):
+        try:
+            self.udpPort.socket.sendto(datagram, self.session.gatewayAddress)
+        except OSError:
+            self.drops["send-error"] += 1
+
+    def datagramReceived(self, data, addr):
+        if self.session is None or not self.session.connected:
+            self.drops["no-session"] += 1
+            return
+        try:
+            sessionId, nonce, body = parseHeader(data)
+        except MalformedPacket:
+            self.drops["truncated"] += 1
+            return
+        if sessionId != self.session.sessionId:
+            self.drops["unknown-session"] += 1
+            return
+        try:
+            payload = self.session.codec.open(nonce, body)
+        except DecryptFailure as e:
+            return self._fatal(e, addr)
+        self.protocol.dataReceived(payload)
+
+    def _fatal(self, error, addr):
+        """
+        Seed 001: log a critical error once and stop hard.
+        """
+        self.fatalError = Vpn041Fatal(f"a datagram from {addr[0]}:{addr[1]} does not decrypt ({error}); "
+                                      "the vpn041 client stops")
+        log.critical("vpn041: {error}", error=self.fatalError)
+        self.close("fatal", self.fatalError)
+        self.fatal.callback(self.fatalError)
+
+    def close(self, reason, error=None):
+        """
+        End the session: the authentication connection and the UDP port close.
+        """
+        session = self.session
+        if session is None or not session.connected:
+            return
+        session.connected = False
+        session.ended = reason
+        self.auth.transport.loseConnection()
+        self._stopUDP()
+        failure = Failure(error or SessionClosed(reason, "the vpn041 session has ended"))
+        try:
+            self.protocol.connectionLost(failure)
+        except Exception:
+            log.failure("vpn041: the application protocol failed in connectionLost")
+
+    def _stopUDP(self):
+        if self.udpPort is not None:
+            port, self.udpPort = self.udpPort, None
+            port.stopListening()
+
+
+def connectGateway(reactor, host, authPort, settings, factory, certFile, keyFile, caFile, authenticated=False):
+    """
+    Authenticate to a gateway and start a session.
+
+    @return: the L{Vpn041Client}; its C{ready} fires with the protocol.
+    """
+    client = Vpn041Client(reactor, host, authPort, settings, factory, certFile, keyFile, caFile, authenticated)
+    client.connect()
+    return client

@@ -1,0 +1,313 @@
+"""
+The vpn041 gateway (server): the TLS authentication listener, the UDP
+data-plane port and the sessions between them.
+
+Each authenticated client gets a session: an id (1-255), a random key, and
+an application protocol from the factory, whose transport pushes datagrams
+to the client. Seed 001's failure rule for the server: a datagram that does
+not decrypt logs one error, ends that session (its authentication
+connection is closed, its id freed), and nothing more is logged for that
+client: later datagrams for the ended session are counted drops.
+"""
+
+import os
+from collections import Counter
+
+from twisted.internet import defer
+from twisted.internet.interfaces import IAddress, ITransport
+from twisted.internet.protocol import DatagramProtocol, Factory
+from twisted.logger import Logger
+from twisted.protocols.basic import LineOnlyReceiver
+from twisted.protocols.tls import TLSMemoryBIOFactory
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from sudp.errors import MalformedPacket, SessionClosed
+from sudp.vpn041.auth import (
+    MAX_LINE,
+    SessionIds,
+    Vpn041AuthFailed,
+    decodeRequest,
+    encodeRefusal,
+    encodeResponse,
+)
+from sudp.vpn041.dataplane import DecryptFailure, PacketCodec, parseHeader
+from sudp.vpn041.tls import serverOptions
+
+log = Logger()
+
+
+@implementer(IAddress)
+class Vpn041Address:
+    """
+    A vpn041 peer: its session id, its certificate's subject, where pushes go.
+    """
+
+    def __init__(self, sessionId, clientName, host, port):
+        self.sessionId = sessionId
+        self.clientName = clientName
+        self.host = host
+        self.port = port
+
+    def __repr__(self):
+        return f"Vpn041Address({self.sessionId}, {self.clientName!r}, {self.host!r}, {self.port})"
+
+
+@implementer(ITransport)
+class GatewaySession:
+    """
+    One client's session, and the transport of its application protocol:
+    C{write(payload)} pushes one datagram to the client.
+    """
+
+    def __init__(self, gateway, sessionId, sessionKey, clientName, pushAddress, authConnection, family):
+        self.gateway = gateway
+        self.sessionId = sessionId
+        self.clientName = clientName
+        self.pushAddress = pushAddress
+        self.authConnection = authConnection
+        s = gateway.settings
+        self.codec = PacketCodec(sessionId, sessionKey, s.useEncryption, gateway.authenticated, family)
+        self.protocol = None
+        self.connected = True
+        self.disconnecting = False
+        self.ended = None
+
+    @property
+    def maxMessageSize(self):
+        """
+        The largest payload L{write} takes: what keeps a datagram within a
+        1,500-byte MTU.
+        """
+        return self.codec.maxPayload
+
+    def write(self, data):
+        """
+        Push C{data} to the client in one datagram.
+
+        @raise ValueError: if it is over L{maxMessageSize}.
+        @raise SessionClosed: if the session has ended.
+        """
+        if not self.connected:
+            raise SessionClosed(self.ended or "closed", "the vpn041 session has ended")
+        self.gateway.sendDatagram(self.codec.seal(bytes(data)), self.pushAddress)
+
+    def writeSequence(self, data):
+        for payload in data:
+            self.write(payload)
+
+    def loseConnection(self):
+        self.gateway.endSession(self, "closed")
+
+    def getPeer(self):
+        return Vpn041Address(self.sessionId, self.clientName, *self.pushAddress)
+
+    def getHost(self):
+        return self.gateway.udpPort.getHost()
+
+
+class GatewayUDP(DatagramProtocol):
+    """
+    The data plane's socket: datagrams to sessions by their first byte.
+    """
+
+    noisy = False
+
+    def __init__(self, gateway):
+        self.gateway = gateway
+
+    def datagramReceived(self, data, addr):
+        self.gateway.datagramReceived(data, addr)
+
+
+class AuthServerProtocol(LineOnlyReceiver):
+    """
+    One client's authentication connection (inside TLS): a request, a
+    response, then it stays open for the life of the session.
+    """
+
+    delimiter = b"\n"
+    MAX_LENGTH = MAX_LINE
+
+    def __init__(self, gateway):
+        self.gateway = gateway
+        self.session = None
+
+    def lineReceived(self, line):
+        if self.session is not None:
+            return  # nothing more is said on this connection
+        try:
+            udpPort, useEncryption, authenticated = decodeRequest(line)
+        except Vpn041AuthFailed as e:
+            return self.refuse(str(e))
+        self.session = self.gateway.openSession(self, udpPort, useEncryption, authenticated)
+
+    def refuse(self, reason):
+        log.warn("vpn041: authentication refused for {client}: {reason}", client=self.clientName(), reason=reason)
+        self.gateway.counters["auth-refused"] += 1
+        self.sendLine(encodeRefusal(reason))
+        self.transport.loseConnection()
+
+    def lineLengthExceeded(self, line):
+        self.refuse("request too long")
+
+    def clientName(self):
+        """
+        @return: the subject of the client's verified certificate.
+        """
+        peer = self.transport.getPeerCertificate() if hasattr(self.transport, "getPeerCertificate") else None
+        if peer is None:
+            return "?"
+        return ",".join(f"{k.decode()}={v.decode()}" for k, v in peer.get_subject().get_components())
+
+    def connectionLost(self, reason):
+        if self.session is not None:
+            self.gateway.endSession(self.session, "auth-connection-closed")
+
+
+class Gateway:
+    """
+    A vpn041 gateway: L{listen} starts the authentication listener and the
+    UDP port; sessions are kept by id.
+
+    @ivar drops: data-plane datagrams dropped, by reason.
+    @ivar counters: sessions opened and ended, refusals.
+    """
+
+    def __init__(self, reactor, settings, factory, certFile, keyFile, caFile, authenticated=False,
+                 random=os.urandom):
+        """
+        @param settings: the gateway's L{sudp.vpn041.settings.AppSettings}.
+        @param factory: builds each session's application protocol.
+        @param authenticated: the authenticated variant of the data plane (a
+            16-byte tag; not the seed's).
+        """
+        self.reactor = reactor
+        self.settings = settings
+        self.factory = factory
+        self.authenticated = bool(authenticated)
+        self.random = random
+        self.tls = serverOptions(certFile, keyFile, caFile, settings.encryptionType)
+        self.sessions = {}
+        self.ids = SessionIds()
+        self.drops = Counter()
+        self.counters = Counter()
+        self.udpPort = self.authPort = None
+        self._socket = None
+
+    def listen(self, authEndpoint, udpPortNumber, interface=""):
+        """
+        @param authEndpoint: a stream server endpoint (e.g. TCP) for the
+            authentication plane; TLS is added here.
+        @return: a Deferred firing with C{(authPort, udpPort)}.
+        """
+        if not self.authenticated:
+            log.warn("vpn041: the UDP data plane has NO INTEGRITY PROTECTION (seed 001, by design): anyone on "
+                     "the path can alter or forge datagrams; see docs/vpn041.md (the authenticated variant "
+                     "adds a tag)")
+        self.udpPort = self.reactor.listenUDP(udpPortNumber, GatewayUDP(self), interface=interface)
+        self._socket = self.udpPort.socket
+        factory = Factory.forProtocol(lambda: AuthServerProtocol(self))
+        d = authEndpoint.listen(TLSMemoryBIOFactory(self.tls, False, factory))
+
+        def listening(authPort):
+            self.authPort = authPort
+            self.factory.doStart()
+            return authPort, self.udpPort
+
+        return d.addCallback(listening)
+
+    def stopListening(self):
+        """
+        End every session and close both ports.
+        """
+        for session in list(self.sessions.values()):
+            self.endSession(session, "shutdown")
+        self.factory.doStop()
+        return defer.gatherResults([defer.maybeDeferred(p.stopListening) for p in (self.authPort, self.udpPort)
+                                    if p is not None])
+
+    # -- sessions -------------------------------------------------------------
+
+    def openSession(self, auth, udpPort, useEncryption, authenticated):
+        """
+        Answer an authentication request: a session, or a refusal.
+        """
+        if useEncryption != self.settings.useEncryption or authenticated != self.authenticated:
+            return auth.refuse(f"the data plane differs: the gateway has useEncryption={self.settings.useEncryption}"
+                               f" and authenticated={self.authenticated}")
+        sessionId = self.ids.allocate()
+        if sessionId is None:
+            return auth.refuse("all 255 session ids are taken")
+        key = self.random(32)
+        host = auth.transport.getPeer().host
+        family = 6 if ":" in host else 4
+        session = GatewaySession(self, sessionId, key, auth.clientName(), (host, udpPort), auth, family)
+        protocol = self.factory.buildProtocol(session.getPeer())
+        if protocol is None:
+            self.ids.release(sessionId)
+            return auth.refuse("the gateway's application refused the session")
+        self.sessions[sessionId] = session
+        session.protocol = protocol
+        self.counters["sessions-opened"] += 1
+        auth.sendLine(encodeResponse(sessionId, key, self.udpPort.getHost().port, self.settings.useEncryption,
+                                     self.authenticated))
+        log.info("vpn041: session {id} for {client}", id=sessionId, client=session.clientName)
+        protocol.makeConnection(session)
+        return session
+
+    def endSession(self, session, reason):
+        """
+        End C{session}: its id is freed, its auth connection closed, its
+        protocol told.
+        """
+        if not session.connected:
+            return
+        session.connected = False
+        session.ended = reason
+        if self.sessions.get(session.sessionId) is session:
+            del self.sessions[session.sessionId]
+            self.ids.release(session.sessionId)
+        self.counters["sessions-ended"] += 1
+        session.authConnection.transport.loseConnection()
+        try:
+            session.protocol.connectionLost(Failure(SessionClosed(reason, "the vpn041 session has ended")))
+        except Exception:
+            log.failure("vpn041: the application protocol failed in connectionLost")
+
+    # -- the data plane -------------------------------------------------------
+
+    def sendDatagram(self, datagram, address):
+        try:
+            self._socket.sendto(datagram, address)
+        except OSError:
+            self.counters["send-errors"] += 1  # UDP is lossy
+
+    def datagramReceived(self, data, addr):
+        try:
+            sessionId, nonce, body = parseHeader(data)
+        except MalformedPacket:
+            self.drops["truncated"] += 1
+            return
+        session = self.sessions.get(sessionId)
+        if session is None:
+            # an ended session, a forged id, or 0: counted, never logged
+            self.drops["unknown-session"] += 1
+            return
+        try:
+            payload = session.codec.open(nonce, body)
+        except DecryptFailure as e:
+            self.drops["decrypt-failure"] += 1
+            log.error("vpn041: session {id} ({client}): a datagram from {addr} does not decrypt ({error}); "
+                      "ending the session", id=sessionId, client=session.clientName, addr=addr, error=e)
+            self.endSession(session, "decrypt-failure")
+            return
+        if self.authenticated:
+            session.pushAddress = addr  # only an authenticated datagram may move the session
+        self.counters["received"] += 1
+        try:
+            session.protocol.dataReceived(payload)
+        except Exception:
+            log.failure("vpn041: the application protocol failed in dataReceived; ending its session")
+            self.endSession(session, "application-error")
+
