@@ -13,8 +13,9 @@ Each refusal is a reason string, counted by the engine as a drop.
 """
 
 import hashlib
+import heapq
 import ipaddress
-from collections import deque
+import socket
 
 from sudp.gossip6.proof import meetsTarget
 from sudp.gossip6.wire import sameAddress
@@ -30,18 +31,31 @@ def isOurs(peer, ours):
     """
     for host, port in ours:
         if host in WILDCARDS:
-            if peer[1] == port and _isIP(peer[0]):
+            if peer[1] == port and isLocalAddress(peer[0]):
                 return True
         elif sameAddress(peer, (host, port)):
             return True
     return False
 
 
-def _isIP(text):
+_local = set()  # addresses found to be this host's (a few; junk is never cached)
+
+
+def isLocalAddress(text):
+    """
+    @return: True if C{text} is an IP address of this host: one a socket
+        can be bound to (the kernel refuses any other with EADDRNOTAVAIL).
+    """
+    if text in _local:
+        return True
     try:
-        ipaddress.ip_address(text)
-    except ValueError:
+        ip = ipaddress.ip_address(text)
+        with socket.socket(socket.AF_INET6 if ip.version == 6 else socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind((str(ip), 0))
+    except (ValueError, OSError):
         return False
+    if len(_local) < 1024:
+        _local.add(text)
     return True
 
 
@@ -55,12 +69,12 @@ class ReuseRecord:
     def __init__(self, capacity):
         self.capacity = capacity
         self._expires = {}
-        self._order = deque()
+        self._heap = []  # (expiry, digest): the next to expire first, whatever order they came in
 
     def _purge(self, now):
-        order, expires = self._order, self._expires
-        while order and order[0][0] < now:
-            when, digest = order.popleft()
+        heap, expires = self._heap, self._expires
+        while heap and heap[0][0] < now:
+            when, digest = heapq.heappop(heap)
             if expires.get(digest) == when:
                 del expires[digest]
 
@@ -83,7 +97,7 @@ class ReuseRecord:
         Record C{digest} until C{expires}.
         """
         self._expires[digest] = expires
-        self._order.append((expires, digest))
+        heapq.heappush(self._heap, (expires, digest))
 
     def __len__(self):
         return len(self._expires)
@@ -98,7 +112,12 @@ def messageDigest(signed):
 
 def checkSigned(signed, now, ours, trusted, config, reuse=None):
     """
-    Apply rules 2-7 to a received m|s.
+    Apply rules 2-8 to a received m|s.
+
+    A server (C{reuse} given) records m as soon as its proof of work is
+    found valid, before the signature is checked: each proof is evaluated
+    at most once while fresh, so a message with a good proof and a bad
+    signature cannot be replayed to make the server evaluate it again.
 
     @param ours: the C{(host, port)} pairs this side answers to.
     @param trusted: a mapping of DER SubjectPublicKeyInfo to the trusted
@@ -124,13 +143,9 @@ def checkSigned(signed, now, ours, trusted, config, reuse=None):
         return "untrusted-key", None
     if not meetsTarget(signed.raw, config):
         return "weak-proof", None
+    if reuse is not None:
+        reuse.add(messageDigest(signed), m.timestamp + config.tMax)
     if not key.verify(signed.signature, signed.raw):
         return "bad-signature", None
     return None, key
 
-
-def remember(reuse, signed, config):
-    """
-    Record an accepted proof until it could no longer pass the freshness rule.
-    """
-    reuse.add(messageDigest(signed), signed.message.timestamp + config.tMax)

@@ -16,7 +16,7 @@ C{proofReady(job, now)}.
 import os
 
 from sudp.errors import HandshakeFailed, MalformedPacket
-from sudp.gossip6.checks import ReuseRecord, checkSigned, remember
+from sudp.gossip6.checks import ReuseRecord, checkSigned
 from sudp.gossip6.config import Gossip6Config
 from sudp.gossip6.keys import transcript
 from sudp.gossip6.proof import ProofJob
@@ -135,7 +135,6 @@ class Gossip6ServerKeyExchange(_KeyExchange):
             raise Gossip6Refused(reason)
         ephemeral = Ephemeral(self.random(32))
         self._secret = ephemeral.exchange(signed.message.dhe)
-        remember(self.reuse, signed, self.gossip6)
         self._init = message
         return ProofNeeded(ProofJob(self.identity, ephemeral.public, self.peer, int(now), self.gossip6, self.random))
 

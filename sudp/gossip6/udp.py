@@ -17,7 +17,7 @@ import os
 
 from sudp.errors import HandshakeFailed
 from sudp.handshake import randomIndex
-from sudp.gossip6.checks import ReuseRecord, checkSigned, remember
+from sudp.gossip6.checks import ReuseRecord, checkSigned
 from sudp.gossip6.config import Gossip6Config
 from sudp.gossip6.keys import SUITE, sessionKeys
 from sudp.gossip6.proof import ProofJob
@@ -115,7 +115,6 @@ class Gossip6ServerEngine(ServerEngine):
         except HandshakeFailed:
             self.drops["bad-ephemeral"] += 1
             return
-        remember(self.reuse, init.signed, self.gossip6)
         job = ProofJob(self.identity, ephemeral.public, addr, int(now), self.gossip6, self.random)
         solving = _Solving(self, init, initBytes, addr, clientKey, ephemeral, secret, job,
                            now + self.config.handshakeTimeout)
