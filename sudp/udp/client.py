@@ -72,6 +72,21 @@ class ClientEngine:
     def drop(self, reason):
         self.drops[reason] += 1
 
+    @property
+    def helloNonce(self):
+        """
+        The nonce of the HELLO sent (a COOKIE echoes it), or None before.
+        """
+        return getattr(self, "_nonce", None)
+
+    @property
+    def handshakeIndex(self):
+        """
+        This side's session index once chosen (a RESP and every protected
+        packet to this client carry it), or None before.
+        """
+        return getattr(self, "_index", None)
+
     # -- handshake -----------------------------------------------------------
 
     def start(self, now):

@@ -1,0 +1,140 @@
+"""
+The known-peers file (docs/peers.md, "Trust"), in the manner of OpenSSH's
+known_hosts: one line per peer,
+
+    HOST:PORT ed25519-KEY [comment]        (IPv6 hosts in brackets: [::1]:9000)
+
+Blank lines and lines starting with C{#} are ignored. By default a peer is
+trusted only with its pinned key; with trust on first use a new peer's key
+is pinned (and appended to the file) the first time it proves one. A
+different key for a pinned peer is always refused, loudly.
+"""
+
+import ipaddress
+import os
+
+from sudp.errors import KeyFileError, SUDPError
+from sudp.keys import PublicKey, PublicKeyFormatError
+
+
+class PeerKeyChanged(SUDPError):
+    """
+    A pinned peer proved a different key: someone may be impersonating it
+    (or its key was replaced; then edit the known-peers file).
+    """
+
+
+def formatAddress(addr):
+    """
+    @return: C{"host:port"}, with IPv6 hosts in brackets.
+    """
+    host, port = addr[0], addr[1]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def parseAddress(text):
+    """
+    @return: C{(host, port)} of C{"host:port"} or C{"[v6]:port"}, the host
+        in its canonical form.
+    @raise ValueError: if it is not a numeric address and port.
+    """
+    host, sep, port = text.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    number = int(port)
+    if not sep or not 0 < number < 65536:
+        raise ValueError(text)
+    return str(ipaddress.ip_address(host)), number
+
+
+class KnownPeers:
+    """
+    Pinned keys by peer address, backed by a file (or none).
+
+    @ivar path: the file, or None (keys kept in memory only).
+    @ivar tofu: pin the first key a new peer proves.
+    """
+
+    def __init__(self, path=None, tofu=False):
+        self.path = path
+        self.tofu = tofu
+        self._keys = {}
+        if path is not None and os.path.exists(path):
+            self._load(path)
+
+    def _load(self, path):
+        try:
+            with open(path, encoding="utf-8") as f:
+                lines = f.read().splitlines()
+        except (OSError, ValueError) as e:
+            raise KeyFileError(f"{path}: cannot read the known peers ({getattr(e, 'strerror', None) or e})") from None
+        for number, line in enumerate(lines, 1):
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            fields = line.split(None, 2)
+            try:
+                addr = parseAddress(fields[0])
+                key = PublicKey.fromText(fields[1] if len(fields) > 1 else "")
+            except (ValueError, PublicKeyFormatError) as e:
+                raise KeyFileError(f"{path}:{number}: not 'HOST:PORT ed25519-KEY [comment]' ({e})") from None
+            self._keys[addr] = key
+
+    def get(self, addr):
+        """
+        @return: the pinned L{PublicKey} of C{addr}, or None.
+        """
+        return self._keys.get(_canonical(addr))
+
+    def pin(self, addr, key, comment=""):
+        """
+        Pin C{key} for C{addr} (in memory, and appended to the file).
+
+        @raise PeerKeyChanged: if another key is pinned for C{addr}.
+        """
+        addr = _canonical(addr)
+        known = self._keys.get(addr)
+        if known is not None and known != key:
+            raise PeerKeyChanged(
+                f"THE KEY OF PEER {formatAddress(addr)} HAS CHANGED: pinned {known.fingerprint()}, proven "
+                f"{key.fingerprint()}. Someone may be impersonating it. If the peer's key was replaced, "
+                f"remove its line from {self.path or 'the known peers'}.")
+        if known is None:
+            self._keys[addr] = key
+            if self.path is not None:
+                with open(self.path, "a", encoding="utf-8") as f:
+                    f.write(f"{formatAddress(addr)} {key.toText()}{' ' + comment if comment else ''}\n")
+
+    def check(self, addr, key):
+        """
+        Decide on a key C{addr} has just proven.
+
+        @return: True if it is trusted (pinned, or pinned now by trust on
+            first use), False if the peer is unknown and not trusted.
+        @raise PeerKeyChanged: if it differs from the pinned one.
+        """
+        known = self.get(addr)
+        if known is None:
+            if not self.tofu:
+                return False
+            self.pin(addr, key, "trusted on first use")
+            return True
+        if known != key:
+            self.pin(addr, key)  # raises PeerKeyChanged
+        return True
+
+    def keys(self):
+        """
+        @return: every pinned key.
+        """
+        return set(self._keys.values())
+
+    def __len__(self):
+        return len(self._keys)
+
+
+def _canonical(addr):
+    try:
+        return str(ipaddress.ip_address(addr[0])), addr[1]
+    except ValueError:
+        return addr[0], addr[1]
