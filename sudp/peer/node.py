@@ -34,6 +34,7 @@ from sudp.udp.server import ServerEngine
 
 PROTOCOL_VERSION = f"sudp/1 peer v{PEER_VERSION}"
 MAX_QUEUED = 256  # messages held per peer until its session opens
+DUPLICATE_GRACE = 2.0  # seconds a duplicate session still delivers what was in flight on it
 _DATA_TYPES = frozenset((P.DATA, P.DATA | 1, P.CONTROL, P.CONTROL | 1))
 
 
@@ -58,6 +59,7 @@ class Peer:
         self.dropped = Counter()
         self.lastHandshake = None
         self.versionWarned = False
+        self.retiring = {}  # duplicate session -> the call that closes it after DUPLICATE_GRACE
 
     def describe(self):
         """
@@ -142,6 +144,10 @@ class PeerNode(DatagramProtocol):
         if peer is None:
             return
         now = self.reactor.seconds()
+        for session, call in list(peer.retiring.items()):
+            call.cancel()
+            session.close(now, text="peer removed")
+        peer.retiring.clear()
         if peer.session is not None:
             peer.session.close(now, text="peer removed")
         if peer.engine is not None:
@@ -249,16 +255,23 @@ class PeerNode(DatagramProtocol):
             peer = self.peers[addr] = Peer(addr)  # a known peer that reached us first
         current = peer.session
         if current is not None and current is not session:
-            # both started at once: keep the session started by the smaller key
+            # both started at once: keep the session started by the smaller
+            # key; the other still delivers what is in flight on it for a
+            # moment (the peer may have sent on it before it knew), then closes
             keep = min((current, session), key=self._initiatorKey)
             drop = session if keep is current else current
-            drop.close(now, text="duplicate session")
+            peer.retiring[drop] = self.reactor.callLater(DUPLICATE_GRACE, self._retired, peer, drop)
             if keep is current:
                 return
         peer.session = session
         peer.lastHandshake = now
         while peer.queue:
             self._sendOn(peer, peer.queue.popleft(), now)
+
+    def _retired(self, peer, session):
+        peer.retiring.pop(session, None)
+        session.close(self.reactor.seconds(), text="duplicate session")
+        self._flushAll()
 
     def _initiatorKey(self, session):
         """
@@ -282,7 +295,7 @@ class PeerNode(DatagramProtocol):
     def _received(self, session, plaintext):
         addr = _canonical(session.peerAddr)
         peer = self.peers.get(addr)
-        if peer is None or peer.session is not session:
+        if peer is None or (peer.session is not session and session not in peer.retiring):
             self.drops["no-peer"] += 1
             return
         if not self.limiter.allow(addr, self.reactor.seconds()):
