@@ -16,7 +16,12 @@ from twisted.protocols.basic import LineReceiver
 from sudp.errors import SUDPError
 
 
-class _Messages(protocol.Protocol):
+class MessagePrinter(protocol.Protocol):
+    """
+    Writes each message received, and a newline, to C{out}; fires C{done}
+    with the reason when the session ends.
+    """
+
     def __init__(self, out, done):
         self.out = out
         self.done = done
@@ -30,23 +35,30 @@ class _Messages(protocol.Protocol):
             self.done.callback(reason.value)
 
 
-class _Lines(LineReceiver):
+class LineSender(LineReceiver):
+    """
+    Sends each line of standard input as one message on C{session}'s
+    transport; a message it refuses is reported on C{err}, prefixed with
+    C{name}. End of input closes the session.
+    """
+
     delimiter = b"\n"
     MAX_LENGTH = 1 << 20
 
-    def __init__(self, session, err):
+    def __init__(self, session, err, name="sudp connect"):
         self.session = session
         self.err = err
+        self.name = name
 
     def lineReceived(self, line):
-        line = line.rstrip(b"\r")
         try:
-            self.session.transport.write(line)
-        except SUDPError as e:
-            self.err.write(f"sudp connect: {e}\n")
+            self.session.transport.write(line.rstrip(b"\r"))
+        except (SUDPError, ValueError) as e:
+            self.err.write(f"{self.name}: {e}\n")
 
     def connectionLost(self, reason):
-        self.session.transport.loseConnection()
+        if getattr(self.session.transport, "connected", True):
+            self.session.transport.loseConnection()
 
 
 def runNetcat(endpoint, timeout=10.0, reactor=None, stdin=True):
@@ -71,7 +83,7 @@ def runNetcat(endpoint, timeout=10.0, reactor=None, stdin=True):
         done = defer.Deferred()
         try:
             ep = clientFromString(reactor, endpoint)
-            session = yield ep.connect(protocol.Factory.forProtocol(lambda: _Messages(out, done)))
+            session = yield ep.connect(protocol.Factory.forProtocol(lambda: MessagePrinter(out, done)))
         except Exception as e:
             err.write(f"sudp connect: {e}\n")
             status.append(1)
@@ -79,7 +91,7 @@ def runNetcat(endpoint, timeout=10.0, reactor=None, stdin=True):
         key = session.transport.peerPublicKey
         err.write(f"sudp connect: connected, server key {key.fingerprint()}, suite {session.transport.suite}\n")
         if stdin:
-            stdio.StandardIO(_Lines(session, err))
+            stdio.StandardIO(LineSender(session, err))
         reason = yield done
         if isinstance(reason, ConnectionDone):
             status.append(0)

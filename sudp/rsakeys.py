@@ -130,6 +130,21 @@ def _rsaProblem(publicKey):
     return None
 
 
+def _keyText(text):
+    """
+    @return: a public key's text form as C{str}, stripped.
+    @raise PublicKeyFormatError: if it is neither text nor ASCII bytes.
+    """
+    if isinstance(text, (bytes, bytearray)):
+        try:
+            text = bytes(text).decode("ascii")
+        except UnicodeDecodeError:
+            raise PublicKeyFormatError("a public key is ASCII text") from None
+    if not isinstance(text, str):
+        raise PublicKeyFormatError("a public key is text")
+    return text.strip()
+
+
 class RSAPublicKey:
     """
     An RSA public key of 2048 to 4096 bits with public exponent 65537.
@@ -210,14 +225,7 @@ class RSAPublicKey:
 
         @raise PublicKeyFormatError: if C{text} is not an acceptable RSA key.
         """
-        if isinstance(text, (bytes, bytearray)):
-            try:
-                text = bytes(text).decode("ascii")
-            except UnicodeDecodeError:
-                raise PublicKeyFormatError("a public key is ASCII text") from None
-        if not isinstance(text, str):
-            raise PublicKeyFormatError("a public key is text")
-        text = text.strip()
+        text = _keyText(text)
         if not text.startswith(RSA_PREFIX):
             if text.startswith(ED25519_PREFIX):
                 hint = "this is an Ed25519 key, not an RSA key"
@@ -549,14 +557,7 @@ def parseAnyPublicKey(text):
     @return: a L{sudp.keys.PublicKey} or an L{RSAPublicKey}.
     @raise PublicKeyFormatError: if C{text} is neither.
     """
-    if isinstance(text, (bytes, bytearray)):
-        try:
-            text = bytes(text).decode("ascii")
-        except UnicodeDecodeError:
-            raise PublicKeyFormatError("a public key is ASCII text") from None
-    if not isinstance(text, str):
-        raise PublicKeyFormatError("a public key is text")
-    stripped = text.strip()
+    stripped = _keyText(text)
     if stripped.startswith(RSA_PREFIX):
         return RSAPublicKey.fromText(stripped)
     if stripped.startswith(ED25519_PREFIX):

@@ -14,44 +14,10 @@ import sys
 
 from twisted.internet import defer, protocol, stdio
 from twisted.logger import globalLogBeginner, textFileLogObserver
-from twisted.protocols.basic import LineReceiver
 
-from sudp.errors import SUDPError
+from sudp.netcat import LineSender, MessagePrinter
 
 FATAL_STATUS = 70
-
-
-class _Pushes(protocol.Protocol):
-    def __init__(self, out, done):
-        self.out = out
-        self.done = done
-
-    def dataReceived(self, data):
-        self.out.write(data + b"\n")
-        self.out.flush()
-
-    def connectionLost(self, reason):
-        if not self.done.called:
-            self.done.callback(reason.value)
-
-
-class _Lines(LineReceiver):
-    delimiter = b"\n"
-    MAX_LENGTH = 1 << 16
-
-    def __init__(self, session, err):
-        self.session = session
-        self.err = err
-
-    def lineReceived(self, line):
-        try:
-            self.session.transport.write(line.rstrip(b"\r"))
-        except (SUDPError, ValueError) as e:
-            self.err.write(f"sudp vpn041: {e}\n")
-
-    def connectionLost(self, reason):
-        if self.session.transport.connected:
-            self.session.transport.loseConnection()
 
 
 def runClient(host, authPort, settings, certFile, keyFile, caFile, authenticated=False, reactor=None,
@@ -70,7 +36,7 @@ def runClient(host, authPort, settings, certFile, keyFile, caFile, authenticated
     globalLogBeginner.beginLoggingTo([textFileLogObserver(err)], redirectStandardIO=False)
     done = defer.Deferred()
     status = []
-    client = connectGateway(reactor, host, authPort, settings, protocol.Factory.forProtocol(lambda: _Pushes(out, done)),
+    client = connectGateway(reactor, host, authPort, settings, protocol.Factory.forProtocol(lambda: MessagePrinter(out, done)),
                             certFile, keyFile, caFile, authenticated)
 
     def fatal(error):
@@ -81,7 +47,7 @@ def runClient(host, authPort, settings, certFile, keyFile, caFile, authenticated
 
     def ready(session):
         if stdin:
-            stdio.StandardIO(_Lines(session, err))
+            stdio.StandardIO(LineSender(session, err, "sudp vpn041"))
         return done
 
     def failed(f):
