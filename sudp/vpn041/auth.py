@@ -15,7 +15,6 @@ the authentication connection: closing it ends the session and frees the id.
 """
 
 import base64
-import binascii
 import json
 from collections import deque
 
@@ -48,7 +47,7 @@ def _line(obj):
 def _object(line, kind):
     try:
         obj = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: a line of 4,000 "["s
         raise Vpn041AuthFailed(f"the {kind} is not JSON") from None
     if not isinstance(obj, dict) or obj.get("type") != kind or obj.get("version") != VERSION:
         raise Vpn041AuthFailed(f"not a version-{VERSION} {kind}")
@@ -110,7 +109,7 @@ def decodeResponse(line):
         raise Vpn041AuthFailed(f"the gateway refused: {obj.get('error', 'no reason given')}")
     try:
         key = base64.b64decode(_field(obj, "sessionKey", str), validate=True)
-    except binascii.Error:
+    except ValueError:  # binascii.Error, or non-ASCII text
         key = b""
     if len(key) != 32:
         raise Vpn041AuthFailed("the session key is not 32 bytes")

@@ -261,12 +261,15 @@ class Vpn041Client:
             port.stopListening()
 
 
-def connectGateway(reactor, host, authPort, settings, factory, certFile, keyFile, caFile, authenticated=False):
+def connectGateway(reactor, host, authPort, settings, factory, certFile, keyFile, caFile, authenticated=False,
+                   bindAddress=""):
     """
     Authenticate to a gateway and start a session.
 
+    @param bindAddress: the address the client's UDP socket binds (default: all).
     @return: the L{Vpn041Client}; its C{ready} fires with the protocol.
     """
-    client = Vpn041Client(reactor, host, authPort, settings, factory, certFile, keyFile, caFile, authenticated)
+    client = Vpn041Client(reactor, host, authPort, settings, factory, certFile, keyFile, caFile, authenticated,
+                          bindAddress)
     client.connect()
     return client

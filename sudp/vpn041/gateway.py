@@ -302,8 +302,6 @@ class Gateway:
                       "ending the session", id=sessionId, client=session.clientName, addr=addr, error=e)
             self.endSession(session, "decrypt-failure")
             return
-        if self.authenticated:
-            session.pushAddress = addr  # only an authenticated datagram may move the session
         self.counters["received"] += 1
         try:
             session.protocol.dataReceived(payload)

@@ -37,7 +37,7 @@ class AppSettings:
     def __post_init__(self):
         if type(self.useEncryption) is not bool:
             raise ConfigurationError(f"appSettings: useEncryption must be true or false, not {self.useEncryption!r}")
-        if self.encryptionType not in ENCRYPTION_TYPES:
+        if not isinstance(self.encryptionType, str) or self.encryptionType not in ENCRYPTION_TYPES:
             raise ConfigurationError(f"appSettings: encryptionType must be one of {', '.join(ENCRYPTION_TYPES)}, "
                                      f"not {self.encryptionType!r}")
 
@@ -49,7 +49,7 @@ def parseAppSettings(text, name="<appsettings>"):
     """
     try:
         document = json.loads(text)
-    except ValueError as e:
+    except (ValueError, RecursionError) as e:  # RecursionError: absurdly nested
         raise ConfigurationError(f"{name}: not JSON ({e})") from None
     if not isinstance(document, dict) or set(document) != {"appSettings"}:
         raise ConfigurationError(f"{name}: expected one object, {{\"appSettings\": {{...}}}}")
