@@ -60,7 +60,7 @@ class PackagingTests(unittest.TestCase):
 
     def checkInstalled(self):
         out = _run([self.python, "plugincheck.py"], self.elsewhere)
-        self.assertIn("services: ['sudp']", out)
+        self.assertIn("services: ['sudp', 'vpn041']", out)
         self.assertIn("servers: ['sframe', 'sudp']", out)
         self.assertIn("clients: ['sframe', 'sudp']", out)
         self.assertNotIn("PROBLEM", out)
@@ -70,6 +70,8 @@ class PackagingTests(unittest.TestCase):
         self.assertIn("ed25519-", out)
         out = _run([os.path.join(self.venv, "bin", "twist"), "sudp", "--help"], self.elsewhere)
         self.assertIn("--port", out)
+        out = _run([os.path.join(self.venv, "bin", "twist"), "vpn041", "--help"], self.elsewhere)
+        self.assertIn("--appsettings", out)
 
     def test_wheel(self):
         """
