@@ -82,6 +82,8 @@ class PeerSocket:
         self.port = self._call(start)
 
     def _call(self, f, *args):
+        if threading.current_thread() is _thread:  # from a receive callback: already in the reactor thread
+            return f(*args)
         return threads.blockingCallFromThread(self.reactor, f, *args)
 
     def _dispatch(self, data, addr):

@@ -97,6 +97,8 @@ class Framing:
         @raise MessageTooLarge: if it cannot fit one datagram.
         """
         flags, body = 0, bytes(message)
+        if len(body) > self.maxDecompressed:  # no receiver would expand it
+            raise MessageTooLarge(len(body), self.maxDecompressed)
         if self._compressor is not None and body:
             packed = self._compressor.compress(body)
             if len(packed) < len(body):

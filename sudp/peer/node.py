@@ -20,7 +20,7 @@ from dataclasses import replace
 from twisted.internet.protocol import DatagramProtocol
 from twisted.logger import Logger
 
-from sudp.errors import MalformedPacket, SessionClosed
+from sudp.errors import BadServerSignature, MalformedPacket, SessionClosed
 from sudp.peer.framing import PEER_VERSION, Framing, UnknownVersion, interfaceMTU
 from sudp.peer.knownpeers import PeerKeyChanged, formatAddress, parseAddress
 from sudp.udp import packets as P
@@ -101,7 +101,9 @@ class PeerNode(DatagramProtocol):
         self.mtu = mtu or interfaceMTU()
         self.framing = Framing(self.mtu, family, compress, pad)
         config = config or Config()
-        self.config = replace(config, maxDatagramSize=min(config.maxDatagramSize, self.framing.datagramSize))
+        self.config = replace(config, maxDatagramSize=self.framing.datagramSize)  # the MTU decides
+        # every key is checked against the known peers by address once the
+        # session opens (_opened): a refused one is closed as not authorized
         self.server = ServerEngine(identity, self.config, random=random)
         self.random = random
         self.rateLimit = rateLimit
@@ -151,8 +153,10 @@ class PeerNode(DatagramProtocol):
         if peer.session is not None:
             peer.session.close(now, text="peer removed")
         if peer.engine is not None:
-            peer.engine.close(now)
-            self._forget(peer.engine)
+            engine = peer.engine
+            engine.close(now)
+            self._drain(engine)  # its CLOSE: the peer is no longer listed, so _flushAll would not see it
+            self._forget(engine)
         self._flushAll()
 
     def send(self, data, addr=None):
@@ -198,7 +202,9 @@ class PeerNode(DatagramProtocol):
             largest message, peer count, and per peer its counters.
         """
         return {"protocol_version": PROTOCOL_VERSION, "mtu": self.mtu, "max_message": self.framing.maxMessage,
-                "peer_count": len(self.peers), "drops": dict(self.drops) | dict(self.server.drops),
+                "peer_count": len(self.peers), "drops": dict(sum(
+                    [self.server.drops] + [p.engine.drops for p in self.peers.values() if p.engine is not None],
+                    self.drops.copy())),
                 "peers": {formatAddress(a): p.describe() for a, p in self.peers.items()}}
 
     def stop(self):
@@ -254,6 +260,12 @@ class PeerNode(DatagramProtocol):
         if peer is None:
             peer = self.peers[addr] = Peer(addr)  # a known peer that reached us first
         current = peer.session
+        if current is not None and current is not session and \
+                self._initiatorKey(current) == self._initiatorKey(session):
+            # the same node started a new session: it restarted, or lost the
+            # old one; the new one replaces it
+            current.close(now, text="replaced by a new session")
+            current = None
         if current is not None and current is not session:
             # both started at once: keep the session started by the smaller
             # key; the other still delivers what is in flight on it for a
@@ -321,6 +333,8 @@ class PeerNode(DatagramProtocol):
                 self.log.failure("sudp peer: onMessage failed")
 
     def _forget(self, engine):
+        self.drops.update(engine.drops)  # what it dropped stays counted
+        engine.drops.clear()
         index = engine.handshakeIndex
         if index is not None and self._byIndex.get(index) is engine:
             del self._byIndex[index]
@@ -389,7 +403,13 @@ class PeerNode(DatagramProtocol):
     def _failed(self, engine, error):
         for peer in self.peers.values():
             if peer.engine is engine:
-                self.log.info("sudp peer: no session with {peer}: {error}", peer=formatAddress(peer.addr), error=error)
+                if isinstance(error, BadServerSignature):
+                    self.log.error("sudp peer: {peer} DID NOT PROVE ITS PINNED KEY {key}: it is not that peer, or "
+                                   "its key was replaced (then edit the known peers)", peer=formatAddress(peer.addr),
+                                   key=engine.serverKey.fingerprint())
+                else:
+                    self.log.info("sudp peer: no session with {peer}: {error}", peer=formatAddress(peer.addr),
+                                  error=error)
                 peer.dropped["handshake-failed"] += 1
                 peer.retryAt = self.reactor.seconds() + self.retryInterval
         self._forget(engine)
