@@ -57,10 +57,13 @@ def node(reactor, args):
 
 
 @defer.inlineCallbacks
-def demo(reactor):
+def demo(reactor, out=sys.stdout):
     """
     Three nodes in one process: each greets the mesh, then node 0 writes to
-    node 2 alone; prints what each received and node 0's stats as JSON.
+    node 2 alone; prints what each received and node 0's stats as JSON
+    (to C{out}, unless None).
+
+    @return: a Deferred firing with C{(what each node received, node 0's stats)}.
     """
     identities = [Identity.generate() for _ in range(3)]
     received = [[] for _ in range(3)]
@@ -79,10 +82,13 @@ def demo(reactor):
         n.send(f"hello from node {i}".encode())
     nodes[0].send(b"just for node 2", addrs[2])
     yield task.deferLater(reactor, 1.0, lambda: None)
-    print(json.dumps({"received": [sorted(r) for r in received], "stats": nodes[0].stats()}, indent=1))
+    result = [sorted(r) for r in received], nodes[0].stats()
+    if out is not None:
+        print(json.dumps({"received": result[0], "stats": result[1]}, indent=1), file=out)
     for n, p in zip(nodes, ports):
         n.stop()
         yield p.stopListening()
+    return result
 
 
 def main(reactor, argv):

@@ -1,13 +1,14 @@
 """
-The examples work: the echo client against an echo server, and the game
-server's authority rules, over real sudp sessions on 127.0.0.1.
+The examples work: the echo client against an echo server, the game
+server's authority rules, twisted.web over sframe, the peer-mode mesh chat
+and the vpn041 gateway and client, over real sockets on 127.0.0.1.
 """
 
 from twisted.internet import defer, reactor
 from twisted.internet.task import Clock
 from twisted.trial import unittest
 
-from examples import sframe_web
+from examples import mesh_chat, sframe_web
 from examples.echo_client import main as echoMain
 from examples.game_server import MAX_MOVES_PER_SECOND, WORLD, GameFactory
 from sudp.tap import loadApp
@@ -106,3 +107,42 @@ class SFrameWebExampleTests(unittest.TestCase):
         self.assertEqual((code, body), (200, b"hello over sframe\n"))
         code, body = yield sframe_web.fetch(reactor, endpoint, "/data")
         self.assertEqual((code, body), (200, bytes(range(256)) * 4096))
+
+
+class MeshChatExampleTests(unittest.TestCase):
+    @defer.inlineCallbacks
+    def test_demo(self):
+        """
+        examples/mesh_chat.py's demo: three nodes in one process, each
+        greeting the mesh, one writing to a single peer; every message
+        arrives where it was sent, once.
+        """
+        received, stats = yield mesh_chat.demo(reactor, out=None)
+        self.assertEqual(received, [["hello from node 1", "hello from node 2"],
+                                    ["hello from node 0", "hello from node 2"],
+                                    ["hello from node 0", "hello from node 1", "just for node 2"]])
+        self.assertEqual(stats["peer_count"], 2)
+
+
+class Vpn041ExampleTests(unittest.TestCase):
+    @defer.inlineCallbacks
+    def test_gatewayAndClient(self):
+        """
+        examples/vpn041: certificates from make_certs.py, the example gateway
+        and client: the client authenticates, its pushes are echoed, the
+        gateway's greeting arrives.
+        """
+        import os
+
+        from examples.vpn041 import client as v41client, gateway as v41gateway, make_certs
+
+        certs = os.path.abspath(self.mktemp())
+        self.assertEqual(make_certs.main([certs, "alice"]), 0)
+        here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        settings = os.path.join(here, "examples", "vpn041", "gateway.appsettings.json")
+        gateway, ports = yield v41gateway.start(reactor, certs, settings, "0", "0")
+        self.addCleanup(gateway.stopListening)
+        pushes = yield v41client.run(reactor, certs, "alice", settings, str(ports[0].getHost().port), "0.3")
+        self.assertIn("welcome, session 1 (O=vpn041 test,CN=alice)", pushes)
+        self.assertEqual([p for p in pushes if p.startswith("echo")],
+                         [f"echo: hello {i} from alice" for i in range(3)])

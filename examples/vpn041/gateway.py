@@ -48,15 +48,27 @@ class PushFactory(protocol.Factory):
             client.transport.write(b"tick %d" % self.ticks)
 
 
-def main(reactor, certs, appsettings, authPort="9443", udpPort="9000"):
-    globalLogBeginner.beginLoggingTo([textFileLogObserver(sys.stderr)])
+def start(reactor, certs, appsettings, authPort="9443", udpPort="9000", tick=3.0):
+    """
+    @return: a Deferred firing with C{(gateway, (authPort, udpPort))}.
+    """
     factory = PushFactory()
     gateway = Gateway(reactor, loadAppSettings(appsettings), factory, f"{certs}/gateway.pem",
                       f"{certs}/gateway.key", f"{certs}/ca.pem")
-    task.LoopingCall(factory.tick).start(3.0, now=False)
+    ticks = task.LoopingCall(factory.tick)
+    ticks.clock = reactor
+    ticks.start(tick, now=False)
+    stop = gateway.stopListening
+    gateway.stopListening = lambda: (ticks.stop(), stop())[1]
     d = gateway.listen(TCP4ServerEndpoint(reactor, int(authPort), interface="127.0.0.1"), int(udpPort), "127.0.0.1")
-    d.addCallback(lambda ports: print(f"gateway: auth TCP {ports[0].getHost().port}, UDP {ports[1].getHost().port}",
-                                      flush=True))
+    return d.addCallback(lambda ports: (gateway, ports))
+
+
+def main(reactor, certs, appsettings, authPort="9443", udpPort="9000"):
+    globalLogBeginner.beginLoggingTo([textFileLogObserver(sys.stderr)])
+    d = start(reactor, certs, appsettings, authPort, udpPort)
+    d.addCallback(lambda result: print(f"gateway: auth TCP {result[1][0].getHost().port}, "
+                                       f"UDP {result[1][1].getHost().port}", flush=True))
     return d.addCallback(lambda _: task.deferLater(reactor, 1e9, lambda: None))
 
 

@@ -29,6 +29,7 @@ from sudp.vpn041.gateway import Vpn041Address
 from sudp.vpn041.tls import checkNegotiated, clientOptions
 
 log = Logger()
+MAX_EARLY = 16  # datagrams held while the authentication response is on its way
 
 
 @implementer(IHandshakeListener)
@@ -154,6 +155,7 @@ class Vpn041Client:
         self.auth = None
         self.drops = Counter()
         self.udpPort = None
+        self._early = []  # datagrams that arrived before the authentication response
 
     def connect(self):
         """
@@ -187,6 +189,9 @@ class Vpn041Client:
         self.protocol.makeConnection(self.session)
         if not self.ready.called:
             self.ready.callback(self.protocol)
+        early, self._early = self._early, []
+        for data, addr in early:
+            self.datagramReceived(data, addr)
 
     def _authFailed(self, error, auth):
         if auth is not None:
@@ -211,6 +216,10 @@ class Vpn041Client:
             self.drops["send-error"] += 1
 
     def datagramReceived(self, data, addr):
+        if self.session is None and self.fatalError is None and len(self._early) < MAX_EARLY:
+            # a push sent as the session opened can overtake the TLS response
+            self._early.append((data, addr))
+            return
         if self.session is None or not self.session.connected:
             self.drops["no-session"] += 1
             return
