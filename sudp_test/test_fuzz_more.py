@@ -86,8 +86,8 @@ from sudp.udp.keyschedule import (
     handshakeTranscript,
 )
 from sudp.udp.session import CLOSED, OPEN
-
 from sudp_test.enginehelpers import CLIENT_ADDR, connectedPair, serverSessionOf
+from sudp_test.keylistmodel import assertKeyListModel
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -563,24 +563,7 @@ class PublicKeyTextTests(TempDirMixin, unittest.TestCase):
         first bad line.
         """
         lines = data.draw(st.lists(self.lineKinds(), max_size=8))
-        text = newline.join(self.render(line) for line in lines)
-        expected, firstBad = {}, None
-        for number, line in enumerate(lines, 1):
-            if line[0] == "bad":
-                firstBad = number
-                break
-            if line[0] == "key":
-                expected[line[1]] = line[2].strip()
-        if fromFile:
-            path = self.writeFile(text.encode("utf-8"), 0o644)
-            name, parse = path, lambda: loadAuthorizedKeys(path)
-        else:
-            name, parse = "<authorized keys>", lambda: parseAuthorizedKeys(text)
-        if firstBad is None:
-            self.assertEqual(parse(), expected)
-        else:
-            e = self.assertRaises(KeyFileError, parse)
-            self.assertIn(f"{name}:{firstBad}:", str(e))
+        assertKeyListModel(self, lines, self.render, newline, fromFile, loadAuthorizedKeys, parseAuthorizedKeys, "<authorized keys>")
 
     @MODERATE
     @given(st.data())

@@ -45,6 +45,7 @@ from sudp.rsakeys import (
     parseTrustedKeys,
     saveRSAIdentity,
 )
+from sudp_test.keylistmodel import assertKeyListModel
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -1088,24 +1089,7 @@ class PropertyTests(TempDirMixin, unittest.TestCase):
         line.
         """
         lines = data.draw(st.lists(self.lineKinds(), max_size=8))
-        text = newline.join(self.render(line) for line in lines)
-        expected, firstBad = {}, None
-        for number, line in enumerate(lines, 1):
-            if line[0] == "bad":
-                firstBad = number
-                break
-            if line[0] == "key":
-                expected[line[1]] = line[2].strip()
-        if fromFile:
-            path = self.writeFile(text.encode("utf-8"), 0o644)
-            name, parse = path, lambda: loadTrustedKeys(path)
-        else:
-            name, parse = "<trusted keys>", lambda: parseTrustedKeys(text)
-        if firstBad is None:
-            self.assertEqual(parse(), expected)
-        else:
-            e = self.assertRaises(KeyFileError, parse)
-            self.assertIn(f"{name}:{firstBad}:", str(e))
+        assertKeyListModel(self, lines, self.render, newline, fromFile, loadTrustedKeys, parseTrustedKeys, "<trusted keys>")
 
     @PROPERTIES
     @given(st.one_of(st.text(max_size=400), st.binary(max_size=400),
