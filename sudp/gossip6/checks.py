@@ -103,6 +103,14 @@ class ReuseRecord:
         return len(self._expires)
 
 
+def trustStore(trustedKeys):
+    """
+    @return: the trusted L{sudp.rsakeys.RSAPublicKey}s by their DER
+        SubjectPublicKeyInfo, as a received m names its sender's key.
+    """
+    return {key.der: key for key in trustedKeys}
+
+
 def messageDigest(signed):
     """
     @return: SHA3-256(m): what is signed, and what identifies a proof.
@@ -134,7 +142,8 @@ def checkSigned(signed, now, ours, trusted, config, reuse=None):
     if not isOurs(m.peer, ours):
         return "wrong-address", None
     if reuse is not None:
-        if reuse.seen(messageDigest(signed), now):
+        digest = messageDigest(signed)
+        if reuse.seen(digest, now):
             return "reused-proof", None
         if reuse.full(now):
             return "reuse-record-full", None
@@ -144,7 +153,7 @@ def checkSigned(signed, now, ours, trusted, config, reuse=None):
     if not meetsTarget(signed.raw, config):
         return "weak-proof", None
     if reuse is not None:
-        reuse.add(messageDigest(signed), m.timestamp + config.tMax)
+        reuse.add(digest, m.timestamp + config.tMax)
     if not key.verify(signed.signature, signed.raw):
         return "bad-signature", None
     return None, key

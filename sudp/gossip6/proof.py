@@ -77,7 +77,6 @@ class ProofJob:
         @raise ProofCancelled: if L{cancel} was called meanwhile.
         """
         prefix = self.message.prefix()
-        target, config = self.config.target, self.config
         counter = self._start
         while True:
             if self.cancelled:
@@ -85,7 +84,7 @@ class ProofJob:
             nonce = self._salt + (counter & 0xFFFFFFFFFFFFFFFF).to_bytes(NONCE_SIZE - 8, "big")
             raw = prefix + nonce
             self.attempts += 1
-            if int.from_bytes(proofValue(raw, config), "big") < target:
+            if meetsTarget(raw, self.config):
                 break
             counter += 1
         self.message.nonce = nonce

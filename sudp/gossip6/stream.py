@@ -16,7 +16,7 @@ C{proofReady(job, now)}.
 import os
 
 from sudp.errors import HandshakeFailed, MalformedPacket
-from sudp.gossip6.checks import ReuseRecord, checkSigned
+from sudp.gossip6.checks import ReuseRecord, checkSigned, trustStore
 from sudp.gossip6.config import Gossip6Config
 from sudp.gossip6.keys import transcript
 from sudp.gossip6.proof import ProofJob
@@ -156,7 +156,7 @@ class Gossip6StreamSetup:
 
     def __init__(self, trustedKeys, config=None, random=os.urandom):
         self.config = config or Gossip6Config()
-        self.trusted = {key.der: key for key in trustedKeys}
+        self.trusted = trustStore(trustedKeys)
         self.reuse = ReuseRecord(self.config.maxReuseRecords)
         self.random = random
 

@@ -17,7 +17,7 @@ import os
 
 from sudp.errors import HandshakeFailed
 from sudp.handshake import randomIndex
-from sudp.gossip6.checks import ReuseRecord, checkSigned
+from sudp.gossip6.checks import ReuseRecord, checkSigned, trustStore
 from sudp.gossip6.config import Gossip6Config
 from sudp.gossip6.keys import SUITE, sessionKeys
 from sudp.gossip6.proof import ProofJob
@@ -42,10 +42,6 @@ class Gossip6Refused(HandshakeFailed):
         self.reason = reason
         HandshakeFailed.__init__(self, f"gossip6: the server's handshake was refused: {reason}"
                                        + (f" ({detail})" if detail else ""))
-
-
-def _trustStore(trustedKeys):
-    return {key.der: key for key in trustedKeys}
 
 
 class _Solving:
@@ -97,7 +93,7 @@ class Gossip6ServerEngine(ServerEngine):
         """
         ServerEngine.__init__(self, identity, config or Config(suites=(SUITE,)), None, cookieSecret, random)
         self.gossip6 = gossip6 or Gossip6Config()
-        self.trusted = _trustStore(trustedKeys)
+        self.trusted = trustStore(trustedKeys)
         self.localAddresses = self.gossip6.localAddresses
         self.reuse = ReuseRecord(self.gossip6.maxReuseRecords)
 
@@ -186,7 +182,7 @@ class Gossip6ClientEngine(ClientEngine):
         ClientEngine.__init__(self, None, serverAddr, config or Config(suites=(SUITE,)), None, random)
         self.rsaIdentity = identity
         self.gossip6 = gossip6 or Gossip6Config()
-        self.trusted = _trustStore(trustedKeys)
+        self.trusted = trustStore(trustedKeys)
         self.localAddresses = self.gossip6.localAddresses
         self._job = None
 
@@ -239,7 +235,6 @@ class Gossip6ClientEngine(ClientEngine):
         if self._job is not None and self.state is SOLVING:
             self._job.cancel()
         ClientEngine._fail(self, error, now)
-
 
 
 class Gossip6Setup:

@@ -18,7 +18,7 @@ import ipaddress
 import struct
 
 from sudp.errors import MalformedPacket
-from sudp.udp.packets import G6_INIT, G6_RESP
+from sudp.udp.packets import G6_INIT, G6_RESP, expectType
 
 DHE_SIZE = 32
 NONCE_SIZE = 16
@@ -167,8 +167,7 @@ class Gossip6Init:
 
     @classmethod
     def decode(cls, data):
-        if not data or data[0] != G6_INIT:
-            raise MalformedPacket("unexpected-type", "not a G6_INIT")
+        expectType(data, G6_INIT)
         if len(data) < _INIT_HEAD.size:
             raise MalformedPacket("truncated", "G6_INIT shorter than its header")
         _, sender, timestamp, cookie = _INIT_HEAD.unpack_from(data)
@@ -194,8 +193,7 @@ class Gossip6Resp:
 
     @classmethod
     def decode(cls, data):
-        if not data or data[0] != G6_RESP:
-            raise MalformedPacket("unexpected-type", "not a G6_RESP")
+        expectType(data, G6_RESP)
         if len(data) < _RESP_HEAD.size:
             raise MalformedPacket("truncated", "G6_RESP shorter than its header")
         _, receiver, sender = _RESP_HEAD.unpack_from(data)
@@ -215,6 +213,5 @@ def decodeStreamMessage(typeByte, data):
     """
     @return: the L{Signed} in a stream handshake message of type C{typeByte}.
     """
-    if not data or data[0] != typeByte:
-        raise MalformedPacket("unexpected-type", f"expected a gossip6 message of type 0x{typeByte:02x}")
+    expectType(data, typeByte)
     return Signed.decode(data[1:])

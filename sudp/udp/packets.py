@@ -72,10 +72,13 @@ def packetType(data):
     return t
 
 
-def _expectType(data, typeByte):
+def expectType(data, typeByte):
     """
-    The engines dispatch on the type byte first; sframe decodes handshake
+    Check a handshake message's type byte. The engines dispatch on the
+    type byte first; sframe (and gossip6 on a stream) decode handshake
     messages straight from the stream, so the decoders check it too.
+
+    @raise MalformedPacket: C{empty}, or C{unexpected-type} naming both types.
     """
     if not data:
         raise MalformedPacket("empty")
@@ -154,7 +157,7 @@ class HandshakeInit:
 
     @classmethod
     def decode(cls, data):
-        _expectType(data, HANDSHAKE_INIT)
+        expectType(data, HANDSHAKE_INIT)
         if len(data) < _INIT_FIXED.size + 1:
             raise MalformedPacket("truncated", "HANDSHAKE_INIT too short")
         _, sender, ts, cookie, eph, count = _INIT_FIXED.unpack_from(data)
@@ -202,7 +205,7 @@ class HandshakeResp:
 
     @classmethod
     def decode(cls, data):
-        _expectType(data, HANDSHAKE_RESP)
+        expectType(data, HANDSHAKE_RESP)
         _exact(data, _RESP.size, "HANDSHAKE_RESP")
         fields = _RESP.unpack(data)[1:]
         if fields[0] == 0 or fields[1] == 0:
