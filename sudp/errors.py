@@ -102,3 +102,12 @@ class SessionClosed(SUDPError):
         self.reason = reason
         self.detail = detail
         SUDPError.__init__(self, f"{reason}: {detail}" if detail else reason)
+
+
+def errorText(error):
+    """
+    @return: what went wrong, in words, for a message that names the file:
+        an C{OSError}'s C{strerror} ("No such file or directory"), else
+        C{str(error)} (a C{UnicodeDecodeError}, a NUL byte in a path).
+    """
+    return getattr(error, "strerror", None) or str(error)

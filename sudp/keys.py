@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from nacl.exceptions import BadSignatureError
 from nacl.signing import SigningKey, VerifyKey
 
-from sudp.errors import KeyFileError, PublicKeyFormatError
+from sudp.errors import KeyFileError, PublicKeyFormatError, errorText
 
 ED25519_PREFIX = "ed25519-"
 PUBLIC_KEY_SIZE = 32
@@ -219,13 +219,6 @@ def _checkPrivateMode(path):
         )
 
 
-def _why(error):
-    """
-    @return: what went wrong reading a file, in words.
-    """
-    return getattr(error, "strerror", None) or str(error)
-
-
 def _readPrivateKeyFile(path):
     """
     Read a private key file for L{loadIdentity} and its RSA twin, after
@@ -249,7 +242,7 @@ def _readPrivateKeyFile(path):
     except PermissionError:
         raise KeyFileError(f"{path}: cannot read the key file (permission denied)") from None
     except (OSError, ValueError) as e:  # a path through a file, too long, a loop, a NUL byte
-        raise KeyFileError(f"{path!r}: cannot read the key file ({_why(e)})") from None
+        raise KeyFileError(f"{path!r}: cannot read the key file ({errorText(e)})") from None
     if not data.strip():
         raise KeyFileError(f"{path}: the key file is empty")
     return data
@@ -316,11 +309,19 @@ def loadOrCreateIdentity(path):
 
     @return: a 2-tuple C{(identity, created)}.
     """
+    return _loadOrCreate(path, Identity.generate, saveIdentity, loadIdentity)
+
+
+def _loadOrCreate(path, generate, save, load):
+    """
+    L{loadOrCreateIdentity}, for the key type that C{generate}, C{save}
+    and C{load} handle (and its RSA twin).
+    """
     if not os.path.exists(os.fspath(path)):
-        identity = Identity.generate()
-        saveIdentity(identity, path)
+        identity = generate()
+        save(identity, path)
         return identity, True
-    return loadIdentity(path), False
+    return load(path), False
 
 
 def loadPublicKey(path):
@@ -345,7 +346,7 @@ def _loadPublicKeyFile(path, fromText, loadPrivate):
         with open(path, "rb") as f:
             data = f.read(1 << 16)
     except (OSError, ValueError) as e:
-        raise KeyFileError(f"{path!r}: cannot read ({_why(e)})") from None
+        raise KeyFileError(f"{path!r}: cannot read ({errorText(e)})") from None
     if b"PRIVATE KEY" in data:
         return loadPrivate(path).publicKey
     for number, line in enumerate(data.splitlines(), 1):
@@ -416,4 +417,4 @@ def _readKeyListFile(path, what):
     except FileNotFoundError:
         raise KeyFileError(f"{path}: no such {what} file") from None
     except (OSError, ValueError) as e:  # UnicodeDecodeError is a ValueError
-        raise KeyFileError(f"{path!r}: cannot read {what} ({_why(e)})") from None
+        raise KeyFileError(f"{path!r}: cannot read {what} ({errorText(e)})") from None

@@ -13,7 +13,7 @@ different key for a pinned peer is always refused, loudly.
 import ipaddress
 import os
 
-from sudp.errors import KeyFileError, SUDPError
+from sudp.errors import KeyFileError, SUDPError, errorText
 from sudp.keys import PublicKey, PublicKeyFormatError
 
 
@@ -67,7 +67,7 @@ class KnownPeers:
             with open(path, encoding="utf-8") as f:
                 lines = f.read().splitlines()
         except (OSError, ValueError) as e:
-            raise KeyFileError(f"{path}: cannot read the known peers ({getattr(e, 'strerror', None) or e})") from None
+            raise KeyFileError(f"{path}: cannot read the known peers ({errorText(e)})") from None
         for number, line in enumerate(lines, 1):
             line = line.strip()
             if not line or line.startswith("#"):

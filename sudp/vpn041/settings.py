@@ -12,7 +12,7 @@ key or a value of the wrong type is a L{ConfigurationError} at start.
 import json
 from dataclasses import dataclass
 
-from sudp.errors import ConfigurationError
+from sudp.errors import ConfigurationError, errorText
 
 # encryptionType -> (lowest TLS version, highest, TLS 1.3 suites, TLS 1.2 ciphers)
 ENCRYPTION_TYPES = {
@@ -78,6 +78,5 @@ def loadAppSettings(path):
         with open(path, encoding="utf-8") as f:
             text = f.read()
     except (OSError, ValueError) as e:
-        raise ConfigurationError(f"{path}: cannot read the appsettings file ({getattr(e, 'strerror', None) or e})"
-                                 ) from None
+        raise ConfigurationError(f"{path}: cannot read the appsettings file ({errorText(e)})") from None
     return parseAppSettings(text, name=path)

@@ -12,7 +12,7 @@ accepts; the client checks what was negotiated once the handshake is done
 
 from twisted.internet import ssl
 
-from sudp.errors import ConfigurationError
+from sudp.errors import ConfigurationError, errorText
 from sudp.vpn041.settings import ENCRYPTION_TYPES
 
 _VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
@@ -29,7 +29,7 @@ def readPEM(path, what):
             return f.read()
     except (OSError, ValueError) as e:
         raise ConfigurationError(f"vpn041: cannot read the {what} {path!r} "
-                                 f"({getattr(e, 'strerror', None) or e})") from None
+                                 f"({errorText(e)})") from None
 
 
 def _load(certFile, keyFile, caFile):
