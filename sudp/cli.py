@@ -20,6 +20,7 @@ from sudp.rsakeys import (
     MAX_RSA_BITS,
     MIN_RSA_BITS,
     RSAIdentity,
+    isRSAKeySize,
     loadAnyPublicKey,
     saveRSAIdentity,
 )
@@ -58,7 +59,7 @@ def _rsaBits(text):
         bits = int(text, 10)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number of bits: {text!r}") from None
-    if not MIN_RSA_BITS <= bits <= MAX_RSA_BITS or bits % 256:
+    if not isRSAKeySize(bits):
         raise argparse.ArgumentTypeError(
             f"{bits}: an RSA key is {MIN_RSA_BITS} to {MAX_RSA_BITS} bits, a multiple "
             f"of 256 (such as 2048, 3072, 4096)"

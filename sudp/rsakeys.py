@@ -53,6 +53,7 @@ from sudp.keys import (
     ED25519_PREFIX,
     Identity,
     PublicKey,
+    _loadOrCreate,
     _loadPrivatePEM,
     _loadPublicKeyFile,
     _parseKeyLines,
@@ -75,6 +76,15 @@ _MAX_DER_SIZE = 1024
 _MAX_TEXT_SIZE = (_MAX_DER_SIZE * 4 + 2) // 3
 _B64URL = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 _ANY_PREFIXES = (RSA_PREFIX, ED25519_PREFIX)
+
+
+def isRSAKeySize(bits):
+    """
+    @return: True if C{bits} is a key size sudp makes: an C{int} from
+        L{MIN_RSA_BITS} to L{MAX_RSA_BITS}, a multiple of 256.
+    """
+    return (isinstance(bits, int) and not isinstance(bits, bool)
+            and MIN_RSA_BITS <= bits <= MAX_RSA_BITS and bits % 256 == 0)
 
 
 def _pss():
@@ -291,17 +301,19 @@ class RSAPublicKey:
             C{False} otherwise, including for a signature of the wrong length
             or type. Never raises for a bad signature.
         """
-        if not self._rightSize(signature):
+        return self._verified(signature, data, hashes.SHA3_256())
+
+    def _verified(self, signature, data, algorithm):
+        """
+        L{verify} and L{verifyDigest}: C{data} signed, as C{algorithm} says.
+        """
+        if not isinstance(signature, (bytes, bytearray, memoryview)) or len(signature) != self.signatureSize:
             return False
         try:
-            self._key.verify(bytes(signature), data, _pss(), hashes.SHA3_256())
+            self._key.verify(bytes(signature), data, _pss(), algorithm)
         except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm, InternalError):
             return False
         return True
-
-    def _rightSize(self, signature):
-        return (isinstance(signature, (bytes, bytearray, memoryview))
-                and len(signature) == self.signatureSize)
 
     def verifyDigest(self, signature, digest):
         """
@@ -314,14 +326,7 @@ class RSAPublicKey:
         """
         if not isinstance(digest, (bytes, bytearray, memoryview)) or len(digest) != DIGEST_SIZE:
             return False
-        if not self._rightSize(signature):
-            return False
-        try:
-            self._key.verify(bytes(signature), bytes(digest), _pss(),
-                             utils.Prehashed(hashes.SHA3_256()))
-        except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm, InternalError):
-            return False
-        return True
+        return self._verified(signature, bytes(digest), utils.Prehashed(hashes.SHA3_256()))
 
     def __eq__(self, other):
         if not isinstance(other, RSAPublicKey):
@@ -383,8 +388,7 @@ class RSAIdentity:
         @return: a new random identity, public exponent 65537.
         @raise ValueError: for any other C{bits}.
         """
-        if (not isinstance(bits, int) or isinstance(bits, bool)
-                or not MIN_RSA_BITS <= bits <= MAX_RSA_BITS or bits % 256):
+        if not isRSAKeySize(bits):
             raise ValueError(
                 f"an RSA key size is {MIN_RSA_BITS} to {MAX_RSA_BITS} bits, a multiple "
                 f"of 256 (such as 2048, 3072, 4096), not {bits!r}"
@@ -489,6 +493,16 @@ def saveRSAIdentity(identity, path, force=False, comment=""):
     return _writeKeyFiles(
         path, identity.toPEM(), identity.publicKey.toText(), force=force, comment=comment
     )
+
+
+def loadOrCreateRSAIdentity(path):
+    """
+    Load the RSA identity at C{path}, creating one of L{DEFAULT_RSA_BITS}
+    (0600) if the file does not exist.
+
+    @return: a 2-tuple C{(identity, created)}.
+    """
+    return _loadOrCreate(path, RSAIdentity.generate, saveRSAIdentity, loadRSAIdentity)
 
 
 def loadRSAPublicKey(path):

@@ -267,16 +267,6 @@ def _escape(value):
     return value.replace("\\", "\\\\").replace(":", "\\:")
 
 
-def _loadOrCreateRSA(path):
-    from sudp.rsakeys import RSAIdentity, loadRSAIdentity, saveRSAIdentity
-
-    if os.path.exists(path):
-        return loadRSAIdentity(path), False
-    identity = RSAIdentity.generate()
-    saveRSAIdentity(identity, path)
-    return identity, True
-
-
 def makeService(options):
     """
     @return: the service C{twist sudp} runs.
@@ -291,8 +281,9 @@ def makeService(options):
         else:
             from sudp.gossip6.config import handshakeFromOptions
             from sudp.gossip6.udp import Gossip6Setup
+            from sudp.rsakeys import loadOrCreateRSAIdentity
 
-            identity, created = _loadOrCreateRSA(options["key"])
+            identity, created = loadOrCreateRSAIdentity(options["key"])
             setup = handshakeFromOptions(dict(gossip6, handshake="gossip6"), "twist sudp", Gossip6Setup)
         authorized = (
             loadAuthorizedKeys(options["authorized-keys"]) if options["authorized-keys"] else None

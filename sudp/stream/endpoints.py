@@ -98,12 +98,6 @@ class SFrameClientEndpoint:
         return ready
 
 
-def _identity(keyFile, gossip6):
-    from sudp.udp.endpoints import _identity
-
-    return _identity(keyFile, gossip6)
-
-
 def _config(options):
     return configFromOptions(StreamConfig, options, parseStreamSuites, "sframe")
 
@@ -129,6 +123,8 @@ def parseServer(reactor, /, *args, **kwargs):
     """
     C{sframe:key=FILE:endpoint=INNER[:authorizedKeys=FILE][:option=value...]}
     """
+    from sudp.udp.endpoints import _identity
+
     options = dict(kwargs)
     if args:
         raise ConfigurationError(f"sframe server: options only (key=, endpoint=), got {args}")
@@ -157,7 +153,7 @@ def parseClient(reactor, /, *args, **kwargs):
     """
     C{sframe:serverKey=KEY:endpoint=INNER[:key=FILE][:option=value...]}
     """
-    from sudp.udp.endpoints import _serverKey
+    from sudp.udp.endpoints import _identity, _serverKey
 
     options = dict(kwargs)
     if args:

@@ -267,12 +267,6 @@ def _handshake(options, what, authorized=None, serverKey=None):
     return handshakeFromOptions(options, what, Gossip6Setup, authorized, serverKey)
 
 
-def _rsaIdentity(keyFile):
-    from sudp.rsakeys import loadRSAIdentity
-
-    return loadRSAIdentity(keyFile)
-
-
 def _identity(keyFile, gossip6):
     """
     @return: the identity in C{keyFile}: RSA for gossip6, else Ed25519;
@@ -280,7 +274,11 @@ def _identity(keyFile, gossip6):
     """
     if keyFile is None:
         return None
-    return loadIdentity(keyFile) if gossip6 is None else _rsaIdentity(keyFile)
+    if gossip6 is None:
+        return loadIdentity(keyFile)
+    from sudp.rsakeys import loadRSAIdentity
+
+    return loadRSAIdentity(keyFile)
 
 
 def parseClient(reactor, /, *args, **kwargs):
