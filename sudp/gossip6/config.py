@@ -84,20 +84,14 @@ def parseLocalAddresses(text):
     @return: a tuple of C{(host, port)}.
     @raise ConfigurationError: if an entry is not a numeric address and port.
     """
-    import ipaddress
+    from sudp.addresses import parseAddress
 
     out = []
     for item in filter(None, (part.strip() for part in text.split(","))):
-        host, sep, port = item.rpartition(":")
-        host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
         try:
-            ipaddress.ip_address(host)
-            number = int(port)
+            out.append(parseAddress(item))
         except ValueError:
             raise ConfigurationError(f"gossip6: localAddresses entry {item!r} is not IP:PORT") from None
-        if not sep or not 0 < number < 65536:
-            raise ConfigurationError(f"gossip6: localAddresses entry {item!r} is not IP:PORT")
-        out.append((host, number))
     return tuple(out)
 
 

@@ -13,6 +13,7 @@ different key for a pinned peer is always refused, loudly.
 import ipaddress
 import os
 
+from sudp.addresses import formatAddress, parseAddress
 from sudp.errors import KeyFileError, SUDPError, errorText
 from sudp.keys import PublicKey, PublicKeyFormatError
 
@@ -22,29 +23,6 @@ class PeerKeyChanged(SUDPError):
     A pinned peer proved a different key: someone may be impersonating it
     (or its key was replaced; then edit the known-peers file).
     """
-
-
-def formatAddress(addr):
-    """
-    @return: C{"host:port"}, with IPv6 hosts in brackets.
-    """
-    host, port = addr[0], addr[1]
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def parseAddress(text):
-    """
-    @return: C{(host, port)} of C{"host:port"} or C{"[v6]:port"}, the host
-        in its canonical form.
-    @raise ValueError: if it is not a numeric address and port.
-    """
-    host, sep, port = text.rpartition(":")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    number = int(port)
-    if not sep or not 0 < number < 65536:
-        raise ValueError(text)
-    return str(ipaddress.ip_address(host)), number
 
 
 class KnownPeers:

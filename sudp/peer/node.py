@@ -20,11 +20,12 @@ from dataclasses import replace
 from twisted.internet.protocol import DatagramProtocol
 from twisted.logger import Logger
 
+from sudp.addresses import canonicalAddress, formatAddress
 from sudp.errors import BadServerSignature, MalformedPacket, SessionClosed
 from sudp.peer.framing import PEER_VERSION, Framing, UnknownVersion, interfaceMTU
-from sudp.peer.knownpeers import PeerKeyChanged, formatAddress, parseAddress
+from sudp.peer.knownpeers import PeerKeyChanged
 from sudp.udp import packets as P
-from sudp.udp.batching import GSOSender
+from sudp.udp.batching import senderFor
 from sudp.udp.client import ClientEngine
 from sudp.udp.config import Config
 from sudp.udp.events import HandshakeFailure, MessageReceived, SessionEnded, SessionOpened
@@ -128,7 +129,7 @@ class PeerNode(DatagramProtocol):
             the known peers say so, or on first use).
         @raise PeerKeyChanged: if C{key} differs from the pinned one.
         """
-        addr = parseAddress(formatAddress(addr))
+        addr = canonicalAddress(addr)
         if key is not None:
             self.knownPeers.pin(addr, key)
         peer = self.peers.get(addr)
@@ -142,7 +143,7 @@ class PeerNode(DatagramProtocol):
         """
         Close the session with a peer and forget it (not its pinned key).
         """
-        peer = self.peers.pop(_canonical(addr), None)
+        peer = self.peers.pop(canonicalAddress(addr), None)
         if peer is None:
             return
         now = self.reactor.seconds()
@@ -168,7 +169,7 @@ class PeerNode(DatagramProtocol):
         @raise KeyError: if C{addr} is not a peer.
         """
         plaintext = self.framing.encode(data)
-        peers = list(self.peers.values()) if addr is None else [self.peers[_canonical(addr)]]
+        peers = list(self.peers.values()) if addr is None else [self.peers[canonicalAddress(addr)]]
         now = self.reactor.seconds()
         for peer in peers:
             if peer.session is not None:
@@ -194,7 +195,7 @@ class PeerNode(DatagramProtocol):
         return [addr for addr in self.peers if addr[0] == host]
 
     def hasPeer(self, addr):
-        return _canonical(addr) in self.peers
+        return canonicalAddress(addr) in self.peers
 
     def stats(self):
         """
@@ -216,9 +217,7 @@ class PeerNode(DatagramProtocol):
             self.removePeer(addr)
         self.server.shutdown(now)
         self._flushAll()
-        if self._call is not None and self._call.active():
-            self._call.cancel()
-        self._call = None
+        self._cancelTimer()
 
     # -- sessions -----------------------------------------------------------------
 
@@ -244,7 +243,7 @@ class PeerNode(DatagramProtocol):
         peer.stats["sent"] += 1
 
     def _opened(self, session, engine):
-        addr = _canonical(session.peerAddr)
+        addr = canonicalAddress(session.peerAddr)
         now = self.reactor.seconds()
         key = session.peerKey
         try:
@@ -293,7 +292,7 @@ class PeerNode(DatagramProtocol):
         return (self.identity.publicKey if started else session.peerKey).raw
 
     def _ended(self, session):
-        peer = self.peers.get(_canonical(session.peerAddr))
+        peer = self.peers.get(canonicalAddress(session.peerAddr))
         if peer is None:
             return
         if peer.engine is not None and peer.engine.session is session:
@@ -305,7 +304,7 @@ class PeerNode(DatagramProtocol):
         peer.retryAt = self.reactor.seconds() + self.retryInterval
 
     def _received(self, session, plaintext):
-        addr = _canonical(session.peerAddr)
+        addr = canonicalAddress(session.peerAddr)
         peer = self.peers.get(addr)
         if peer is None or (peer.session is not session and session not in peer.retiring):
             self.drops["no-peer"] += 1
@@ -384,10 +383,10 @@ class PeerNode(DatagramProtocol):
         while engine.outbox or engine.events:
             out, engine.outbox = engine.outbox, []
             if out and self.transport is not None:
-                sender = self._sender
-                if sender is None or sender.sock is not self.transport.socket:
-                    sender = self._sender = GSOSender(self.transport.socket, self.config.gso)
-                sender.sendAll(out)
+                self._sender = senderFor(self._sender, self.transport.socket, self.config.gso)
+                failed, _ = self._sender.sendAll(out)
+                if failed:  # UDP is lossy: counted, as the adapters count theirs
+                    self.drops["send-failed"] += failed
             events, engine.events = engine.events, []
             for event in events:
                 kind = type(event)
@@ -428,9 +427,7 @@ class PeerNode(DatagramProtocol):
 
     def _schedule(self):
         when = self._nextDeadline()
-        if self._call is not None and self._call.active():
-            self._call.cancel()
-        self._call = None
+        self._cancelTimer()
         if when is not None and self.transport is not None:
             self._call = self.reactor.callLater(max(0.0, when - self.reactor.seconds()), self._onTimer)
 
@@ -445,14 +442,13 @@ class PeerNode(DatagramProtocol):
                 self._connect(peer)
         self._flushAll()
 
-    def stopProtocol(self):
+    def _cancelTimer(self):
         if self._call is not None and self._call.active():
             self._call.cancel()
         self._call = None
 
-
-def _canonical(addr):
-    return parseAddress(formatAddress(addr))
+    def stopProtocol(self):
+        self._cancelTimer()
 
 
 def listenPeers(reactor, port, node, interface=""):

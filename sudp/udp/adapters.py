@@ -14,7 +14,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from sudp.errors import HandshakeFailed
-from sudp.udp.batching import GSOSender
+from sudp.udp.batching import senderFor
 from sudp.gossip6.proof import ProofCancelled
 from sudp.udp.events import HandshakeFailure, MessageReceived, ProofNeeded, SessionEnded, SessionOpened
 from sudp.udp.transport import SessionTransport, lostReason, udpAddress
@@ -43,10 +43,8 @@ class _EngineAdapter(DatagramProtocol):
     # -- output --------------------------------------------------------------
 
     def _gsoSender(self):
-        sender = self._sender
-        if sender is None or sender.sock is not self.transport.socket:
-            sender = self._sender = GSOSender(self.transport.socket, self.engine.config.gso)
-        return sender
+        self._sender = senderFor(self._sender, self.transport.socket, self.engine.config.gso)
+        return self._sender
 
     def _sendFailed(self, count, error, addr):
         """

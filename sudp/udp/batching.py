@@ -167,6 +167,16 @@ class GSOSender:
         log.info("sudp: UDP GSO refused ({error}); sending one datagram per call", error=error)
 
 
+def senderFor(sender, sock, enabled=True):
+    """
+    @return: C{sender} if it sends on C{sock}, else a new L{GSOSender} for
+        C{sock} (a port that listens again has a new socket).
+    """
+    if sender is None or sender.sock is not sock:
+        sender = GSOSender(sock, enabled)
+    return sender
+
+
 class GROPort(udp.Port):
     """
     A Twisted UDP port that reads in batches: with the C speedups, up to
