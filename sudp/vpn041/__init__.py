@@ -13,6 +13,7 @@ authenticated variant (the same header plus a 16-byte tag) is an option.
   dataplane   the datagram format, per-packet keys, AES, the MTU bound (sans-IO)
   tls         the auth plane's TLS contexts per encryptionType
   auth        the auth plane's request and response, and the session ids
+  transport   the session transport and UDP protocol both sides use
   gateway     the server: auth listener, UDP port, sessions
   client      the client: authenticate, then push both ways
 """

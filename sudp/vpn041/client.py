@@ -14,19 +14,18 @@ from collections import Counter
 
 from twisted.internet import defer
 from twisted.internet.endpoints import TCP4ClientEndpoint, TCP6ClientEndpoint
-from twisted.internet.interfaces import IHandshakeListener, ITransport
-from twisted.internet.protocol import DatagramProtocol, Factory
+from twisted.internet.interfaces import IHandshakeListener
+from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 from twisted.protocols.basic import LineOnlyReceiver
 from twisted.protocols.tls import TLSMemoryBIOFactory
-from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from sudp.errors import MalformedPacket, SessionClosed
+from sudp.errors import MalformedPacket
 from sudp.vpn041.auth import MAX_LINE, Vpn041AuthFailed, Vpn041Fatal, decodeResponse, encodeRequest
 from sudp.vpn041.dataplane import DecryptFailure, PacketCodec, parseHeader
-from sudp.vpn041.gateway import Vpn041Address
 from sudp.vpn041.tls import checkNegotiated, clientOptions
+from sudp.vpn041.transport import DatagramForwarder, PushTransport, Vpn041Address
 
 log = Logger()
 MAX_EARLY = 16  # datagrams held while the authentication response is on its way
@@ -68,28 +67,16 @@ class AuthClientProtocol(LineOnlyReceiver):
         self.client._authLost(reason)
 
 
-@implementer(ITransport)
-class ClientSession:
+class ClientSession(PushTransport):
     """
     The transport of the client's application protocol: C{write(payload)}
     pushes one datagram to the gateway.
     """
 
     def __init__(self, client, codec, gatewayAddress):
+        PushTransport.__init__(self, codec, log)
         self.client = client
-        self.codec = codec
         self.gatewayAddress = gatewayAddress
-        self.connected = True
-        self.disconnecting = False
-        self.ended = None
-
-    @property
-    def sessionId(self):
-        return self.codec.sessionId
-
-    @property
-    def maxMessageSize(self):
-        return self.codec.maxPayload
 
     def write(self, data):
         """
@@ -99,13 +86,10 @@ class ClientSession:
         """
         if self.client.fatalError is not None:
             raise self.client.fatalError
-        if not self.connected:
-            raise SessionClosed(self.ended or "closed", "the vpn041 session has ended")
-        self.client.sendDatagram(self.codec.seal(bytes(data)))
+        PushTransport.write(self, data)
 
-    def writeSequence(self, data):
-        for payload in data:
-            self.write(payload)
+    def _push(self, datagram):
+        self.client.sendDatagram(datagram)
 
     def loseConnection(self):
         self.client.close("closed")
@@ -115,16 +99,6 @@ class ClientSession:
 
     def getHost(self):
         return self.client.udpPort.getHost()
-
-
-class _ClientUDP(DatagramProtocol):
-    noisy = False
-
-    def __init__(self, client):
-        self.client = client
-
-    def datagramReceived(self, data, addr):
-        self.client.datagramReceived(data, addr)
 
 
 class Vpn041Client:
@@ -164,7 +138,7 @@ class Vpn041Client:
         @return: L{ready}.
         """
         family6 = ":" in self.host
-        self.udpPort = self.reactor.listenUDP(0, _ClientUDP(self), interface=self.bindAddress or
+        self.udpPort = self.reactor.listenUDP(0, DatagramForwarder(self), interface=self.bindAddress or
                                               ("::" if family6 else ""))
         endpoint = (TCP6ClientEndpoint if family6 else TCP4ClientEndpoint)(self.reactor, self.host,
                                                                             self.authPortNumber)
@@ -183,7 +157,7 @@ class Vpn041Client:
         codec = PacketCodec(response.sessionId, response.sessionKey, response.useEncryption, response.authenticated,
                             family)
         self.session = ClientSession(self, codec, (self.host, response.udpPort))
-        self.protocol = self.factory.buildProtocol(self.session.getPeer())
+        self.protocol = self.session.protocol = self.factory.buildProtocol(self.session.getPeer())
         if self.protocol is None:
             return self._authFailed(Vpn041AuthFailed("the client factory returned no protocol"), auth)
         self.protocol.makeConnection(self.session)
@@ -251,18 +225,12 @@ class Vpn041Client:
         """
         End the session: the authentication connection and the UDP port close.
         """
-        session = self.session
-        if session is None or not session.connected:
-            return
-        session.connected = False
-        session.ended = reason
-        self.auth.transport.loseConnection()
-        self._stopUDP()
-        failure = Failure(error or SessionClosed(reason, "the vpn041 session has ended"))
-        try:
-            self.protocol.connectionLost(failure)
-        except Exception:
-            log.failure("vpn041: the application protocol failed in connectionLost")
+        def teardown():
+            self.auth.transport.loseConnection()
+            self._stopUDP()
+
+        if self.session is not None:
+            self.session.end(reason, teardown, error)
 
     def _stopUDP(self):
         if self.udpPort is not None:

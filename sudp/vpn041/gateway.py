@@ -14,15 +14,12 @@ import os
 from collections import Counter
 
 from twisted.internet import defer
-from twisted.internet.interfaces import IAddress, ITransport
-from twisted.internet.protocol import DatagramProtocol, Factory
+from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 from twisted.protocols.basic import LineOnlyReceiver
 from twisted.protocols.tls import TLSMemoryBIOFactory
-from twisted.python.failure import Failure
-from zope.interface import implementer
 
-from sudp.errors import MalformedPacket, SessionClosed
+from sudp.errors import MalformedPacket
 from sudp.vpn041.auth import (
     MAX_LINE,
     SessionIds,
@@ -33,68 +30,28 @@ from sudp.vpn041.auth import (
 )
 from sudp.vpn041.dataplane import DecryptFailure, PacketCodec, parseHeader
 from sudp.vpn041.tls import serverOptions
+from sudp.vpn041.transport import DatagramForwarder, PushTransport, Vpn041Address
 
 log = Logger()
 
 
-@implementer(IAddress)
-class Vpn041Address:
-    """
-    A vpn041 peer: its session id, its certificate's subject, where pushes go.
-    """
-
-    def __init__(self, sessionId, clientName, host, port):
-        self.sessionId = sessionId
-        self.clientName = clientName
-        self.host = host
-        self.port = port
-
-    def __repr__(self):
-        return f"Vpn041Address({self.sessionId}, {self.clientName!r}, {self.host!r}, {self.port})"
-
-
-@implementer(ITransport)
-class GatewaySession:
+class GatewaySession(PushTransport):
     """
     One client's session, and the transport of its application protocol:
     C{write(payload)} pushes one datagram to the client.
     """
 
     def __init__(self, gateway, sessionId, sessionKey, clientName, pushAddress, authConnection, family):
+        s = gateway.settings
+        PushTransport.__init__(self, PacketCodec(sessionId, sessionKey, s.useEncryption, gateway.authenticated,
+                                                 family), log)
         self.gateway = gateway
-        self.sessionId = sessionId
         self.clientName = clientName
         self.pushAddress = pushAddress
         self.authConnection = authConnection
-        s = gateway.settings
-        self.codec = PacketCodec(sessionId, sessionKey, s.useEncryption, gateway.authenticated, family)
-        self.protocol = None
-        self.connected = True
-        self.disconnecting = False
-        self.ended = None
 
-    @property
-    def maxMessageSize(self):
-        """
-        The largest payload L{write} takes: what keeps a datagram within a
-        1,500-byte MTU.
-        """
-        return self.codec.maxPayload
-
-    def write(self, data):
-        """
-        Push C{data} to the client in one datagram.
-
-        @raise ValueError: if it is over L{maxMessageSize}.
-        @raise SessionClosed: if the session has ended.
-        """
-        if not self.connected:
-            raise SessionClosed(self.ended or "closed", "the vpn041 session has ended")
-        self.gateway.sendDatagram(self.codec.seal(bytes(data)), self.pushAddress)
-
-    def writeSequence(self, data):
-        for payload in data:
-            self.write(payload)
+    def _push(self, datagram):
+        self.gateway.sendDatagram(datagram, self.pushAddress)
 
     def loseConnection(self):
         self.gateway.endSession(self, "closed")
@@ -104,20 +61,6 @@ class GatewaySession:
 
     def getHost(self):
         return self.gateway.udpPort.getHost()
-
-
-class GatewayUDP(DatagramProtocol):
-    """
-    The data plane's socket: datagrams to sessions by their first byte.
-    """
-
-    noisy = False
-
-    def __init__(self, gateway):
-        self.gateway = gateway
-
-    def datagramReceived(self, data, addr):
-        self.gateway.datagramReceived(data, addr)
 
 
 class AuthServerProtocol(LineOnlyReceiver):
@@ -205,7 +148,7 @@ class Gateway:
             log.warn("vpn041: the UDP data plane has NO INTEGRITY PROTECTION (seed 001, by design): anyone on "
                      "the path can alter or forge datagrams; see docs/vpn041.md (the authenticated variant "
                      "adds a tag)")
-        self.udpPort = self.reactor.listenUDP(udpPortNumber, GatewayUDP(self), interface=interface)
+        self.udpPort = self.reactor.listenUDP(udpPortNumber, DatagramForwarder(self), interface=interface)
         self._socket = self.udpPort.socket
         factory = Factory.forProtocol(lambda: AuthServerProtocol(self))
         d = authEndpoint.listen(TLSMemoryBIOFactory(self.tls, False, factory))
@@ -261,19 +204,14 @@ class Gateway:
         End C{session}: its id is freed, its auth connection closed, its
         protocol told.
         """
-        if not session.connected:
-            return
-        session.connected = False
-        session.ended = reason
-        if self.sessions.get(session.sessionId) is session:
-            del self.sessions[session.sessionId]
-            self.ids.release(session.sessionId)
-        self.counters["sessions-ended"] += 1
-        session.authConnection.transport.loseConnection()
-        try:
-            session.protocol.connectionLost(Failure(SessionClosed(reason, "the vpn041 session has ended")))
-        except Exception:
-            log.failure("vpn041: the application protocol failed in connectionLost")
+        def teardown():
+            if self.sessions.get(session.sessionId) is session:
+                del self.sessions[session.sessionId]
+                self.ids.release(session.sessionId)
+            self.counters["sessions-ended"] += 1
+            session.authConnection.transport.loseConnection()
+
+        session.end(reason, teardown)
 
     # -- the data plane -------------------------------------------------------
 
