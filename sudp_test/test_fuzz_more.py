@@ -25,7 +25,6 @@ they fail until the bug is fixed (see each docstring).
 """
 
 import base64
-import itertools
 import json
 import os
 import stat
@@ -87,7 +86,7 @@ from sudp.udp.keyschedule import (
 )
 from sudp.udp.session import CLOSED, OPEN
 from sudp_test.enginehelpers import CLIENT_ADDR, connectedPair, serverSessionOf
-from sudp_test.keylistmodel import assertKeyListModel
+from sudp_test.keyfiles import TempDirMixin, assertKeyListModel, assertKeyListTotal
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -253,23 +252,6 @@ def pkcs8(oid, keyBytes, version=0, wrap=True):
     alg = b"\x30\x05\x06\x03\x2b\x65" + bytes([oid])
     body = b"\x02\x01" + bytes([version]) + alg + inner
     return armor(b"PRIVATE KEY", b"\x30" + bytes([len(body)]) + body)
-
-
-class TempDirMixin:
-    def setUp(self):
-        self.dir = os.path.abspath(self.mktemp())
-        os.makedirs(self.dir)
-        self.counter = itertools.count()
-
-    def freshPath(self, suffix=""):
-        return os.path.join(self.dir, f"f{next(self.counter)}{suffix}")
-
-    def writeFile(self, data, mode=0o600, suffix=""):
-        path = self.freshPath(suffix)
-        with open(path, "wb") as f:
-            f.write(data)
-        os.chmod(path, mode)
-        return path
 
 
 class PrivateKeyFileTests(TempDirMixin, unittest.TestCase):
@@ -593,16 +575,7 @@ class PublicKeyTextTests(TempDirMixin, unittest.TestCase):
         UTF-8 included) to loadAuthorizedKeys: a dict of keys to comments,
         or KeyFileError.
         """
-        try:
-            if isinstance(content, str):
-                keys = parseAuthorizedKeys(content)
-            else:
-                keys = loadAuthorizedKeys(self.writeFile(content, 0o644))
-        except KeyFileError:
-            return
-        for key, comment in keys.items():
-            self.assertIsInstance(key, PublicKey)
-            self.assertIsInstance(comment, str)
+        assertKeyListTotal(self, content, loadAuthorizedKeys, parseAuthorizedKeys, PublicKey)
 
 
 # ---------------------------------------------------------------------------

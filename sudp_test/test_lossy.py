@@ -19,7 +19,7 @@ import random
 import struct
 from collections import Counter
 
-from twisted.internet import defer, protocol, reactor, task
+from twisted.internet import defer, protocol, reactor
 from twisted.internet.endpoints import clientFromString
 from twisted.internet.error import ConnectionDone
 from twisted.internet.protocol import DatagramProtocol
@@ -38,6 +38,7 @@ from sudp_test.lossyrelay import (
     LossyRelay,
 )
 from sudp_test.test_udp_integration import SUDPIntegrationMixin
+from sudp_test.waiting import sleep, waiter
 
 log = Logger()
 
@@ -154,24 +155,7 @@ class CheckerFactory(protocol.Factory):
         return p
 
 
-def sleep(seconds):
-    """
-    @return: a L{Deferred} that fires after C{seconds}.
-    """
-    return task.deferLater(reactor, seconds, lambda: None)
-
-
-@defer.inlineCallbacks
-def waitUntil(predicate, what, timeout=15.0, interval=0.02):
-    """
-    Wait until C{predicate()} is true, failing the test after a generous
-    C{timeout} (an upper bound for a hang, never a speed requirement).
-    """
-    deadline = reactor.seconds() + timeout
-    while not predicate():
-        if reactor.seconds() >= deadline:
-            raise AssertionError(f"not within {timeout} s: {what}")
-        yield sleep(interval)
+waitUntil = waiter(timeout=15.0, interval=0.02)
 
 
 @defer.inlineCallbacks
@@ -252,6 +236,24 @@ class LossyTestMixin(SUDPIntegrationMixin):
 
         self.addCleanup(close)
         return client
+
+    @defer.inlineCallbacks
+    def echoThrough(self, relay, client, server, seed, count):
+        """
+        Send C{count} checked messages (seeded by C{seed}) from the client
+        through C{relay} to the server, which echoes them, and wait until
+        the link settles; both sides' deliveries pass L{assertDelivered}.
+
+        @return: C{(sent, atServer, atClient)}: the messages by number, and
+            the numbers each side received.
+        """
+        rng = random.Random(seed)
+        sent = {i: makeMessage(b"C", i, rng) for i in range(count)}
+        yield sendPaced(client.transport, list(sent.values()))
+        yield settle(relay, server, client)
+        atServer = self.assertDelivered(server, sent, b"C")
+        atClient = self.assertDelivered(client, {i: sent[i] for i in atServer}, b"C")
+        return sent, atServer, atClient
 
     def assertDelivered(self, checker, sent, kind):
         """
@@ -395,14 +397,7 @@ class MessageTests(LossyTestMixin, unittest.TestCase):
         relay = self.relayTo(SEED)
         client = yield self.connectVia(relay)
         server = yield sfactory.built
-        rng = random.Random(SEED)
-        sent = {i: makeMessage(b"C", i, rng) for i in range(2000)}
-        yield sendPaced(client.transport, list(sent.values()))
-        yield settle(relay, server, client)
-
-        atServer = self.assertDelivered(server, sent, b"C")
-        echoed = {i: sent[i] for i in atServer}
-        atClient = self.assertDelivered(client, echoed, b"C")
+        sent, atServer, atClient = yield self.echoThrough(relay, client, server, SEED, 2000)
         self.assertAlive(client, server)
         self.assertImpaired(relay)
         # some loss (the link drops 10 %), yet most messages get through
@@ -539,12 +534,7 @@ class SurvivalTests(LossyTestMixin, unittest.TestCase):
         rekeys = (client.transport.stats["rekeys"], server.transport.stats["rekeys"])
         self.assertGreaterEqual(min(rekeys), 2, "rekeys did not complete on keepalive traffic")
 
-        rng = random.Random(SEED + 2)
-        sent = {i: makeMessage(b"C", i, rng) for i in range(100)}
-        yield sendPaced(client.transport, list(sent.values()))
-        yield settle(relay, server, client)
-        atServer = self.assertDelivered(server, sent, b"C")
-        atClient = self.assertDelivered(client, {i: sent[i] for i in atServer}, b"C")
+        sent, atServer, atClient = yield self.echoThrough(relay, client, server, SEED + 2, 100)
         self.assertGreater(len(atServer), 50)
         self.assertGreater(len(atClient), 25)
         self.assertAlive(client, server)
@@ -588,12 +578,7 @@ class SurvivalTests(LossyTestMixin, unittest.TestCase):
         )
         self.assertAlive(client, server)
 
-        rng = random.Random(SEED + 3)
-        sent = {i: makeMessage(b"C", i, rng) for i in range(100)}
-        yield sendPaced(client.transport, list(sent.values()))
-        yield settle(relay, server, client)
-        atServer = self.assertDelivered(server, sent, b"C")
-        atClient = self.assertDelivered(client, {i: sent[i] for i in atServer}, b"C")
+        sent, atServer, atClient = yield self.echoThrough(relay, client, server, SEED + 3, 100)
         self.assertGreater(len(atServer), 50)
         self.assertGreater(len(atClient), 25)
         self.assertAlive(client, server)

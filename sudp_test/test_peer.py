@@ -48,6 +48,8 @@ from sudp.peer.node import PROTOCOL_VERSION, PeerNode, listenPeers
 from sudp.udp import packets as P
 from sudp.udp.config import Config
 
+from sudp_test.waiting import sleep, waiter
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LOCAL = "127.0.0.1"
 DATA_TYPES = (P.DATA, P.DATA | 1)
@@ -58,20 +60,7 @@ IPV4_UDP = 28
 # -- helpers ---------------------------------------------------------------------
 
 
-def sleep(seconds):
-    return task.deferLater(reactor, seconds, lambda: None)
-
-
-@defer.inlineCallbacks
-def waitUntil(predicate, what, timeout=10.0, interval=0.01):
-    """
-    Poll C{predicate} until it holds; fail (not hang) after C{timeout}.
-    """
-    deadline = reactor.seconds() + timeout
-    while not predicate():
-        if reactor.seconds() > deadline:
-            raise unittest.FailTest(f"gave up after {timeout:g} s waiting for {what}")
-        yield sleep(interval)
+waitUntil = waiter(timeout=10.0)
 
 
 def seeded(text):
@@ -1169,8 +1158,10 @@ class StatsTests(PeerNet, unittest.TestCase):
 # -- 6. the blocking facade ----------------------------------------------------------------
 
 
-THREE_PEERS = r'''
-import json, threading, time
+# the start of every script below: PeerSocket, and waitFor(predicate, timeout)
+# polling until the predicate holds (True) or the timeout passes (False)
+SCRIPT_PRELUDE = r'''
+import json, os, threading, time
 from sudp.peer.blocking import PeerSocket
 
 
@@ -1182,7 +1173,9 @@ def waitFor(predicate, timeout=15):
         time.sleep(0.01)
     return True
 
+'''
 
+THREE_PEERS = SCRIPT_PRELUDE + r'''
 names = "abc"
 received = {n: [] for n in names}
 result = {}
@@ -1226,20 +1219,7 @@ print(json.dumps(result))
 '''
 
 
-CALL_FROM_CALLBACK = r'''
-import json, os, time
-from sudp.peer.blocking import PeerSocket
-
-
-def waitFor(predicate, timeout):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
-
-
+CALL_FROM_CALLBACK = SCRIPT_PRELUDE + r'''
 a = PeerSocket(recv_port=0, interface="127.0.0.1")
 b = PeerSocket(recv_port=0, interface="127.0.0.1")
 outcome, echoes = {}, []

@@ -13,7 +13,6 @@ import base64
 import functools
 import hashlib
 import io
-import itertools
 import os
 import shutil
 import stat
@@ -45,7 +44,7 @@ from sudp.rsakeys import (
     parseTrustedKeys,
     saveRSAIdentity,
 )
-from sudp_test.keylistmodel import assertKeyListModel
+from sudp_test.keyfiles import TempDirMixin, assertKeyListModel, assertKeyListTotal
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -163,36 +162,6 @@ def runModule(*argv):
     """
     return subprocess.run([sys.executable, "-m", "sudp", *argv], cwd=ROOT,
                           capture_output=True, text=True, timeout=60)
-
-
-class TempDirMixin:
-    """
-    A fresh directory per test and fresh file names in it.
-    """
-
-    def setUp(self):
-        self.dir = os.path.abspath(self.mktemp())
-        os.makedirs(self.dir)
-        self.counter = itertools.count()
-        self.path = os.path.join(self.dir, "id.key")
-
-    def freshPath(self, suffix=""):
-        """
-        @return: a path in the test directory not used before.
-        """
-        return os.path.join(self.dir, f"f{next(self.counter)}{suffix}")
-
-    def writeFile(self, data, mode=0o600, suffix=""):
-        """
-        Write C{data} (bytes or str) to a fresh file with C{mode}.
-
-        @return: its path.
-        """
-        path = self.freshPath(suffix)
-        with open(path, "wb") as f:
-            f.write(data.encode("utf-8") if isinstance(data, str) else data)
-        os.chmod(path, mode)
-        return path
 
 
 # ---------------------------------------------------------------------------
@@ -1100,16 +1069,7 @@ class PropertyTests(TempDirMixin, unittest.TestCase):
         included) to loadTrustedKeys: a dict of RSA keys to str comments, or
         KeyFileError.
         """
-        try:
-            if isinstance(content, str):
-                keys = parseTrustedKeys(content)
-            else:
-                keys = loadTrustedKeys(self.writeFile(content, 0o644))
-        except KeyFileError:
-            return
-        for key, comment in keys.items():
-            self.assertIsInstance(key, RSAPublicKey)
-            self.assertIsInstance(comment, str)
+        assertKeyListTotal(self, content, loadTrustedKeys, parseTrustedKeys, RSAPublicKey)
 
     @FEWER
     @given(st.one_of(

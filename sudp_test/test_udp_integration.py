@@ -19,13 +19,9 @@ from sudp.keys import Identity, saveIdentity
 from sudp.tap import Echo
 from sudp.udp.transport import SessionLost
 
+from sudp_test.waiting import sleep
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def sleep(seconds):
-    d = defer.Deferred()
-    reactor.callLater(seconds, d.callback, None)
-    return d
 
 
 class Recorder(protocol.Protocol):
@@ -36,6 +32,7 @@ class Recorder(protocol.Protocol):
     def __init__(self):
         self.messages = []
         self.lost = defer.Deferred()
+        self.reason = None
         self._waiters = []
 
     def dataReceived(self, data):

@@ -19,7 +19,6 @@ import shutil
 import socket
 import sys
 import tempfile
-import time
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -29,7 +28,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from OpenSSL import SSL
-from twisted.internet import defer, protocol, reactor, ssl, task, tcp
+from twisted.internet import defer, protocol, reactor, ssl, tcp
 from twisted.internet._sslverify import ClientTLSOptions
 from twisted.internet.endpoints import TCP4ClientEndpoint, TCP4ServerEndpoint, wrapClientTLS
 from twisted.logger import LogLevel, formatEvent, globalLogPublisher
@@ -59,6 +58,9 @@ from sudp.vpn041.dataplane import (
 from sudp.vpn041.gateway import Gateway
 from sudp.vpn041.settings import AppSettings, loadAppSettings, parseAppSettings
 from sudp.vpn041.tls import clientOptions
+
+from sudp_test import test_udp_integration
+from sudp_test.waiting import waiter
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GATEWAY_NS = "sudp.vpn041.gateway"
@@ -166,21 +168,7 @@ def certs():
 # -- helpers --------------------------------------------------------------------
 
 
-def sleep(seconds):
-    return task.deferLater(reactor, seconds, lambda: None)
-
-
-@defer.inlineCallbacks
-def waitUntil(predicate, what, timeout=20.0, interval=0.01):
-    """
-    Wait until C{predicate()} is true; fail after a generous C{timeout}
-    (a bound on a hang, never a speed requirement).
-    """
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"not within {timeout} s: {what}")
-        yield sleep(interval)
+waitUntil = waiter(timeout=20.0)
 
 
 def openTCP():
@@ -253,38 +241,18 @@ class LogCapture:
                 and e.get("log_level") is not None and e["log_level"] >= level]
 
 
-class Recorder(protocol.Protocol):
+class Recorder(test_udp_integration.Recorder):
     """
     An application protocol that records the pushes it receives.
     """
 
-    def __init__(self):
-        self.messages = []
-        self.lost = defer.Deferred()
-        self.reason = None
-
-    def dataReceived(self, data):
-        self.messages.append(data)
-
     def waitFor(self, n):
         return waitUntil(lambda: len(self.messages) >= n, f"{n} pushes")
 
-    def connectionLost(self, reason):
-        self.reason = reason
-        self.lost.callback(reason.value)
 
-
-class RecorderFactory(protocol.Factory):
+class RecorderFactory(test_udp_integration.RecorderFactory):
     def __init__(self, cls=Recorder):
-        self.protocols = []
-        self.cls = cls
-
-    def buildProtocol(self, addr):
-        p = self.cls()
-        p.factory = self
-        p.addr = addr
-        self.protocols.append(p)
-        return p
+        test_udp_integration.RecorderFactory.__init__(self, cls)
 
     def bySession(self, sessionId):
         return [p for p in self.protocols if p.addr.sessionId == sessionId][-1]
@@ -354,28 +322,27 @@ class Vpn041Mixin:
         @return: a list that receives every datagram the gateway's UDP
             socket receives, as it was on the wire.
         """
-        seen = []
-        original = gateway.datagramReceived
-
-        def datagramReceived(data, addr):
-            seen.append(bytes(data))
-            original(data, addr)
-
-        self.patch(gateway, "datagramReceived", datagramReceived)
-        return seen
+        return self._capture(gateway, "datagramReceived")
 
     def captureOutput(self, gateway):
         """
         @return: a list that receives every datagram the gateway sends.
         """
-        seen = []
-        original = gateway.sendDatagram
+        return self._capture(gateway, "sendDatagram")
 
-        def sendDatagram(datagram, address):
+    def _capture(self, gateway, name):
+        """
+        Wrap C{gateway}'s method C{name(datagram, address)}: each datagram
+        is recorded, then handed on.
+        """
+        seen = []
+        original = getattr(gateway, name)
+
+        def recording(datagram, address):
             seen.append(bytes(datagram))
             original(datagram, address)
 
-        self.patch(gateway, "sendDatagram", sendDatagram)
+        self.patch(gateway, name, recording)
         return seen
 
     def rawSocket(self):
