@@ -8,7 +8,11 @@ skipped).
 import itertools
 import os
 
+from hypothesis import strategies as st
+
 from sudp.errors import KeyFileError
+
+B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
 
 class TempDirMixin:
@@ -39,6 +43,27 @@ class TempDirMixin:
             f.write(data.encode("utf-8") if isinstance(data, str) else data)
         os.chmod(path, mode)
         return path
+
+
+def nearKeyTexts(valid, changeAt, removeAt, insertAt, randomKeys):
+    """
+    A strategy of texts close to a valid public key, each drawn from
+    C{valid}: one character changed (at a position from C{changeAt}),
+    removed (C{removeAt}) or added (C{insertAt}); whitespace around it;
+    upper-cased; or a text of C{randomKeys} (the prefix and random
+    base64url).
+    """
+    return st.one_of(
+        st.tuples(valid, changeAt, st.sampled_from(B64URL + "+/=! \t.")).map(
+            lambda t: t[0][: t[1]] + t[2] + t[0][t[1] + 1:]),
+        st.tuples(valid, removeAt).map(lambda t: t[0][: t[1]] + t[0][t[1] + 1:]),
+        st.tuples(valid, insertAt, st.sampled_from(B64URL)).map(
+            lambda t: t[0][: t[1]] + t[2] + t[0][t[1]:]),
+        st.tuples(valid, st.sampled_from(["", " ", "\n", "\t", "\u2003", "\x00"]),
+                  st.sampled_from(["", " ", "\r\n", "\x0b"])).map(lambda t: t[1] + t[0] + t[2]),
+        valid.map(str.upper),
+        randomKeys,
+    )
 
 
 def assertKeyListModel(test, lines, render, newline, fromFile, load, parse, name):

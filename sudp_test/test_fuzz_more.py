@@ -86,7 +86,7 @@ from sudp.udp.keyschedule import (
 )
 from sudp.udp.session import CLOSED, OPEN
 from sudp_test.enginehelpers import CLIENT_ADDR, connectedPair, serverSessionOf
-from sudp_test.keyfiles import TempDirMixin, assertKeyListModel, assertKeyListTotal
+from sudp_test.keyfiles import B64URL, TempDirMixin, assertKeyListModel, assertKeyListTotal, nearKeyTexts
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -98,7 +98,6 @@ MODERATE = settings(
 )
 FEWER = settings(MODERATE, max_examples=200)
 
-B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 # printable ASCII: no line separators for str.splitlines or bytes.splitlines
 LINE_TEXT = st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=40)
 # X25519 points of small order (an all-zero shared secret)
@@ -437,17 +436,8 @@ class PublicKeyTextTests(TempDirMixin, unittest.TestCase):
         removed or added, wrapped in whitespace, or in another case.
         """
         valid = st.binary(min_size=32, max_size=32).map(lambda b: PublicKey(b).toText())
-        return st.one_of(
-            st.tuples(valid, st.integers(8, 50), st.sampled_from(B64URL + "+/=! \t.")).map(
-                lambda t: t[0][: t[1]] + t[2] + t[0][t[1] + 1:]),
-            st.tuples(valid, st.integers(0, 50)).map(lambda t: t[0][: t[1]] + t[0][t[1] + 1:]),
-            st.tuples(valid, st.integers(0, 51), st.sampled_from(B64URL)).map(
-                lambda t: t[0][: t[1]] + t[2] + t[0][t[1]:]),
-            st.tuples(valid, st.sampled_from(["", " ", "\n", "\t", "\u2003", "\x00"]),
-                      st.sampled_from(["", " ", "\r\n", "\x0b"])).map(lambda t: t[1] + t[0] + t[2]),
-            valid.map(str.upper),
-            st.text(alphabet=B64URL, min_size=40, max_size=46).map(lambda t: "ed25519-" + t),
-        )
+        return nearKeyTexts(valid, st.integers(8, 50), st.integers(0, 50), st.integers(0, 51),
+                            st.text(alphabet=B64URL, min_size=40, max_size=46).map(lambda t: "ed25519-" + t))
 
     @MODERATE
     @given(st.one_of(st.text(max_size=80), st.binary(max_size=80), nearKeys.__func__(),

@@ -238,6 +238,22 @@ class LossyTestMixin(SUDPIntegrationMixin):
         return client
 
     @defer.inlineCallbacks
+    def echoSessionVia(self, seed, options=TIMERS):
+        """
+        An echoing server and a client with C{options}, connected through
+        an impaired relay seeded with C{seed}.
+
+        @return: C{(client, server, relay)}, the two checker protocols and
+            the relay.
+        """
+        sfactory = CheckerFactory(Echoer)
+        yield self.listen(sfactory, options)
+        relay = self.relayTo(seed)
+        client = yield self.connectVia(relay, options)
+        server = yield sfactory.built
+        return client, server, relay
+
+    @defer.inlineCallbacks
     def echoThrough(self, relay, client, server, seed, count):
         """
         Send C{count} checked messages (seeded by C{seed}) from the client
@@ -392,11 +408,7 @@ class MessageTests(LossyTestMixin, unittest.TestCase):
         (accepted by the replay window) and some are lost. The session stays
         up throughout.
         """
-        sfactory = CheckerFactory(Echoer)
-        yield self.listen(sfactory, TIMERS)
-        relay = self.relayTo(SEED)
-        client = yield self.connectVia(relay)
-        server = yield sfactory.built
+        client, server, relay = yield self.echoSessionVia(SEED, TIMERS)
         sent, atServer, atClient = yield self.echoThrough(relay, client, server, SEED, 2000)
         self.assertAlive(client, server)
         self.assertImpaired(relay)
@@ -433,11 +445,7 @@ class RekeyTests(LossyTestMixin, unittest.TestCase):
 
         @return: C{(client, server, relay, sent)}.
         """
-        sfactory = CheckerFactory(Echoer)
-        yield self.listen(sfactory, options)
-        relay = self.relayTo(SEED + 1)
-        client = yield self.connectVia(relay, options)
-        server = yield sfactory.built
+        client, server, relay = yield self.echoSessionVia(SEED + 1, options)
         rng = random.Random(SEED + 1)
         sent = {}
 
@@ -524,11 +532,7 @@ class SurvivalTests(LossyTestMixin, unittest.TestCase):
         """
         options = (":retransmitInitial=0.1:retransmitMax=0.4:rekeyRetransmit=0.2"
                    ":keepaliveInterval=0.2:idleTimeout=1.5:rekeyAfterTime=1:oldKeyGrace=0.5")
-        sfactory = CheckerFactory(Echoer)
-        yield self.listen(sfactory, options)
-        relay = self.relayTo(SEED + 2)
-        client = yield self.connectVia(relay, options)
-        server = yield sfactory.built
+        client, server, relay = yield self.echoSessionVia(SEED + 2, options)
         yield sleep(4.0)
         self.assertAlive(client, server)
         rekeys = (client.transport.stats["rekeys"], server.transport.stats["rekeys"])
@@ -562,11 +566,7 @@ class SurvivalTests(LossyTestMixin, unittest.TestCase):
         """
         options = (":retransmitInitial=0.1:retransmitMax=0.4:rekeyRetransmit=0.2"
                    ":keepaliveInterval=0.2:idleTimeout=3:rekeyAfterTime=0.5:oldKeyGrace=0.3")
-        sfactory = CheckerFactory(Echoer)
-        yield self.listen(sfactory, options)
-        relay = self.relayTo(SEED + 3)
-        client = yield self.connectVia(relay, options)
-        server = yield sfactory.built
+        client, server, relay = yield self.echoSessionVia(SEED + 3, options)
         yield sleep(0.6)
         relay.setImpairment(Impairment(drop=1.0))
         yield sleep(1.5)

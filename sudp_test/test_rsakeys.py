@@ -44,7 +44,7 @@ from sudp.rsakeys import (
     parseTrustedKeys,
     saveRSAIdentity,
 )
-from sudp_test.keyfiles import TempDirMixin, assertKeyListModel, assertKeyListTotal
+from sudp_test.keyfiles import B64URL, TempDirMixin, assertKeyListModel, assertKeyListTotal, nearKeyTexts
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -53,7 +53,6 @@ A = RSAIdentity.generate()
 B = RSAIdentity.generate()
 SMALL = RSAIdentity.generate(2048)
 
-B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 # printable ASCII: no line separators for str.splitlines
 LINE_TEXT = st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=30)
 
@@ -929,17 +928,9 @@ def nearKeys():
     whitespace around it; upper-cased; or the prefix with random base64url.
     """
     valid = st.sampled_from([k.toText() for k in TEXT_KEYS])
-    return st.one_of(
-        st.tuples(valid, st.integers(0, 600), st.sampled_from(B64URL + "+/=! \t.")).map(
-            lambda t: t[0][: t[1]] + t[2] + t[0][t[1] + 1:]),
-        st.tuples(valid, st.integers(0, 600)).map(lambda t: t[0][: t[1]] + t[0][t[1] + 1:]),
-        st.tuples(valid, st.integers(0, 600), st.sampled_from(B64URL)).map(
-            lambda t: t[0][: t[1]] + t[2] + t[0][t[1]:]),
-        st.tuples(valid, st.sampled_from(["", " ", "\n", "\t", "\u2003", "\x00"]),
-                  st.sampled_from(["", " ", "\r\n", "\x0b"])).map(lambda t: t[1] + t[0] + t[2]),
-        valid.map(str.upper),
-        st.text(alphabet=B64URL, max_size=800).map(lambda t: RSA_PREFIX + t),
-    )
+    position = st.integers(0, 600)
+    return nearKeyTexts(valid, position, position, position,
+                        st.text(alphabet=B64URL, max_size=800).map(lambda t: RSA_PREFIX + t))
 
 
 def mutateDER(der, position, value, cut):
