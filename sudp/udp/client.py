@@ -56,6 +56,7 @@ class ClientEngine:
         self.authorizedKeys = None
         self.state = IDLE
         self.session = None
+        self._nonce = self._index = None  # the HELLO's nonce, this side's session index
         self._sessions = {}  # index -> session, for the C data path
         self._fast = fastPath(self._sessions, self.config.maxDatagramSize)
         self.timers = TimerQueue()
@@ -77,7 +78,7 @@ class ClientEngine:
         """
         The nonce of the HELLO sent (a COOKIE echoes it), or None before.
         """
-        return getattr(self, "_nonce", None)
+        return self._nonce
 
     @property
     def handshakeIndex(self):
@@ -85,7 +86,7 @@ class ClientEngine:
         This side's session index once chosen (a RESP and every protected
         packet to this client carry it), or None before.
         """
-        return getattr(self, "_index", None)
+        return self._index
 
     # -- handshake -----------------------------------------------------------
 
