@@ -36,3 +36,21 @@ def canonicalAddress(addr):
     @raise ValueError: if it is not a numeric address and port.
     """
     return parseAddress(formatAddress(addr))
+
+
+def addressPrefix(host, v4Bits=32, v6Bits=64):
+    """
+    The network a source address belongs to, for limits that one host must
+    not escape by using many addresses: an IPv6 host usually holds a whole
+    /64, so limits count per /64 by default, IPv4 per address.
+
+    @param host: a numeric IPv4 or IPv6 address (an IPv4-mapped IPv6
+        address counts as its IPv4 address).
+    @return: a hashable key, the same for every address of the prefix.
+    @raise ValueError: if C{host} is not a numeric address.
+    """
+    address = ipaddress.ip_address(host.split("%", 1)[0])
+    if address.version == 6 and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    bits = v4Bits if address.version == 4 else v6Bits
+    return ipaddress.ip_network((address, bits), strict=False)

@@ -14,6 +14,8 @@ held back since the last one logged.
 
 from twisted.logger import Logger, LogLevel
 
+from sudp.addresses import formatAddress
+
 REFUSED = "refused"
 OPENED = "opened"
 ENDED = "ended"
@@ -24,19 +26,6 @@ _FORMATS = {
     ENDED: "{transport}: session with {address} ended: {reason}",
 }
 _LEVELS = {REFUSED: LogLevel.info, OPENED: LogLevel.info, ENDED: LogLevel.info}
-
-
-def formatAddress(addr):
-    """
-    @param addr: a C{(host, port)} tuple (or longer, for IPv6), or None.
-    @return: C{"host:port"}, C{"[v6]:port"}, or C{"?"}.
-    """
-    if not addr:
-        return "?"
-    host, port = addr[0], addr[1]
-    if ":" in str(host):
-        return f"[{host}]:{port}"
-    return f"{host}:{port}"
 
 
 class ConnectionLog:
@@ -88,7 +77,7 @@ class ConnectionLog:
             return False
         fields = dict(
             sudp_event=kind,
-            address=formatAddress(addr),
+            address=formatAddress(addr) if addr else "?",
             fingerprint=fingerprint,
             suite=suite,
             reason=reason,

@@ -7,7 +7,7 @@ from twisted.internet.task import Clock
 from twisted.logger import LogLevel
 from twisted.trial import unittest
 
-from sudp.eventlog import ENDED, OPENED, REFUSED, ConnectionLog, formatAddress
+from sudp.eventlog import ENDED, OPENED, REFUSED, ConnectionLog
 
 
 class _Recorder:
@@ -75,7 +75,9 @@ class ConnectionLogTests(unittest.TestCase):
         self.assertRaises(ValueError, ConnectionLog, self.clock, rate=0)
         self.assertRaises(ValueError, ConnectionLog, self.clock, burst=0)
 
-    def test_formatAddress(self):
-        self.assertEqual(formatAddress(None), "?")
-        self.assertEqual(formatAddress(("fe80::1", 9, 0, 2)), "[fe80::1]:9")
-        self.assertEqual(formatAddress(("127.0.0.1", 9)), "127.0.0.1:9")
+    def test_unknownAddress(self):
+        """
+        An event without an address says C{?}.
+        """
+        self.log.refused(None, "bad")
+        self.assertEqual(self.recorder.events[-1][2]["address"], "?")

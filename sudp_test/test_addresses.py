@@ -1,0 +1,44 @@
+"""
+Tests for L{sudp.addresses}: address text and the prefixes limits count by.
+"""
+
+from twisted.trial import unittest
+
+from sudp.addresses import addressPrefix, canonicalAddress, formatAddress, parseAddress
+
+
+class AddressTextTests(unittest.TestCase):
+    def test_roundTrip(self):
+        for addr in (("127.0.0.1", 9000), ("::1", 1), ("2001:db8::5", 65535)):
+            self.assertEqual(parseAddress(formatAddress(addr)), addr)
+        self.assertEqual(formatAddress(("::1", 5)), "[::1]:5")
+        self.assertEqual(canonicalAddress(("2001:DB8:0::1", 7)), ("2001:db8::1", 7))
+
+    def test_bad(self):
+        for text in ("nohost:1", "1.2.3.4:0", "1.2.3.4:70000", "1.2.3.4"):
+            self.assertRaises(ValueError, parseAddress, text)
+
+
+class AddressPrefixTests(unittest.TestCase):
+    def test_ipv6PerSlash64(self):
+        """
+        Every address of one /64 is one key; another /64 is another.
+        """
+        a = addressPrefix("2001:db8:1:2::1")
+        self.assertEqual(a, addressPrefix("2001:db8:1:2:ffff:ffff:ffff:ffff"))
+        self.assertNotEqual(a, addressPrefix("2001:db8:1:3::1"))
+        self.assertEqual(addressPrefix("fe80::1%eth0"), addressPrefix("fe80::2"))
+
+    def test_ipv4PerAddress(self):
+        """
+        IPv4 counts per address by default, per any prefix when asked; an
+        IPv4-mapped IPv6 address is its IPv4 address.
+        """
+        self.assertNotEqual(addressPrefix("10.0.0.1"), addressPrefix("10.0.0.2"))
+        self.assertEqual(addressPrefix("10.0.0.1", v4Bits=24), addressPrefix("10.0.0.200", v4Bits=24))
+        self.assertEqual(addressPrefix("::ffff:10.0.0.1"), addressPrefix("10.0.0.1"))
+        self.assertEqual(addressPrefix("2001:db8::1", v6Bits=128), addressPrefix("2001:db8::1"))
+        self.assertNotEqual(addressPrefix("2001:db8::1", v6Bits=128), addressPrefix("2001:db8::2", v6Bits=128))
+
+    def test_notNumeric(self):
+        self.assertRaises(ValueError, addressPrefix, "localhost")
