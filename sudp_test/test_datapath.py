@@ -272,16 +272,26 @@ class DataPathEquivalenceTests(unittest.TestCase):
 
     def test_rebindingGoesThroughPython(self):
         """
-        A packet from a new address is not the common case: Python follows
-        the peer, and the C loop takes the rest of the batch.
+        A packet from a new address is not the common case: Python starts
+        validating the new address, and the C loop takes the rest of the
+        batch once the session has moved there.
         """
         server, client = world(8, Config())
         for i in range(3):
             client.send(b"m%d" % i, START)
         server.receiveDatagrams([d for d, _ in _take(client)], OTHER_ADDR, START)
         session = next(iter(server.sessions.values()))
-        self.assertEqual(session.peerAddr, OTHER_ADDR)
+        self.assertEqual(session.peerAddr, CLIENT_ADDR)
         self.assertEqual([e.message for e in server.events], [b"m0", b"m1", b"m2"])
+        for data, dst in _take(server):
+            self.assertEqual(dst, OTHER_ADDR)
+            client.receiveDatagram(data, SERVER_ADDR, START)
+        for i in range(3, 6):
+            client.send(b"m%d" % i, START)
+        server.events = []
+        server.receiveDatagrams([d for d, _ in _take(client)], OTHER_ADDR, START)
+        self.assertEqual(session.peerAddr, OTHER_ADDR)
+        self.assertEqual([e.message for e in server.events], [b"m3", b"m4", b"m5"])
 
     def test_openRaisingOtherErrors(self):
         """

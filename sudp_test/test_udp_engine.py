@@ -367,7 +367,8 @@ class RegressionTests(unittest.TestCase):
         """
         An authentic but older packet replayed from another address (held back
         by an on-path attacker) is delivered if the window allows, but does
-        not move the session's address; the newest packet does.
+        not move the session's address; the newest packet starts path
+        validation, and the session moves once the new address answers.
         """
         link, server, client = connect(self)
         s = serverSession(server)
@@ -382,6 +383,14 @@ class RegressionTests(unittest.TestCase):
         [(newest, _)] = client.outbox
         client.outbox = []
         server.receiveDatagram(newest, ("127.0.0.1", 7777), link.now)
+        self.assertEqual(s.peerAddr, CLIENT_ADDR)
+        [(challenge, dst)] = server.outbox
+        server.outbox = []
+        self.assertEqual(dst, ("127.0.0.1", 7777))
+        client.receiveDatagram(challenge, SERVER_ADDR, link.now)
+        [(answer, _)] = client.outbox
+        client.outbox = []
+        server.receiveDatagram(answer, ("127.0.0.1", 7777), link.now)
         self.assertEqual(s.peerAddr, ("127.0.0.1", 7777))
 
     def test_closeTextFitsSmallDatagrams(self):

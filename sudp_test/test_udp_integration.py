@@ -19,7 +19,7 @@ from sudp.keys import Identity, saveIdentity
 from sudp.tap import Echo
 from sudp.udp.transport import SessionLost
 
-from sudp_test.waiting import sleep
+from sudp_test.waiting import sleep, waitUntil
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -292,8 +292,10 @@ class EndpointTests(SUDPIntegrationMixin, unittest.TestCase):
     def test_natRebinding(self):
         """
         When the client's source port changes mid-session (a NAT rebinding),
-        the session carries on: the server follows the new address once a
-        packet from it authenticates, and replies reach the client there.
+        the session carries on: a packet from the new address authenticates
+        and is delivered; the server validates the new address (one round
+        trip: a challenge and its answer) and then moves the session there,
+        and replies reach the client there.
         """
         factory = RecorderFactory()
         yield self.listen(factory)
@@ -310,7 +312,9 @@ class EndpointTests(SUDPIntegrationMixin, unittest.TestCase):
         client.transport.write(b"after")
         got = yield server.waitFor(2)
         self.assertEqual(got, [b"before", b"after"])
-        self.assertEqual(server.transport.getPeer().port, newPort.getHost().port)
+        yield waitUntil(lambda: server.transport.getPeer().port == newPort.getHost().port,
+                        "the server to validate the new address", timeout=2.0)
+        self.assertEqual(self.port.engine.stats()["paths-validated"], 1)
         server.transport.write(b"reply reaches the new port")
         got = yield client.waitFor(1)
         self.assertEqual(got, [b"reply reaches the new port"])

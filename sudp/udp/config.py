@@ -37,6 +37,19 @@ class Config:
     @ivar handshakesPerSecond: handshakes one (cookie-proven) source address
         may start per second on average, and C{handshakeBurst} at once; the
         rest are dropped as C{rate-limited} (WireGuard allows 20 a second).
+    @ivar handshakePrefixV4: the prefix length (bits) by which IPv4 sources
+        are counted for the handshake rate and the fair share of pending
+        handshakes: 32 counts each address on its own.
+    @ivar handshakePrefixV6: the same for IPv6: 64 by default, since one
+        host usually holds a whole /64.
+    @ivar pathValidationTimeout: how long a server waits for the answer to
+        a path challenge from a client's new address before it gives up
+        (the session stays on its validated address).
+    @ivar rekeysPerSecond: rekeys a server answers per session and second
+        on average, and C{rekeyBurst} at once; a request past the limit is
+        ignored (counted as C{rekey-rate-limited}) and the client's
+        retransmission tries again later. Each answer costs the server an
+        X25519 exchange and a signature.
     @ivar gso: send bursts to one peer with UDP GSO where the kernel allows.
     @ivar gro: receive with UDP GRO where the kernel allows.
     @ivar recvBuffer: the socket's receive buffer (C{SO_RCVBUF}) in bytes;
@@ -75,6 +88,11 @@ class Config:
     cipherCache: int = 1024
     handshakesPerSecond: float = 20.0
     handshakeBurst: int = 20
+    handshakePrefixV4: int = 32
+    handshakePrefixV6: int = 64
+    pathValidationTimeout: float = 3.0
+    rekeysPerSecond: float = 1.0
+    rekeyBurst: int = 10
 
     def __post_init__(self):
         self.validate()
@@ -119,6 +137,8 @@ class Config:
             "handshakeTimeout",
             "retransmitInitial",
             "retransmitMax",
+            "pathValidationTimeout",
+            "rekeysPerSecond",
         ):
             need(getattr(self, name) > 0, f"{name} must be positive")
         need(
@@ -131,6 +151,10 @@ class Config:
         need(self.cipherCache >= 1, "cipherCache must be at least 1")
         need(self.handshakesPerSecond > 0, "handshakesPerSecond must be positive")
         need(self.handshakeBurst >= 1, "handshakeBurst must be at least 1")
+        need(self.rekeyBurst >= 1, "rekeyBurst must be at least 1")
+        need(8 <= self.handshakePrefixV4 <= 32, f"handshakePrefixV4 must be 8 to 32, not {self.handshakePrefixV4}")
+        need(16 <= self.handshakePrefixV6 <= 128,
+             f"handshakePrefixV6 must be 16 to 128, not {self.handshakePrefixV6}")
 
     def replace(self, **changes):
         """

@@ -17,6 +17,7 @@ from sudp.udp.keyschedule import (
     rekeyTranscript,
 )
 from sudp.udp.packets import CONTROL, DATA, DATA_HEADER, DATA_HEADER_SIZE
+from sudp.udp.path import CHALLENGE_SIZE, PathProbe
 from sudp.udp.replay import Window
 from sudp.udp.timers import NEVER
 
@@ -77,8 +78,11 @@ class Session:
     """
     @ivar localIndex: the index the peer puts in packets to us.
     @ivar remoteIndex: the index we put in packets to the peer.
-    @ivar peerAddr: where packets go; follows the peer (NAT rebinding) after
-        each authenticated packet.
+    @ivar peerAddr: where packets go: the validated address of the peer. A
+        server session starts on the cookie-proven address of its
+        HANDSHAKE_INIT and moves only after path validation
+        (L{sudp.udp.path}); a client session stays on the server's address.
+    @ivar probe: the L{PathProbe} of an address being validated, or None.
     @ivar peerKey: the peer's verified L{PublicKey}, or None (a server whose
         client did not authenticate).
     @ivar transport: a slot for the adapter's transport object.
@@ -89,7 +93,7 @@ class Session:
         "serverKey", "peerKey", "handshakeTranscript", "state", "epochs", "sendEpoch",
         "lastRecv", "lastSend", "deadline", "rekey", "rekeyAsk", "closeReason", "closeText",
         "_closing", "pendingExpires", "transport", "maxMessageSize", "rekeyAfterMessages",
-        "rejectAfterMessages", "stats", "minimumPacket",
+        "rejectAfterMessages", "stats", "minimumPacket", "probe", "rekeyTokens", "rekeyTokensAt",
         # kept by a server engine: the client's ephemeral key (replayed INITs
         # are recognised by it) and, while pending, the RESP to resend
         "clientEphemeral", "respBytes",
@@ -128,12 +132,18 @@ class Session:
         self.rekeyAfterMessages = min(config.rekeyAfterMessages, suite.confidentialityLimit // 2)
         self.rejectAfterMessages = min(config.rejectAfterMessages, suite.confidentialityLimit)
         self.stats = {"sent": 0, "received": 0, "rekeys": 0, "rekeysStarted": 0}
+        self.probe = None
+        self.rekeyTokens = float(config.rekeyBurst)
+        self.rekeyTokensAt = now
 
     # -- sending ---------------------------------------------------------
 
-    def _seal(self, kind, plaintext, now):
+    def _seal(self, kind, plaintext, now, to=None):
         """
-        Seal and queue one packet.
+        Seal and queue one packet, to the validated address, or to C{to}.
+        While a new address is being validated, a copy also goes there
+        within its amplification budget, so that a genuine NAT rebinding
+        loses nothing (the peer's replay window drops the spare copy).
 
         @return: False (and the session is closed, or closing) if the key is
             exhausted: a sequence number is never used twice under a key.
@@ -150,7 +160,15 @@ class Session:
         if sealer is None:
             self.engine.ciphers.arm(ep)
             sealer = ep.sealer
-        self.engine.outbox.append((header + sealer.seal(seq, header, plaintext), self.peerAddr))
+        packet = header + sealer.seal(seq, header, plaintext)
+        probe = self.probe
+        if to is None:
+            self.engine.outbox.append((packet, self.peerAddr))
+            if probe is not None and probe.allows(len(packet)):
+                probe.charge(len(packet))
+                self.engine.outbox.append((packet, probe.addr))
+        else:
+            self.engine.outbox.append((packet, to))
         self.lastSend = now
         if (kind == DATA and seq + 1 >= self.rekeyAfterMessages
                 and self.rekey is None and self.rekeyAsk is None):
@@ -207,14 +225,12 @@ class Session:
         # authenticated: now, and only now, state may change
         window.commit(seq)
         self.lastRecv = now
-        if addr != self.peerAddr and newest and ep.number >= self.sendEpoch.number:
-            # follow a rebinding peer only on the newest packet of a current
-            # key: a delayed copy replayed from elsewhere cannot redirect us
-            self.peerAddr = addr
+        if addr != self.peerAddr and self.role == SERVER and self.state is OPEN:
+            self._heardFrom(addr, len(data), newest and ep.number >= self.sendEpoch.number, now)
         if not ep.heard:
             self._firstOnEpoch(ep, now)
         if typeByte & 2:
-            self._control(plaintext, now)
+            self._control(plaintext, now, addr)
         else:
             if self.state is CONFIRMING:
                 self._open(now)
@@ -223,6 +239,55 @@ class Session:
                 self.engine.events.append(MessageReceived(self, plaintext))
             else:
                 self.engine.drop("not-open")
+
+    # -- path validation (server) -------------------------------------------
+
+    def _heardFrom(self, addr, size, current, now):
+        """
+        An authenticated packet of C{size} bytes came from C{addr}, which is
+        not the validated address: count it toward that address's budget,
+        and validate the address if the packet is the newest of a current
+        key (a delayed copy replayed from elsewhere starts nothing).
+        """
+        probe = self.probe
+        if probe is not None and probe.addr == addr:
+            probe.received += size
+            return
+        if not current:
+            self.engine.drop("stale-from-new-address")
+            return
+        # a newer path replaces one still being validated (RFC 9000 9.3)
+        self.probe = PathProbe(addr, size, now, self.config.pathValidationTimeout)
+        self.engine.counters["path-probes"] += 1
+        self._challenge(now)
+
+    def _challenge(self, now):
+        """
+        Send a fresh PATH_CHALLENGE to the probed address, if its budget
+        allows (else the next packet from it, or the timer, tries again).
+        """
+        probe = self.probe
+        probe.retransmitAt = now + self.config.retransmitInitial
+        size = DATA_HEADER_SIZE + R.RECORD_HEADER_SIZE + CHALLENGE_SIZE + self.suite.tagSize
+        if not probe.allows(size):
+            self.engine.drop("path-budget")
+            self._rearm(now)
+            return
+        challenge = self.engine.random(CHALLENGE_SIZE)
+        probe.addChallenge(challenge)
+        probe.charge(size)
+        self.engine.counters["path-challenges"] += 1
+        self._seal(CONTROL, R.encodeRecord(R.PATH_CHALLENGE, challenge), now, to=probe.addr)
+        self._rearm(now)
+
+    def _onPathResponse(self, value, addr, now):
+        probe = self.probe
+        if probe is None or probe.addr != addr or not probe.answers(value):
+            self.engine.drop("path-response-mismatch")
+            return
+        self.peerAddr = addr
+        self.probe = None
+        self.engine.counters["paths-validated"] += 1
 
     def _checkIntegrityLimit(self, ep, now):
         """
@@ -247,7 +312,7 @@ class Session:
             previous.retireAt = now + self.config.oldKeyGrace
             self._rearm(now)
 
-    def _control(self, plaintext, now):
+    def _control(self, plaintext, now, addr=None):
         try:
             recs = R.decodeRecords(plaintext)
         except MalformedPacket as e:
@@ -281,6 +346,13 @@ class Session:
                 self._onRekeyRequest(value, now)
             elif rtype == R.REKEY_RESPONSE:
                 self._onRekeyResponse(value, now)
+            elif rtype == R.PATH_CHALLENGE:
+                if self.role == CLIENT:
+                    self._sendControl(R.encodeRecord(R.PATH_RESPONSE, value), now)
+                else:  # only servers validate paths
+                    self.engine.drop("unexpected-path-challenge")
+            elif rtype == R.PATH_RESPONSE:
+                self._onPathResponse(value, addr, now)
             if self.state is CLOSED:
                 return
         if self.state is CONFIRMING:
@@ -403,6 +475,9 @@ class Session:
         for ep in self.epochs:
             if ep is not None and ep.retireAt < when:
                 when = ep.retireAt
+        probe = self.probe
+        if probe is not None:
+            when = min(when, probe.expires, probe.retransmitAt)
         if self.role == CLIENT:
             when = min(when, self.rekey[2] if self.rekey else self.sendEpoch.created + c.rekeyAfterTime)
         elif self.rekeyAsk:
@@ -437,9 +512,20 @@ class Session:
                     ep.wipe()
                     self.epochs[slot] = None
             self._rekeyTimers(now)
+            self._probeTimers(now)
             if self.state is OPEN and now - self.lastSend >= c.keepaliveInterval:
                 self._sendControl(R.encodeRecord(R.KEEPALIVE), now)
         self._rearm(now)
+
+    def _probeTimers(self, now):
+        probe = self.probe
+        if probe is None:
+            return
+        if now >= probe.expires:
+            self.probe = None
+            self.engine.drop("path-validation-failed")
+        elif now >= probe.retransmitAt:
+            self._challenge(now)
 
     def _rekeyTimers(self, now):
         c = self.config
@@ -477,6 +563,7 @@ class Session:
         self.closeReason = reason
         self.closeText = text
         self.state = CLOSED
+        self.probe = None
         self.deadline = NEVER  # any queued timer entry is now stale
         for ep in self.epochs:
             if ep is not None:
