@@ -96,7 +96,9 @@ DOCUMENTED_DROPS = {
     "too-many-pending", "server-full", "no-common-suite", "bad-ephemeral", "unexpected-cookie",
     "unexpected-resp", "no-session", "unknown-session", "no-key", "replay", "bad-tag", "not-open",
     "bad-rekey", "handshake-expired", "wrong-source", "empty-control", "unknown-record",
-    "bad-record", "bad-client-signature", "bad-rekey-signature",
+    "bad-record", "bad-client-signature", "bad-rekey-signature", "init-too-short-for-resend",
+    "pending-evicted", "stale-from-new-address", "path-budget", "path-response-mismatch",
+    "path-validation-failed", "unexpected-path-challenge", "rekey-rate-limited",
 }
 
 VALID_TYPES = [0x11, 0x12, 0x13, 0x14, 0x18, 0x19, 0x1A, 0x1B]

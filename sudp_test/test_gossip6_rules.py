@@ -959,16 +959,34 @@ class CheckOrderTests(unittest.TestCase):
     def test_pendingLimitsBeforeScrypt(self):
         """
         With maxPendingHandshakes (then maxSessions) reached, a genuine INIT
-        from another address is refused (too-many-pending, server-full)
-        before any gossip6 check.
+        from another port of the same address (too-many-pending: that
+        address holds as many slots as any, so fair eviction does not apply)
+        or from another address (server-full) is refused before any gossip6
+        check.
         """
-        for config, reason in ((replace(SUITES, maxPendingHandshakes=1), "too-many-pending"),
-                               (replace(SUITES, maxSessions=1), "server-full")):
+        for config, reason, source in ((replace(SUITES, maxPendingHandshakes=1), "too-many-pending", C2),
+                                       (replace(SUITES, maxSessions=1), "server-full", C3)):
             server = udpServer(config=config)
             server.receiveDatagram(initFor(server, solved(KEYS.client, S)), C, START)
             self.assertEqual(server.pendingCount, 1)
-            datagram = initFor(server, solved(KEYS.client, S), C3)
-            self.assertEqual(self.cost(server, datagram, reason, C3), {})
+            datagram = initFor(server, solved(KEYS.client, S), source)
+            self.assertEqual(self.cost(server, datagram, reason, source), {})
+            self.assertEqual(server.pendingCount, 1)
+
+    def test_fairEvictionOfSolving(self):
+        """
+        A handshake whose answer is being proven holds a slot like any
+        pending one: a newcomer from a source holding fewer slots takes it
+        (the proof is cancelled, counted as pending-evicted).
+        """
+        server = udpServer(config=replace(SUITES, maxPendingHandshakes=1))
+        server.receiveDatagram(initFor(server, solved(KEYS.client, S)), C, START)
+        [first] = server.events
+        server.events = []
+        server.receiveDatagram(initFor(server, solved(KEYS.client, S), C3), C3, START)
+        self.assertEqual(server.drops["pending-evicted"], 1)
+        self.assertEqual(server.pendingCount, 1)
+        self.assertTrue(first.job.context.done)
 
     def test_firstBrokenRuleCounted(self):
         """

@@ -19,7 +19,7 @@ from sudp.udp import records as R
 from sudp.udp.client import ClientEngine
 from sudp.udp.config import Config
 from sudp.udp.cookie import CookieFactory
-from sudp.udp.events import HandshakeFailure, MessageReceived, SessionEnded, SessionOpened
+from sudp.udp.events import ClientRefused, HandshakeFailure, MessageReceived, SessionEnded, SessionOpened
 
 from sudp_test.enginehelpers import (
     CLIENT_ADDR,
@@ -58,6 +58,9 @@ _LOW_ORDER = [
 LOW_ORDER_KEYS = [u.to_bytes(32, "little") for u in _LOW_ORDER] + [
     (u | 1 << 255).to_bytes(32, "little") for u in _LOW_ORDER[:4]
 ]
+
+# drop reasons that refuse a cookie-proven client, reported as ClientRefused
+REFUSALS = {"rate-limited", "too-many-pending", "server-full", "no-common-suite"}
 
 
 def flip(data, bit):
@@ -111,7 +114,12 @@ class EngineTestCase(unittest.TestCase):
         drops = dropsDuring(server, lambda: server.receiveDatagram(data, addr, now))
         self.assertEqual(drops, reasons, f"input {bytes(data[:48]).hex()}... of {len(data)} bytes")
         self.assertEqual(takeOutbox(server), [])
-        self.assertEqual(server.events, events)
+        # a refused (cookie-proven) client is reported, for the server's log
+        added = server.events[len(events):]
+        self.assertEqual([(e.addr, e.reason) for e in added if isinstance(e, ClientRefused)],
+                         [(addr, r) for r in reasons if r in REFUSALS])
+        self.assertEqual(server.events[:len(events)], events)
+        self.assertEqual([e for e in added if not isinstance(e, ClientRefused)], [])
         self.assertEqual(serverState(server), before)
 
     def assertClientDrops(self, client, data, reasons, now=START, addr=SERVER_ADDR):

@@ -71,6 +71,15 @@ class _Solving:
         if not self.done and now >= self.expires:
             self.engine._solved(self, now, expired=True)
 
+    def evict(self, now):
+        """
+        Give this handshake's slot to a newcomer: the proof is cancelled.
+        """
+        if not self.done:
+            self.engine._solved(self, now)
+            self.job.cancel()
+            self.engine.drops["pending-evicted"] += 1
+
 
 class Gossip6ServerEngine(ServerEngine):
     """
@@ -116,7 +125,7 @@ class Gossip6ServerEngine(ServerEngine):
                            now + self.config.handshakeTimeout)
         job.context = solving
         self.byEphemeral[bytes(init.ephemeral)] = solving
-        self.pendingCount += 1
+        self.holdSlot(solving, addr)
         self.timers.arm(solving, solving.expires)
         self.counters["proofs-started"] += 1
         self.events.append(ProofNeeded(job))
@@ -150,7 +159,7 @@ class Gossip6ServerEngine(ServerEngine):
         solving.deadline = NEVER
         if self.byEphemeral.get(bytes(solving.init.ephemeral)) is solving:
             del self.byEphemeral[bytes(solving.init.ephemeral)]
-        self.pendingCount -= 1
+        self.releaseSlot(solving)
         if expired:
             solving.job.cancel()
             self.drops["handshake-expired"] += 1

@@ -14,9 +14,17 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from sudp.errors import HandshakeFailed
+from sudp.eventlog import ConnectionLog
 from sudp.udp.batching import senderFor
 from sudp.gossip6.proof import ProofCancelled
-from sudp.udp.events import HandshakeFailure, MessageReceived, ProofNeeded, SessionEnded, SessionOpened
+from sudp.udp.events import (
+    ClientRefused,
+    HandshakeFailure,
+    MessageReceived,
+    ProofNeeded,
+    SessionEnded,
+    SessionOpened,
+)
 from sudp.udp.transport import SessionTransport, lostReason, udpAddress
 
 _SEND_DROPS = (errno.EAGAIN, errno.EWOULDBLOCK, errno.ENOBUFS, errno.ECONNREFUSED, errno.EMSGSIZE)
@@ -110,6 +118,11 @@ class _EngineAdapter(DatagramProtocol):
             self._handshakeFailed(event.error)
         elif type(event) is ProofNeeded:
             self._solve(event.job)
+        elif type(event) is ClientRefused:
+            self._refused(event)
+
+    def _refused(self, event):  # pragma: no cover - server only
+        pass
 
     def _solve(self, job):
         """
@@ -227,7 +240,14 @@ class ServerAdapter(_EngineAdapter):
     """
     Serves a L{sudp.udp.server.ServerEngine} on one UDP port; every session
     that opens gets a protocol from the application's factory.
+
+    @ivar connectionLog: the L{ConnectionLog} that reports each refused
+        client and each session opened and ended, rate-limited.
     """
+
+    def __init__(self, engine, factory, reactor):
+        _EngineAdapter.__init__(self, engine, factory, reactor)
+        self.connectionLog = ConnectionLog(reactor, transport="udp")
 
     def datagramReceived(self, data, addr):
         self.engine.receiveDatagram(data, addr, self.reactor.seconds())
@@ -253,8 +273,18 @@ class ServerAdapter(_EngineAdapter):
         self.flush()
 
     def _opened(self, session):
+        self.connectionLog.opened(session.peerAddr, _fingerprint(session.peerKey), session.suite.name)
         if self._bind(session) is None:
             session.close(self.reactor.seconds(), text="the application refused the session")
+
+    def _ended(self, session, reason):
+        self.connectionLog.ended(session.peerAddr, reason.reason, _fingerprint(session.peerKey),
+                                 session.suite.name)
+        _EngineAdapter._ended(self, session, reason)
+
+    def _refused(self, event):
+        suite = event.suite.name if event.suite is not None else None
+        self.connectionLog.refused(event.addr, event.reason, _fingerprint(event.peerKey), suite)
 
     def shutdown(self):
         """
@@ -320,3 +350,10 @@ class ClientAdapter(_EngineAdapter):
         onEnd, self._onEnd = self._onEnd, None
         if onEnd is not None:
             self.reactor.callLater(0, onEnd)
+
+
+def _fingerprint(key):
+    """
+    @return: C{key}'s fingerprint, or None without a key.
+    """
+    return None if key is None else key.fingerprint()

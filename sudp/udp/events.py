@@ -60,3 +60,21 @@ class ProofNeeded:
 
     def __init__(self, job):
         self.job = job
+
+
+class ClientRefused:
+    """
+    A server refused a client whose address a cookie had proven: C{reason}
+    says why (C{rate-limited}, C{too-many-pending}, C{server-full},
+    C{no-common-suite}, C{not-authorized}, or a handshake's own reason);
+    C{peerKey} is the key the client proved, if any; C{suite} the suite
+    agreed, if any.
+    """
+
+    __slots__ = ("addr", "reason", "peerKey", "suite")
+
+    def __init__(self, addr, reason, peerKey=None, suite=None):
+        self.addr = addr
+        self.reason = reason
+        self.peerKey = peerKey
+        self.suite = suite

@@ -14,6 +14,7 @@ everything else from an unvalidated address is dropped and counted.
 import os
 from collections import Counter
 
+from sudp.addresses import addressPrefix
 from sudp.errors import HandshakeFailed, MalformedPacket
 from sudp.handshake import answerInit, chooseSuite
 from sudp.udp import packets as P
@@ -23,6 +24,8 @@ from sudp.udp.records import CLOSE_SHUTDOWN
 from sudp.udp.session import OPEN, PENDING, SERVER, Session
 from sudp.udp.datapath import fastPath, receiveAll
 from sudp.udp.ciphercache import CipherCache
+from sudp.udp.events import ClientRefused
+from sudp.udp.pending import PendingSlots
 from sudp.udp.ratelimit import HandshakeRateLimiter
 from sudp.udp.timers import TimerQueue
 
@@ -56,7 +59,7 @@ class ServerEngine:
         self.cookies = CookieFactory(cookieSecret or random(32), self.config.cookieRotation)
         self.sessions = {}
         self.byEphemeral = {}  # client ephemeral -> its session, while the session lives
-        self.pendingCount = 0
+        self.pending = PendingSlots(self.config.maxPendingHandshakes)
         self.openCount = 0
         self.timers = TimerQueue()
         self.ciphers = CipherCache(self.config.cipherCache)
@@ -67,13 +70,51 @@ class ServerEngine:
         self.counters = Counter()
         self._fast = fastPath(self.sessions, self._maxDatagram)
 
+    @property
+    def pendingCount(self):
+        """
+        How many handshakes are pending (answered, not yet confirmed).
+        """
+        return len(self.pending)
+
     # -- bookkeeping used by sessions --------------------------------------
 
     def drop(self, reason):
         self.drops[reason] += 1
 
+    def refuse(self, addr, reason, peerKey=None, suite=None):
+        """
+        Count a cookie-proven client refused for C{reason} and report it
+        (L{ClientRefused}) so that the adapter can log it.
+        """
+        self.drops[reason] += 1
+        self.events.append(ClientRefused(addr, reason, peerKey, suite))
+
+    def prefixOf(self, addr):
+        """
+        @return: the source prefix C{addr} counts in for the handshake rate
+            and the fair share of pending handshakes.
+        """
+        try:
+            return addressPrefix(addr[0], self.config.handshakePrefixV4, self.config.handshakePrefixV6)
+        except ValueError:  # not a numeric address (an engine driven by hand)
+            return addr[0]
+
+    def holdSlot(self, entry, addr):
+        """
+        Let a pending handshake (a L{Session}, or a gossip6 answer being
+        proven) hold a slot counted for C{addr}'s prefix.
+        """
+        self.pending.add(entry, self.prefixOf(addr))
+
+    def releaseSlot(self, entry):
+        """
+        Give a pending handshake's slot back.
+        """
+        self.pending.remove(entry)
+
     def sessionOpened(self, session):
-        self.pendingCount -= 1
+        self.releaseSlot(session)
         self.openCount += 1
         self.counters["sessions-opened"] += 1
 
@@ -85,7 +126,7 @@ class ServerEngine:
         if wasOpen:
             self.openCount -= 1
         else:
-            self.pendingCount -= 1
+            self.releaseSlot(session)
 
     # -- input -------------------------------------------------------------
 
@@ -142,18 +183,20 @@ class ServerEngine:
 
     def _init(self, data, addr, now):
         init = self._decodeInit(data)
-        if self._admit(init, addr, now):
+        if self._admit(init, addr, now, len(data)):
             self._answer(init, data, addr, now)
 
     def _decodeInit(self, data):
         return P.HandshakeInit.decode(data)
 
-    def _admit(self, init, addr, now):
+    def _admit(self, init, addr, now, size):
         """
         What every handshake passes before the server does any work for it:
-        the cookie, a retransmission or replay, the per-address rate, the
-        limits on pending handshakes and sessions.
+        the cookie, a retransmission or replay, the rate per source prefix,
+        the limits on pending handshakes (with fair eviction) and sessions.
 
+        @param size: the INIT's length in bytes: a RESP is resent only to an
+            INIT at least as long, so a replayed INIT amplifies nothing.
         @return: True if the INIT may be answered.
         """
         problem = self.cookies.check(addr[0], addr[1], init.timestamp, init.cookie, now)
@@ -164,29 +207,39 @@ class ServerEngine:
         known = self.byEphemeral.get(init.ephemeral)
         if known is not None:
             if known.remoteIndex == init.senderIndex and known.state is PENDING:
-                self.outbox.append((known.respBytes, addr))  # our RESP was lost
-                self.counters["resp-retransmitted"] += 1
+                if size < len(known.respBytes):
+                    # an unpadded INIT again: maybe replayed at a victim
+                    self.drops["init-too-short-for-resend"] += 1
+                else:
+                    self.outbox.append((known.respBytes, addr))  # our RESP was lost
+                    self.counters["resp-retransmitted"] += 1
             elif known.remoteIndex == init.senderIndex and known.state is SOLVING:
                 self.counters["init-while-solving"] += 1  # the answer is on its way
             else:  # a replayed INIT of a session that exists: no new work, no reply
                 self.drops["duplicate-ephemeral"] += 1
             return False
-        if not self.limiter.allow(addr[0], now):
-            # one proven address may not take every pending slot
-            self.drops["rate-limited"] += 1
+        prefix = self.prefixOf(addr)
+        if not self.limiter.allow(prefix, now):
+            # one proven source may not take every pending slot
+            self.refuse(addr, "rate-limited")
             return False
-        if self.pendingCount >= self.config.maxPendingHandshakes:
-            self.drops["too-many-pending"] += 1
-            return False
+        if self.pending.full():
+            victim = self.pending.victimFor(prefix)
+            if victim is None:
+                self.refuse(addr, "too-many-pending")
+                return False
+            # the oldest handshake of the source holding the most slots gives way
+            self.counters["pending-evicted"] += 1
+            victim.evict(now)
         if self.openCount + self.pendingCount >= self.config.maxSessions:
-            self.drops["server-full"] += 1
+            self.refuse(addr, "server-full")
             return False
         return True
 
     def _answer(self, init, initBytes, addr, now):
         suite = chooseSuite(self.config.suites, init.suites)
         if suite is None:
-            self.drops["no-common-suite"] += 1
+            self.refuse(addr, "no-common-suite")
             return
         seed = self.random(32)  # the ephemeral's randomness is drawn before the index
         index = self._newIndex()
@@ -213,7 +266,7 @@ class ServerEngine:
         session.pendingExpires = now + self.config.handshakeTimeout
         self.sessions[index] = session
         self.byEphemeral[session.clientEphemeral] = session
-        self.pendingCount += 1
+        self.holdSlot(session, addr)
         self.timers.arm(session, session.pendingExpires)
         self.outbox.append((resp, addr))
         self.counters["handshakes"] += 1

@@ -9,7 +9,7 @@ after a packet has authenticated.
 from sudp.errors import ClientNotAuthorized, MalformedPacket, MessageTooLarge, SessionClosed
 from sudp.handshake import checkClientProof
 from sudp.udp import records as R
-from sudp.udp.events import MessageReceived, SessionEnded, SessionOpened
+from sudp.udp.events import ClientRefused, MessageReceived, SessionEnded, SessionOpened
 from sudp.udp.keyschedule import (
     REKEY_SIGNATURE_LABEL,
     Ephemeral,
@@ -289,6 +289,14 @@ class Session:
         self.probe = None
         self.engine.counters["paths-validated"] += 1
 
+    def evict(self, now):
+        """
+        Give up this pending handshake for a newcomer (fair eviction, see
+        L{sudp.udp.pending}): no CLOSE is sent, the client retries.
+        """
+        self.engine.drop("pending-evicted")
+        self.close(now, R.CLOSE_PROTOCOL_ERROR, "evicted for a newer handshake", notify=False)
+
     def _checkIntegrityLimit(self, ep, now):
         """
         RFC 9001 6.6: rekey once half the suite's integrity limit of failed
@@ -362,11 +370,17 @@ class Session:
 
     def _onConfirm(self, auth, now):
         try:
-            # a handshake that authenticated the client already (gossip6) set peerKey
-            self.peerKey = checkClientProof(auth, self.handshakeTranscript, self.engine.authorizedKeys) or self.peerKey
+            if self.peerKey is not None:
+                # the handshake authenticated the client already (gossip6):
+                # that identity stays, no other key may replace it
+                if auth is not None:
+                    raise ClientNotAuthorized("this handshake authenticated the client; CLIENT_AUTH is refused")
+            else:
+                self.peerKey = checkClientProof(auth, self.handshakeTranscript, self.engine.authorizedKeys)
         except ClientNotAuthorized as e:
             if "signature" in str(e):
                 self.engine.drop("bad-client-signature")
+            self.engine.events.append(ClientRefused(self.peerAddr, "not-authorized: " + str(e), suite=self.suite))
             self.close(now, R.CLOSE_NOT_AUTHORIZED, str(e))
             return
         self._open(now)
@@ -413,6 +427,9 @@ class Session:
             return
         if epoch != current + 1:
             return  # stale
+        if not self._rekeyAllowed(now):
+            self.engine.drop("rekey-rate-limited")
+            return  # the client retransmits its request
         eph = Ephemeral(self.engine.random(32))
         try:
             secret = eph.exchange(clientEph)
@@ -428,6 +445,20 @@ class Session:
         self.rekey = (epoch, clientEph, record)
         self.rekeyAsk = None
         self._sendControl(record, now)
+
+    def _rekeyAllowed(self, now):
+        """
+        A token bucket per session: rekeysPerSecond on average,
+        rekeyBurst at once (each answer costs an exchange and a signature).
+        """
+        c = self.config
+        tokens = min(float(c.rekeyBurst), self.rekeyTokens + (now - self.rekeyTokensAt) * c.rekeysPerSecond)
+        self.rekeyTokensAt = now
+        if tokens < 1.0:
+            self.rekeyTokens = tokens
+            return False
+        self.rekeyTokens = tokens - 1.0
+        return True
 
     def _onRekeyResponse(self, value, now):
         if self.role != CLIENT or self.rekey is None:

@@ -1,0 +1,95 @@
+# -*- test-case-name: sudp_test.test_pending -*-
+"""
+The server's pending handshakes (a RESP sent, the CONFIRM awaited, or a
+gossip6 answer being proven), counted by source prefix, with fair eviction.
+
+Each pending handshake holds a slot for up to C{handshakeTimeout} seconds.
+When every slot is held, a new cookie-proven handshake takes the slot of
+the oldest handshake of the prefix that holds the most, provided that
+prefix holds more than the newcomer's own: so addresses that hold many
+slots give way to one that holds few, and no number of attacker addresses
+that never confirm can keep a new client out (docs/protocol.md, "Pending
+handshakes"). Sources are counted by prefix (L{sudp.addresses.addressPrefix}:
+an IPv6 /64 is one source by default).
+"""
+
+from collections import defaultdict
+
+
+class PendingSlots:
+    """
+    @ivar capacity: how many handshakes may be pending at once.
+    """
+
+    def __init__(self, capacity):
+        self.capacity = capacity
+        self._byPrefix = {}  # prefix -> {entry: None}, oldest first
+        self._prefixOf = {}  # entry -> prefix
+        self._withCount = defaultdict(set)  # n -> the prefixes holding n slots
+        self._most = 0  # the most slots one prefix holds
+
+    def __len__(self):
+        return len(self._prefixOf)
+
+    def __contains__(self, entry):
+        return entry in self._prefixOf
+
+    def held(self, prefix):
+        """
+        @return: how many slots C{prefix} holds.
+        """
+        entries = self._byPrefix.get(prefix)
+        return 0 if entries is None else len(entries)
+
+    def _move(self, prefix, old, new):
+        if old:
+            bucket = self._withCount[old]
+            bucket.discard(prefix)
+            if not bucket:
+                del self._withCount[old]
+                if self._most == old and new < old:
+                    self._most = new
+        if new:
+            self._withCount[new].add(prefix)
+            if new > self._most:
+                self._most = new
+
+    def add(self, entry, prefix):
+        """
+        Let C{entry} hold a slot for C{prefix} (even past the capacity: the
+        caller decides, see L{victimFor}).
+        """
+        entries = self._byPrefix.setdefault(prefix, {})
+        entries[entry] = None
+        self._prefixOf[entry] = prefix
+        self._move(prefix, len(entries) - 1, len(entries))
+
+    def remove(self, entry):
+        """
+        Give C{entry}'s slot back; nothing happens if it holds none.
+        """
+        prefix = self._prefixOf.pop(entry, None)
+        if prefix is None:
+            return
+        entries = self._byPrefix[prefix]
+        del entries[entry]
+        if not entries:
+            del self._byPrefix[prefix]
+        self._move(prefix, len(entries) + 1, len(entries))
+
+    def full(self):
+        """
+        @return: True if every slot is held.
+        """
+        return len(self._prefixOf) >= self.capacity
+
+    def victimFor(self, prefix):
+        """
+        @return: the entry whose slot a newcomer from C{prefix} may take: the
+            oldest of a prefix holding the most slots, if that is more than
+            C{prefix} holds; None if the newcomer must be refused.
+        """
+        if self._most <= self.held(prefix):
+            return None
+        richest = next(iter(self._withCount[self._most]))
+        return next(iter(self._byPrefix[richest]))
