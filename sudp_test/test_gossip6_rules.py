@@ -29,7 +29,7 @@ from twisted.internet.endpoints import clientFromString, serverFromString
 from twisted.python import log
 from twisted.trial import unittest
 
-from sudp.errors import HandshakeFailed, HandshakeTimeout, MalformedPacket
+from sudp.errors import ClientNotAuthorized, HandshakeFailed, HandshakeTimeout, MalformedPacket
 from sudp.gossip6 import checks as checks_
 from sudp.gossip6 import proof as proof_
 from sudp.gossip6 import stream as stream_
@@ -48,12 +48,15 @@ from sudp.gossip6.wire import (
     encodeStreamMessage,
 )
 from sudp.rsakeys import RSAIdentity, RSAPublicKey, saveRSAIdentity
+from sudp.handshake import clientProof
+from sudp.keys import Identity
 from sudp.stream.handshake import Established, framed
+from sudp.stream.protocol import SFrameProtocol
 from sudp.udp import packets as P
 from sudp.udp.client import CONFIRM_SENT, ESTABLISHED, FAILED
 from sudp.udp.config import Config
 from sudp.udp.events import HandshakeFailure, ProofNeeded
-from sudp.udp.keyschedule import Ephemeral
+from sudp.udp.keyschedule import SFRAME_LABELS, Ephemeral
 from sudp.udp.packets import G6_INIT, G6_RESP
 
 from sudp_test.enginehelpers import (
@@ -1630,6 +1633,30 @@ class Gossip6EndpointTests(unittest.TestCase):
         client = yield clientFromString(reactor, self.sframeClient(port.getHost().port)).connect(RecorderFactory())
         yield self.exchange(client, factory)
         self.assertEqual((refusals, len(endpoint._gossip6.reuse)), ([], 1))
+
+    @defer.inlineCallbacks
+    def test_sframeClientProofRefused(self):
+        """
+        A trusted gossip6 client that adds an Ed25519 client proof to its
+        CONFIRM (to swap its verified RSA identity for another key) is
+        refused (not-authorized); the server's application never sees it.
+        On the landed code the connection opened with the Ed25519 key as
+        the client's identity.
+        """
+        factory = PeerFactory()
+        _, port = yield self.listen(self.sframeServer(), factory)
+        other = Identity.generate()
+        established = SFrameProtocol._established
+
+        def withProof(protocol, result):
+            if protocol.factory.isClient:
+                result[0].confirm = clientProof(other, result[0].transcript, SFRAME_LABELS)
+            return established(protocol, result)
+
+        self.patch(SFrameProtocol, "_established", withProof)
+        d = clientFromString(reactor, self.sframeClient(port.getHost().port)).connect(RecorderFactory())
+        yield self.assertFailure(d, ClientNotAuthorized)
+        self.assertFalse(factory.connected.called)
 
     @defer.inlineCallbacks
     def test_sudpUntrustedClient(self):
