@@ -1579,6 +1579,31 @@ class MaliciousPeerTests(EngineTestCase):
             self.assertIsInstance(failure.error, ClientNotAuthorized)
             self.assertEqual(net.take("server", SessionOpened), [])
 
+    def test_twoClientAuthRecords(self):
+        """
+        A CONFIRM carrying two CLIENT_AUTH records, both valid proofs (one
+        of an authorized key, one not), in either order, is refused
+        (not-authorized): which one counts is never ambiguous. (protocol.md
+        said the last counted, the code took the first.)
+        """
+        from sudp.errors import ClientNotAuthorized
+        from sudp.handshake import clientProof
+
+        alice, mallory = Identity.generate(), Identity.generate()
+        for first, second in ((alice, mallory), (mallory, alice), (alice, alice)):
+            net, server, client, session = self.pendingPair(authorizedKeys=[alice.publicKey])
+            th = session.handshakeTranscript
+            plaintext = (R.encodeRecord(R.CLIENT_AUTH, clientProof(first, th))
+                         + R.encodeRecord(R.CLIENT_AUTH, clientProof(second, th)) + R.encodeRecord(R.CONFIRM))
+            self.seal(client.session, plaintext)
+            net.pump()
+            self.assertEqual(session.state, "closed")
+            self.assertEqual(session.closeReason, "not-authorized")
+            self.assertIsNone(session.peerKey)
+            [failure] = net.take(CLIENT_ADDR, HandshakeFailure)
+            self.assertIsInstance(failure.error, ClientNotAuthorized)
+            self.assertEqual(net.take("server", SessionOpened), [])
+
     def test_dataOnPendingSession(self):
         """
         Authenticated DATA before the CONFIRM is dropped as C{not-open} and
