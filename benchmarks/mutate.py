@@ -98,7 +98,7 @@ DOCUMENTED_DROPS = {
     "bad-rekey", "handshake-expired", "wrong-source", "empty-control", "unknown-record",
     "bad-record", "bad-client-signature", "bad-rekey-signature", "init-too-short-for-resend",
     "bad-padding", "pending-evicted", "stale-from-new-address", "path-budget", "path-response-mismatch",
-    "path-validation-failed", "unexpected-path-challenge", "rekey-rate-limited",
+    "path-validation-failed", "path-abandoned", "unexpected-path-challenge", "rekey-rate-limited",
 }
 
 VALID_TYPES = [0x11, 0x12, 0x13, 0x14, 0x18, 0x19, 0x1A, 0x1B]

@@ -289,7 +289,7 @@ static PyTypeObject WindowType = {
 /* DataPath                                                                  */
 /* ------------------------------------------------------------------------ */
 
-static PyObject *s_state, *s_epochs, *s_peerAddr, *s_minimumPacket, *s_stats, *s_heard, *s_opener,
+static PyObject *s_probe, *s_state, *s_epochs, *s_peerAddr, *s_minimumPacket, *s_stats, *s_heard, *s_opener,
     *s_window, *s_lastRecv, *s_open, *s_received;
 
 static int
@@ -406,6 +406,13 @@ cached_load(DataPathObject *self, Cached *c, uint32_t index, PyObject *addr)
     if (same < 0)
         goto error;
     if (!same) /* a rebinding peer: the Python path decides */
+        goto no;
+    v = PyObject_GetAttr(session, s_probe);
+    if (v == NULL)
+        goto error;
+    same = v == Py_None;
+    Py_DECREF(v);
+    if (!same) /* another address is being validated: the Python path watches */
         goto no;
     v = PyObject_GetAttr(session, s_minimumPacket);
     if (v == NULL)
@@ -1061,6 +1068,7 @@ PyInit__speedups(void)
     INTERN(s_state, "state");
     INTERN(s_epochs, "epochs");
     INTERN(s_peerAddr, "peerAddr");
+    INTERN(s_probe, "probe");
     INTERN(s_minimumPacket, "minimumPacket");
     INTERN(s_stats, "stats");
     INTERN(s_heard, "heard");

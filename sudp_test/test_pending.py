@@ -35,20 +35,25 @@ class PendingSlotsTests(unittest.TestCase):
     def test_victimIsOldestOfRichest(self):
         """
         A newcomer takes the oldest slot of a prefix holding the most, if
-        that prefix holds more than the newcomer's; never otherwise.
+        that prefix holds at least two more than the newcomer's; never
+        otherwise (one more is not enough: such sources would churn).
         """
-        slots = PendingSlots(6)
+        slots = PendingSlots(7)
         entries = {}
-        for name, prefix in (("p1", "p"), ("q1", "q"), ("p2", "p"), ("p3", "p"), ("q2", "q"), ("r1", "r")):
+        for name, prefix in (("p1", "p"), ("q1", "q"), ("p2", "p"), ("p3", "p"), ("q2", "q"), ("r1", "r"),
+                             ("p4", "p")):
             entries[name] = object()
             slots.add(entries[name], prefix)
+        # p holds 4, q 2, r 1
         self.assertIs(slots.victimFor("new"), entries["p1"])
         self.assertIs(slots.victimFor("q"), entries["p1"])
+        self.assertIs(slots.victimFor("r"), entries["p1"])
         self.assertIsNone(slots.victimFor("p"))
         slots.remove(entries["p1"])
-        slots.remove(entries["p2"])  # p and q now hold 1 and 2
-        self.assertIs(slots.victimFor("r"), entries["q1"])
+        slots.remove(entries["p2"])  # p and q now hold 2, r 1
+        self.assertIsNone(slots.victimFor("r"))
         self.assertIsNone(slots.victimFor("q"))
+        self.assertIn(slots.victimFor("new"), (entries["p3"], entries["q1"]))
 
     def test_mostTracksRemovals(self):
         """
@@ -69,7 +74,7 @@ class PendingSlotsTests(unittest.TestCase):
             richest = max(counts)
             for prefix in range(8):
                 victim = slots.victimFor(prefix)
-                if richest <= counts[prefix]:
+                if richest < counts[prefix] + 2:
                     self.assertIsNone(victim)
                 else:
                     self.assertIsNotNone(victim)
@@ -150,7 +155,7 @@ class ExhaustionTests(unittest.TestCase):
         self.assertEqual(len(results), 10, results)
         self.assertEqual([a for a, took in results.items() if took is None or took > 3.0], [], results)
         self.assertGreaterEqual(server.pendingCount, Config().maxPendingHandshakes - 1)  # full, less the last client
-        self.assertGreater(server.counters["pending-evicted"], 1000)
+        self.assertGreater(server.counters["pending-evicted"], 0)
 
     def test_ipv6SlashSixtyFourIsOneSource(self):
         """

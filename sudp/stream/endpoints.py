@@ -18,6 +18,7 @@ from sudp.errors import ConfigurationError
 from sudp.options import configFromOptions, optionNames, rejectUnknown
 from sudp.keys import loadAuthorizedKeys
 from sudp.stream.handshake import StreamConfig, parseStreamSuites
+from sudp.stream.listener import LimitedListenerFactory
 from sudp.stream.protocol import SFrameFactory
 
 
@@ -44,10 +45,11 @@ class SFrameServerEndpoint:
         @return: the inner endpoint's listening port, serving C{factory}'s
             protocols over sframe.
         """
-        return self._inner.listen(
-            SFrameFactory(factory, self._config, self._reactor, identity=self._identity,
-                          authorizedKeys=self._authorizedKeys, gossip6=self._gossip6, isClient=False)
-        )
+        framing = SFrameFactory(factory, self._config, self._reactor, identity=self._identity,
+                                authorizedKeys=self._authorizedKeys, gossip6=self._gossip6, isClient=False)
+        limited = LimitedListenerFactory(framing, self._config, self._reactor)
+        framing.connectionLog = limited.connectionLog
+        return self._inner.listen(limited)
 
 
 @implementer(IStreamClientEndpoint)

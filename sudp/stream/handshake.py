@@ -92,12 +92,41 @@ class StreamConfig:
     @ivar frameTimeout: how long a started frame may take to complete before
         the peer is declared slow.
     @ivar handshakeTimeout: how long the key exchange may take.
+    @ivar idleTimeout: a connection on which nothing arrives for this long
+        is closed (C{idle-timeout}); both sides send a KEEPALIVE frame when
+        they have sent nothing for C{keepaliveInterval}, so a live peer is
+        never idle. A peer that does not read what it is sent is paused
+        (nothing more is read from it), and so is idle too.
+    @ivar keepaliveInterval: see C{idleTimeout}; shorter than it.
+    @ivar maxConnections: (listeners) connections open at once; 0 (the
+        default) takes the process's descriptor limit less 64, at most
+        10,000. When full, a new connection takes the place of the oldest
+        connection of the source holding the most, if that source holds
+        at least two more than the newcomer's; else it is refused
+        (C{listener-full}).
+    @ivar maxConnectionsPerSource: (listeners) connections one source
+        prefix may hold; more are refused (C{too-many-from-source}).
+    @ivar handshakesPerSecond: (listeners) connections one source prefix
+        may start per second on average, and C{handshakeBurst} at once;
+        more are closed before any handshake work (C{rate-limited}).
+    @ivar handshakePrefixV4: (listeners) the IPv4 prefix length a source
+        is counted by (32: each address).
+    @ivar handshakePrefixV6: (listeners) the IPv6 prefix length a source
+        is counted by (64: one host's usual share).
     """
 
     suites: tuple = (SEED003, AEAD_FRAMES, GCM_FRAMES)
     maxFramePayload: int = DEFAULT_MAX_PAYLOAD
     frameTimeout: float = 30.0
     handshakeTimeout: float = 10.0
+    idleTimeout: float = 300.0
+    keepaliveInterval: float = 60.0
+    maxConnections: int = 0
+    maxConnectionsPerSource: int = 64
+    handshakesPerSecond: float = 20.0
+    handshakeBurst: int = 20
+    handshakePrefixV4: int = 32
+    handshakePrefixV6: int = 64
 
     def __post_init__(self):
         if not self.suites:
@@ -107,8 +136,16 @@ class StreamConfig:
                 f"sframe: maxFramePayload must be {MIN_FRAME_PAYLOAD} to 16777216 "
                 "(a CONFIRM with a client proof is 96 bytes in one frame)"
             )
-        if not (self.frameTimeout > 0 and self.handshakeTimeout > 0):  # NaN too
-            raise ConfigurationError("sframe: timeouts must be positive")
+        if not (self.frameTimeout > 0 and self.handshakeTimeout > 0 and self.idleTimeout > 0
+                and self.keepaliveInterval > 0 and self.handshakesPerSecond > 0):  # NaN too
+            raise ConfigurationError("sframe: timeouts and rates must be positive")
+        if not self.keepaliveInterval < self.idleTimeout:
+            raise ConfigurationError("sframe: keepaliveInterval must be shorter than idleTimeout")
+        if self.maxConnections < 0 or self.maxConnectionsPerSource < 1 or self.handshakeBurst < 1:
+            raise ConfigurationError("sframe: maxConnections >= 0 (0: from the descriptor limit), "
+                                     "maxConnectionsPerSource >= 1, handshakeBurst >= 1")
+        if not (8 <= self.handshakePrefixV4 <= 32 and 16 <= self.handshakePrefixV6 <= 128):
+            raise ConfigurationError("sframe: handshakePrefixV4 is 8-32 and handshakePrefixV6 16-128")
 
 
 def frameKeys(transcript, secret):

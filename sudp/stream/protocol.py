@@ -25,6 +25,7 @@ from sudp.stream.frames import (
     CODE_CLOSE,
     CODE_CONFIRM,
     CODE_DATA,
+    CODE_KEEPALIVE,
     RESERVED_CODES,
     FrameReader,
     FrameWriter,
@@ -114,6 +115,9 @@ class SFrameProtocol(Protocol):
         self._pendingSize = 0
         self._proving = None  # a proof of work being solved (gossip6)
         self._held = b""  # what arrived meanwhile
+        self._idleCall = None
+        self._lastRecv = self._lastSend = factory.reactor.seconds()
+        self._backpressure = None  # our producer on the stream, while the application has none
         if factory.gossip6 is not None:
             self._kx = factory.gossip6.keyExchange(factory.identity, factory.isClient)
         elif factory.isClient:
@@ -135,6 +139,7 @@ class SFrameProtocol(Protocol):
     def dataReceived(self, data):
         if self._ending is not None or self.state is CLOSED:
             return
+        self._lastRecv = self.factory.reactor.seconds()
         if self.state is HANDSHAKE:
             if self._proving is not None:
                 self._held += data  # handled once our proof of work is done
@@ -218,6 +223,8 @@ class SFrameProtocol(Protocol):
         if self.state is OPEN:
             if code == CODE_DATA and not self._coded:
                 self._deliver(self.wrappedProtocol.dataReceived, payload)
+            elif code == CODE_KEEPALIVE:
+                pass  # it has refreshed _lastRecv
             elif code == CODE_CLOSE:
                 self._ending = SFrameDone("closed-by-peer", payload.decode("utf-8", "replace"))
                 self.disconnecting = True  # nothing more is sent after the peer's CLOSE
@@ -270,6 +277,14 @@ class SFrameProtocol(Protocol):
     def _open(self):
         self._cancel("_timer")
         self.state = OPEN
+        log = self.factory.connectionLog
+        if log is not None:
+            log.opened(_peerTuple(self.transport), _fingerprint(self.peerPublicKey), self.suite)
+        # a peer that does not read is paused, not buffered for: the stream's
+        # full write buffer pauses our reading until it drains
+        self._backpressure = _Backpressure(self)
+        self.transport.registerProducer(self._backpressure, True)
+        self._scheduleIdle()
         self.wrappedProtocol.makeConnection(self)
         ready = self.factory.takeReady()
         if ready is not None:
@@ -287,6 +302,31 @@ class SFrameProtocol(Protocol):
                 self._slowTimer = self.factory.reactor.callLater(self.config.frameTimeout, self._slowPeer)
         else:
             self._cancel("_slowTimer")
+
+    def _scheduleIdle(self):
+        c = self.config
+        when = min(self._lastRecv + c.idleTimeout, self._lastSend + c.keepaliveInterval)
+        self._idleCall = self.factory.reactor.callLater(max(0.0, when - self.factory.reactor.seconds()),
+                                                        self._idleCheck)
+
+    def _idleCheck(self):
+        """
+        Close a connection on which nothing arrived for idleTimeout; send a
+        KEEPALIVE frame when nothing was sent for keepaliveInterval.
+        """
+        self._idleCall = None
+        if self.state is not OPEN or self._ending is not None or self.disconnecting:
+            return
+        now = self.factory.reactor.seconds()
+        if now - self._lastRecv >= self.config.idleTimeout:
+            return self._end(SFrameLost("idle-timeout", f"nothing received for {self.config.idleTimeout:g} s"))
+        if now - self._lastSend >= self.config.keepaliveInterval:
+            self._send(self._writer.frame(CODE_KEEPALIVE, b""))
+        self._scheduleIdle()
+
+    def _send(self, data):
+        self._lastSend = self.factory.reactor.seconds()
+        self.transport.write(data)
 
     def _slowPeer(self):
         self._slowTimer = None
@@ -307,12 +347,17 @@ class SFrameProtocol(Protocol):
             return
         self._ending = closed
         if self.state is not OPEN:
+            log = self.factory.connectionLog
+            if log is not None:
+                log.refused(_peerTuple(self.transport), f"{closed.reason}: {closed.detail}" if closed.detail
+                            else closed.reason, _fingerprint(self.peerPublicKey))
             self.state = CLOSED
             ready = self.factory.takeReady()
             if ready is not None:
                 ready.errback(handshakeError or HandshakeFailed(str(closed)))
         self._cancel("_slowTimer")
         self._cancel("_timer")
+        self._cancel("_idleCall")
         if flush:
             self.transport.loseConnection()
         else:
@@ -333,11 +378,15 @@ class SFrameProtocol(Protocol):
         self._cancel("_slowTimer")
         self._cancel("_timer")
         self._cancel("_flushCall")
+        self._cancel("_idleCall")
         self._pending = []
         ending = self._ending
         if ending is None:
             ending = (SFrameDone("closed") if self.disconnecting and reason.check(ConnectionDone)
                       else SFrameLost("connection-lost", str(reason.value)))
+        if wasOpen and self.factory.connectionLog is not None:
+            self.factory.connectionLog.ended(_peerTuple(self.transport), ending.reason,
+                                             _fingerprint(self.peerPublicKey), self.suite)
         if wasOpen:
             try:
                 self.wrappedProtocol.connectionLost(Failure(ending))
@@ -371,7 +420,7 @@ class SFrameProtocol(Protocol):
             data = self._pending[0] if len(self._pending) == 1 else b"".join(self._pending)
             self._pending = []
             self._pendingSize = 0
-            self.transport.write(self._writer.frames(CODE_DATA, data))
+            self._send(self._writer.frames(CODE_DATA, data))
 
     def writeSequence(self, data):
         self.write(b"".join(data))
@@ -385,7 +434,7 @@ class SFrameProtocol(Protocol):
             raise ValueError(f"frame code 0x{code:x} is reserved for sframe")
         if self.state is OPEN and not self.disconnecting:
             self._flushWrites()
-            self.transport.write(self._writer.frames(code, bytes(data)))
+            self._send(self._writer.frames(code, bytes(data)))
 
     def loseConnection(self):
         if self.disconnecting or self.state is CLOSED:
@@ -407,6 +456,9 @@ class SFrameProtocol(Protocol):
         return self.transport.getHost()
 
     def registerProducer(self, producer, streaming):
+        if self._backpressure is not None:  # the application's producer takes over
+            self._backpressure = None
+            self.transport.unregisterProducer()
         self.transport.registerProducer(producer, streaming)
 
     def unregisterProducer(self):
@@ -427,6 +479,37 @@ class SFrameProtocol(Protocol):
 
     def stopProducing(self):
         self.transport.stopProducing()
+
+
+class _Backpressure:
+    """
+    Registered on the stream while the application has no producer of its
+    own: when the stream's write buffer is full (the peer does not read),
+    the stream pauses it, and it pauses reading from the peer, so an
+    application that answers what it reads (an echo) is not made to buffer
+    without bound.
+    """
+
+    def __init__(self, protocol):
+        self.protocol = protocol
+
+    def pauseProducing(self):
+        self.protocol.pauseProducing()
+
+    def resumeProducing(self):
+        self.protocol.resumeProducing()
+
+    def stopProducing(self):
+        pass
+
+
+def _peerTuple(transport):
+    peer = transport.getPeer() if transport is not None else None
+    return (getattr(peer, "host", "?"), getattr(peer, "port", 0))
+
+
+def _fingerprint(key):
+    return None if key is None else key.fingerprint()
 
 
 class SFrameFactory(Factory):
@@ -454,6 +537,7 @@ class SFrameFactory(Factory):
         self.gossip6 = gossip6
         self.authorizedKeys = None if authorizedKeys is None else frozenset(authorizedKeys)
         self._ready = ready
+        self.connectionLog = None  # a listener's L{sudp.eventlog.ConnectionLog}
 
     def takeReady(self):
         """

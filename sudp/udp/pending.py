@@ -6,7 +6,7 @@ gossip6 answer being proven), counted by source prefix, with fair eviction.
 Each pending handshake holds a slot for up to C{handshakeTimeout} seconds.
 When every slot is held, a new cookie-proven handshake takes the slot of
 the oldest handshake of the prefix that holds the most, provided that
-prefix holds more than the newcomer's own: so addresses that hold many
+prefix holds at least two more than the newcomer's own: so addresses that hold many
 slots give way to one that holds few, and no number of attacker addresses
 that never confirm can keep a new client out (docs/protocol.md, "Pending
 handshakes"). Sources are counted by prefix (L{sudp.addresses.addressPrefix}:
@@ -86,10 +86,12 @@ class PendingSlots:
     def victimFor(self, prefix):
         """
         @return: the entry whose slot a newcomer from C{prefix} may take: the
-            oldest of a prefix holding the most slots, if that is more than
-            C{prefix} holds; None if the newcomer must be refused.
+            oldest of a prefix holding the most slots, if that is at least
+            two more than C{prefix} holds (so that sources holding nearly as
+            many never churn each other's slots); None if the newcomer must
+            be refused.
         """
-        if self._most <= self.held(prefix):
+        if self._most < self.held(prefix) + 2:
             return None
         richest = next(iter(self._withCount[self._most]))
         return next(iter(self._byPrefix[richest]))

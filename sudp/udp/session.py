@@ -225,7 +225,7 @@ class Session:
         # authenticated: now, and only now, state may change
         window.commit(seq)
         self.lastRecv = now
-        if addr != self.peerAddr and self.role == SERVER and self.state is OPEN:
+        if self.probe is not None or (addr != self.peerAddr and self.role == SERVER and self.state is OPEN):
             self._heardFrom(addr, len(data), newest and ep.number >= self.sendEpoch.number, now)
         if not ep.heard:
             self._firstOnEpoch(ep, now)
@@ -244,12 +244,21 @@ class Session:
 
     def _heardFrom(self, addr, size, current, now):
         """
-        An authenticated packet of C{size} bytes came from C{addr}, which is
-        not the validated address: count it toward that address's budget,
-        and validate the address if the packet is the newest of a current
-        key (a delayed copy replayed from elsewhere starts nothing).
+        An authenticated packet of C{size} bytes came from C{addr}. From the
+        validated address while another is being validated, and the newest
+        of a current key: the other address is given up. From another
+        address: count it toward that address's budget, and validate the
+        address if the packet is the newest of a current key (a delayed copy
+        replayed from elsewhere starts nothing).
         """
         probe = self.probe
+        if addr == self.peerAddr:
+            if current:
+                # the newest packet came from the validated address: the peer
+                # is there after all, so the other address gets nothing more
+                self.probe = None
+                self.engine.drop("path-abandoned")
+            return
         if probe is not None and probe.addr == addr:
             probe.received += size
             return
