@@ -43,9 +43,15 @@ class RecordingEcho(protocol.Protocol):
     """
 
     def connectionMade(self):
+        """
+        Nothing seen yet.
+        """
         self.seen = []
 
     def dataReceived(self, data):
+        """
+        Record C{data} with the current peer address, and echo it.
+        """
         self.seen.append((data, hostPort(self.transport.getPeer())))
         self.transport.write(data)
 
@@ -63,6 +69,9 @@ class RecordingFactory(protocol.Factory):
         self.built = []
 
     def buildProtocol(self, addr):
+        """
+        Build a L{RecordingEcho} and record C{addr}.
+        """
         p = protocol.Factory.buildProtocol(self, addr)
         self.built.append((p, hostPort(addr)))
         return p
@@ -113,6 +122,9 @@ class SpoofedSourceTests(unittest.TestCase):
         self.client.divert = None
 
     def assertAtMostThreeTimes(self):
+        """
+        The victim received at most 3x the bytes sent from its address.
+        """
         victim = self.victim
         self.assertLessEqual(
             victim.bytesReceived, AMPLIFICATION_FACTOR * victim.bytesSent,
@@ -120,6 +132,9 @@ class SpoofedSourceTests(unittest.TestCase):
             f"there ({victim.bytesReceived / victim.bytesSent:.1f}x, {len(victim.received)} datagrams)")
 
     def assertOnlyRealAddress(self):
+        """
+        The application saw only the client's real address.
+        """
         realAddr = self.client.address
         self.assertEqual(self.builtFor, realAddr)
         self.assertEqual(hostPort(self.server.transport.getPeer()), realAddr)
@@ -182,9 +197,15 @@ class Collector(protocol.Protocol):
     """
 
     def connectionMade(self):
+        """
+        No echo yet.
+        """
         self.echoes = []
 
     def dataReceived(self, data):
+        """
+        Record one echo.
+        """
         self.echoes.append(data)
 
 
