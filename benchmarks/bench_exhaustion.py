@@ -62,7 +62,8 @@ def serve():
     def listening(result):
         port, identity = result
         stdio.StandardIO(Commands(port))
-        sys.stdout.write(json.dumps({"port": port.getHost().port, "key": identity.publicKey.toText()}) + "\n")
+        info = {"port": port.getHost().port, "key": identity.publicKey.toText()}
+        sys.stdout.write(json.dumps(info) + "\n")
         sys.stdout.flush()
 
     listenServer(reactor, protocol.Factory.forProtocol(Echo), Config()).addCallback(listening)
@@ -144,9 +145,11 @@ def attack(reactor, server, seconds):
             "attackers": len(ATTACKERS),
             "attackerInitsSent": flood.initsSent,
             "attackerRespsReceived": flood.resps,
-            "slotsFilledAfter": round(filledAfter, 3) if flood.resps >= config.maxPendingHandshakes else None,
+            "slotsFilledAfter": (round(filledAfter, 3)
+                                 if flood.resps >= config.maxPendingHandshakes else None),
             "serverCpu": round((cpu1 - cpu0) / wall, 3),
-            "handshakesPerSecond": round((after.get("handshakes", 0) - before.get("handshakes", 0)) / wall, 1),
+            "handshakesPerSecond": round(
+                (after.get("handshakes", 0) - before.get("handshakes", 0)) / wall, 1),
             "evictions": after.get("pending-evicted", 0),
             "refused": {k: v for k, v in drops.items()
                         if k in ("too-many-pending", "rate-limited", "server-full")},
@@ -161,7 +164,8 @@ def attack(reactor, server, seconds):
 def table(figures):
     rows = [
         ("run time", f"{figures['seconds']:.1f} s"),
-        ("attacker INITs sent / RESPs received", f"{figures['attackerInitsSent']} / {figures['attackerRespsReceived']}"),
+        ("attacker INITs sent / RESPs received",
+         f"{figures['attackerInitsSent']} / {figures['attackerRespsReceived']}"),
         ("all pending slots held after", "never" if figures["slotsFilledAfter"] is None
          else f"{figures['slotsFilledAfter']:.2f} s"),
         ("server CPU (CPU time / wall time)", f"{figures['serverCpu']:.0%}"),
@@ -171,8 +175,8 @@ def table(figures):
         ("new clients connected", f"{figures['clientsConnected']} of {len(figures['clients'])}"),
     ]
     for c in figures["clients"]:
-        rows.append((f"  client {c['source']}",
-                     f"{c['seconds'] * 1000:.1f} ms" if c["seconds"] is not None else f"failed: {c['error']}"))
+        outcome = f"failed: {c['error']}" if c["seconds"] is None else f"{c['seconds'] * 1000:.1f} ms"
+        rows.append((f"  client {c['source']}", outcome))
     width = max(len(r[0]) for r in rows)
     return "\n".join(f"{name.ljust(width)}  {value}" for name, value in rows)
 

@@ -185,8 +185,9 @@ class SpoofedSourceTests(unittest.TestCase):
         victim = self.victim
         late = victim.receivedSince(mark)
         self.assertAtMostThreeTimes()
-        self.assertEqual(late, 0, f"{late} bytes reached the victim after the injection (seconds after, "
-                         f"type, size): {[(round(t - mark, 3), d[0], len(d)) for t, d, _ in victim.received if t >= mark]}")
+        lateOnes = [(round(t - mark, 3), d[0], len(d)) for t, d, _ in victim.received if t >= mark]
+        self.assertEqual(late, 0, f"{late} bytes reached the victim after the injection "
+                         f"(seconds after, type, size): {lateOnes}")
         self.assertOnlyRealAddress()
         self.assertEqual(len(self.server.seen), 1 + INJECTED + AFTER)
 
