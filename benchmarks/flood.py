@@ -180,8 +180,10 @@ def classify(data, liveIndexes, now):
         count = data[INIT_FIXED - 1]
         if not 1 <= count <= P.MAX_OFFERED_SUITES:
             return "bad-field"
-        if n != INIT_FIXED + count:
-            return "truncated" if n < INIT_FIXED + count else "oversized"
+        if n < INIT_FIXED + count:
+            return "truncated"
+        if any(data[INIT_FIXED + count:]):  # the padding is zero bytes
+            return "bad-padding"
         if int.from_bytes(data[1:5], "big") == 0:
             return "bad-field"
         if cookieTimeClose(int.from_bytes(data[5:9], "big"), now):

@@ -97,7 +97,7 @@ DOCUMENTED_DROPS = {
     "unexpected-resp", "no-session", "unknown-session", "no-key", "replay", "bad-tag", "not-open",
     "bad-rekey", "handshake-expired", "wrong-source", "empty-control", "unknown-record",
     "bad-record", "bad-client-signature", "bad-rekey-signature", "init-too-short-for-resend",
-    "pending-evicted", "stale-from-new-address", "path-budget", "path-response-mismatch",
+    "bad-padding", "pending-evicted", "stale-from-new-address", "path-budget", "path-response-mismatch",
     "path-validation-failed", "unexpected-path-challenge", "rekey-rate-limited",
 }
 

@@ -10,13 +10,7 @@ import hmac
 from sudp.errors import BadServerSignature, ClientNotAuthorized, HandshakeFailed
 from sudp.keys import PublicKey
 from sudp.udp import packets as P
-from sudp.udp.keyschedule import (
-    CLIENT_SIGNATURE_LABEL,
-    SERVER_SIGNATURE_LABEL,
-    Ephemeral,
-    deriveKeys,
-    handshakeTranscript,
-)
+from sudp.udp.keyschedule import UDP_LABELS, Ephemeral, deriveKeys, handshakeTranscript
 
 
 def randomIndex(random):
@@ -59,36 +53,38 @@ class Answer:
         self.suite = suite
 
 
-def answerInit(identity, init, initBytes, suite, serverIndex, ephemeralSeed):
+def answerInit(identity, init, initBytes, suite, serverIndex, ephemeralSeed, labels=UDP_LABELS):
     """
     Build the signed HANDSHAKE_RESP to C{init}.
 
     @param ephemeralSeed: 32 random bytes for the server's ephemeral key.
+    @param labels: the protocol's L{sudp.udp.keyschedule.HandshakeLabels}.
     @raise HandshakeFailed: if the client's ephemeral key is invalid.
     @return: an L{Answer}.
     """
     eph = Ephemeral(ephemeralSeed)
     secret = eph.exchange(init.ephemeral)
     resp = P.HandshakeResp(init.senderIndex, serverIndex, suite.suiteId, eph.public, b"", b"")
-    th = handshakeTranscript(identity.publicKey.raw, initBytes, resp.prefix())
+    th = handshakeTranscript(identity.publicKey.raw, initBytes, resp.prefix(), labels.transcript)
     keys = deriveKeys(0, th, secret, suite.keySize)
     resp.confirm = keys.confirmation()
-    resp.signature = identity.sign(SERVER_SIGNATURE_LABEL + th)
+    resp.signature = identity.sign(labels.server + th)
     return Answer(resp.encode(), keys, secret, suite)
 
 
-def checkAnswer(serverKey, initBytes, resp, ephemeral, offered):
+def checkAnswer(serverKey, initBytes, resp, ephemeral, offered, labels=UDP_LABELS):
     """
     Check a HANDSHAKE_RESP against the INIT we sent.
 
     @param offered: our suites, in our order.
+    @param labels: the protocol's L{sudp.udp.keyschedule.HandshakeLabels}.
     @raise BadServerSignature: if the transcript is not signed by C{serverKey}.
     @raise HandshakeFailed: on a suite we did not offer, a bad ephemeral key or
         a key confirmation that does not match.
     @return: an L{Answer} (with C{resp} the decoded response).
     """
-    th = handshakeTranscript(serverKey.raw, initBytes, resp.prefix())
-    if not serverKey.verify(resp.signature, SERVER_SIGNATURE_LABEL + th):
+    th = handshakeTranscript(serverKey.raw, initBytes, resp.prefix(), labels.transcript)
+    if not serverKey.verify(resp.signature, labels.server + th):
         raise BadServerSignature(
             f"the server's handshake is not signed by {serverKey.toText()} "
             f"({serverKey.fingerprint()}): wrong server key, or someone in the middle"
@@ -104,15 +100,15 @@ def checkAnswer(serverKey, initBytes, resp, ephemeral, offered):
     return Answer(resp, keys, secret, suite)
 
 
-def clientProof(identity, transcript):
+def clientProof(identity, transcript, labels=UDP_LABELS):
     """
     @return: the 96-byte CLIENT_AUTH value: public key, then its signature
         of the handshake transcript.
     """
-    return identity.publicKey.raw + identity.sign(CLIENT_SIGNATURE_LABEL + transcript)
+    return identity.publicKey.raw + identity.sign(labels.client + transcript)
 
 
-def checkClientProof(proof, transcript, authorized):
+def checkClientProof(proof, transcript, authorized, labels=UDP_LABELS):
     """
     Check a client's proof of identity (or its absence).
 
@@ -129,7 +125,7 @@ def checkClientProof(proof, transcript, authorized):
     if len(proof) != 96:
         raise ClientNotAuthorized("malformed client proof")
     key = PublicKey(proof[:32])
-    if not key.verify(proof[32:], CLIENT_SIGNATURE_LABEL + transcript):
+    if not key.verify(proof[32:], labels.client + transcript):
         raise ClientNotAuthorized("bad client signature")
     if authorized is not None and key not in authorized:
         raise ClientNotAuthorized(f"key {key.fingerprint()} is not authorized")

@@ -208,10 +208,14 @@ def _loadPrivatePEM(data, name, publicPrefixes=(ED25519_PREFIX,)):
         ) from None
 
 
-def _checkPrivateMode(path):
+def _checkPrivateMode(path, fd=None):
+    """
+    @param fd: the open file's descriptor (its mode is checked, not the
+        path's, so a directory or a swapped file cannot pass for the key).
+    """
     if os.name != "posix":
         return
-    mode = stat.S_IMODE(os.stat(path).st_mode)
+    mode = stat.S_IMODE(os.fstat(fd).st_mode if fd is not None else os.stat(path).st_mode)
     if mode & 0o077:
         raise KeyFileError(
             f"{path}: permissions {mode:04o} are too open; a private key must not "
@@ -230,8 +234,8 @@ def _readPrivateKeyFile(path):
     """
     path = os.fspath(path)
     try:
-        _checkPrivateMode(path)
-        with open(path, "rb") as f:
+        with open(path, "rb") as f:  # a directory fails here, before its mode is looked at
+            _checkPrivateMode(path, f.fileno())
             data = f.read(1 << 16)
     except KeyFileError:  # too open: a ValueError, not to be wrapped again below
         raise

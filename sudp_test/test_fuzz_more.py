@@ -79,7 +79,7 @@ from sudp.udp.endpoints import SUDPClientEndpoint, SUDPServerEndpoint
 from sudp.udp.events import MessageReceived, SessionEnded
 from sudp.udp.keyschedule import (
     CLIENT_SIGNATURE_LABEL,
-    SERVER_SIGNATURE_LABEL,
+    SFRAME_LABELS,
     Ephemeral,
     deriveKeys,
     handshakeTranscript,
@@ -1142,7 +1142,7 @@ class SFrameKeyExchangeTests(unittest.TestCase):
         self.assertEqual(clientDone.transcript, serverDone.transcript)
         self.assertEqual(framePair(clientDone, serverDone, payload), ([(0, payload)], None))
         self.assertEqual(framePair(serverDone, clientDone, payload), ([(0, payload)], None))
-        proof = checkClientProof(clientDone.confirm or None, serverDone.transcript, None)
+        proof = checkClientProof(clientDone.confirm or None, serverDone.transcript, None, SFRAME_LABELS)
         self.assertEqual(proof, CLIENT_IDENTITY.publicKey if withIdentity else None)
 
     def genuineReply(self, config=None):
@@ -1250,12 +1250,12 @@ class SFrameKeyExchangeTests(unittest.TestCase):
         else:
             eph, public = None, ephemeral[1]
         prefix = struct.pack(">BIIB", P.HANDSHAKE_RESP, receiver, sender, suite) + public
-        th = handshakeTranscript(SERVER_IDENTITY.publicKey.raw, init, prefix)
+        th = handshakeTranscript(SERVER_IDENTITY.publicKey.raw, init, prefix, SFRAME_LABELS.transcript)
         confirm = bytes(16)
         if eph is not None and rightConfirm:
             clientEphemeral = init[25:57]
             confirm = deriveKeys(0, th, eph.exchange(clientEphemeral), 32).confirmation()
-        signature = bytearray(SERVER_IDENTITY.sign(SERVER_SIGNATURE_LABEL + th))
+        signature = bytearray(SERVER_IDENTITY.sign(SFRAME_LABELS.server + th))
         if badSignature:
             signature[0] ^= 1
         wire = struct.pack(">H", 122) + prefix + confirm + bytes(signature)

@@ -20,7 +20,11 @@ from sudp.gossip6.config import Gossip6Config, parseLocalAddresses
 from sudp.gossip6.udp import Gossip6ClientEngine, Gossip6ServerEngine
 from sudp.rsakeys import RSAIdentity, saveRSAIdentity
 from sudp.udp.config import Config
-from sudp.udp.events import MessageReceived, ProofNeeded, SessionOpened
+from sudp.errors import ClientNotAuthorized
+from sudp.handshake import clientProof
+from sudp.keys import Identity
+from sudp.udp import records as R
+from sudp.udp.events import ClientRefused, HandshakeFailure, MessageReceived, ProofNeeded, SessionOpened
 from sudp_test import test_udp_integration
 from sudp_test.test_udp_integration import RecorderFactory, SUDPIntegrationMixin
 
@@ -151,6 +155,55 @@ class EngineTests(unittest.TestCase):
         pair.pump()
         self.assertEqual(pair.client.drops["bad-rekey-signature"], 1)
         self.assertEqual(session.state, "closed")
+
+    def test_clientAuthRefused(self):
+        """
+        A gossip6 client whose CONFIRM also carries a CLIENT_AUTH record (an
+        Ed25519 key and a valid signature of the transcript) cannot replace
+        its verified RSA identity: the server refuses the session
+        (not-authorized). On the landed code the session opened with the
+        Ed25519 key as the client's identity.
+        """
+        pair = Pair()
+        other = Identity.generate()
+        confirming = pair.client._confirming
+
+        def withProof(suite, remoteIndex, keys, serverKey, confirm, now):
+            proof = R.encodeRecord(R.CLIENT_AUTH, clientProof(other, keys.transcript))
+            return confirming(suite, remoteIndex, keys, serverKey, proof + confirm, now)
+
+        pair.client._confirming = withProof
+        pair.client.start(pair.now)
+        pair.pump()
+        self.assertEqual([e for e in pair.events["server"] if type(e) is SessionOpened], [])
+        [refused] = [e for e in pair.events["server"] if type(e) is ClientRefused]
+        self.assertIn("not-authorized", refused.reason)
+        [failure] = [e for e in pair.events["client"] if type(e) is HandshakeFailure]
+        self.assertIsInstance(failure.error, ClientNotAuthorized)
+
+    def test_rekeysRateLimited(self):
+        """
+        A client that rekeys as fast as the server answers gets at most
+        rekeyBurst + rekeysPerSecond x time RSA signatures (on the landed
+        code, one for every request: 40 in 2 s here).
+        """
+        pair = Pair()
+        pair.client.start(pair.now)
+        pair.pump()
+        signatures = []
+        original = SERVER_ID.sign
+        self.patch(SERVER_ID, "sign", lambda data: signatures.append(1) or original(data))
+        session = pair.client.session
+        start = pair.now
+        for _ in range(40):
+            if session.rekey is None:
+                session._startRekey(pair.now)
+            pair.pump()
+            pair.advance(0.05)
+        config = Config()
+        self.assertLessEqual(len(signatures), config.rekeyBurst + config.rekeysPerSecond * (pair.now - start) + 1)
+        self.assertGreater(pair.server.drops["rekey-rate-limited"], 0)
+        self.assertEqual(session.state, "open")
 
     def serverSolving(self, pair):
         """

@@ -29,7 +29,7 @@ from twisted.internet.endpoints import clientFromString, serverFromString
 from twisted.python import log
 from twisted.trial import unittest
 
-from sudp.errors import HandshakeFailed, HandshakeTimeout, MalformedPacket
+from sudp.errors import ClientNotAuthorized, HandshakeFailed, HandshakeTimeout, MalformedPacket
 from sudp.gossip6 import checks as checks_
 from sudp.gossip6 import proof as proof_
 from sudp.gossip6 import stream as stream_
@@ -48,12 +48,15 @@ from sudp.gossip6.wire import (
     encodeStreamMessage,
 )
 from sudp.rsakeys import RSAIdentity, RSAPublicKey, saveRSAIdentity
+from sudp.handshake import clientProof
+from sudp.keys import Identity
 from sudp.stream.handshake import Established, framed
+from sudp.stream.protocol import SFrameProtocol
 from sudp.udp import packets as P
 from sudp.udp.client import CONFIRM_SENT, ESTABLISHED, FAILED
 from sudp.udp.config import Config
 from sudp.udp.events import HandshakeFailure, ProofNeeded
-from sudp.udp.keyschedule import Ephemeral
+from sudp.udp.keyschedule import SFRAME_LABELS, Ephemeral
 from sudp.udp.packets import G6_INIT, G6_RESP
 
 from sudp_test.enginehelpers import (
@@ -446,16 +449,17 @@ class UDPServerRuleTests(RulesMixin, unittest.TestCase):
         self.assertEqual(takeOutbox(server), [])
         self.assertEqual(server.events, before[2])
         self.assertEqual(serverState(server), before[0])
-        proofRecorded = reason == "bad-signature"
-        self.assertLessEqual(len(server.reuse), before[1] + proofRecorded)
+        proofRecorded = reason == "bad-signature"  # remembered apart, not in the record
+        self.assertEqual(len(server.reuse), before[1])
         self.assertEqual(server.reuse.seen(digest, now), recorded or proofRecorded)
         self.assertEqual(server.pendingCount, pending)
 
     def refuse(self, signed, reason, now=START, local=(S,)):
         server = udpServer(local)
         self.assertServerRefuses(server, initFor(server, signed, C, now), reason, C, now)
-        self.assertEqual((server.sessions, server.byEphemeral, len(server.reuse)),
-                         ({}, {}, int(reason == "bad-signature")))
+        # a valid proof with a bad signature is remembered apart, never in the record
+        self.assertEqual((server.sessions, server.byEphemeral, len(server.reuse), server.reuse.failedCount()),
+                         ({}, {}, 0, int(reason == "bad-signature")))
 
     def accept(self, signed, now=START, local=(S,), server=None, addr=C, complete=True):
         """
@@ -544,6 +548,26 @@ class UDPServerRuleTests(RulesMixin, unittest.TestCase):
         self.accept(self.make(int(later)), later, server=server, complete=False)
         self.assertEqual(len(server.reuse), 1)
 
+    def test_badSignaturesCannotFillTheRecord(self):
+        """
+        Valid proofs under a trusted key's name with bad signatures (anyone
+        who knows the public key can make them) take no room in the record
+        of accepted proofs: with maxReuseRecords=2 and four of them refused,
+        a genuine client is still accepted (on the landed code it was
+        refused as reuse-record-full). A replay of a refused one is refused
+        without evaluating its proof again.
+        """
+        server = udpServer(gossip6=replace(G, maxReuseRecords=2))
+        forged = []
+        for i in range(4):
+            genuine = solved(KEYS.client, S)
+            forged.append(Signed(genuine.message, genuine.raw, KEYS.other.sign(genuine.raw)))
+            self.assertServerRefuses(server, initFor(server, forged[-1], ("127.0.0.9", 41000 + i)),
+                                     "bad-signature", ("127.0.0.9", 41000 + i))
+        self.assertEqual((len(server.reuse), server.reuse.failedCount()), (0, 2))
+        self.assertServerRefuses(server, initFor(server, forged[-1], C2), "reused-proof", C2)
+        self.accept(self.make(), server=server, complete=False)
+
     def test_reuseRecordFull(self):
         """
         With maxReuseRecords=3, three fresh handshakes are accepted and the
@@ -608,8 +632,8 @@ class StreamServerRuleTests(RulesMixin, unittest.TestCase):
         recorded, records = setup.reuse.seen(digest, now), len(setup.reuse)
         e = self.assertRaises(Gossip6Refused, kx.receive, framed(encodeStreamMessage(G6_INIT, signed)), now)
         self.assertEqual(e.reason, reason)
-        proofRecorded = reason == "bad-signature"  # a valid proof is recorded before the signature check
-        self.assertLessEqual(len(setup.reuse), records + proofRecorded)
+        proofRecorded = reason == "bad-signature"  # remembered apart, not in the record
+        self.assertEqual(len(setup.reuse), records)
         self.assertEqual(setup.reuse.seen(digest, now), recorded or proofRecorded)
 
     def accept(self, signed, now=START, local=(S,), setup=None, peer=C):
@@ -1270,11 +1294,13 @@ class EngineFuzzTests(unittest.TestCase):
         Nothing kept, nothing reported; one drop counted (or, for a datagram
         whose first byte became HELLO's, one stateless COOKIE sent). The one
         exception is a genuine m with a bad signature: its valid proof is
-        recorded (never evaluated twice), and nothing else.
+        remembered apart from the record of accepted proofs (not evaluated
+        twice while remembered), and nothing else.
         """
-        records = int(server.drops.get("bad-signature", 0) == 1)
-        self.assertEqual((server.sessions, server.byEphemeral, server.pendingCount, len(server.reuse)),
-                         ({}, {}, 0, records), datagram[:64].hex())
+        failed = int(server.drops.get("bad-signature", 0) == 1)
+        self.assertEqual((server.sessions, server.byEphemeral, server.pendingCount, len(server.reuse),
+                          server.reuse.failedCount()),
+                         ({}, {}, 0, 0, failed), datagram[:64].hex())
         self.assertEqual(server.events, [])
         if datagram[:1] == bytes([P.HELLO]):
             self.assertEqual(len(server.outbox) + sum(server.drops.values()), 1, dict(server.drops))
@@ -1607,6 +1633,30 @@ class Gossip6EndpointTests(unittest.TestCase):
         client = yield clientFromString(reactor, self.sframeClient(port.getHost().port)).connect(RecorderFactory())
         yield self.exchange(client, factory)
         self.assertEqual((refusals, len(endpoint._gossip6.reuse)), ([], 1))
+
+    @defer.inlineCallbacks
+    def test_sframeClientProofRefused(self):
+        """
+        A trusted gossip6 client that adds an Ed25519 client proof to its
+        CONFIRM (to swap its verified RSA identity for another key) is
+        refused (not-authorized); the server's application never sees it.
+        On the landed code the connection opened with the Ed25519 key as
+        the client's identity.
+        """
+        factory = PeerFactory()
+        _, port = yield self.listen(self.sframeServer(), factory)
+        other = Identity.generate()
+        established = SFrameProtocol._established
+
+        def withProof(protocol, result):
+            if protocol.factory.isClient:
+                result[0].confirm = clientProof(other, result[0].transcript, SFRAME_LABELS)
+            return established(protocol, result)
+
+        self.patch(SFrameProtocol, "_established", withProof)
+        d = clientFromString(reactor, self.sframeClient(port.getHost().port)).connect(RecorderFactory())
+        yield self.assertFailure(d, ClientNotAuthorized)
+        self.assertFalse(factory.connected.called)
 
     @defer.inlineCallbacks
     def test_sudpUntrustedClient(self):

@@ -209,3 +209,28 @@ class ImplementationTests(unittest.TestCase):
         sth = transcript(v["stream_init_message"][2:], v["stream_resp_message"][2:])
         self.assertEqual(sth, v["stream_transcript"])
         self.assertEqual(frameKeys(sth, v["dh_shared"]), (v["stream_client_half"], v["stream_server_half"]))
+
+
+class LengthTests(unittest.TestCase):
+    def test_documentedLengthOfM(self):
+        """
+        gossip6.md states m's length as C{a + L} bytes for an IPv4 peer and
+        C{b + L} for IPv6 (L the length of RSA_pub); the encoder agrees, for
+        every RSA size the profile accepts. (The document said 61 and 73,
+        four bytes short, before.)
+        """
+        import re
+
+        from sudp.gossip6.wire import Message
+
+        with open(DOC, encoding="utf-8") as f:
+            text = f.read()
+        found = re.search(r"`m` is (\d+) \+ L bytes with an IPv4 peer, (\d+) \+ L with IPv6 \((\d+) for RSA-3072",
+                          text)
+        self.assertIsNotNone(found)
+        v4, v6, rsa3072 = map(int, found.groups())
+        for size in (294, 422, 550):  # DER SubjectPublicKeyInfo of RSA-2048, -3072, -4096
+            key = bytes(size)
+            self.assertEqual(len(Message(bytes(32), key, 1, ("127.0.0.1", 9)).encode()), v4 + size)
+            self.assertEqual(len(Message(bytes(32), key, 1, ("::1", 9)).encode()), v6 + size)
+        self.assertEqual(rsa3072, v4 + 422)

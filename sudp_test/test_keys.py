@@ -166,6 +166,20 @@ class KeyFileTests(unittest.TestCase):
         e = self.assertRaises(KeyFileError, loadIdentity, self.path)
         self.assertIn("no such key file", str(e))
 
+    def test_directory(self):
+        """
+        A key path that is a directory is reported as a directory (on the
+        landed code: "permissions 0755 are too open"), by the loaders of
+        both key types.
+        """
+        from sudp.rsakeys import loadRSAIdentity
+
+        os.makedirs(self.path, mode=0o755)
+        for load in (loadIdentity, loadRSAIdentity, loadOrCreateIdentity):
+            e = self.assertRaises(KeyFileError, load, self.path)
+            self.assertIn("is a directory", str(e))
+            self.assertNotIn("too open", str(e))
+
     def test_wrongTypeRSA(self):
         """
         An RSA private key is refused: the file holds the wrong type of key.

@@ -43,6 +43,7 @@ from sudp.keys import Identity
 from sudp.stream import frames as F
 from sudp.stream import handshake as HS
 from sudp.stream.protocol import IFrameReceiver, SFrameDone, SFrameFactory
+from sudp.udp.keyschedule import SFRAME_LABELS
 
 SFRAME_MD = os.path.join(os.path.dirname(__file__), "..", "docs", "sframe.md")
 
@@ -203,10 +204,12 @@ class DocumentTests(unittest.TestCase):
         v, _ = documented()
         self.assertEqual(v["label_sframe"], b"sudp/1 sframe")
         self.assertEqual(v["label_sframe"], HS.STREAM_LABEL)
-        self.assertEqual(v["label_handshake"], b"sudp/1 handshake\0")
+        self.assertEqual(v["label_handshake"], b"sframe/1 handshake\0")
         self.assertEqual(v["label_keys"], b"sudp/1 keys")
-        self.assertEqual(v["label_server_signature"], b"sudp/1 server signature\0")
-        self.assertEqual(v["label_client_signature"], b"sudp/1 client signature\0")
+        self.assertEqual(v["label_server_signature"], b"sframe/1 server signature\0")
+        self.assertEqual(v["label_client_signature"], b"sframe/1 client signature\0")
+        labels = (v["label_handshake"], v["label_server_signature"], v["label_client_signature"])
+        self.assertEqual(labels, (SFRAME_LABELS.transcript, SFRAME_LABELS.server, SFRAME_LABELS.client))
 
     def test_inputs(self):
         """
@@ -614,8 +617,8 @@ class FormulaTests(unittest.TestCase):
         HMAC(confirm_key, th)[:16] with confirm_key = okm[64..96) of
         HKDF(th, dh, "sudp/1 keys" || u32(0), 128); the server signature
         verifies (and is the deterministic Ed25519 signature of
-        "sudp/1 server signature\\0" || th); the client proof is the client
-        key and its signature of "sudp/1 client signature\\0" || th.
+        "sframe/1 server signature\\0" || th); the client proof is the client
+        key and its signature of "sframe/1 client signature\\0" || th.
         """
         v = self.v
         serverKey = Ed25519PrivateKey.from_private_bytes(v["server_identity_seed"])

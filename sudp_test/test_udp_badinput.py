@@ -232,17 +232,34 @@ class ServerMalformedTests(EngineTestCase):
         lying[57] = 2
         self.assertServerDrops(self.server, bytes(lying), OTHER_ADDR, "truncated")
 
-    def test_initOversized(self):
+    def test_initBadPadding(self):
         """
-        A HANDSHAKE_INIT with bytes after its suite list is dropped as
-        C{oversized}, however few.
+        A HANDSHAKE_INIT with bytes after its suite list that are not all
+        zero is dropped as C{bad-padding}, wherever the nonzero byte is; one
+        longer than maxDatagramSize as C{oversized}. (Zero padding of any
+        length is accepted: test_initPadded.)
         """
         ts, cookie = getCookie(self.server, OTHER_ADDR, START)
         init = makeInit(ts, cookie)
         for extra in (1, 2, 100, MAX - len(init)):
-            self.assertServerDrops(self.server, init + bytes(extra), OTHER_ADDR, "oversized")
+            for at in {0, extra // 2, extra - 1}:
+                padding = bytearray(extra)
+                padding[at] = 1
+                self.assertServerDrops(self.server, init + bytes(padding), OTHER_ADDR, "bad-padding")
         tooLong = init + bytes(MAX + 1 - len(init))
         self.assertServerDrops(self.server, tooLong, OTHER_ADDR, "oversized")
+
+    def test_initPadded(self):
+        """
+        A HANDSHAKE_INIT padded with zero bytes, up to maxDatagramSize, is
+        answered.
+        """
+        for extra in (1, 63, MAX - 59):
+            ts, cookie = getCookie(self.server, OTHER_ADDR, START)
+            init = makeInit(ts, cookie) + bytes(extra)
+            self.server.receiveDatagram(init, OTHER_ADDR, START)
+            [(resp, dst)] = takeOutbox(self.server)
+            self.assertEqual((resp[0], dst), (P.HANDSHAKE_RESP, OTHER_ADDR))
 
     def test_initBadSuiteCount(self):
         """
@@ -658,12 +675,13 @@ class CookieTests(EngineTestCase):
         """
         A repeated INIT (same ephemeral, same sender index, valid cookie)
         while the handshake is pending gets the same RESP again and makes
-        no new session; the same ephemeral under another sender index is
-        C{duplicate-ephemeral}.
+        no new session, if it is at least as long as the RESP (an unpadded
+        one gets nothing: C{init-too-short-for-resend}); the same ephemeral
+        under another sender index is C{duplicate-ephemeral}.
         """
         ts, cookie = getCookie(self.server, CLIENT_ADDR, START)
         eph = os.urandom(32)
-        init = makeInit(ts, cookie, ephemeral=eph)
+        init = makeInit(ts, cookie, ephemeral=eph) + bytes(P.RESP_SIZE - 59)  # padded, as clients do
         self.assertAccepted(init, CLIENT_ADDR, START)
         [resp] = [s.respBytes for s in self.server.sessions.values()]
         before = serverState(self.server)
@@ -674,6 +692,8 @@ class CookieTests(EngineTestCase):
         self.assertEqual(after[:6], before[:6])
         other = makeInit(ts, cookie, ephemeral=eph, senderIndex=0x0A0B0C0D)
         self.assertServerDrops(self.server, other, CLIENT_ADDR, "duplicate-ephemeral")
+        # the same INIT without its padding is shorter than the RESP: no resend
+        self.assertServerDrops(self.server, init[:59], CLIENT_ADDR, "init-too-short-for-resend")
 
     def test_replayedInitOfOpenSession(self):
         """
@@ -1555,6 +1575,31 @@ class MaliciousPeerTests(EngineTestCase):
             self.assertEqual(session.state, "closed")
             self.assertEqual(session.closeReason, "not-authorized")
             self.assertEqual(server.openCount + server.pendingCount, 0)
+            [failure] = net.take(CLIENT_ADDR, HandshakeFailure)
+            self.assertIsInstance(failure.error, ClientNotAuthorized)
+            self.assertEqual(net.take("server", SessionOpened), [])
+
+    def test_twoClientAuthRecords(self):
+        """
+        A CONFIRM carrying two CLIENT_AUTH records, both valid proofs (one
+        of an authorized key, one not), in either order, is refused
+        (not-authorized): which one counts is never ambiguous. (protocol.md
+        said the last counted, the code took the first.)
+        """
+        from sudp.errors import ClientNotAuthorized
+        from sudp.handshake import clientProof
+
+        alice, mallory = Identity.generate(), Identity.generate()
+        for first, second in ((alice, mallory), (mallory, alice), (alice, alice)):
+            net, server, client, session = self.pendingPair(authorizedKeys=[alice.publicKey])
+            th = session.handshakeTranscript
+            plaintext = (R.encodeRecord(R.CLIENT_AUTH, clientProof(first, th))
+                         + R.encodeRecord(R.CLIENT_AUTH, clientProof(second, th)) + R.encodeRecord(R.CONFIRM))
+            self.seal(client.session, plaintext)
+            net.pump()
+            self.assertEqual(session.state, "closed")
+            self.assertEqual(session.closeReason, "not-authorized")
+            self.assertIsNone(session.peerKey)
             [failure] = net.take(CLIENT_ADDR, HandshakeFailure)
             self.assertIsInstance(failure.error, ClientNotAuthorized)
             self.assertEqual(net.take("server", SessionOpened), [])

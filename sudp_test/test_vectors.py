@@ -272,7 +272,7 @@ class DocumentTests(unittest.TestCase):
         """
         v, p = documented()
         sizes = {
-            "hello": 64, "cookie_packet": 29, "init": 59, "resp": 122, "resp_prefix": 42,
+            "hello": 64, "cookie_packet": 29, "init": 122, "resp": 122, "resp_prefix": 42,
             "transcript": 32, "okm_0": 128, "okm_1": 128, "confirmation": 16,
             "server_signature": 64, "client_signature": 64, "rekey_signature": 64,
             "confirm_packet": 13 + 102 + 16, "server_keepalive_packet": 32,
@@ -615,7 +615,7 @@ class CodecTests(unittest.TestCase):
         clientIndex = int.from_bytes(v["client_random_3_index"], "big")
         serverIndex = int.from_bytes(v["server_random_2_index"], "big")
         init = packets.HandshakeInit(clientIndex, ts, cookie, v["client_ephemeral_public"], [1])
-        self.assertEqual(init.encode(), v["init"])
+        self.assertEqual(init.encode(padTo=packets.RESP_SIZE), v["init"])
         decoded = packets.HandshakeInit.decode(v["init"])
         self.assertEqual(
             (decoded.senderIndex, decoded.timestamp, decoded.cookie, decoded.ephemeral, decoded.suites),
@@ -698,6 +698,7 @@ class SpecificationTests(unittest.TestCase):
         clientIndex, serverIndex = v["client_random_3_index"], v["server_random_2_index"]
         self.assertEqual(
             v["init"], b"\x13" + clientIndex + ts + v["cookie_ipv4"] + v["client_ephemeral_public"] + b"\x01\x01"
+            + bytes(122 - 59)  # zero padding to the RESP's size (section 5.3)
         )
         prefix = b"\x14" + clientIndex + serverIndex + b"\x01" + v["server_ephemeral_public"]
         self.assertEqual(v["resp_prefix"], prefix)

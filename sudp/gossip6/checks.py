@@ -16,6 +16,7 @@ import hashlib
 import heapq
 import ipaddress
 import socket
+from collections import OrderedDict
 
 from sudp.gossip6.proof import meetsTarget
 from sudp.gossip6.wire import sameAddress
@@ -63,13 +64,21 @@ class ReuseRecord:
     """
     The proofs of work accepted while still fresh, by the SHA3-256 of m;
     each is forgotten once its message is too old to be accepted anyway.
-    Bounded: when full, L{full} says so and the caller refuses.
+    Bounded: when full, L{full} says so and the caller refuses. Only a
+    proof whose signature verified is recorded there, so strangers cannot
+    fill it.
+
+    Proofs that were valid but whose signature failed are kept apart, in a
+    record of the same size that forgets its oldest entry when full (it
+    never refuses anyone): a replay of one is refused without evaluating
+    its proof again, while it is remembered.
     """
 
     def __init__(self, capacity):
         self.capacity = capacity
         self._expires = {}
         self._heap = []  # (expiry, digest): the next to expire first, whatever order they came in
+        self._failed = OrderedDict()  # digest -> expiry, oldest first
 
     def _purge(self, now):
         heap, expires = self._heap, self._expires
@@ -80,10 +89,30 @@ class ReuseRecord:
 
     def seen(self, digest, now):
         """
-        @return: True if C{digest} was recorded and has not expired.
+        @return: True if C{digest} was recorded (accepted, or refused for its
+            signature) and has not expired.
         """
         self._purge(now)
-        return digest in self._expires
+        if digest in self._expires:
+            return True
+        expires = self._failed.get(digest)
+        return expires is not None and expires >= now
+
+    def addFailed(self, digest, expires):
+        """
+        Remember until C{expires} a valid proof whose signature failed,
+        forgetting the oldest such proof if there is no room.
+        """
+        self._failed[digest] = expires
+        self._failed.move_to_end(digest)
+        while len(self._failed) > self.capacity:
+            self._failed.popitem(last=False)
+
+    def failedCount(self):
+        """
+        @return: how many refused proofs are remembered.
+        """
+        return len(self._failed)
 
     def full(self, now):
         """
@@ -122,10 +151,11 @@ def checkSigned(signed, now, ours, trusted, config, reuse=None):
     """
     Apply rules 2-8 to a received m|s.
 
-    A server (C{reuse} given) records m as soon as its proof of work is
-    found valid, before the signature is checked: each proof is evaluated
-    at most once while fresh, so a message with a good proof and a bad
-    signature cannot be replayed to make the server evaluate it again.
+    A server (C{reuse} given) records m once its signature verifies, so
+    only trusted keys' proofs take room in the record; a valid proof with a
+    bad signature goes to the record's separate, self-evicting memory of
+    refused proofs, so that replaying it does not make the server evaluate
+    it again (while it is remembered).
 
     @param ours: the C{(host, port)} pairs this side answers to.
     @param trusted: a mapping of DER SubjectPublicKeyInfo to the trusted
@@ -152,9 +182,11 @@ def checkSigned(signed, now, ours, trusted, config, reuse=None):
         return "untrusted-key", None
     if not meetsTarget(signed.raw, config):
         return "weak-proof", None
+    if not key.verify(signed.signature, signed.raw):
+        if reuse is not None:
+            reuse.addFailed(digest, m.timestamp + config.tMax)
+        return "bad-signature", None
     if reuse is not None:
         reuse.add(digest, m.timestamp + config.tMax)
-    if not key.verify(signed.signature, signed.raw):
-        return "bad-signature", None
     return None, key
 

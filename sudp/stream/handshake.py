@@ -33,7 +33,7 @@ from sudp.registry import SuiteRegistry
 from sudp.handshake import answerInit, checkAnswer, chooseSuite, clientProof, randomIndex
 from sudp.stream.frames import DEFAULT_MAX_PAYLOAD, AEADFrameCipher, CTRChainCipher
 from sudp.udp import packets as P
-from sudp.udp.keyschedule import Ephemeral
+from sudp.udp.keyschedule import SFRAME_LABELS, Ephemeral
 
 STREAM_LABEL = b"sudp/1 sframe"
 _LEN = struct.Struct(">H")
@@ -223,10 +223,10 @@ class ClientKeyExchange:
             resp = P.HandshakeResp.decode(message)
         except MalformedPacket as e:
             raise HandshakeFailed(f"bad HANDSHAKE_RESP: {e}") from None
-        answer = checkAnswer(self.serverKey, self._init, resp, self._ephemeral, self.config.suites)
+        answer = checkAnswer(self.serverKey, self._init, resp, self._ephemeral, self.config.suites, SFRAME_LABELS)
         done = _established(answer, isClient=True)
         if self.identity is not None:
-            done.confirm = clientProof(self.identity, done.transcript)
+            done.confirm = clientProof(self.identity, done.transcript, SFRAME_LABELS)
         return done, self._messages.rest()
 
 
@@ -264,5 +264,5 @@ class ServerKeyExchange:
         if suite is None:
             raise HandshakeFailed("no sframe suite in common")
         seed = self.random(32)
-        answer = answerInit(self.identity, init, message, suite, randomIndex(self.random), seed)
+        answer = answerInit(self.identity, init, message, suite, randomIndex(self.random), seed, SFRAME_LABELS)
         return _established(answer, isClient=False), framed(answer.resp), self._messages.rest()

@@ -19,6 +19,7 @@ from zope.interface import Attribute, Interface, implementer
 from sudp.errors import ClientNotAuthorized, HandshakeFailed, HandshakeTimeout, SUDPError
 from sudp.gossip6.proof import ProofCancelled
 from sudp.handshake import checkClientProof
+from sudp.udp.keyschedule import SFRAME_LABELS
 from sudp.stream.frames import (
     CODE_ACCEPT,
     CODE_CLOSE,
@@ -243,9 +244,14 @@ class SFrameProtocol(Protocol):
             if code != CODE_CONFIRM:
                 return self._end(SFrameLost("protocol-error", "the client did not CONFIRM"))
             try:
-                # a key exchange that verified the client already (gossip6) set peerPublicKey
-                self.peerPublicKey = checkClientProof(
-                    payload or None, self._transcript, self.factory.authorizedKeys) or self.peerPublicKey
+                if self.peerPublicKey is not None:
+                    # the key exchange verified the client already (gossip6):
+                    # that identity stays, no other key may replace it
+                    if payload:
+                        raise ClientNotAuthorized("this handshake authenticated the client; a client proof is refused")
+                else:
+                    self.peerPublicKey = checkClientProof(
+                        payload or None, self._transcript, self.factory.authorizedKeys, SFRAME_LABELS)
             except ClientNotAuthorized as e:
                 reason = str(e).encode()[: self.config.maxFramePayload]
                 self.transport.write(self._writer.frame(CODE_CLOSE, reason))

@@ -11,6 +11,10 @@ The sudp/1 key schedule (docs/protocol.md, "Key schedule").
   server signature = Ed25519("sudp/1 server signature\\0" | th)
   client signature = Ed25519("sudp/1 client signature\\0" | th)
 
+sframe's handshake is the same with its own labels ("sframe/1 handshake\\0",
+"sframe/1 server signature\\0", "sframe/1 client signature\\0": L{SFRAME_LABELS}),
+so that no signature made for one protocol verifies in the other.
+
 Rekey to epoch e+1 with fresh ephemerals:
 
   th'  = SHA-256("sudp/1 rekey\\0" | th_e | u32(e+1) | client eph | server eph)
@@ -23,6 +27,7 @@ so new keys mix in the old secret, and every key comes out of HKDF.
 import hashlib
 import hmac
 import struct
+from dataclasses import dataclass
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
@@ -37,6 +42,28 @@ KEYS_LABEL = b"sudp/1 keys"
 SERVER_SIGNATURE_LABEL = b"sudp/1 server signature\0"
 CLIENT_SIGNATURE_LABEL = b"sudp/1 client signature\0"
 REKEY_SIGNATURE_LABEL = b"sudp/1 rekey signature\0"
+
+
+@dataclass(frozen=True)
+class HandshakeLabels:
+    """
+    The labels that bind a handshake's transcript hash and signatures to
+    one protocol and role, so that nothing signed for one protocol (sudp/1
+    over UDP, sframe) verifies in another.
+
+    @ivar transcript: prefixes the transcript hash.
+    @ivar server: prefixes what the server signs.
+    @ivar client: prefixes what a client signs to prove its identity.
+    """
+
+    transcript: bytes
+    server: bytes
+    client: bytes
+
+
+UDP_LABELS = HandshakeLabels(HANDSHAKE_LABEL, SERVER_SIGNATURE_LABEL, CLIENT_SIGNATURE_LABEL)
+SFRAME_LABELS = HandshakeLabels(b"sframe/1 handshake\0", b"sframe/1 server signature\0",
+                                b"sframe/1 client signature\0")
 
 _U32 = struct.Struct(">I")
 
@@ -96,11 +123,12 @@ class EpochKeys:
             buf[:] = bytes(len(buf))
 
 
-def handshakeTranscript(serverPublic, initBytes, respPrefix):
+def handshakeTranscript(serverPublic, initBytes, respPrefix, label=HANDSHAKE_LABEL):
     """
+    @param label: the protocol's transcript label (L{HandshakeLabels}).
     @return: the 32-byte transcript hash of a handshake.
     """
-    return hashlib.sha256(HANDSHAKE_LABEL + serverPublic + bytes(initBytes) + respPrefix).digest()
+    return hashlib.sha256(label + serverPublic + bytes(initBytes) + respPrefix).digest()
 
 
 def rekeyTranscript(previous, epoch, clientEphemeral, serverEphemeral):

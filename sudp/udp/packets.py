@@ -131,7 +131,8 @@ def decodeCookie(data):
 class HandshakeInit:
     """
     HANDSHAKE_INIT: type, u32 sender index, u32 cookie timestamp, 16-byte
-    cookie, 32-byte client ephemeral X25519 key, u8 count, count suite ids.
+    cookie, 32-byte client ephemeral X25519 key, u8 count, count suite ids,
+    then any number of zero bytes of padding.
     """
 
     __slots__ = ("senderIndex", "timestamp", "cookie", "ephemeral", "suites")
@@ -143,10 +144,15 @@ class HandshakeInit:
         self.ephemeral = ephemeral
         self.suites = tuple(suites)
 
-    def encode(self):
+    def encode(self, padTo=0):
+        """
+        @param padTo: the least length of the result: zero bytes are added
+            after the suites to reach it (a UDP client pads to
+            L{RESP_SIZE}, so that no RESP is larger than its INIT).
+        """
         if not 1 <= len(self.suites) <= MAX_OFFERED_SUITES:
             raise ValueError(f"offer 1 to {MAX_OFFERED_SUITES} suites")
-        return _INIT_FIXED.pack(
+        body = _INIT_FIXED.pack(
             HANDSHAKE_INIT,
             self.senderIndex,
             self.timestamp,
@@ -154,6 +160,7 @@ class HandshakeInit:
             self.ephemeral,
             len(self.suites),
         ) + bytes(self.suites)
+        return body + bytes(max(0, padTo - len(body)))
 
     @classmethod
     def decode(cls, data):
@@ -163,10 +170,14 @@ class HandshakeInit:
         _, sender, ts, cookie, eph, count = _INIT_FIXED.unpack_from(data)
         if not 1 <= count <= MAX_OFFERED_SUITES:
             raise MalformedPacket("bad-field", f"{count} suites offered")
-        _exact(data, _INIT_FIXED.size + count, "HANDSHAKE_INIT")
+        end = _INIT_FIXED.size + count
+        if len(data) < end:
+            raise MalformedPacket("truncated", "HANDSHAKE_INIT too short")
+        if any(data[end:]):
+            raise MalformedPacket("bad-padding", "HANDSHAKE_INIT padding is not all zero")
         if sender == 0:
             raise MalformedPacket("bad-field", "sender index 0")
-        return cls(sender, ts, cookie, eph, data[_INIT_FIXED.size :])
+        return cls(sender, ts, cookie, eph, data[_INIT_FIXED.size : end])
 
 
 class HandshakeResp:

@@ -329,9 +329,9 @@ class Session:
             return
         if self.role == SERVER and self.state is PENDING:
             # the records that open the session come first, whatever their order
-            auth = next((v for t, v in recs if t == R.CLIENT_AUTH), None)
+            auths = [v for t, v in recs if t == R.CLIENT_AUTH]
             if any(t == R.CONFIRM for t, _ in recs):
-                self._onConfirm(auth, now)
+                self._onConfirm(auths, now)
                 if self.state is CLOSED:
                     return
         for rtype, value in recs:
@@ -368,8 +368,14 @@ class Session:
 
     # -- opening ---------------------------------------------------------
 
-    def _onConfirm(self, auth, now):
+    def _onConfirm(self, auths, now):
+        """
+        @param auths: the values of the CONFIRM packet's CLIENT_AUTH records.
+        """
         try:
+            if len(auths) > 1:
+                raise ClientNotAuthorized("more than one CLIENT_AUTH record")
+            auth = auths[0] if auths else None
             if self.peerKey is not None:
                 # the handshake authenticated the client already (gossip6):
                 # that identity stays, no other key may replace it
