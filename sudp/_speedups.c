@@ -168,11 +168,23 @@ seqArg(PyObject *arg, uint64_t *seq)
     return 0;
 }
 
+/* Every method refuses an object whose __init__ never ran (or failed): its
+   ring is NULL and has no words, and indexing it would crash the process. */
+static int
+window_ready(WindowObject *self)
+{
+    if (self->words == NULL || self->nwords == 0) {
+        PyErr_SetString(PyExc_RuntimeError, "this Window is not initialised (call Window(size, strict))");
+        return 0;
+    }
+    return 1;
+}
+
 static PyObject *
 Window_check(WindowObject *self, PyObject *arg)
 {
     uint64_t seq;
-    if (seqArg(arg, &seq) < 0)
+    if (!window_ready(self) || seqArg(arg, &seq) < 0)
         return NULL;
     return PyBool_FromLong(window_check(self, seq));
 }
@@ -181,7 +193,7 @@ static PyObject *
 Window_commit(WindowObject *self, PyObject *arg)
 {
     uint64_t seq;
-    if (seqArg(arg, &seq) < 0)
+    if (!window_ready(self) || seqArg(arg, &seq) < 0)
         return NULL;
     window_commit(self, seq);
     Py_RETURN_NONE;
@@ -191,8 +203,11 @@ static PyObject *
 Window_state(WindowObject *self, PyObject *unused)
 {
     /* (highest, bits): bit i set when highest - i has been seen, i < size */
-    PyObject *bits = PyLong_FromLong(0), *index = NULL, *shifted = NULL, *result = NULL;
+    PyObject *bits, *index = NULL, *shifted = NULL, *result = NULL;
     uint64_t i;
+    if (!window_ready(self))
+        return NULL;
+    bits = PyLong_FromLong(0);
     if (bits == NULL)
         return NULL;
     if (self->any) {
@@ -434,7 +449,7 @@ cached_load(DataPathObject *self, Cached *c, uint32_t index, PyObject *addr)
             Py_DECREF(opener);
             goto error;
         }
-        if (Py_TYPE(window) != &WindowType) {
+        if (Py_TYPE(window) != &WindowType || ((WindowObject *)window)->words == NULL) {
             Py_DECREF(opener);
             Py_DECREF(window);
             continue;
@@ -464,6 +479,11 @@ DataPath_run(DataPathObject *self, PyObject *const *args, Py_ssize_t nargs)
 
     if (nargs != 5) {
         PyErr_SetString(PyExc_TypeError, "run(datagrams, start, addr, now, events)");
+        return NULL;
+    }
+    if (self->sessions == NULL || self->messageReceived == NULL || self->malformed == NULL
+        || self->openState == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "this DataPath is not initialised");
         return NULL;
     }
     datagrams = args[0];
@@ -705,6 +725,10 @@ Receiver_read(ReceiverObject *self, PyObject *unused)
     PyObject *groups, *group = NULL, *groupAddr = NULL;
     Py_ssize_t bytes = 0;
 
+    if (self->msgs == NULL || self->count == 0) {
+        PyErr_SetString(PyExc_RuntimeError, "this Receiver is not initialised (call Receiver(fd, count, bufferSize))");
+        return NULL;
+    }
     for (k = 0; k < self->count; k++) {
         struct msghdr *h = &self->msgs[k].msg_hdr;
         h->msg_name = &self->addrs[k];

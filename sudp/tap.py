@@ -21,6 +21,7 @@ from sudp.errors import SUDPError
 from sudp.keys import loadAuthorizedKeys, loadOrCreateIdentity
 from sudp.suites import parseSuiteList
 from sudp.udp.config import Config
+from sudp.startup import exitIfListenFails, failFast
 from sudp.udp.endpoints import SUDPServerEndpoint
 
 DEFAULT_KEY = "sudp_server.key"
@@ -180,10 +181,13 @@ class SUDPService(service.Service):
         return f"sudp:host={host}:port={number}:serverKey={self.identity.publicKey.toText()}"
 
     def startService(self):
+        from twisted.internet import reactor
+
         service.Service.startService(self)
         d = self.endpoint.listen(self.factory)
         d.addCallback(self._listening)
-        d.addErrback(lambda f: self.log.failure("sudp: cannot listen", f))
+        exitIfListenFails(d, reactor, f"UDP port {self.endpoint.portNumber}"
+                                      + (f" of {self.interface}" if self.interface else ""))
         return d
 
     def _listening(self, port):
@@ -222,10 +226,12 @@ class StreamListener(service.Service):
         self.port = None
 
     def startService(self):
+        from twisted.internet import reactor
+
         service.Service.startService(self)
         d = self.endpoint.listen(self.factory)
         d.addCallback(self._listening)
-        d.addErrback(lambda f: self.log.failure("sudp: cannot listen on {d}", f, d=self.description))
+        exitIfListenFails(d, reactor, f"--listen {self.description}")
         return d
 
     def _listening(self, port):
@@ -267,9 +273,12 @@ def _escape(value):
     return value.replace("\\", "\\\\").replace(":", "\\:")
 
 
+@failFast
 def makeService(options):
     """
-    @return: the service C{twist sudp} runs.
+    @return: the service C{twist sudp} runs; a bad key, authorized-keys,
+        trusted-keys file or C{--listen} string ends the process with one
+        line C{Error: ...} (L{sudp.startup.failFast}).
     """
     from twisted.internet import reactor
 

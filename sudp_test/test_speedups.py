@@ -50,3 +50,71 @@ class SpeedupsTests(unittest.TestCase):
         tail = result.stdout[-2000:]
         self.assertEqual(result.returncode, 0, tail)
         self.assertIn("PASSED", tail)
+
+
+MISUSE = r"""
+import socket, sys
+from sudp import _speedups as S
+W, D, R = S.Window, S.DataPath, S.Receiver
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", 0))
+s.setblocking(False)
+DATA = [b"\x18\x01\x02\x03\x04" + bytes(40)]
+cases = {
+    "uninitialised Window.check": lambda: W.__new__(W).check(1),
+    "uninitialised Window.commit": lambda: W.__new__(W).commit(1),
+    "uninitialised Window.state": lambda: W.__new__(W).state(),
+    "negative window": lambda: W(-5),
+    "huge window": lambda: W(2 ** 40),
+    "negative sequence": lambda: W().check(-1),
+    "sequence of 2**64": lambda: W().commit(2 ** 64),
+    "sequence not a number": lambda: W().commit("x"),
+    "uninitialised DataPath.run": lambda: D.__new__(D).run(DATA, 0, ("h", 1), 0.0, []),
+    "DataPath.run without a list": lambda: D({}, 1, 2, 3, 1452).run(None, 0, None, 0, []),
+    "DataPath.run without events": lambda: D({}, 1, 2, 3, 1452).run(DATA, 0, None, 0, None),
+    "DataPath over a non-session": lambda: D({0x01020304: 5}, 1, 2, 3, 1452).run(DATA, 0, ("h", 1), 0.0, []),
+    "uninitialised Receiver.read": lambda: R.__new__(R).read(),
+    "Receiver on a bad fd": lambda: R(-1, 4, 1452).read(),
+    "Receiver of 0 buffers": lambda: R(s.fileno(), 0, 1452),
+    "Receiver of huge buffers": lambda: R(s.fileno(), 10 ** 9, 10 ** 9),
+    "sendBatch without arguments": lambda: S.sendBatch(),
+    "sendBatch of junk": lambda: S.sendBatch(-1, None, None),
+    "sendBatch to a bad address": lambda: S.sendBatch(s.fileno(), [(b"x", ("999.1.1.1", 99999))], 0),
+}
+window = W()
+window.commit(5)
+window.__init__(128)  # re-initialised: a fresh, working window
+assert window.check(5) and window.highest == -1
+for name, case in cases.items():
+    try:
+        case()
+    except Exception as e:
+        print(name, "->", type(e).__name__)
+    else:
+        print(name, "-> no error")
+print("survived")
+"""
+
+
+class MisuseTests(unittest.TestCase):
+    """
+    The C extension's types cannot crash the interpreter through misuse:
+    objects whose __init__ never ran, wrong argument types and sizes.
+    """
+
+    def test_misuseRaises(self):
+        """
+        Every misuse raises a Python exception (on the landed code the first
+        one, an uninitialised Window, killed the process with SIGFPE). Run
+        in a child process, so a crash fails this test instead of ending
+        the test run.
+        """
+        if speedups.native is None:
+            raise unittest.SkipTest("the C speedups are not built")
+        result = subprocess.run([sys.executable, "-c", MISUSE], cwd=ROOT, capture_output=True, text=True,
+                                timeout=60)
+        self.assertEqual(result.returncode, 0, result.stderr[-2000:])
+        lines = result.stdout.splitlines()
+        self.assertEqual(lines[-1], "survived")
+        self.assertEqual([line for line in lines[:-1] if line.endswith("no error")], [])
+        self.assertEqual(len(lines) - 1, 19)

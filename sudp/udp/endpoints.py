@@ -105,6 +105,13 @@ class SUDPServerEndpoint:
         self._cookieSecret = cookieSecret
         self._gossip6 = gossip6
 
+    @property
+    def portNumber(self):
+        """
+        The UDP port number this endpoint listens on (0: any free one).
+        """
+        return self._port
+
     def listen(self, factory):
         """
         @return: a L{Deferred} firing with a L{SUDPListeningPort}.

@@ -14,6 +14,7 @@ import os
 from collections import Counter
 
 from twisted.internet import defer
+from twisted.internet.error import CannotListenError
 from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 from twisted.protocols.basic import LineOnlyReceiver
@@ -148,7 +149,10 @@ class Gateway:
             log.warn("vpn041: the UDP data plane has NO INTEGRITY PROTECTION (seed 001, by design): anyone on "
                      "the path can alter or forge datagrams; see docs/vpn041.md (the authenticated variant "
                      "adds a tag)")
-        self.udpPort = self.reactor.listenUDP(udpPortNumber, DatagramForwarder(self), interface=interface)
+        try:
+            self.udpPort = self.reactor.listenUDP(udpPortNumber, DatagramForwarder(self), interface=interface)
+        except CannotListenError:
+            return defer.fail()
         self._socket = self.udpPort.socket
         factory = Factory.forProtocol(lambda: AuthServerProtocol(self))
         d = authEndpoint.listen(TLSMemoryBIOFactory(self.tls, False, factory))

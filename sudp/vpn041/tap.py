@@ -13,6 +13,7 @@ from twisted.logger import Logger
 from twisted.python import usage
 
 from sudp.errors import SUDPError
+from sudp.startup import exitIfListenFails, failFast
 from sudp.tap import Echo, loadApp
 from sudp.vpn041.dataplane import maxPayload
 from sudp.vpn041.settings import loadAppSettings
@@ -64,10 +65,12 @@ class GatewayService(service.Service):
         self.interface = interface
 
     def startService(self):
+        from twisted.internet import reactor
+
         service.Service.startService(self)
         d = self.gateway.listen(self.authEndpoint, self.udpPort, self.interface)
         d.addCallback(self._listening)
-        d.addErrback(lambda f: self.log.failure("vpn041: cannot listen", f))
+        exitIfListenFails(d, reactor, "the vpn041 auth (TCP) or data (UDP) port")
         return d
 
     def _listening(self, ports):
@@ -84,9 +87,12 @@ class GatewayService(service.Service):
         return self.gateway.stopListening()
 
 
+@failFast
 def makeService(options):
     """
-    @return: the service C{twist vpn041} runs.
+    @return: the service C{twist vpn041} runs; a bad certificate, key or CA
+        file ends the process with one line C{Error: ...}
+        (L{sudp.startup.failFast}).
     """
     from twisted.internet import reactor
 
