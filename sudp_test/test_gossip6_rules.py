@@ -1000,17 +1000,19 @@ class CheckOrderTests(unittest.TestCase):
     def test_fairEvictionOfSolving(self):
         """
         A handshake whose answer is being proven holds a slot like any
-        pending one: a newcomer from a source holding fewer slots takes it
-        (the proof is cancelled, counted as pending-evicted).
+        pending one: a newcomer from a source holding two fewer slots takes
+        the oldest (the proof is cancelled, counted as pending-evicted).
         """
-        server = udpServer(config=replace(SUITES, maxPendingHandshakes=1))
+        server = udpServer(config=replace(SUITES, maxPendingHandshakes=2))
         server.receiveDatagram(initFor(server, solved(KEYS.client, S)), C, START)
-        [first] = server.events
+        server.receiveDatagram(initFor(server, solved(KEYS.client, S), C2), C2, START)
+        first, second = server.events
         server.events = []
         server.receiveDatagram(initFor(server, solved(KEYS.client, S), C3), C3, START)
         self.assertEqual(server.drops["pending-evicted"], 1)
-        self.assertEqual(server.pendingCount, 1)
+        self.assertEqual(server.pendingCount, 2)
         self.assertTrue(first.job.context.done)
+        self.assertFalse(second.job.context.done)
 
     def test_firstBrokenRuleCounted(self):
         """
