@@ -254,11 +254,15 @@ class StreamListener(service.Service):
             return port.stopListening()
 
 
-def streamEndpointString(description, keyFile, gossip6=None):
+def streamEndpointString(description, keyFile, gossip6=None, serverWide=None):
     """
+    @param serverWide: the server-wide options that apply to stream
+        listeners too, as sframe option name -> text (L{serverWideOptions}).
     @return: C{description}, with C{key=keyFile} added to an C{sframe:} string
-        that names no key, and the server's gossip6 options to one that
-        names no handshake.
+        that names no key, the server's gossip6 options to one that names no
+        handshake, and each server-wide option it does not name itself.
+    @raise usage.UsageError: if server-wide options are given and
+        C{description} is not an C{sframe:} string (they cannot apply).
     """
     if description.startswith("sframe:"):
         if ":key=" not in description:
@@ -266,7 +270,52 @@ def streamEndpointString(description, keyFile, gossip6=None):
         if gossip6 and ":handshake=" not in description:
             description += ":handshake=gossip6" + "".join(
                 f":{name}={_escape(value)}" for name, value in gossip6.items())
+        for name, value in (serverWide or {}).items():
+            if f":{name}=" not in description:
+                description += f":{name}={_escape(value)}"
+    elif serverWide or gossip6:
+        given = ", ".join(sorted(serverWide or {})) or "handshake"
+        raise usage.UsageError(f"--listen {description!r}: not an sframe: endpoint, so the server-wide "
+                               f"options ({given}) cannot apply to it; wrap it: sframe:endpoint=...")
     return description
+
+
+def serverWideOptions(options):
+    """
+    The C{twist sudp} options that hold for every listener, as C{sframe:}
+    options: --authorized-keys (authorizedKeys), --suites (suites, the
+    names sframe knows), --max-sessions (maxConnections), --idle-timeout
+    (idleTimeout, with a keepalive a quarter of it if that is shorter than
+    the default's). --max-pending has no stream counterpart: refused with
+    --listen (sframe listeners bound handshakes by maxConnections and
+    handshakeTimeout).
+
+    @raise usage.UsageError: for an option that cannot apply to a stream.
+    """
+    from sudp.stream.handshake import STREAM_SUITES, StreamConfig
+
+    wide = {}
+    if options["authorized-keys"]:
+        wide["authorizedKeys"] = options["authorized-keys"]
+    if options["suites"]:
+        names = [name.strip() for name in options["suites"].split(",") if name.strip()]
+        missing = [name for name in names if name not in STREAM_SUITES]
+        if missing:
+            raise usage.UsageError(
+                f"--suites {','.join(missing)}: not an sframe suite, so it cannot apply to --listen; sframe "
+                f"knows {', '.join(sorted(STREAM_SUITES))} (or give the --listen string its own suites=)")
+        wide["suites"] = ",".join(names)
+    if options["max-sessions"] is not None:
+        wide["maxConnections"] = str(options["max-sessions"])
+    if options["idle-timeout"] is not None:
+        idle = options["idle-timeout"]
+        wide["idleTimeout"] = repr(float(idle))
+        if StreamConfig().keepaliveInterval >= idle:
+            wide["keepaliveInterval"] = repr(idle / 4)
+    if options["max-pending"] is not None:
+        raise usage.UsageError("--max-pending counts UDP handshakes only; with --listen, bound an sframe "
+                               "listener by --max-sessions (its maxConnections) and its handshakeTimeout")
+    return wide
 
 
 def _escape(value):
@@ -306,8 +355,9 @@ def makeService(options):
     top = service.MultiService()
     SUDPService(endpoint, options["factory"], identity, created, options["key"], options["interface"],
                 gossip6=setup is not None).setServiceParent(top)
+    wide = serverWideOptions(options) if options["listen"] else {}
     for description in options["listen"]:
-        full = streamEndpointString(description, options["key"], gossip6)
+        full = streamEndpointString(description, options["key"], gossip6, wide)
         try:
             stream = serverFromString(reactor, full)
         except (SUDPError, ValueError, KeyError) as e:
