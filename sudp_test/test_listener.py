@@ -159,6 +159,42 @@ class _Collect(protocol.Protocol):
         self.lost.callback(reason.value)
 
 
+class ConnectionLogTests(_RealListenerMixin, unittest.TestCase):
+    @defer.inlineCallbacks
+    def test_openedEndedRefused(self):
+        """
+        A listener logs each session opened and ended (address, suite,
+        reason) and each client refused, with transport "sframe".
+        """
+        from twisted.logger import globalLogPublisher
+
+        events = []
+
+        def observe(event):
+            if "sudp_event" in event:
+                events.append(event)
+
+        globalLogPublisher.addObserver(observe)
+        self.addCleanup(globalLogPublisher.removeObserver, observe)
+        yield self.listen(StreamConfig(maxConnectionsPerSource=1))
+        client = yield self.client().connect(protocol.Factory.forProtocol(_Collect))
+        local = client.transport.getHost()
+        yield waitUntil(lambda: any(e["sudp_event"] == "opened" for e in events), "the opened event")
+        [opened] = [e for e in events if e["sudp_event"] == "opened"]
+        self.assertEqual((opened["address"], opened["transport"]), (f"127.0.0.1:{local.port}", "sframe"))
+        self.assertEqual(opened["suite"], "aes-256-ctr-sha256")
+        refused = self.client().connect(protocol.Factory.forProtocol(_Collect))  # a second from 127.0.0.1
+        yield self.assertFailure(refused, Exception)
+        yield waitUntil(lambda: any(e["sudp_event"] == "refused" for e in events), "the refused event")
+        [refusal] = [e for e in events if e["sudp_event"] == "refused"]
+        self.assertEqual(refusal["reason"], "too-many-from-source")
+        client.transport.loseConnection()
+        yield client.lost
+        yield waitUntil(lambda: any(e["sudp_event"] == "ended" for e in events), "the ended event")
+        [ended] = [e for e in events if e["sudp_event"] == "ended"]
+        self.assertEqual(ended["reason"], "closed-by-peer")
+
+
 class IdleTests(_RealListenerMixin, unittest.TestCase):
     @defer.inlineCallbacks
     def test_silentPeerClosed(self):
