@@ -782,7 +782,8 @@ class TransportSeparationTests(unittest.TestCase):
         need.job.solve()
         done, reply, _ = kx.proofReady(need.job, START)
         resp = reply[2:]
-        expected = hashlib.sha256(b"gossip6 stream handshake\0" + struct.pack(">I", len(init)) + init + resp)
+        label = b"gossip6 stream handshake\0"
+        expected = hashlib.sha256(label + struct.pack(">I", len(init)) + init + resp)
         self.assertEqual(done.transcript, expected.digest())
         self.assertNotEqual(done.transcript, keys_.transcript(init, resp))
 

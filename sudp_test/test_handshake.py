@@ -11,7 +11,8 @@ from twisted.trial import unittest
 from sudp.errors import BadServerSignature, ClientNotAuthorized
 from sudp.handshake import answerInit, checkAnswer, checkClientProof, clientProof
 from sudp.keys import Identity
-from sudp.stream.handshake import SEED003, ClientKeyExchange, ServerKeyExchange, StreamConfig, framed
+from sudp.stream.handshake import (
+    SEED003, ClientKeyExchange, ServerKeyExchange, StreamConfig, framed)
 from sudp.suites import DEFAULT_SUITE
 from sudp.udp import packets as P
 from sudp.udp.client import CONFIRM_SENT, FAILED, ClientEngine

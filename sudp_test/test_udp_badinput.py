@@ -698,7 +698,8 @@ class CookieTests(EngineTestCase):
         """
         ts, cookie = getCookie(self.server, CLIENT_ADDR, START)
         eph = os.urandom(32)
-        init = makeInit(ts, cookie, ephemeral=eph) + bytes(P.HANDSHAKE_RESP_SIZE - 59)  # padded, as clients do
+        # padded, as clients do
+        init = makeInit(ts, cookie, ephemeral=eph) + bytes(P.HANDSHAKE_RESP_SIZE - 59)
         self.assertAccepted(init, CLIENT_ADDR, START)
         [resp] = [s.respBytes for s in self.server.sessions.values()]
         before = serverState(self.server)
@@ -776,7 +777,8 @@ class ClientHandshakeTests(EngineTestCase):
         A HANDSHAKE_RESP whose signature has a flipped bit fails the client
         with L{BadServerSignature}, reported as a L{HandshakeFailure}.
         """
-        error = self.assertFails(flip(self.resp, (P.HANDSHAKE_RESP_SIZE - 64) * 8 + 3), BadServerSignature)
+        signatureBit = (P.HANDSHAKE_RESP_SIZE - 64) * 8 + 3
+        error = self.assertFails(flip(self.resp, signatureBit), BadServerSignature)
         self.assertIn(self.server.identity.publicKey.toText(), str(error))
 
     def test_respTamperedTranscript(self):

@@ -102,7 +102,8 @@ class DecoderTests(unittest.TestCase):
         onlyMalformed(self, P.HandshakeInit.decode, data)
 
     @FAST
-    @given(st.one_of(anyBytes, st.binary(min_size=P.HANDSHAKE_RESP_SIZE, max_size=P.HANDSHAKE_RESP_SIZE)))
+    @given(st.one_of(anyBytes, st.binary(min_size=P.HANDSHAKE_RESP_SIZE,
+                                         max_size=P.HANDSHAKE_RESP_SIZE)))
     def test_decodeResp(self, data):
         """
         HandshakeResp.decode raises only MalformedPacket.

@@ -35,7 +35,8 @@ def transcript(initBytes, respBytes, label=TRANSCRIPT_LABEL):
         L{STREAM_TRANSCRIPT_LABEL} on a stream.
     @return: the 32-byte transcript hash of a gossip6 handshake.
     """
-    return hashlib.sha256(label + _U32.pack(len(initBytes)) + bytes(initBytes) + bytes(respBytes)).digest()
+    data = label + _U32.pack(len(initBytes)) + bytes(initBytes) + bytes(respBytes)
+    return hashlib.sha256(data).digest()
 
 
 def sessionKeys(initBytes, respBytes, secret):
