@@ -13,9 +13,11 @@ Proofs are cheap here (difficulty 4, scrypt N=64) except in one
 integration test at the default parameters.
 """
 
+import hashlib
 import json
 import os
 import random
+import struct
 import subprocess
 import sys
 from collections import Counter
@@ -31,6 +33,7 @@ from twisted.trial import unittest
 
 from sudp.errors import ClientNotAuthorized, HandshakeFailed, HandshakeTimeout, MalformedPacket
 from sudp.gossip6 import checks as checks_
+from sudp.gossip6 import keys as keys_
 from sudp.gossip6 import proof as proof_
 from sudp.gossip6 import stream as stream_
 from sudp.gossip6 import udp as udp_
@@ -758,6 +761,31 @@ class StreamClientRuleTests(RulesMixin, unittest.TestCase):
         done, rest = kx.receive(framed(encodeStreamMessage(G6_RESP, signed)), now)
         self.assertIsInstance(done, Established)
         self.assertEqual((done.peerKey, rest), (KEYS.server.publicKey, b""))
+
+
+class TransportSeparationTests(unittest.TestCase):
+    """
+    gossip6 on a stream and gossip6 on UDP hash their transcripts under
+    different labels (docs/gossip6.md section 5).
+    """
+
+    def test_streamTranscriptHasItsOwnLabel(self):
+        """
+        A stream handshake's transcript is SHA-256 under
+        C{"gossip6 stream handshake\\0"}, not what the UDP transcript
+        function gives for the same two messages, so keys made for one
+        transport are never those of the other.
+        """
+        _, kx = streamServer()
+        init = encodeStreamMessage(G6_INIT, solved(KEYS.client, S))
+        need = kx.receive(framed(init), START)
+        need.job.solve()
+        done, reply, _ = kx.proofReady(need.job, START)
+        resp = reply[2:]
+        label = b"gossip6 stream handshake\0"
+        expected = hashlib.sha256(label + struct.pack(">I", len(init)) + init + resp)
+        self.assertEqual(done.transcript, expected.digest())
+        self.assertNotEqual(done.transcript, keys_.transcript(init, resp))
 
 
 class LargestMessageTests(unittest.TestCase):

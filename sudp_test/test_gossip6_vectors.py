@@ -19,7 +19,7 @@ from twisted.trial import unittest
 
 from sudp.gossip6.checks import checkSigned
 from sudp.gossip6.config import Gossip6Config
-from sudp.gossip6.keys import sessionKeys, transcript
+from sudp.gossip6.keys import STREAM_TRANSCRIPT_LABEL, sessionKeys, transcript
 from sudp.gossip6.proof import meetsTarget, proofValue
 from sudp.gossip6.wire import Gossip6Init, Gossip6Resp, Signed, decodeStreamMessage
 from sudp.rsakeys import RSAPublicKey
@@ -149,7 +149,8 @@ class IndependentTests(unittest.TestCase):
         sealed = AESGCM(v["c2s"]).encrypt(bytes(12), v["data_plaintext"], header)
         self.assertEqual(v["data_packet"], header + sealed)
         sinit, sresp = v["stream_init_message"][2:], v["stream_resp_message"][2:]
-        sth = hashlib.sha256(b"gossip6 handshake\0" + struct.pack(">I", len(sinit)) + sinit + sresp).digest()
+        sth = hashlib.sha256(
+            b"gossip6 stream handshake\0" + struct.pack(">I", len(sinit)) + sinit + sresp).digest()
         self.assertEqual(sth, v["stream_transcript"])
         prk = hmac.new(sth, v["dh_shared"], hashlib.sha256).digest()
         block = HKDFExpand(hashes.SHA256(), 160, b"sudp/1 sframe").derive(prk)
@@ -206,7 +207,8 @@ class ImplementationTests(unittest.TestCase):
         v = self.v
         keys = sessionKeys(v["init"], v["resp"], v["dh_shared"])
         self.assertEqual((keys.transcript, bytes(keys.c2s), bytes(keys.s2c)), (v["transcript"], v["c2s"], v["s2c"]))
-        sth = transcript(v["stream_init_message"][2:], v["stream_resp_message"][2:])
+        sinit, sresp = v["stream_init_message"][2:], v["stream_resp_message"][2:]
+        sth = transcript(sinit, sresp, STREAM_TRANSCRIPT_LABEL)
         self.assertEqual(sth, v["stream_transcript"])
         self.assertEqual(frameKeys(sth, v["dh_shared"]), (v["stream_client_half"], v["stream_server_half"]))
 

@@ -11,7 +11,8 @@ from twisted.trial import unittest
 from sudp.errors import BadServerSignature, ClientNotAuthorized
 from sudp.handshake import answerInit, checkAnswer, checkClientProof, clientProof
 from sudp.keys import Identity
-from sudp.stream.handshake import SEED003, ServerKeyExchange, StreamConfig, framed
+from sudp.stream.handshake import (
+    SEED003, ClientKeyExchange, ServerKeyExchange, StreamConfig, framed)
 from sudp.suites import DEFAULT_SUITE
 from sudp.udp import packets as P
 from sudp.udp.client import CONFIRM_SENT, FAILED, ClientEngine
@@ -49,6 +50,19 @@ class CrossProtocolTests(unittest.TestCase):
         self.assertEqual(client.state, FAILED)
         [failure] = [e for e in client.events if isinstance(e, HandshakeFailure)]
         self.assertIsInstance(failure.error, BadServerSignature)
+
+    def test_udpRespIntoSframeClient(self):
+        """
+        The reverse: an sframe client's INIT answered under sudp/1 over
+        UDP's labels (as a UDP server holding the same key would sign it) is
+        refused by the sframe client as not signed by the server.
+        """
+        client = ClientKeyExchange(self.server.publicKey, StreamConfig(suites=(SEED003,)))
+        initBytes = client.start()[2:]
+        init = P.HandshakeInit.decode(initBytes)
+        udpAnswer = answerInit(self.server, init, initBytes, SEED003, 9, os.urandom(32))
+        error = self.assertRaises(BadServerSignature, client.receive, framed(udpAnswer.resp))
+        self.assertIn(self.server.publicKey.fingerprint(), str(error))
 
     def answer(self, labels):
         """

@@ -261,6 +261,23 @@ class ServerMalformedTests(EngineTestCase):
             [(resp, dst)] = takeOutbox(self.server)
             self.assertEqual((resp[0], dst), (P.HANDSHAKE_RESP, OTHER_ADDR))
 
+    def test_initPaddedSize(self):
+        """
+        L{P.HandshakeInit.decode} gives the INIT's whole length, padding
+        included (the server resends a RESP only to an INIT at least
+        L{P.HANDSHAKE_RESP_SIZE} long), and the padding is part of the
+        INIT's bytes: encoding pads to C{padTo} with zeros.
+        """
+        self.assertEqual(P.HANDSHAKE_RESP_SIZE, 122)
+        ts, cookie = getCookie(self.server, OTHER_ADDR, START)
+        bare = makeInit(ts, cookie)
+        for extra in (0, 1, P.HANDSHAKE_RESP_SIZE - len(bare), MAX - len(bare)):
+            init = P.HandshakeInit.decode(bare + bytes(extra))
+            self.assertEqual(init.size, len(bare) + extra)
+        padded = P.HandshakeInit.decode(bare).encode(padTo=P.HANDSHAKE_RESP_SIZE)
+        self.assertEqual(padded, bare + bytes(P.HANDSHAKE_RESP_SIZE - len(bare)))
+        self.assertEqual(P.HandshakeInit.decode(padded).size, P.HANDSHAKE_RESP_SIZE)
+
     def test_initBadSuiteCount(self):
         """
         A HANDSHAKE_INIT offering 0 or more than 16 suites is dropped as
@@ -562,7 +579,7 @@ class CookieTests(EngineTestCase):
         drops = dropsDuring(self.server, lambda: self.server.receiveDatagram(init, addr, now))
         self.assertEqual(drops, {})
         [(resp, dst)] = takeOutbox(self.server)
-        self.assertEqual((resp[0], len(resp), dst), (P.HANDSHAKE_RESP, P.RESP_SIZE, addr))
+        self.assertEqual((resp[0], len(resp), dst), (P.HANDSHAKE_RESP, P.HANDSHAKE_RESP_SIZE, addr))
         self.assertEqual(self.server.pendingCount, 1)
         self.assertEqual(len(self.server.sessions), 1)
 
@@ -681,7 +698,8 @@ class CookieTests(EngineTestCase):
         """
         ts, cookie = getCookie(self.server, CLIENT_ADDR, START)
         eph = os.urandom(32)
-        init = makeInit(ts, cookie, ephemeral=eph) + bytes(P.RESP_SIZE - 59)  # padded, as clients do
+        # padded, as clients do
+        init = makeInit(ts, cookie, ephemeral=eph) + bytes(P.HANDSHAKE_RESP_SIZE - 59)
         self.assertAccepted(init, CLIENT_ADDR, START)
         [resp] = [s.respBytes for s in self.server.sessions.values()]
         before = serverState(self.server)
@@ -759,7 +777,8 @@ class ClientHandshakeTests(EngineTestCase):
         A HANDSHAKE_RESP whose signature has a flipped bit fails the client
         with L{BadServerSignature}, reported as a L{HandshakeFailure}.
         """
-        error = self.assertFails(flip(self.resp, (P.RESP_SIZE - 64) * 8 + 3), BadServerSignature)
+        signatureBit = (P.HANDSHAKE_RESP_SIZE - 64) * 8 + 3
+        error = self.assertFails(flip(self.resp, signatureBit), BadServerSignature)
         self.assertIn(self.server.identity.publicKey.toText(), str(error))
 
     def test_respTamperedTranscript(self):

@@ -102,7 +102,8 @@ class DecoderTests(unittest.TestCase):
         onlyMalformed(self, P.HandshakeInit.decode, data)
 
     @FAST
-    @given(st.one_of(anyBytes, st.binary(min_size=P.RESP_SIZE, max_size=P.RESP_SIZE)))
+    @given(st.one_of(anyBytes, st.binary(min_size=P.HANDSHAKE_RESP_SIZE,
+                                         max_size=P.HANDSHAKE_RESP_SIZE)))
     def test_decodeResp(self, data):
         """
         HandshakeResp.decode raises only MalformedPacket.
@@ -207,7 +208,7 @@ class RoundTripTests(unittest.TestCase):
         """
         resp = P.HandshakeResp(receiver, sender, suite, ephemeral, confirm, signature)
         data = resp.encode()
-        self.assertEqual(len(data), P.RESP_SIZE)
+        self.assertEqual(len(data), P.HANDSHAKE_RESP_SIZE)
         self.assertEqual(P.packetType(data), P.HANDSHAKE_RESP)
         back = P.HandshakeResp.decode(data)
         self.assertEqual(
@@ -350,7 +351,7 @@ class EngineFuzzTests(unittest.TestCase):
         # a mutated INIT can carry a still-valid cookie and open a pending
         # handshake; its RESP goes nowhere
         for reply, dst in takeOutbox(self.server):
-            self.assertLessEqual(len(reply), max(len(data), P.RESP_SIZE))
+            self.assertLessEqual(len(reply), max(len(data), P.HANDSHAKE_RESP_SIZE))
             if len(reply) > len(data):  # only to an address its cookie proved
                 self.assertEqual((reply[0], dst), (P.HANDSHAKE_RESP, CLIENT_ADDR))
 

@@ -615,7 +615,7 @@ class CodecTests(unittest.TestCase):
         clientIndex = int.from_bytes(v["client_random_3_index"], "big")
         serverIndex = int.from_bytes(v["server_random_2_index"], "big")
         init = packets.HandshakeInit(clientIndex, ts, cookie, v["client_ephemeral_public"], [1])
-        self.assertEqual(init.encode(padTo=packets.RESP_SIZE), v["init"])
+        self.assertEqual(init.encode(padTo=packets.HANDSHAKE_RESP_SIZE), v["init"])
         decoded = packets.HandshakeInit.decode(v["init"])
         self.assertEqual(
             (decoded.senderIndex, decoded.timestamp, decoded.cookie, decoded.ephemeral, decoded.suites),

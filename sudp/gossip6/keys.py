@@ -1,7 +1,8 @@
 """
 The gossip6 transcript and session keys (docs/gossip6.md, "Keys").
 
-  th   = SHA-256("gossip6 handshake\\0" | u32 len(INIT) | INIT | RESP)
+  th   = SHA-256("gossip6 handshake\\0" | u32 len(INIT) | INIT | RESP)      (UDP)
+  th   = SHA-256("gossip6 stream handshake\\0" | u32 len(INIT) | INIT | RESP)   (stream)
   keys = the sudp/1 key schedule (HKDF-SHA-256, protocol.md section 8) with
          th as salt and the X25519 secret of DHE_pub^Alice and DHE_pub^Bob
          as input key material
@@ -11,7 +12,9 @@ and G6_RESP packets with their indexes and cookie; on a stream the two
 messages), so every byte either side sent is bound into the keys: a peer
 that saw something else derives other keys and the first protected packet
 fails. Seed 004's "AES256 key = DHE(...)" is the X25519 secret put
-through HKDF, never used raw (DESIGN.md); data is AES-256-GCM.
+through HKDF, never used raw (DESIGN.md); data is AES-256-GCM. Each
+transport has its own label, so that no transcript (and no key) of one is
+that of the other.
 """
 
 import hashlib
@@ -20,16 +23,20 @@ import struct
 from sudp.suites import AES256GCM
 from sudp.udp.keyschedule import deriveKeys
 
-TRANSCRIPT_LABEL = b"gossip6 handshake\0"
+TRANSCRIPT_LABEL = b"gossip6 handshake\0"  # on UDP
+STREAM_TRANSCRIPT_LABEL = b"gossip6 stream handshake\0"
 SUITE = AES256GCM  # seed 004: AES-256; sudp's AES-256-GCM suite
 _U32 = struct.Struct(">I")
 
 
-def transcript(initBytes, respBytes):
+def transcript(initBytes, respBytes, label=TRANSCRIPT_LABEL):
     """
+    @param label: the transport's label: L{TRANSCRIPT_LABEL} on UDP,
+        L{STREAM_TRANSCRIPT_LABEL} on a stream.
     @return: the 32-byte transcript hash of a gossip6 handshake.
     """
-    return hashlib.sha256(TRANSCRIPT_LABEL + _U32.pack(len(initBytes)) + bytes(initBytes) + bytes(respBytes)).digest()
+    data = label + _U32.pack(len(initBytes)) + bytes(initBytes) + bytes(respBytes)
+    return hashlib.sha256(data).digest()
 
 
 def sessionKeys(initBytes, respBytes, secret):

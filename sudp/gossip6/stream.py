@@ -18,7 +18,7 @@ import os
 from sudp.errors import HandshakeFailed, MalformedPacket
 from sudp.gossip6.checks import ReuseRecord, checkSigned, trustStore
 from sudp.gossip6.config import Gossip6Config
-from sudp.gossip6.keys import transcript
+from sudp.gossip6.keys import STREAM_TRANSCRIPT_LABEL, transcript
 from sudp.gossip6.proof import ProofJob
 from sudp.gossip6.udp import Gossip6Refused
 from sudp.gossip6.wire import decodeStreamMessage, encodeStreamMessage
@@ -109,7 +109,8 @@ class Gossip6ClientKeyExchange(_KeyExchange):
         if reason:
             raise Gossip6Refused(reason)
         secret = self._ephemeral.exchange(signed.message.dhe)
-        return _established(transcript(self._init, message), secret, True, serverKey), self._messages.rest()
+        th = transcript(self._init, message, STREAM_TRANSCRIPT_LABEL)
+        return _established(th, secret, True, serverKey), self._messages.rest()
 
 
 class Gossip6ServerKeyExchange(_KeyExchange):
@@ -143,7 +144,8 @@ class Gossip6ServerKeyExchange(_KeyExchange):
         @return: C{(Established, reply bytes, leftover bytes)}.
         """
         resp = encodeStreamMessage(G6_RESP, job.signed)
-        done = _established(transcript(self._init, resp), self._secret, False, self._clientKey)
+        th = transcript(self._init, resp, STREAM_TRANSCRIPT_LABEL)
+        done = _established(th, self._secret, False, self._clientKey)
         return done, framed(resp), self._messages.rest()
 
 

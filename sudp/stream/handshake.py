@@ -13,6 +13,11 @@ an AEAD per frame). Frame
 keys: prk = HKDF-Extract(th, dh); block = HKDF-Expand(prk, "sudp/1 sframe",
 160); the client writes with the top half, the server with the bottom half,
 each half being AES key (32) | CTR IV (16) | MAC chain key (32).
+
+The transcript hash and the signatures use sframe's own labels
+(L{sudp.udp.keyschedule.SFRAME_LABELS}: "sframe/1 handshake\\0", "sframe/1
+server signature\\0", "sframe/1 client signature\\0"), so nothing signed
+for sudp/1 over UDP verifies here, nor the reverse.
 """
 
 import hashlib

@@ -172,7 +172,7 @@ class ClientEngine:
         return P.HandshakeInit(
             self._index, timestamp, cookie, self._ephemeral.public,
             [s.suiteId for s in self.config.suites],
-        ).encode(padTo=P.RESP_SIZE)  # a resent RESP is never larger than this INIT
+        ).encode(padTo=P.HANDSHAKE_RESP_SIZE)  # a resent RESP is never larger than this INIT
 
     def _resp(self, data, now):
         resp = P.HandshakeResp.decode(data)

@@ -38,7 +38,8 @@ RESP_PREFIX_SIZE = 1 + 4 + 4 + 1 + 32  # the part the transcript covers
 DATA_HEADER = struct.Struct(">BIQ")
 
 COOKIE_PACKET_SIZE = _COOKIE.size
-RESP_SIZE = _RESP.size
+HANDSHAKE_RESP_SIZE = _RESP.size  # 122: a UDP client pads its INIT to at least this
+RESP_SIZE = HANDSHAKE_RESP_SIZE
 
 PACKET_NAMES = {
     HELLO: "HELLO",
@@ -133,22 +134,27 @@ class HandshakeInit:
     HANDSHAKE_INIT: type, u32 sender index, u32 cookie timestamp, 16-byte
     cookie, 32-byte client ephemeral X25519 key, u8 count, count suite ids,
     then any number of zero bytes of padding.
+
+    @ivar size: the whole length of a decoded INIT, padding included (None
+        for one built to be encoded): a server resends its RESP only to an
+        INIT at least L{HANDSHAKE_RESP_SIZE} long.
     """
 
-    __slots__ = ("senderIndex", "timestamp", "cookie", "ephemeral", "suites")
+    __slots__ = ("senderIndex", "timestamp", "cookie", "ephemeral", "suites", "size")
 
-    def __init__(self, senderIndex, timestamp, cookie, ephemeral, suites):
+    def __init__(self, senderIndex, timestamp, cookie, ephemeral, suites, size=None):
         self.senderIndex = senderIndex
         self.timestamp = timestamp
         self.cookie = cookie
         self.ephemeral = ephemeral
         self.suites = tuple(suites)
+        self.size = size
 
     def encode(self, padTo=0):
         """
         @param padTo: the least length of the result: zero bytes are added
             after the suites to reach it (a UDP client pads to
-            L{RESP_SIZE}, so that no RESP is larger than its INIT).
+            L{HANDSHAKE_RESP_SIZE}, so that no RESP is larger than its INIT).
         """
         if not 1 <= len(self.suites) <= MAX_OFFERED_SUITES:
             raise ValueError(f"offer 1 to {MAX_OFFERED_SUITES} suites")
@@ -177,7 +183,7 @@ class HandshakeInit:
             raise MalformedPacket("bad-padding", "HANDSHAKE_INIT padding is not all zero")
         if sender == 0:
             raise MalformedPacket("bad-field", "sender index 0")
-        return cls(sender, ts, cookie, eph, data[_INIT_FIXED.size : end])
+        return cls(sender, ts, cookie, eph, data[_INIT_FIXED.size : end], len(data))
 
 
 class HandshakeResp:
