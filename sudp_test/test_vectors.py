@@ -530,6 +530,34 @@ class EngineTests(unittest.TestCase):
         self.assertEqual([e.message for e in s.events(s.server, MessageReceived)], [s.v["client_message_0"]])
         self.assertEqual([e.message for e in s.events(s.client, MessageReceived)], [s.v["server_message_0"]])
 
+    def test_pathValidation(self):
+        """
+        Section 16.8: the server, its next sequence number 10, hearing the
+        client from a new address, sends the documented PATH_CHALLENGE
+        packet there (with the documented challenge drawn); the client, its
+        next sequence number 10, answers with the documented PATH_RESPONSE
+        packet; that answer from the new address moves the session.
+        """
+        s = Scenario(self)
+        s.handshake()
+        s.firstMessages()
+        v = s.v
+        newAddr = ("127.0.0.1", 51000)
+        s.session.sendEpoch.sendSeq = 10
+        s.client.session.sendEpoch.sendSeq = 9
+        s.client.send(b"from a new port", s.t("t_server_pong"))  # sequence 9
+        [(moved, _)] = s.client.outbox
+        s.client.outbox = []
+        s.server.random = lambda n: v["path_challenge_value"][:n]
+        s.server.receiveDatagram(moved, newAddr, s.t("t_server_pong"))
+        challenges = [(d, a) for d, a in s.server.outbox if a == newAddr and d[0] == 0x1A]
+        self.assertEqual(challenges[0], (v["path_challenge_packet"], newAddr))
+        s.server.outbox = []
+        s.client.receiveDatagram(v["path_challenge_packet"], s.serverAddr, s.t("t_server_pong"))
+        self.assertEqual(s.client.outbox, [(v["path_response_packet"], s.serverAddr)])
+        s.server.receiveDatagram(v["path_response_packet"], newAddr, s.t("t_server_pong"))
+        self.assertEqual(s.session.peerAddr, newAddr)
+
     def test_rekey(self):
         """
         The rekey to epoch 1: REKEY_REQUEST, REKEY_RESPONSE, the client's
@@ -801,7 +829,13 @@ class SpecificationTests(unittest.TestCase):
             ("client_keepalive_packet_1", 0x1B, toServer, 0, "c2s_1", "keepalive_plaintext"),
             ("client_data_packet_1", 0x19, toServer, 1, "c2s_1", "client_message_1"),
             ("server_data_packet_1", 0x19, toClient, 0, "s2c_1", "server_message_1"),
+            ("path_challenge_packet", 0x1A, toClient, 10, "s2c_0", "path_challenge_plaintext"),
+            ("path_response_packet", 0x1A, toServer, 10, "c2s_0", "path_response_plaintext"),
         ]
+        value = hashlib.sha256(b"sudp test vector: path challenge").digest()[:16]
+        self.assertEqual(v["path_challenge_value"], value)
+        self.assertEqual(v["path_challenge_plaintext"], b"\x06\x00\x10" + value)  # 11.1: type, u16 length, value
+        self.assertEqual(v["path_response_plaintext"], b"\x07\x00\x10" + value)
         for name, typeByte, index, seq, key, plaintext in expected:
             packet = v[name]
             header = bytes([typeByte]) + index + struct.pack(">Q", seq)
