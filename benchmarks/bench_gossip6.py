@@ -226,7 +226,7 @@ def measure(difficulty=6, scryptN=1024, scryptR=8, scryptP=1, repeats=5, bits=30
     # accepted: the checks, the server's own proof and signature, its RESP
     def accept(signed):
         server.receiveDatagram(init(signed), CLIENT_ADDR, NOW)
-        [event] = server.events
+        [event] = [e for e in server.events if type(e) is ProofNeeded]
         server.events = []
         assert type(event) is ProofNeeded, event
         event.job.solve()

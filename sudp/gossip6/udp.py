@@ -112,7 +112,7 @@ class Gossip6ServerEngine(ServerEngine):
     def _answer(self, init, initBytes, addr, now):
         reason, clientKey = checkSigned(init.signed, now, self.localAddresses, self.trusted, self.gossip6, self.reuse)
         if reason:
-            self.drops[reason] += 1
+            self.refuse(addr, reason)  # counted, and reported for the server's log
             return
         ephemeral = Ephemeral(self.random(32))
         try:
