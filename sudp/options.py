@@ -11,12 +11,21 @@ _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 
 
+def convertBool(text):
+    """
+    @return: the boolean an option's text names (1/0, true/false, yes/no,
+        on/off, in any case).
+    @raise ValueError: for other text.
+    """
+    lowered = text.lower()
+    if lowered not in _TRUE + _FALSE:
+        raise ValueError(text)
+    return lowered in _TRUE
+
+
 def _convert(kind, text):
     if kind in (bool, "bool"):
-        lowered = text.lower()
-        if lowered not in _TRUE + _FALSE:
-            raise ValueError(text)
-        return lowered in _TRUE
+        return convertBool(text)
     if kind in (int, "int"):
         try:
             return int(text, 0)  # 0x... too

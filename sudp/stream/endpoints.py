@@ -125,7 +125,7 @@ def parseServer(reactor, /, *args, **kwargs):
     """
     C{sframe:key=FILE:endpoint=INNER[:authorizedKeys=FILE][:option=value...]}
     """
-    from sudp.udp.endpoints import _identity
+    from sudp.udp.endpoints import _identity, popCreateKey
 
     options = dict(kwargs)
     if args:
@@ -136,10 +136,11 @@ def parseServer(reactor, /, *args, **kwargs):
         raise ConfigurationError(r"sframe server: give key=FILE and endpoint=..., e.g. sframe:key=server.key:endpoint=tcp\:9001")
     authorized = options.pop("authorizedKeys", None)
     gossip6 = _handshake(options, "sframe server", authorized=authorized)
+    create = popCreateKey(options, "sframe server")
     config = _config(options)
-    _reject(options, ["key", "endpoint", "authorizedKeys", "handshake"])
+    _reject(options, ["key", "endpoint", "authorizedKeys", "handshake", "createKey"])
     return SFrameServerEndpoint(
-        reactor, _inner(serverFromString, reactor, inner), _identity(keyFile, gossip6), config,
+        reactor, _inner(serverFromString, reactor, inner), _identity(keyFile, gossip6, create), config,
         authorizedKeys=None if authorized is None else loadAuthorizedKeys(authorized), gossip6=gossip6,
     )
 
@@ -155,7 +156,7 @@ def parseClient(reactor, /, *args, **kwargs):
     """
     C{sframe:serverKey=KEY:endpoint=INNER[:key=FILE][:option=value...]}
     """
-    from sudp.udp.endpoints import _identity, _serverKey
+    from sudp.udp.endpoints import _identity, _serverKey, popCreateKey
 
     options = dict(kwargs)
     if args:
@@ -170,9 +171,10 @@ def parseClient(reactor, /, *args, **kwargs):
         )
     if gossip6 is not None and keyFile is None:
         raise ConfigurationError("sframe client (gossip6): give key=FILE, the client's RSA key")
+    create = popCreateKey(options, "sframe client")
     config = _config(options)
-    _reject(options, ["serverKey", "endpoint", "key", "handshake"])
+    _reject(options, ["serverKey", "endpoint", "key", "handshake", "createKey"])
     return SFrameClientEndpoint(
         reactor, _inner(clientFromString, reactor, inner), None if gossip6 else _serverKey(serverKey), config,
-        identity=_identity(keyFile, gossip6), gossip6=gossip6,
+        identity=_identity(keyFile, gossip6, create), gossip6=gossip6,
     )

@@ -11,6 +11,7 @@ parsed, not at the first packet.
 """
 
 import ipaddress
+import os
 import socket
 
 from twisted.internet import defer
@@ -18,8 +19,8 @@ from twisted.internet.interfaces import IListeningPort, IStreamClientEndpoint, I
 from zope.interface import implementer
 
 from sudp import options as options_
-from sudp.errors import ConfigurationError, SUDPError
-from sudp.keys import PublicKey, loadAuthorizedKeys, loadIdentity, loadPublicKey
+from sudp.errors import ConfigurationError, KeyFileError, SUDPError
+from sudp.keys import PublicKey, loadAuthorizedKeys, loadIdentity, loadOrCreateIdentity, loadPublicKey
 from sudp.suites import parseSuiteList
 from twisted.internet.posixbase import PosixReactorBase
 
@@ -254,12 +255,13 @@ def parseServer(reactor, /, *args, **kwargs):
     interface = options.pop("interface", "")
     authorized = options.pop("authorizedKeys", None)
     gossip6 = _handshake(options, "sudp server", authorized=authorized)
+    create = popCreateKey(options, "sudp server")
     config = configFromOptions(options)
-    _rejectUnknown(options, ["port", "key", "interface", "authorizedKeys", "handshake"])
+    _rejectUnknown(options, ["port", "key", "interface", "authorizedKeys", "handshake", "createKey"])
     return SUDPServerEndpoint(
         reactor,
         _portNumber(port, "server"),
-        _identity(keyFile, gossip6),
+        _identity(keyFile, gossip6, create),
         config,
         interface=interface,
         authorizedKeys=None if authorized is None else loadAuthorizedKeys(authorized),
@@ -274,18 +276,40 @@ def _handshake(options, what, authorized=None, serverKey=None):
     return handshakeFromOptions(options, what, Gossip6Setup, authorized, serverKey)
 
 
-def _identity(keyFile, gossip6):
+def _identity(keyFile, gossip6, create=False):
     """
+    @param create: create the key file (0600, with its C{.pub}) if it does
+        not exist (the endpoint option C{createKey=true}).
     @return: the identity in C{keyFile}: RSA for gossip6, else Ed25519;
         None without a file.
+    @raise KeyFileError: for a missing file (without C{create}), saying
+        how to make one.
     """
     if keyFile is None:
         return None
-    if gossip6 is None:
-        return loadIdentity(keyFile)
-    from sudp.rsakeys import loadRSAIdentity
+    from sudp.rsakeys import loadOrCreateRSAIdentity, loadRSAIdentity
 
-    return loadRSAIdentity(keyFile)
+    if create:
+        return (loadOrCreateIdentity if gossip6 is None else loadOrCreateRSAIdentity)(keyFile)[0]
+    if not os.path.lexists(keyFile):
+        kind = "" if gossip6 is None else "--type rsa "
+        raise KeyFileError(f"{keyFile}: no such key file; create it with `sudp keygen {kind}{keyFile}`, "
+                           "or add createKey=true to the endpoint string")
+    return (loadIdentity if gossip6 is None else loadRSAIdentity)(keyFile)
+
+
+def popCreateKey(options, what):
+    """
+    Take the C{createKey} option out of C{options}.
+
+    @return: its value, False if absent.
+    @raise ConfigurationError: if it is not a boolean.
+    """
+    text = options.pop("createKey", "false")
+    try:
+        return options_.convertBool(text)
+    except ValueError:
+        raise ConfigurationError(f"{what} option createKey={text!r}: give true or false") from None
 
 
 def parseClient(reactor, /, *args, **kwargs):
@@ -315,9 +339,10 @@ def parseClient(reactor, /, *args, **kwargs):
         raise ConfigurationError("sudp client: give serverKey=ed25519-... (the server's public key)")
     if gossip6 is not None and keyFile is None:
         raise ConfigurationError("sudp client (gossip6): give key=FILE, the client's RSA key (sudp keygen --type rsa)")
+    create = popCreateKey(options, "sudp client")
     config = configFromOptions(options)
-    _rejectUnknown(options, ["host", "port", "serverKey", "key", "bindAddress", "timeout", "handshake"])
-    identity = _identity(keyFile, gossip6)
+    _rejectUnknown(options, ["host", "port", "serverKey", "key", "bindAddress", "timeout", "handshake", "createKey"])
+    identity = _identity(keyFile, gossip6, create)
     return SUDPClientEndpoint(
         reactor,
         host,
