@@ -64,7 +64,8 @@ class HandshakeExhaustionTests(unittest.TestCase):
         handshakes, 20 a second per source), 100 attacker addresses fill
         every pending slot; meanwhile 10 new clients from other addresses
         connect one after another, each within its 3 s handshake bound.
-        (Before the fix: 0 to 3 of 10.)
+        (Before the fix, measured here: 7 of 10, the first three timing out
+        while the attackers held every slot.)
         """
         directory = os.path.abspath(self.mktemp())
         os.makedirs(directory)
