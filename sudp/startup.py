@@ -9,6 +9,7 @@ reactor runs (L{exitIfListenFails}), each end the process with one line
 C{Error: ...} on standard error and no traceback.
 """
 
+import errno
 import os
 import sys
 
@@ -65,11 +66,11 @@ def listenFailure(failure, what):
         cause = error.socketError
         reason = errorText(cause) if isinstance(cause, OSError) else oneLine(cause)
         hint = ""
-        if isinstance(cause, OSError) and cause.errno == 98:  # EADDRINUSE
+        if isinstance(cause, OSError) and cause.errno == errno.EADDRINUSE:
             hint = ": another program uses it; stop it or choose another port"
-        elif isinstance(cause, OSError) and cause.errno == 13:  # EACCES
+        elif isinstance(cause, OSError) and cause.errno == errno.EACCES:
             hint = ": ports below 1024 need privileges; choose a port above 1023"
-        elif isinstance(cause, OSError) and cause.errno == 99:  # EADDRNOTAVAIL
+        elif isinstance(cause, OSError) and cause.errno == errno.EADDRNOTAVAIL:
             hint = ": that address is not one of this host's; check --interface"
         where = f"{error.interface or '*'}:{error.port}"
         return f"cannot listen on {what} ({where}: {reason}){hint}"
