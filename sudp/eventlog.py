@@ -14,7 +14,7 @@ held back since the last one logged.
 
 from twisted.logger import Logger, LogLevel
 
-from sudp.addresses import formatAddress
+from sudp.addresses import displayAddress
 
 REFUSED = "refused"
 OPENED = "opened"
@@ -77,7 +77,7 @@ class ConnectionLog:
             return False
         fields = dict(
             sudp_event=kind,
-            address=formatAddress(addr) if addr else "?",
+            address=displayAddress(addr) if addr else "?",
             fingerprint=fingerprint,
             suite=suite,
             reason=reason,

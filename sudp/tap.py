@@ -7,6 +7,7 @@ C{twist sudp}: run a sudp/1 server.
 
 import importlib
 import os
+import shlex
 import sys
 
 from twisted.application import service
@@ -19,6 +20,7 @@ from twisted.python import usage
 from sudp import speedups
 from sudp.errors import SUDPError
 from sudp.keys import loadAuthorizedKeys, loadOrCreateIdentity
+from sudp.options import escapeValue
 from sudp.suites import parseSuiteList
 from sudp.udp.config import Config
 from sudp.startup import exitIfListenFails, failFast
@@ -173,7 +175,7 @@ class SUDPService(service.Service):
         @return: the client endpoint string for this server (for gossip6,
             with the client's own RSA key file to fill in).
         """
-        host = self.interface if self.interface not in ("", "0.0.0.0", "::") else "127.0.0.1"
+        host = escapeValue(self.interface if self.interface not in ("", "0.0.0.0", "::") else "127.0.0.1")
         number = self.port.getHost().port
         if self.gossip6:
             return (f"sudp:host={host}:port={number}:handshake=gossip6:key=CLIENT_RSA.key"
@@ -201,6 +203,8 @@ class SUDPService(service.Service):
         self.log.info("sudp: data path: {path}", path=speedups.describe())
         self.log.info("sudp: listening on UDP port {port}; clients connect with:", port=port.getHost().port)
         self.log.info("sudp:   {endpoint}", endpoint=self.clientEndpointString())
+        if not self.gossip6:
+            self.log.info("sudp: from a shell: sudp connect {quoted}", quoted=shlex.quote(self.clientEndpointString()))
 
     def stopService(self):
         service.Service.stopService(self)
@@ -242,8 +246,8 @@ class StreamListener(service.Service):
         if self.description.startswith("sframe:") and host.type == "TCP":
             address = host.host if host.host not in ("0.0.0.0", "::") else "127.0.0.1"
             self.log.info(
-                "sudp:   sframe:{handshake}serverKey={key}:endpoint=tcp\\:{host}\\:{port}",
-                key=self.identity.publicKey.toText(), host=address, port=host.port,
+                "sudp:   sframe:{handshake}serverKey={key}:endpoint={inner}",
+                key=self.identity.publicKey.toText(), inner=escapeValue(f"tcp:{escapeValue(address)}:{host.port}"),
                 handshake="handshake=gossip6:key=CLIENT_RSA.key:" if self.gossip6 else "",
             )
 

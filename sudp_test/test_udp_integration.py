@@ -450,10 +450,12 @@ class CommandLineTests(SUDPIntegrationMixin, unittest.TestCase):
         return env
 
     @defer.inlineCallbacks
-    def twistSudp(self, key, prefix, *extra):
+    def twistSudp(self, key, prefix, *extra, interface="127.0.0.1"):
         """
         Start C{twist sudp} on free ports (stopped at cleanup) and wait for the
         endpoint string it prints that starts with C{prefix}.
+
+        @param interface: its C{--interface}; None: none (all addresses).
 
         @return: C{(everything printed so far, the endpoint string)}.
         """
@@ -461,7 +463,7 @@ class CommandLineTests(SUDPIntegrationMixin, unittest.TestCase):
         reactor.spawnProcess(
             pp, sys.executable,
             [sys.executable, "-m", "twisted", "--log-format=text", "sudp", "--port", "0",
-             "--interface", "127.0.0.1", "--key", key, *extra],
+             *(["--interface", interface] if interface else []), "--key", key, *extra],
             env=self.env(), path=self.dir,
         )
 
@@ -499,6 +501,48 @@ class CommandLineTests(SUDPIntegrationMixin, unittest.TestCase):
         self.assertEqual(got, [b"ping"])
         client.transport.loseConnection()
         yield client.lost
+
+    @defer.inlineCallbacks
+    def echoWith(self, endpoint):
+        client = yield clientFromString(reactor, endpoint).connect(RecorderFactory())
+        client.transport.write(b"ping")
+        got = yield client.waitFor(1)
+        self.assertEqual(got, [b"ping"])
+        client.transport.loseConnection()
+        yield client.lost
+        return client
+
+    @defer.inlineCallbacks
+    def test_twistSudpIPv6(self):
+        """
+        twist sudp --interface ::1 prints a client string that works as
+        printed (the landed code printed host=::1, which does not parse).
+        """
+        out, endpoint = yield self.twistSudp(os.path.join(self.dir, "twist.key"), "sudp:host=", interface="::1")
+        self.assertIn("host=\\:\\:1:", endpoint)
+        self.assertIn(f"from a shell: sudp connect '{endpoint}'", out)
+        yield self.echoWith(endpoint)
+
+    @defer.inlineCallbacks
+    def test_twistSudpDualStack(self):
+        """
+        Without --interface, twist sudp listens on both families: the
+        printed (IPv4) client string works, and so does the same over ::1.
+        """
+        out, endpoint = yield self.twistSudp(os.path.join(self.dir, "twist.key"), "sudp:host=", interface=None)
+        self.assertIn("host=127.0.0.1:", endpoint)
+        yield self.echoWith(endpoint)
+        yield self.echoWith(endpoint.replace("host=127.0.0.1:", "host=\\:\\:1:"))
+
+    @defer.inlineCallbacks
+    def test_twistSudpListenSFrameIPv6(self):
+        """
+        The sframe client string printed for an IPv6 stream listener works.
+        """
+        out, endpoint = yield self.twistSudp(
+            os.path.join(self.dir, "twist.key"), "sframe:serverKey=",
+            "--listen", "sframe:endpoint=tcp6\\:0\\:interface=\\\\\\:\\\\\\:1")
+        yield self.echoWith(endpoint)
 
     @defer.inlineCallbacks
     def test_twistSudpListenSFrame(self):

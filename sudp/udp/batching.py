@@ -197,6 +197,16 @@ class GROPort(udp.Port):
     batch = 32
     _receiver = None
 
+    def createInternetSocket(self):
+        """
+        The socket, made dual-stack (IPv4 clients too) when it binds the
+        IPv6 wildcard, whatever the system's default.
+        """
+        s = udp.Port.createInternetSocket(self)
+        if self.addressFamily == socket.AF_INET6 and self.interface == "::":
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        return s
+
     def _bindSocket(self):
         udp.Port._bindSocket(self)
         self.gro = self.wantGRO and _GRO_CMSG_SPACE and enableGRO(self.socket)
