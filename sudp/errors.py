@@ -76,6 +76,13 @@ class HandshakeTimeout(HandshakeFailed):
     """
 
 
+class ServerUnreachable(HandshakeFailed):
+    """
+    The server's host answered that nothing listens on the port (an ICMP
+    port unreachable, before any answer from a server).
+    """
+
+
 class BadServerSignature(HandshakeFailed):
     """
     The server's handshake was not signed by the expected key: either the

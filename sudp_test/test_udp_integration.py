@@ -13,7 +13,7 @@ from twisted.internet.error import ConnectionDone
 from twisted.trial import unittest
 
 from sudp import speedups
-from sudp.errors import BadServerSignature, ClientNotAuthorized, HandshakeTimeout, MessageTooLarge
+from sudp.errors import BadServerSignature, ClientNotAuthorized, HandshakeTimeout, MessageTooLarge, ServerUnreachable
 from sudp.interfaces import ISUDPTransport
 from sudp.keys import Identity, saveIdentity
 from sudp.tap import Echo
@@ -218,13 +218,13 @@ class EndpointTests(SUDPIntegrationMixin, unittest.TestCase):
     @defer.inlineCallbacks
     def test_noServer(self):
         """
-        With nothing listening, connect() fails with HandshakeTimeout after
-        the configured timeout.
+        With no answer at all (a socket that reads and never replies),
+        connect() fails with HandshakeTimeout after the configured timeout.
         """
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         s.bind(("127.0.0.1", 0))
+        self.addCleanup(s.close)
         portNumber = s.getsockname()[1]
-        s.close()
         ep = clientFromString(
             reactor,
             f"sudp:host=127.0.0.1:port={portNumber}:serverKey={self.identity.publicKey.toText()}:timeout=1",
@@ -518,9 +518,10 @@ class CommandLineTests(SUDPIntegrationMixin, unittest.TestCase):
         twist sudp --interface ::1 prints a client string that works as
         printed (the landed code printed host=::1, which does not parse).
         """
-        out, endpoint = yield self.twistSudp(os.path.join(self.dir, "twist.key"), "sudp:host=", interface="::1")
+        out, shell = yield self.twistSudp(os.path.join(self.dir, "twist.key"), "from a shell: ", interface="::1")
+        endpoint = [line.split("sudp:   ", 1)[1] for line in out.splitlines() if "sudp:   sudp:host=" in line][0]
         self.assertIn("host=\\:\\:1:", endpoint)
-        self.assertIn(f"from a shell: sudp connect '{endpoint}'", out)
+        self.assertEqual(shell, f"from a shell: sudp connect '{endpoint}'")
         yield self.echoWith(endpoint)
 
     @defer.inlineCallbacks
@@ -597,3 +598,26 @@ class CommandLineTests(SUDPIntegrationMixin, unittest.TestCase):
         code = yield pp.ended.addTimeout(20, reactor)
         self.assertEqual(code, 1)
         self.assertIn(b"not signed by", pp.err)
+
+
+class FastFailureTests(SUDPIntegrationMixin, unittest.TestCase):
+    """
+    A client learns within a second that nothing listens at the server's
+    address (the landed code waited the whole handshake timeout, 10 s, and
+    then said "state hello-sent").
+    """
+
+    @defer.inlineCallbacks
+    def test_closedPortFailsWithinOneSecond(self):
+        for family, host, escaped in ((socket.AF_INET, "127.0.0.1", "127.0.0.1"), (socket.AF_INET6, "::1", "\\:\\:1")):
+            s = socket.socket(family, socket.SOCK_DGRAM)
+            s.bind((host, 0))
+            portNumber = s.getsockname()[1]
+            s.close()
+            ep = clientFromString(
+                reactor, f"sudp:host={escaped}:port={portNumber}:serverKey={self.identity.publicKey.toText()}")
+            started = reactor.seconds()
+            e = yield self.assertFailure(ep.connect(RecorderFactory()).addTimeout(5, reactor), ServerUnreachable)
+            self.assertLess(reactor.seconds() - started, 1.0)
+            self.assertIn(str(portNumber), str(e))
+            self.assertIn(host, str(e))

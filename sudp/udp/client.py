@@ -12,11 +12,13 @@ import hmac
 import os
 from collections import Counter
 
+from sudp.addresses import displayAddress
 from sudp.errors import (
     ClientNotAuthorized,
     HandshakeFailed,
     HandshakeTimeout,
     MalformedPacket,
+    ServerUnreachable,
     SessionClosed,
 )
 from sudp.udp import packets as P
@@ -245,13 +247,7 @@ class ClientEngine:
         timeout, and run the session's timers.
         """
         if now >= self._expires:
-            self._fail(
-                HandshakeTimeout(
-                    f"no handshake with {self.serverAddr[0]}:{self.serverAddr[1]} within "
-                    f"{self.config.handshakeTimeout:g} s (state {self.state})"
-                ),
-                now,
-            )
+            self._fail(HandshakeTimeout(self._timeoutText()), now)
         elif now >= self._retransmitAt:
             self._interval = min(self._interval * 2, self.config.retransmitMax)
             self._retransmitAt = now + self._interval
@@ -262,6 +258,35 @@ class ClientEngine:
         for session in self.timers.due(now):
             if session.state is not CONFIRMING:
                 session.onTimer(now)
+
+    _STAGES = {
+        HELLO_SENT: "no answer at all (is a sudp server running there? is the UDP port open in "
+                    "firewalls on the way? a gossip6 server needs handshake=gossip6)",
+        INIT_SENT: "the server answered the HELLO but not the HANDSHAKE_INIT (is it overloaded, "
+                   "or refusing this client's address? see its log)",
+        CONFIRM_SENT: "the server did not confirm the session (see its log)",
+    }
+
+    def _timeoutText(self):
+        return (f"no handshake with {displayAddress(self.serverAddr)} within "
+                f"{self.config.handshakeTimeout:g} s: {self._STAGES.get(self.state, self.state)}")
+
+    def portUnreachable(self, now):
+        """
+        The server's host reported that nothing listens on the port (an
+        ICMP port unreachable, seen on the client's connected socket).
+        Before any answer from the server this fails the handshake at once
+        with L{ServerUnreachable}; after one it is only counted
+        (C{drops["port-unreachable"]}): anyone on the path can forge one.
+        """
+        if self.state is not HELLO_SENT:
+            self.drops["port-unreachable"] += 1
+            return
+        host = displayAddress(self.serverAddr)
+        self._fail(ServerUnreachable(
+            f"no sudp server at {host}: the host answered that nothing listens on UDP port "
+            f"{self.serverAddr[1]} (ICMP port unreachable); check that the server runs, the host "
+            f"and port, and firewalls"), now)
 
     def send(self, message, now):
         """

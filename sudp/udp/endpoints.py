@@ -204,6 +204,7 @@ class SUDPClientEndpoint:
             state["adapter"] = adapter
             udpPort = _listenUDP(self._reactor, 0, adapter, self._bindAddress or anyAddressFor(ip), self._config,
                                  min(self._config.recvBatch, CLIENT_RECV_BATCH))
+            udpPort.connect(ip, self._port)  # the kernel then reports ICMP port unreachable
             if self._gossip6 is not None:
                 self._gossip6.bound(engine, udpPort)
             adapter.start()
