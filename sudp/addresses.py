@@ -18,11 +18,16 @@ def unmappedHost(host):
     """
     @return: C{host} as people write it: the IPv4 address for an
         IPv4-mapped IPv6 address (what a dual-stack socket reports for an
-        IPv4 peer, C{"::ffff:127.0.0.1"}), else C{host} unchanged.
+        IPv4 peer, C{"::ffff:127.0.0.1"}, also written C{"::ffff:7f00:1"}),
+        else C{host} unchanged.
     """
-    if host.startswith("::ffff:") and "." in host:
-        return host[7:]
-    return host
+    if not host.startswith("::ffff:"):
+        return host
+    try:
+        mapped = ipaddress.IPv6Address(host.split("%", 1)[0]).ipv4_mapped
+    except ValueError:
+        return host
+    return host if mapped is None else str(mapped)
 
 
 def displayAddress(addr):

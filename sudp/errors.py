@@ -83,6 +83,13 @@ class ServerUnreachable(HandshakeFailed):
     """
 
 
+class NoCommonSuite(HandshakeFailed):
+    """
+    The server accepts none of the cipher suites the client offered; the
+    message names both sides' suites.
+    """
+
+
 class BadServerSignature(HandshakeFailed):
     """
     The server's handshake was not signed by the expected key: either the

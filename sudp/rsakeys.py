@@ -53,6 +53,7 @@ from sudp.keys import (
     ED25519_PREFIX,
     Identity,
     PublicKey,
+    deriveSecret,
     _loadOrCreate,
     _loadPrivatePEM,
     _loadPublicKeyFile,
@@ -372,6 +373,18 @@ class RSAIdentity:
         The size of the modulus in bits.
         """
         return self.publicKey.bits
+
+    def deriveSecret(self, label):
+        """
+        A secret of this key's own for one purpose, the same every time the
+        key is loaded: HKDF-SHA-256 of the private key's PKCS#8 DER form,
+        with C{label} as info (L{sudp.keys.deriveSecret}).
+
+        @return: 32 bytes.
+        """
+        der = self._key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+                                      serialization.NoEncryption())
+        return deriveSecret(der, label)
 
     @property
     def signatureSize(self):

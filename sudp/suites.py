@@ -281,6 +281,7 @@ registry = SuiteRegistry(ICipherSuite, "cipher suite")
 registerSuite = registry.register
 getSuite = registry.get
 suiteNames = registry.names
+suiteName = registry.nameOf
 parseSuiteList = registry.parseList
 loadPluginSuites = registry.loadPlugins
 

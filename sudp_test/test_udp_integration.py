@@ -621,3 +621,65 @@ class FastFailureTests(SUDPIntegrationMixin, unittest.TestCase):
             self.assertLess(reactor.seconds() - started, 1.0)
             self.assertIn(str(portNumber), str(e))
             self.assertIn(host, str(e))
+
+
+    @defer.inlineCallbacks
+    def test_refusedSuitesSaySo(self):
+        """
+        A client offering only suites the server refuses fails at once with
+        NoCommonSuite naming both sides' suites.
+        """
+        from sudp.errors import NoCommonSuite
+
+        yield self.listen(options=":suites=aes-256-gcm")
+        started = reactor.seconds()
+        e = yield self.assertFailure(self.endpoint(":suites=chacha20-poly1305").connect(RecorderFactory()),
+                                     NoCommonSuite)
+        self.assertLess(reactor.seconds() - started, 1.0)
+        self.assertIn("it accepts: aes-256-gcm", str(e))
+
+
+class ServerRestartTests(unittest.TestCase):
+    """
+    A server process killed and started again on its port, with its key: its
+    old clients learn within one round trip (a stateless reset) and a
+    ClientService reconnects (the landed code kept the client on its dead
+    session for the idle timeout, 61.9 s, while its writes vanished).
+    """
+
+    timeout = 60
+
+    @defer.inlineCallbacks
+    def test_clientServiceReconnectsAfterRestart(self):
+        from twisted.application.internet import ClientService
+        from sudp_test.serverprocess import startTwistSudp
+
+        directory = os.path.abspath(self.mktemp())
+        os.makedirs(directory)
+        endpoint, process = yield startTwistSudp(reactor, self, directory)
+        factory = RecorderFactory()
+        service = ClientService(clientFromString(reactor, endpoint), factory,
+                                retryPolicy=lambda attempt: 0.1)
+        service.startService()
+        self.addCleanup(service.stopService)
+        first = yield service.whenConnected(failAfterFailures=5)
+        first.transport.write(b"before")
+        yield first.waitFor(1)
+
+        process.signalProcess("KILL")
+        port = endpoint.split(":port=")[1].split(":")[0]
+        yield startTwistSudp(reactor, self, directory, "--port", port)
+
+        started = reactor.seconds()
+        first.transport.write(b"into the void")
+        yield first.lost.addTimeout(5, reactor)
+        self.assertLess(reactor.seconds() - started, 1.0)
+        self.assertEqual(first.reason.value.reason, "stateless-reset")
+        self.assertIn("restarted", str(first.reason.value))
+
+        yield sleep(0)  # the service hears of the loss after the protocol
+        second = yield service.whenConnected(failAfterFailures=5)
+        self.assertIsNot(second, first)
+        second.transport.write(b"after")
+        got = yield second.waitFor(1)
+        self.assertEqual(got, [b"after"])

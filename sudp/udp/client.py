@@ -24,8 +24,9 @@ from sudp.errors import (
 from sudp.udp import packets as P
 from sudp.udp import records as R
 from sudp.udp.config import Config
+from sudp.udp.reset import isReset
 from sudp.udp.events import HandshakeFailure
-from sudp.handshake import checkAnswer, clientProof, randomIndex
+from sudp.handshake import checkAnswer, checkRefusal, clientProof, randomIndex
 from sudp.udp.keyschedule import Ephemeral
 from sudp.udp.session import CLIENT, CONFIRMING, OPEN, Session
 from sudp.udp.ciphercache import CipherCache
@@ -128,6 +129,10 @@ class ClientEngine:
                 self._cookie(data, now)
             elif t == self.RESP_TYPE:
                 self._resp(data, now)
+            elif t == P.STATELESS_RESET:
+                self._statelessReset(data, now)
+            elif t == P.HANDSHAKE_REFUSED:
+                self._refused(data, now)
             else:
                 self.drops["unexpected-type"] += 1
         except MalformedPacket as e:
@@ -155,6 +160,25 @@ class ClientEngine:
             self.drops["truncated"] += 1
             return
         session.receive(data, t, seq, addr, now)
+
+    def _refused(self, data, now):
+        refused = P.HandshakeRefused.decode(data)
+        if self.state is not INIT_SENT or refused.receiverIndex != self._index or self.serverKey is None:
+            # (a gossip6 client pins no Ed25519 key; its servers never refuse a suite)
+            self.drops["unexpected-refusal"] += 1
+            return
+        error = checkRefusal(self.serverKey, self._packet, refused, self.config.suites)
+        if error is None:  # not signed by the server: anyone could have sent it
+            self.drops["bad-refusal"] += 1
+            return
+        self._fail(error, now)
+
+    def _statelessReset(self, data, now):
+        session = self.session
+        if session is not None and session.state is OPEN and isReset(data, session.resetToken):
+            session.statelessReset(now)
+        else:
+            self.drops["bad-reset"] += 1
 
     def _cookie(self, data, now):
         nonce, timestamp, cookie = P.decodeCookie(data)
