@@ -13,6 +13,7 @@ The C{sudp} command (also C{python -m sudp}).
 import argparse
 import sys
 
+from sudp import __version__
 from sudp.errors import SUDPError
 from sudp.keys import Identity, saveIdentity
 from sudp.rsakeys import (
@@ -73,6 +74,9 @@ def buildParser():
     """
     parser = argparse.ArgumentParser(
         prog="sudp", description="sudp key tool and command-line client"
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"sudp {__version__}", help="print sudp's version and exit"
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
