@@ -42,7 +42,7 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 128 + signal.SIGINT
 """Exit status: interrupted by SIGINT (Ctrl-C), 130."""
 EXIT_TERMINATED = 128 + signal.SIGTERM
-"""Exit status: C{sudp connect} terminated by SIGTERM, 143."""
+"""Exit status: C{sudp connect} or C{sudp vpn041} terminated by SIGTERM, 143."""
 
 DEFAULT_WAIT = 1.0
 """
@@ -65,7 +65,7 @@ exit status:
   2    a usage error
   70   vpn041 only: a datagram from the gateway that does not decrypt
   130  interrupted (SIGINT, Ctrl-C)
-  143  terminated (SIGTERM; connect)"""
+  143  terminated (SIGTERM; connect and vpn041)"""
 """
 The exit statuses of the C{sudp} command, as its C{--help} shows them.
 """
