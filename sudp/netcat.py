@@ -211,8 +211,8 @@ class Netcat:
         except Exception as e:
             self._failed(e)
             return self.finished
-        self._connecting.addCallbacks(self._connected, lambda f: self._failed(f.value),
-                                      callbackArgs=(done, startInput))
+        self._connecting.addCallback(self._connected, done, startInput)
+        self._connecting.addErrback(lambda f: self._failed(f.value))
         return self.finished
 
     def _connected(self, session, done, startInput):

@@ -427,6 +427,18 @@ class NetcatTests(unittest.TestCase):
         self.assertIn("handshake refused", self.err.getvalue())
         self.assertEqual(self.inputs, [])
 
+    def test_sessionWithoutKey(self):
+        """
+        A session whose transport cannot say who the server is ends the run
+        with status 1 and says why, instead of hanging.
+        """
+        nc, endpoint = self.start()
+        endpoint.protocol = endpoint.factory.buildProtocol(None)
+        endpoint.protocol.makeConnection(object())
+        endpoint.connecting.callback(endpoint.protocol)
+        self.assertEqual(self.statuses, [1])
+        self.assertIn("peerPublicKey", self.err.getvalue())
+
     def test_badEndpointString(self):
         """
         An endpoint string that does not parse ends the run with status 1
