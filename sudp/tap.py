@@ -1,3 +1,4 @@
+# -*- test-case-name: sudp_test.test_tap, sudp_test.test_netcat -*-
 """
 C{twist sudp}: run a sudp/1 server.
 
@@ -70,6 +71,19 @@ def loadApp(name):
     )
 
 
+def printVersion():
+    """
+    Print sudp's version and Twisted's (C{sudp 0.1.0 (Twisted 25.5.0)}) and
+    exit 0: the C{--version} of C{twist sudp} and C{twist vpn041}.
+    """
+    from twisted import __version__ as twistedVersion
+
+    from sudp import __version__
+
+    print(f"sudp {__version__} (Twisted {twistedVersion})")
+    sys.exit(0)
+
+
 class Options(usage.Options):
     synopsis = "[--port 9000] [--key FILE] [--app module.attr] [options]"
     longdesc = (
@@ -107,6 +121,12 @@ class Options(usage.Options):
         May be given more than once.
         """
         self["listen"].append(description)
+
+    def opt_version(self):
+        """
+        Print sudp's version (and Twisted's) and exit.
+        """
+        printVersion()
 
     def postOptions(self):
         if not 0 <= self["port"] <= 65535:

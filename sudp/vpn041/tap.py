@@ -1,3 +1,4 @@
+# -*- test-case-name: sudp_test.test_vpn041, sudp_test.test_netcat -*-
 """
 C{twist vpn041}: run a vpn041 gateway (docs/vpn041.md).
 
@@ -14,7 +15,7 @@ from twisted.python import usage
 
 from sudp.errors import SUDPError
 from sudp.startup import exitIfListenFails, failFast
-from sudp.tap import Echo, loadApp
+from sudp.tap import Echo, loadApp, printVersion
 from sudp.vpn041.dataplane import maxPayload
 from sudp.vpn041.settings import loadAppSettings
 
@@ -36,6 +37,12 @@ class Options(usage.Options):
     ]
     optFlags = [["authenticated", None, "The authenticated data plane: a 16-byte AES-GCM tag per datagram "
                                         "(not the seed's; clients must use it too)."]]
+
+    def opt_version(self):
+        """
+        Print sudp's version (and Twisted's) and exit.
+        """
+        printVersion()
 
     def postOptions(self):
         for name in ("appsettings", "cert", "key", "ca"):
