@@ -86,7 +86,7 @@ class Options(usage.Options):
         ["max-pending", None, None, "Most handshakes in progress at once.", int],
         ["idle-timeout", None, None, "Seconds without a packet before a session ends.", float],
         ["handshake", None, "sudp", "sudp (the sudp/1 handshake, Ed25519 key) or gossip6 "
-                                    "(seed 004: RSA keys, proof of work; needs --trusted-keys)."],
+                                    "(RSA keys, proof of work; needs --trusted-keys)."],
         ["trusted-keys", None, None, "gossip6: the clients' RSA public keys, one per line."],
         ["difficulty", None, None, "gossip6: proof-of-work difficulty in bits (default 6).", int],
         ["t-max", None, None, "gossip6: seconds a handshake message stays fresh (default 60).", float],

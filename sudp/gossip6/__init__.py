@@ -1,5 +1,5 @@
 """
-gossip6: seed 004's mutual-authentication handshake (ephemeral X25519 and
+gossip6: the Gossip-6 spec's mutual-authentication handshake (ephemeral X25519 and
 RSA identities, scrypt proof of work, SHA3-256 digests signed with
 RSA-PSS, freshness, address binding, trusted keys shared out of band),
 selectable on sudp (UDP, behind the stateless cookie) and sframe (streams)

@@ -54,7 +54,7 @@ def sameAddress(a, b):
 
 class Message:
     """
-    Seed 004's handshake message m.
+    The Gossip-6 spec's handshake message m.
 
     @ivar dhe: the sender's ephemeral X25519 public key (32 bytes).
     @ivar rsaKey: the sender's RSA public key, DER SubjectPublicKeyInfo.

@@ -21,7 +21,7 @@ from sudp.vpn041.settings import loadAppSettings
 
 class Options(usage.Options):
     synopsis = "--appsettings FILE --cert FILE --key FILE --ca FILE [options]"
-    longdesc = ("Run a vpn041 gateway (seed 001): a TLS authentication plane that hands clients a session "
+    longdesc = ("Run a vpn041 gateway (spec 041): a TLS authentication plane that hands clients a session "
                 "id and an AES key, and a UDP push data plane. The UDP plane has no integrity protection "
                 "unless --authenticated is given.")
     optParameters = [
@@ -35,7 +35,7 @@ class Options(usage.Options):
         ["app", "a", None, "Protocol factory to serve, as module.attr (default: echo)."],
     ]
     optFlags = [["authenticated", None, "The authenticated data plane: a 16-byte AES-GCM tag per datagram "
-                                        "(not the seed's; clients must use it too)."]]
+                                        "(not the spec's; clients must use it too)."]]
 
     def postOptions(self):
         for name in ("appsettings", "cert", "key", "ca"):
