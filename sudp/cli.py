@@ -69,7 +69,7 @@ def _rsaBits(text):
 
 def buildParser():
     """
-    @return: the L{argparse.ArgumentParser} of the C{sudp} command.
+    @return: the C{argparse.ArgumentParser} of the C{sudp} command.
     """
     parser = argparse.ArgumentParser(
         prog="sudp", description="sudp key tool and command-line client"

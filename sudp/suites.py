@@ -1,5 +1,5 @@
 """
-Cipher suites: L{ICipherSuite} implementations and the registry by name.
+Cipher suites: L{ICipherSuite} implementations and the registry by name. ::
 
   name                 id  library        nonce (24/12 bytes)            limits (RFC 9001 6.6)
   chacha20-poly1305     1  cryptography   0^32 | seq64                   2^62 sealed, 2^36 forgeries
@@ -15,7 +15,7 @@ associated data, so its nonce is the packet header itself: any change to
 the header changes the nonce and the tag fails.
 
 Applications add suites without touching sudp: an object providing
-L{twisted.plugin.IPlugin} and L{ICipherSuite} in any C{twisted/plugins/}
+C{twisted.plugin.IPlugin} and L{ICipherSuite} in any C{twisted/plugins/}
 module on C{sys.path} is found by name (see docs/ciphersuites.md and
 examples/thirdparty_suite/).
 """

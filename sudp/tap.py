@@ -1,5 +1,5 @@
 """
-C{twist sudp}: run a sudp/1 server.
+C{twist sudp}: run a sudp/1 server. ::
 
   twist sudp --port 9000                      # echo server, key in ./sudp_server.key
   twist sudp --port 9000 --app mymod.factory  # serve any protocol factory
@@ -39,8 +39,8 @@ class Echo(protocol.Protocol):
 
 def loadApp(name):
     """
-    Resolve C{module.attr} to a protocol factory: an L{IProtocolFactory}
-    provider, a L{protocol.Protocol} subclass, or a callable returning a factory.
+    Resolve C{module.attr} to a protocol factory: an C{IProtocolFactory}
+    provider, a C{protocol.Protocol} subclass, or a callable returning a factory.
 
     @raise usage.UsageError: with a clear message if it is none of those.
     """

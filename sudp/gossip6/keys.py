@@ -1,5 +1,5 @@
 """
-The gossip6 transcript and session keys (docs/gossip6.md, "Keys").
+The gossip6 transcript and session keys (docs/gossip6.md, "Keys"). ::
 
   th   = SHA-256("gossip6 handshake\\0" | u32 len(INIT) | INIT | RESP)      (UDP)
   th   = SHA-256("gossip6 stream handshake\\0" | u32 len(INIT) | INIT | RESP)   (stream)

@@ -1,7 +1,7 @@
 """
 sframe frames (the peer-to-peer spec's), sans-IO.
 
-A frame is a 16-byte header, the payload, and a trailer:
+A frame is a 16-byte header, the payload, and a trailer::
 
   LENGTH u32 | CODE u32 | SEQ u32 | CHECKSUM u32 (= LENGTH ^ CODE ^ SEQ)
   payload (LENGTH bytes)

@@ -1,13 +1,13 @@
 """
 Key establishment for sframe: the sudp/1 handshake (L{sudp.handshake}) over
-the stream, without the cookie (the stream already proved the address).
+the stream, without the cookie (the stream already proved the address). ::
 
   client -> server   u16 length | HANDSHAKE_INIT (timestamp 0, cookie zero)
   server -> client   u16 length | HANDSHAKE_RESP
   client -> server   first frame, CODE_CONFIRM: empty, or the 96-byte client proof
   server -> client   first frame, CODE_ACCEPT (or CODE_CLOSE with a reason)
 
-The suite ids in INIT and RESP name stream suites (L{STREAM_SUITES}: 1 =
+The suite ids in INIT and RESP name stream suites (C{STREAM_SUITES}: 1 =
 aes-256-ctr-sha256, the peer-to-peer spec's; 2 = chacha20-poly1305 and 3 = aes-256-gcm,
 an AEAD per frame). Frame
 keys: prk = HKDF-Extract(th, dh); block = HKDF-Expand(prk, "sudp/1 sframe",

@@ -40,7 +40,7 @@ def lostReason(closed):
 
 def udpAddress(addr):
     """
-    @return: an L{IPv4Address} or L{IPv6Address} of type C{'UDP'}.
+    @return: an C{IPv4Address} or C{IPv6Address} of type C{'UDP'}.
     """
     host, port = addr[0], addr[1]
     if ":" in host:

@@ -7,7 +7,7 @@ a UDP data plane then carries pushes both ways as
 C{[sessionId 1][nonce 16][payload]}, the payload AES-encrypted with a key
 and IV derived per packet from (session key, nonce) when C{useEncryption}
 is true. As the spec says, the UDP plane has no integrity protection; an
-authenticated variant (the same header plus a 16-byte tag) is an option.
+authenticated variant (the same header plus a 16-byte tag) is an option. ::
 
   settings    the flat appSettings file (useEncryption, encryptionType)
   dataplane   the datagram format, per-packet keys, AES, the MTU bound (sans-IO)

@@ -1,6 +1,6 @@
 """
 The authentication plane's messages and the session ids (docs/vpn041.md,
-"Authentication plane"). One JSON object per line, inside TLS:
+"Authentication plane"). One JSON object per line, inside TLS::
 
   client -> server  {"type": "VpnAuthRequest", "version": 1, "udpPort": P,
                      "useEncryption": B, "authenticated": B}

@@ -82,7 +82,7 @@ class ClientSession(PushTransport):
         """
         @raise Vpn041Fatal: after a fatal data-plane failure.
         @raise SessionClosed: after the session ended otherwise.
-        @raise ValueError: for a payload over L{maxMessageSize}.
+        @raise ValueError: for a payload over C{maxMessageSize}.
         """
         if self.client.fatalError is not None:
             raise self.client.fatalError

@@ -1,5 +1,5 @@
 """
-The vpn041 UDP data plane (docs/vpn041.md, "Data plane"), sans-IO.
+The vpn041 UDP data plane (docs/vpn041.md, "Data plane"), sans-IO. ::
 
   datagram = sessionId (1) | nonce (16, a random GUID per packet) | payload
 

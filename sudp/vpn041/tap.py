@@ -1,5 +1,5 @@
 """
-C{twist vpn041}: run a vpn041 gateway (docs/vpn041.md).
+C{twist vpn041}: run a vpn041 gateway (docs/vpn041.md). ::
 
     twist vpn041 --appsettings appsettings.json --cert gateway.pem --key gateway.key
                  --ca ca.pem [--auth-port 9443] [--port 9000] [--interface ADDR]
