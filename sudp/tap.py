@@ -19,6 +19,7 @@ from twisted.python import usage
 from sudp import speedups
 from sudp.errors import SUDPError
 from sudp.keys import loadAuthorizedKeys, loadOrCreateIdentity
+from sudp.sdnotify import NotifyingService
 from sudp.suites import parseSuiteList
 from sudp.udp.config import Config
 from sudp.startup import exitIfListenFails, failFast
@@ -352,7 +353,7 @@ def makeService(options):
         reactor, options["port"], identity, options["config"], interface=options["interface"],
         authorizedKeys=authorized, gossip6=setup,
     )
-    top = service.MultiService()
+    top = NotifyingService()  # READY=1 to systemd once every listener is up
     SUDPService(endpoint, options["factory"], identity, created, options["key"], options["interface"],
                 gossip6=setup is not None).setServiceParent(top)
     wide = serverWideOptions(options) if options["listen"] else {}
