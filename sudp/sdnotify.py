@@ -53,10 +53,10 @@ def notify(state, environ=None):
 
 class NotifyingService(service.MultiService):
     """
-    A L{service.MultiService} that tells systemd C{READY=1} once its
+    A C{MultiService} that tells systemd C{READY=1} once its
     children are listening, and C{STOPPING=1} when it stops.
 
-    A child's C{startService} may return a L{Deferred} that fires once it
+    A child's C{startService} may return a C{Deferred} that fires once it
     listens (or once its failure to listen was reported); a child with a
     C{port} attribute counts as listening when that attribute is set. When
     every such Deferred has fired, the reactor runs and no child's C{port}
