@@ -152,7 +152,7 @@ def _rsaBits(text):
 
 def buildParser():
     """
-    @return: the L{argparse.ArgumentParser} of the C{sudp} command.
+    @return: the C{argparse.ArgumentParser} of the C{sudp} command.
     """
     parser = argparse.ArgumentParser(
         prog="sudp",
@@ -240,7 +240,7 @@ def buildParser():
         help="vpn041 client: authenticate to a gateway, then stdin lines out as pushes, pushes to stdout",
         description="Authenticate to a vpn041 gateway over TLS, then send each line of standard input as "
         "one UDP push and print each push received. Exits 70 at once if a datagram from the gateway does "
-        "not decrypt (seed 001's failure rule).",
+        "not decrypt (spec 041's failure rule).",
     )
     p.add_argument("--appsettings", required=True, help="the flat appSettings JSON file")
     p.add_argument("--cert", required=True, help="this client's certificate (PEM)")

@@ -1,8 +1,8 @@
 """
 RSA key material for gossip6, handled like the Ed25519 keys of L{sudp.keys}.
 
-An RSA identity is an RSA key pair of 2048 to 4096 bits with public exponent
-65537. On disk:
+An RSA identity is an RSA key pair of 2048 to 4096 bits with public
+exponent 65537. On disk:
 
   - the private key is a PKCS#8 PEM file (C{-----BEGIN PRIVATE KEY-----}),
     written with mode 0600 and refused on load when group or others can read

@@ -1,6 +1,6 @@
 # -*- test-case-name: sudp_test.test_tap, sudp_test.test_netcat -*-
 """
-C{twist sudp}: run a sudp/1 server.
+C{twist sudp}: run a sudp/1 server. ::
 
   twist sudp --port 9000                      # echo server, key in ./sudp_server.key
   twist sudp --port 9000 --app mymod.factory  # serve any protocol factory
@@ -22,6 +22,7 @@ from sudp import speedups
 from sudp.errors import SUDPError
 from sudp.keys import loadAuthorizedKeys, loadOrCreateIdentity
 from sudp.options import escapeValue
+from sudp.sdnotify import NotifyingService
 from sudp.suites import parseSuiteList
 from sudp.udp.config import Config
 from sudp.startup import exitIfListenFails, failFast
@@ -42,8 +43,8 @@ class Echo(protocol.Protocol):
 
 def loadApp(name):
     """
-    Resolve C{module.attr} to a protocol factory: an L{IProtocolFactory}
-    provider, a L{protocol.Protocol} subclass, or a callable returning a factory.
+    Resolve C{module.attr} to a protocol factory: an C{IProtocolFactory}
+    provider, a C{protocol.Protocol} subclass, or a callable returning a factory.
 
     @raise usage.UsageError: with a clear message if it is none of those.
     """
@@ -102,7 +103,7 @@ class Options(usage.Options):
         ["max-pending", None, None, "Most handshakes in progress at once.", int],
         ["idle-timeout", None, None, "Seconds without a packet before a session ends.", float],
         ["handshake", None, "sudp", "sudp (the sudp/1 handshake, Ed25519 key) or gossip6 "
-                                    "(seed 004: RSA keys, proof of work; needs --trusted-keys)."],
+                                    "(RSA keys, proof of work; needs --trusted-keys)."],
         ["trusted-keys", None, None, "gossip6: the clients' RSA public keys, one per line."],
         ["difficulty", None, None, "gossip6: proof-of-work difficulty in bits (default 6).", int],
         ["t-max", None, None, "gossip6: seconds a handshake message stays fresh (default 60).", float],
@@ -376,7 +377,7 @@ def makeService(options):
         reactor, options["port"], identity, options["config"], interface=options["interface"],
         authorizedKeys=authorized, gossip6=setup,
     )
-    top = service.MultiService()
+    top = NotifyingService()  # READY=1 to systemd once every listener is up
     SUDPService(endpoint, options["factory"], identity, created, options["key"], options["interface"],
                 gossip6=setup is not None).setServiceParent(top)
     wide = serverWideOptions(options) if options["listen"] else {}

@@ -1,7 +1,7 @@
 """
 The gossip6 byte layout (docs/gossip6.md, "Messages"). All integers are
 big-endian; decoders check every length first and raise only
-L{sudp.errors.MalformedPacket}.
+L{sudp.errors.MalformedPacket}. ::
 
   m    = DHE_pub (32) | u16 L | RSA_pub (L bytes, DER SubjectPublicKeyInfo)
          | T (u64 Unix seconds) | family (u8: 4 or 6) | peer IP (4 or 16)
@@ -59,7 +59,7 @@ def sameAddress(a, b):
 
 class Message:
     """
-    Seed 004's handshake message m.
+    The Gossip-6 spec's handshake message m.
 
     @ivar dhe: the sender's ephemeral X25519 public key (32 bytes).
     @ivar rsaKey: the sender's RSA public key, DER SubjectPublicKeyInfo.

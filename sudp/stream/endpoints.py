@@ -1,5 +1,5 @@
 """
-sframe endpoints: wrap any stream endpoint.
+sframe endpoints: wrap any stream endpoint. ::
 
   sframe:key=server.key:endpoint=tcp\\:9001
   sframe:serverKey=ed25519-...:endpoint=tcp\\:127.0.0.1\\:9001

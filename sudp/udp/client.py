@@ -41,7 +41,7 @@ IDLE, HELLO_SENT, INIT_SENT, CONFIRM_SENT, ESTABLISHED, FAILED = (
 class ClientEngine:
     """
     @ivar session: the L{Session} once keys exist, else None.
-    @ivar drops: a L{Counter} of dropped datagrams by reason.
+    @ivar drops: a C{Counter} of dropped datagrams by reason.
     """
 
     def __init__(self, serverKey, serverAddr, config=None, identity=None, random=os.urandom):

@@ -23,7 +23,7 @@ class Config:
         application message is this less the 29 bytes of overhead.
     @ivar replayWindow: packets remembered below the highest sequence number.
     @ivar ordering: C{"window"} (accept reordered packets inside the window) or
-        C{"strict"} (seed 000: only a sequence number greater than every one
+        C{"strict"} (the UDP whitepaper: only a sequence number greater than every one
         before is accepted).
     @ivar rekeyAfterTime: age of a key epoch at which the client rekeys (the
         server asks for it C{rekeyAfterTime + 10} seconds in).

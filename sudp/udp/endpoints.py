@@ -1,5 +1,5 @@
 """
-sudp/1 as Twisted stream endpoints, and their string forms.
+sudp/1 as Twisted stream endpoints, and their string forms. ::
 
   serverFromString(reactor, "sudp:9000:key=server.key")
   clientFromString(reactor, "sudp:host=127.0.0.1:port=9000:serverKey=ed25519-...")
@@ -125,7 +125,7 @@ class SUDPServerEndpoint:
 
     def listen(self, factory):
         """
-        @return: a L{Deferred} firing with a L{SUDPListeningPort}.
+        @return: a C{Deferred} firing with a L{SUDPListeningPort}.
         """
         def start():
             if self._gossip6 is None:
@@ -170,7 +170,7 @@ class SUDPClientEndpoint:
 
     def connect(self, factory):
         """
-        @return: a L{Deferred} firing with the protocol after the handshake,
+        @return: a C{Deferred} firing with the protocol after the handshake,
             or failing with a L{sudp.errors.HandshakeFailed} (e.g.
             L{sudp.errors.BadServerSignature} for a wrong server key,
             L{sudp.errors.HandshakeTimeout}).

@@ -141,7 +141,7 @@ class HandshakeInit:
 
     @ivar size: the whole length of a decoded INIT, padding included (None
         for one built to be encoded): a server resends its RESP only to an
-        INIT at least L{HANDSHAKE_RESP_SIZE} long.
+        INIT at least C{HANDSHAKE_RESP_SIZE} long.
     """
 
     __slots__ = ("senderIndex", "timestamp", "cookie", "ephemeral", "suites", "size")
@@ -158,7 +158,7 @@ class HandshakeInit:
         """
         @param padTo: the least length of the result: zero bytes are added
             after the suites to reach it (a UDP client pads to
-            L{HANDSHAKE_RESP_SIZE}, so that no RESP is larger than its INIT).
+            C{HANDSHAKE_RESP_SIZE}, so that no RESP is larger than its INIT).
         """
         if not 1 <= len(self.suites) <= MAX_OFFERED_SUITES:
             raise ValueError(f"offer 1 to {MAX_OFFERED_SUITES} suites")

@@ -40,7 +40,7 @@ _unpackHeader = P.DATA_HEADER.unpack_from
 class ServerEngine:
     """
     @ivar sessions: index -> L{Session}, pending and open.
-    @ivar drops: a L{Counter} of dropped datagrams by reason.
+    @ivar drops: a C{Counter} of dropped datagrams by reason.
     """
 
     def __init__(self, identity, config=None, authorizedKeys=None, cookieSecret=None, random=os.urandom):

@@ -41,8 +41,8 @@ def lostReason(closed):
 
 def udpAddress(addr):
     """
-    @return: an L{IPv4Address} or L{IPv6Address} of type C{'UDP'} (an
-        IPv4 peer of a dual-stack socket is an L{IPv4Address}).
+    @return: an C{IPv4Address} or C{IPv6Address} of type C{'UDP'} (an
+        IPv4 peer of a dual-stack socket is an C{IPv4Address}).
     """
     host, port = unmappedHost(addr[0]), addr[1]
     if ":" in host:

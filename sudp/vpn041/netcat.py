@@ -6,7 +6,7 @@ each push received to standard output.
 
 Exit status: 0 when input ends or the gateway ends the session, 1 when the
 authentication fails, 70 (EX_SOFTWARE) at once, after one critical log
-line, when a datagram from the gateway does not decrypt (seed 001: "log
+line, when a datagram from the gateway does not decrypt (spec 041: "log
 critical error once, immediately crash"), and 130 on SIGINT (Ctrl-C), 143
 on SIGTERM, after closing the session (a second signal does not wait).
 """
@@ -43,7 +43,7 @@ def runClient(host, authPort, settings, certFile, keyFile, caFile, authenticated
 
     def fatal(error):
         err.flush()
-        os._exit(FATAL_STATUS)  # seed 001: the client crashes, at once
+        os._exit(FATAL_STATUS)  # spec 041: the client crashes, at once
 
     client.fatal.addCallback(fatal)
     finished = defer.Deferred()
