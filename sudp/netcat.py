@@ -106,7 +106,7 @@ class QuietPeriod:
     since L{start}, whichever comes first; at once if C{wait} is 0. It calls
     C{close} at most once, and never after L{cancel}.
 
-    @ivar clock: the L{twisted.internet.interfaces.IReactorTime} that times
+    @ivar clock: the C{twisted.internet.interfaces.IReactorTime} that times
         the waits.
     """
 
@@ -165,13 +165,13 @@ class QuietPeriod:
 class Netcat:
     """
     One run of C{sudp connect}: connects to C{endpoint} (a client endpoint
-    string, or an L{twisted.internet.interfaces.IStreamClientEndpoint}
+    string, or an C{twisted.internet.interfaces.IStreamClientEndpoint}
     provider), relays input lines out and messages in (to C{out}, a binary
     file), closes the session after the L{QuietPeriod} that follows end of
     input, and settles the exit status, which L{finished} fires with.
     Messages for the user go to C{err} (a text file), prefixed with C{name}.
 
-    @ivar finished: a L{defer.Deferred} that fires with the exit status.
+    @ivar finished: a C{defer.Deferred} that fires with the exit status.
     @ivar quiet: the L{QuietPeriod} after end of input, timed by C{reactor}.
     """
 
@@ -195,7 +195,7 @@ class Netcat:
     def start(self, startInput=None):
         """
         Connect; once connected, call C{startInput} (if given) with the
-        L{LineSender} to feed, e.g. L{stdio.StandardIO}.
+        L{LineSender} to feed, e.g. C{stdio.StandardIO}.
 
         @return: L{finished}.
         """
@@ -287,12 +287,12 @@ class Netcat:
 
 def runUntilFinished(reactor, start, interrupt):
     """
-    Run C{reactor} until the L{defer.Deferred} that C{start()} returns fires
+    Run C{reactor} until the C{defer.Deferred} that C{start()} returns fires
     with an exit status. SIGINT and SIGTERM call C{interrupt(signum)} in the
     reactor thread (instead of Twisted's handlers, which stop the reactor
     under the run's feet).
 
-    @return: the exit status; L{EXIT_FAILURE} if C{start}'s L{defer.Deferred}
+    @return: the exit status; L{EXIT_FAILURE} if C{start}'s C{defer.Deferred}
         failed (the failure is written to standard error).
     """
     status = []

@@ -1,7 +1,7 @@
 # -*- test-case-name: sudp_test.test_resolve -*-
 """
 Host names to addresses for the client endpoints, both families: a name is
-resolved for IPv4 and IPv6 at once (the reactor's L{IHostnameResolver}),
+resolved for IPv4 and IPv6 at once (the reactor's C{IHostnameResolver}),
 and the first address the system prefers decides the socket's family.
 """
 
@@ -15,8 +15,8 @@ from twisted.internet.error import DNSLookupError
 def resolveHost(reactor, host, transportSemantics="UDP"):
     """
     @param host: a numeric IPv4 or IPv6 address, or a name.
-    @return: a L{Deferred} firing with the first numeric address of C{host}
-        (a literal fires at once), or failing with L{DNSLookupError}.
+    @return: a C{Deferred} firing with the first numeric address of C{host}
+        (a literal fires at once), or failing with C{DNSLookupError}.
     """
     try:
         return defer.succeed(str(ipaddress.ip_address(host)))
