@@ -100,7 +100,7 @@ DOCUMENTED_DROPS = {
     "bad-record", "bad-client-signature", "bad-rekey-signature", "init-too-short-for-resend",
     "bad-padding", "pending-evicted", "stale-from-new-address", "path-budget", "path-response-mismatch",
     "path-validation-failed", "path-abandoned", "unexpected-path-challenge", "rekey-rate-limited",
-    "bad-reset", "unexpected-refusal", "bad-refusal", "port-unreachable",
+    "bad-reset", "unexpected-refusal", "bad-refusal", "port-unreachable", "bad-next-key",
 }
 
 VALID_TYPES = [0x11, 0x12, 0x13, 0x14, 0x17, 0x18, 0x19, 0x1A, 0x1B, 0x1C]

@@ -52,13 +52,14 @@ class Answer:
     @ivar secret: the X25519 shared secret (for derivations of other layers).
     """
 
-    __slots__ = ("resp", "keys", "secret", "suite")
+    __slots__ = ("resp", "keys", "secret", "suite", "serverKey")
 
     def __init__(self, resp, keys, secret, suite):
         self.resp = resp
         self.keys = keys
         self.secret = secret
         self.suite = suite
+        self.serverKey = None  # (client) the pinned key that signed the RESP
 
 
 def answerInit(identity, init, initBytes, suite, serverIndex, ephemeralSeed, labels=UDP_LABELS):
@@ -80,22 +81,46 @@ def answerInit(identity, init, initBytes, suite, serverIndex, ephemeralSeed, lab
     return Answer(resp.encode(), keys, secret, suite)
 
 
-def checkAnswer(serverKey, initBytes, resp, ephemeral, offered, labels=UDP_LABELS):
+def pinnedKeys(serverKeys):
+    """
+    @param serverKeys: a L{PublicKey}, or several (an iterable).
+    @return: them as a tuple, without repeats, in the order given.
+    """
+    if isinstance(serverKeys, PublicKey):
+        return (serverKeys,)
+    keys = []
+    for key in serverKeys:
+        if key not in keys:
+            keys.append(key)
+    return tuple(keys)
+
+
+def checkAnswer(serverKeys, initBytes, resp, ephemeral, offered, labels=UDP_LABELS):
     """
     Check a HANDSHAKE_RESP against the INIT we sent.
 
+    @param serverKeys: the pinned L{PublicKey}, or several (a server
+        rolling its key, L{pinnedKeys}): the transcript hash covers the
+        server's key, so each is tried.
     @param offered: our suites, in our order.
     @param labels: the protocol's L{sudp.udp.keyschedule.HandshakeLabels}.
-    @raise BadServerSignature: if the transcript is not signed by C{serverKey}.
+    @raise BadServerSignature: if the transcript is not signed by a pinned key.
     @raise HandshakeFailed: on a suite we did not offer, a bad ephemeral key or
         a key confirmation that does not match.
-    @return: an L{Answer} (with C{resp} the decoded response).
+    @return: an L{Answer} (with C{resp} the decoded response and
+        C{serverKey} the pinned key that signed it).
     """
-    th = handshakeTranscript(serverKey.raw, initBytes, resp.prefix(), labels.transcript)
-    if not serverKey.verify(resp.signature, labels.server + th):
+    pinned = pinnedKeys(serverKeys)
+    for serverKey in pinned:
+        th = handshakeTranscript(serverKey.raw, initBytes, resp.prefix(), labels.transcript)
+        if serverKey.verify(resp.signature, labels.server + th):
+            break
+    else:
+        named = ", ".join(f"{k.toText()} ({k.fingerprint()})" for k in pinned)
         raise BadServerSignature(
-            f"the server's handshake is not signed by {serverKey.toText()} "
-            f"({serverKey.fingerprint()}): wrong server key, or someone in the middle"
+            f"the server's handshake is not signed by {'any of ' if len(pinned) > 1 else ''}{named}: "
+            f"wrong server key, someone in the middle, or the server now uses a new key (ask its operator "
+            f"for it and add it to serverKey=)"
         )
     suite = next((s for s in offered if s.suiteId == resp.suite), None)
     if suite is None:  # signed, so the server itself is broken
@@ -105,7 +130,9 @@ def checkAnswer(serverKey, initBytes, resp, ephemeral, offered, labels=UDP_LABEL
     if not hmac.compare_digest(keys.confirmation(), resp.confirm):
         keys.wipe()
         raise HandshakeFailed("the server's key confirmation does not match")
-    return Answer(resp, keys, secret, suite)
+    answer = Answer(resp, keys, secret, suite)
+    answer.serverKey = serverKey
+    return answer
 
 
 def _refusalMessage(serverPublic, initBytes, refused):
@@ -125,15 +152,17 @@ def refuseInit(identity, init, initBytes, suites):
     return refused.encode()
 
 
-def checkRefusal(serverKey, initBytes, refused, offered):
+def checkRefusal(serverKeys, initBytes, refused, offered):
     """
     Check a HANDSHAKE_REFUSED against the INIT we sent.
 
+    @param serverKeys: the pinned key, or several (L{pinnedKeys}).
     @param offered: our suites.
-    @return: a L{NoCommonSuite} naming both sides' suites, if the server
-        signed the refusal of this INIT; None if it did not (a forgery).
+    @return: a L{NoCommonSuite} naming both sides' suites, if a pinned key
+        signed the refusal of this INIT; None if none did (a forgery).
     """
-    if not serverKey.verify(refused.signature, _refusalMessage(serverKey.raw, initBytes, refused)):
+    if not any(key.verify(refused.signature, _refusalMessage(key.raw, initBytes, refused))
+               for key in pinnedKeys(serverKeys)):
         return None
     from sudp.suites import suiteName
 

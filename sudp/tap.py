@@ -95,7 +95,13 @@ class Options(usage.Options):
     optParameters = [
         ["port", "p", 9000, "UDP port to listen on.", int],
         ["interface", "i", "", "Address to bind (default: all)."],
-        ["key", "k", DEFAULT_KEY, "Server private key file (created if missing)."],
+        ["key", "k", None, "Server private key file (created if missing; default: sudp_server.key, "
+                           "sudp_server_rsa.key for gossip6, in --state-dir)."],
+        ["state-dir", None, None, "Directory of the server's key when --key is not given (default: "
+                                  "$STATE_DIRECTORY, as systemd's StateDirectory= sets it, else the current "
+                                  "directory); created, mode 0700, if missing."],
+        ["next-key", None, None, "While rolling the server's key: the key it will use next, announced "
+                                 "with proof to every client (docs/keys.md, 'Rolling a server's key')."],
         ["app", "a", None, "Protocol factory to serve, as module.attr (default: echo)."],
         ["authorized-keys", None, None, "Require clients to prove a key listed in this file."],
         ["suites", None, None, "Cipher suites in preference order, comma-separated."],
@@ -145,6 +151,12 @@ class Options(usage.Options):
             self["gossip6"] = self._gossip6()
         except SUDPError as e:
             raise usage.UsageError(str(e)) from None
+        if self["key"] is None:
+            directory = self["state-dir"] or os.environ.get("STATE_DIRECTORY", "").split(":")[0] or "."
+            self["state-dir"] = directory
+            self["key"] = os.path.join(directory, DEFAULT_KEY if self["gossip6"] is None else DEFAULT_RSA_KEY)
+        elif self["state-dir"]:
+            raise usage.UsageError("give --key FILE or --state-dir DIR, not both")
 
     def _gossip6(self):
         """
@@ -162,8 +174,8 @@ class Options(usage.Options):
         if self["authorized-keys"] or self["suites"]:
             raise usage.UsageError("gossip6 authenticates with --trusted-keys and uses aes-256-gcm: "
                                    "no --authorized-keys or --suites")
-        if self["key"] == DEFAULT_KEY:
-            self["key"] = DEFAULT_RSA_KEY
+        if self["next-key"]:
+            raise usage.UsageError("--next-key is for the sudp/1 handshake (gossip6 peers trust --trusted-keys)")
         options = {"trustedKeys": self["trusted-keys"]}
         for name, option in (("difficulty", "difficulty"), ("t-max", "tMax"), ("local-addresses", "localAddresses")):
             if self[name] is not None:
@@ -222,6 +234,10 @@ class SUDPService(service.Service):
         )
         self.log.info("sudp: public key {key} ({fingerprint})", key=key.toText(), fingerprint=key.fingerprint())
         self.log.info("sudp: data path: {path}", path=speedups.describe())
+        nextIdentity = getattr(self.endpoint, "nextIdentity", None)
+        if nextIdentity is not None:
+            self.log.info("sudp: announcing the next server key {key} ({fingerprint}) to every client",
+                          key=nextIdentity.publicKey.toText(), fingerprint=nextIdentity.publicKey.fingerprint())
         self.log.info("sudp: listening on UDP port {port}; clients connect with:", port=port.getHost().port)
         self.log.info("sudp:   {endpoint}", endpoint=self.clientEndpointString())
         if not self.gossip6:
@@ -347,6 +363,20 @@ def _escape(value):
     return value.replace("\\", "\\\\").replace(":", "\\:")
 
 
+def _makeStateDirectory(directory):
+    """
+    Create the state directory (mode 0700) if it is given and missing.
+
+    @raise usage.UsageError: if it cannot be made.
+    """
+    if not directory or os.path.isdir(directory):
+        return
+    try:
+        os.makedirs(directory, mode=0o700)
+    except OSError as e:
+        raise usage.UsageError(f"--state-dir {directory}: cannot create it: {e.strerror}") from None
+
+
 @failFast
 def makeService(options):
     """
@@ -358,6 +388,12 @@ def makeService(options):
 
     gossip6 = options["gossip6"]
     try:
+        _makeStateDirectory(options.get("state-dir"))
+        nextIdentity = None
+        if options.get("next-key"):
+            from sudp.udp.endpoints import identityFromFile
+
+            nextIdentity = identityFromFile(options["next-key"], None)  # a missing file: how to make it
         if gossip6 is None:
             identity, created = loadOrCreateIdentity(options["key"])
             setup = None
@@ -373,9 +409,11 @@ def makeService(options):
         )
     except SUDPError as e:
         raise usage.UsageError(str(e)) from None
+    if nextIdentity is not None and nextIdentity.publicKey == identity.publicKey:
+        raise usage.UsageError(f"--next-key {options['next-key']} is the server's own key: give the new key")
     endpoint = SUDPServerEndpoint(
         reactor, options["port"], identity, options["config"], interface=options["interface"],
-        authorizedKeys=authorized, gossip6=setup,
+        authorizedKeys=authorized, gossip6=setup, nextIdentity=nextIdentity,
     )
     top = NotifyingService()  # READY=1 to systemd once every listener is up
     SUDPService(endpoint, options["factory"], identity, created, options["key"], options["interface"],

@@ -12,7 +12,7 @@ from sudp.udp.client import ClientEngine
 from sudp.udp.config import Config
 from sudp.udp.events import HandshakeFailure
 
-from sudp_test.enginehelpers import SERVER_ADDR, START, connectedPair, takeOutbox
+from sudp_test.enginehelpers import CLIENT_ADDR, SERVER_ADDR, START, connectedPair, takeOutbox
 
 
 def newClient(config=None):
@@ -136,3 +136,84 @@ class RefusedSuitesTests(unittest.SynchronousTestCase):
         for bad in (good[:5], good[:-1], good + b"\0", P.HandshakeRefused(0, [1], bytes(64)).encode(),
                     P.HandshakeRefused(7, [], bytes(64)).encode(), P.HandshakeRefused(7, range(1, 18), bytes(64)).encode()):
             self.assertRaises(MalformedPacket, P.HandshakeRefused.decode, bad)
+
+
+class RolloverTests(unittest.SynchronousTestCase):
+    """
+    A client pins a set of server keys, and the server announces the key it
+    will use next (the landed code pinned exactly one key, so a server could
+    not roll its key without breaking every client at once).
+    """
+
+    def roll(self, serverIdentity, pinned, nextIdentity=None):
+        from sudp.udp.server import ServerEngine
+        from sudp_test.enginehelpers import Network, connect
+
+        net = Network(ServerEngine(serverIdentity, Config(), nextIdentity=nextIdentity))
+        client = connect(net, serverKey=tuple(pinned))
+        return net, client
+
+    def test_anyPinnedKeyWillDo(self):
+        from sudp.udp.events import SessionOpened
+
+        a, b = Identity.generate(), Identity.generate()
+        for server in (a, b):
+            net, client = self.roll(server, [a.publicKey, b.publicKey])
+            self.assertEqual(client.state, "established")
+            self.assertEqual(client.serverKey, server.publicKey)
+            self.assertEqual(client.session.serverKey, server.publicKey)
+            self.assertEqual(len(net.take("server", SessionOpened)), 1)
+
+    def test_noPinnedKeySaysWhy(self):
+        from sudp.errors import BadServerSignature
+
+        a, b, c = Identity.generate(), Identity.generate(), Identity.generate()
+        net, client = self.roll(c, [a.publicKey, b.publicKey])
+        [error] = [e.error for w, e in net.events if isinstance(e, HandshakeFailure)]
+        self.assertIsInstance(error, BadServerSignature)
+        self.assertIn("any of", str(error))
+        self.assertIn(a.publicKey.fingerprint(), str(error))
+        self.assertIn(b.publicKey.fingerprint(), str(error))
+        self.assertIn("new key", str(error))
+
+    def test_nextKeyAnnouncedOnce(self):
+        """
+        A client that pins only the current key hears of the next one, once,
+        with the key the server proved; the rekeys and retransmitted
+        CONFIRM answers after repeat nothing.
+        """
+        from sudp.udp.events import ServerKeyAnnounced
+
+        a, b = Identity.generate(), Identity.generate()
+        net, client = self.roll(a, [a.publicKey], nextIdentity=b)
+        [event] = net.take(CLIENT_ADDR, ServerKeyAnnounced)
+        self.assertEqual((event.key, event.serverKey), (b.publicKey, a.publicKey))
+        client.session._sendControl(client._confirm, net.now)  # a CONFIRM again: answered again
+        net.pump()
+        self.assertEqual(net.take(CLIENT_ADDR, ServerKeyAnnounced), [])
+
+    def test_pinnedNextKeyNotAnnounced(self):
+        from sudp.udp.events import ServerKeyAnnounced
+
+        a, b = Identity.generate(), Identity.generate()
+        net, client = self.roll(a, [a.publicKey, b.publicKey], nextIdentity=b)
+        self.assertEqual(client.state, "established")
+        self.assertEqual(net.take(CLIENT_ADDR, ServerKeyAnnounced), [])
+
+    def test_unprovenNextKeyDropped(self):
+        """
+        An announcement whose signature is not the announced key's over
+        this session's transcript is dropped and counted, never reported.
+        """
+        from sudp.udp import records as R
+        from sudp.udp.events import ServerKeyAnnounced
+
+        a, b, c = Identity.generate(), Identity.generate(), Identity.generate()
+        net, client = self.roll(a, [a.publicKey])
+        session = client.session
+        forged = b.publicKey.raw + c.sign(b"sudp/1 next server key\0" + session.handshakeTranscript)
+        session._control(R.encodeRecord(R.NEXT_SERVER_KEY, forged), net.now)
+        otherSession = b.publicKey.raw + b.sign(b"sudp/1 next server key\0" + bytes(32))
+        session._control(R.encodeRecord(R.NEXT_SERVER_KEY, otherSession), net.now)
+        self.assertEqual(client.drops["bad-next-key"], 2)
+        self.assertEqual([e for e in client.events if isinstance(e, ServerKeyAnnounced)], [])

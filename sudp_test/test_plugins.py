@@ -67,9 +67,9 @@ class EndpointStringTests(unittest.TestCase):
         text = self.identity.publicKey.toText()
         ep = clientFromString(self.reactor, f"sudp:host=127.0.0.1:port=9000:serverKey={text}")
         self.assertIsInstance(ep, SUDPClientEndpoint)
-        self.assertEqual(ep._serverKey, self.identity.publicKey)
+        self.assertEqual(ep._serverKey, (self.identity.publicKey,))
         ep = clientFromString(self.reactor, f"sudp:127.0.0.1:9000:serverKey={self.key}.pub")
-        self.assertEqual(ep._serverKey, self.identity.publicKey)
+        self.assertEqual(ep._serverKey, (self.identity.publicKey,))
 
     def test_errorsAtParseTime(self):
         """

@@ -161,3 +161,75 @@ class ServerWideOptionTests(unittest.TestCase):
 class _Echo(protocol.Protocol):
     def dataReceived(self, data):
         self.transport.write(data)
+
+
+class KeyLocationTests(unittest.TestCase):
+    """
+    Where C{twist sudp} keeps its key (--state-dir, $STATE_DIRECTORY, --key)
+    and the key it announces next (--next-key).
+    """
+
+    def setUp(self):
+        self.dir = os.path.abspath(self.mktemp())
+        os.makedirs(self.dir)
+
+    def service(self, *args, env=None):
+        from sudp.tap import SUDPService
+
+        old = os.environ.pop("STATE_DIRECTORY", None)
+        self.addCleanup(lambda: os.environ.__setitem__("STATE_DIRECTORY", old) if old is not None
+                        else os.environ.pop("STATE_DIRECTORY", None))
+        if env is not None:
+            os.environ["STATE_DIRECTORY"] = env
+        options = Options()
+        options.parseOptions(["--port", "0", "--interface", "127.0.0.1", *args])
+        top = makeService(options)
+        [udp] = [s for s in top if isinstance(s, SUDPService)]
+        return options, udp
+
+    def test_stateDirectory(self):
+        """
+        --state-dir DIR: the key is DIR/sudp_server.key, DIR created 0700.
+        """
+        import stat
+
+        state = os.path.join(self.dir, "state", "sudp")
+        options, udp = self.service("--state-dir", state)
+        self.assertEqual(options["key"], os.path.join(state, "sudp_server.key"))
+        self.assertTrue(udp.created)
+        self.assertEqual(stat.S_IMODE(os.stat(state).st_mode), 0o700)
+        self.assertEqual(stat.S_IMODE(os.stat(options["key"]).st_mode), 0o600)
+        options, udp = self.service("--state-dir", state)
+        self.assertFalse(udp.created)  # the same key again
+
+    def test_systemdStateDirectory(self):
+        """
+        Without --state-dir or --key, $STATE_DIRECTORY (systemd's
+        StateDirectory=) holds the key.
+        """
+        options, _ = self.service(env=self.dir)
+        self.assertEqual(options["key"], os.path.join(self.dir, "sudp_server.key"))
+
+    def test_keyAndStateDirConflict(self):
+        from twisted.python.usage import UsageError
+
+        options = Options()
+        self.assertRaises(UsageError, options.parseOptions,
+                          ["--key", os.path.join(self.dir, "k"), "--state-dir", self.dir])
+
+    def test_nextKey(self):
+        """
+        --next-key loads the key announced next; a missing file says how to
+        make one; the server's own key is refused.
+        """
+        key = os.path.join(self.dir, "server.key")
+        nextKey = os.path.join(self.dir, "next.key")
+        identity = Identity.generate()
+        saveIdentity(identity, nextKey)
+        _, udp = self.service("--key", key, "--next-key", nextKey)
+        self.assertEqual(udp.endpoint.nextIdentity.publicKey, identity.publicKey)
+        exit = self.assertRaises(SystemExit, self.service, "--key", key, "--next-key",
+                                 os.path.join(self.dir, "missing.key"))
+        self.assertNotEqual(exit.code, 0)
+        exit = self.assertRaises(SystemExit, self.service, "--key", nextKey, "--next-key", nextKey)
+        self.assertNotEqual(exit.code, 0)

@@ -683,3 +683,102 @@ class ServerRestartTests(unittest.TestCase):
         second.transport.write(b"after")
         got = yield second.waitFor(1)
         self.assertEqual(got, [b"after"])
+
+
+class KeyRolloverTests(unittest.TestCase):
+    """
+    The documented procedure of docs/keys.md, "Rolling a server's key", end
+    to end over real sockets: (1) the server keeps proving its old key A and
+    announces B, clients pinning only A are told (logged) to pin B, (2)
+    clients pin A and B, (3) the server switches to B; clients pinning both
+    go on, a client pinning only A is refused with a message that says the
+    server may use a new key.
+    """
+
+    timeout = 60
+
+    def setUp(self):
+        self.dir = os.path.abspath(self.mktemp())
+        os.makedirs(self.dir)
+        self.keys = {}
+        for name in ("a", "b"):
+            path = os.path.join(self.dir, name + ".key")
+            identity = Identity.generate()
+            saveIdentity(identity, path)
+            self.keys[name] = (path, identity.publicKey.toText())
+        self.warnings = []
+
+        def observe(event):
+            if event.get("log_level") is not None and event["log_level"].name == "warn":
+                from twisted.logger import formatEvent
+
+                self.warnings.append(formatEvent(event))
+
+        from twisted.logger import globalLogPublisher
+
+        globalLogPublisher.addObserver(observe)
+        self.addCleanup(globalLogPublisher.removeObserver, observe)
+
+    @defer.inlineCallbacks
+    def serve(self, options):
+        port = yield serverFromString(reactor, f"sudp:0:interface=127.0.0.1:{options}").listen(
+            protocol.Factory.forProtocol(Echo))
+        self.addCleanup(port.stopListening)
+        return port.getHost().port
+
+    @defer.inlineCallbacks
+    def echo(self, number, pins):
+        client = yield clientFromString(reactor, f"sudp:host=127.0.0.1:port={number}:{pins}").connect(
+            RecorderFactory())
+        client.transport.write(b"ping")
+        got = yield client.waitFor(1)
+        self.assertEqual(got, [b"ping"])
+        client.transport.loseConnection()
+        yield client.lost
+        return client
+
+    @defer.inlineCallbacks
+    def test_rollover(self):
+        (aPath, a), (bPath, b) = self.keys["a"], self.keys["b"]
+        # 1. the server proves A and announces B
+        number = yield self.serve(f"key={aPath}:nextKey={bPath}")
+        client = yield self.echo(number, f"serverKey={a}")
+        self.assertEqual(client.transport.peerPublicKey.toText(), a)
+        [warning] = [w for w in self.warnings if "announces its next key" in w]
+        self.assertIn(b, warning)
+        self.assertIn(f"serverKey={a},{b}", warning)
+        # 2. clients pin both (here: a known-hosts style file); nothing more to say
+        self.warnings.clear()
+        known = os.path.join(self.dir, "server_keys")
+        with open(known, "w") as f:
+            f.write(f"# the servers of this app\n{a} old\n{b} new\n")
+        yield self.echo(number, f"serverKeys={known}")
+        self.assertEqual([w for w in self.warnings if "announces" in w], [])
+        # 3. the server switches to B
+        number = yield self.serve(f"key={bPath}")
+        for pins in (f"serverKeys={known}", f"serverKey={a},{b}", f"serverKey={b}"):
+            client = yield self.echo(number, pins)
+            self.assertEqual(client.transport.peerPublicKey.toText(), b)
+        e = yield self.assertFailure(
+            clientFromString(reactor, f"sudp:host=127.0.0.1:port={number}:serverKey={a}").connect(RecorderFactory()),
+            BadServerSignature)
+        self.assertIn("new key", str(e))
+
+    @defer.inlineCallbacks
+    def test_sframeAcceptsEitherKey(self):
+        """
+        An sframe client pins a set of keys the same way.
+        """
+        (aPath, a), (bPath, b) = self.keys["a"], self.keys["b"]
+        port = yield serverFromString(
+            reactor, f"sframe:key={bPath}:endpoint=tcp\\:0\\:interface=127.0.0.1").listen(
+            protocol.Factory.forProtocol(Echo))
+        self.addCleanup(port.stopListening)
+        client = yield clientFromString(
+            reactor, f"sframe:serverKey={a},{b}:endpoint=tcp\\:127.0.0.1\\:{port.getHost().port}").connect(
+            RecorderFactory())
+        self.assertEqual(client.transport.peerPublicKey.toText(), b)
+        client.transport.write(b"ping")
+        self.assertEqual((yield client.waitFor(1)), [b"ping"])
+        client.transport.loseConnection()
+        yield client.lost

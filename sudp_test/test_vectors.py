@@ -320,6 +320,7 @@ class LabelTests(unittest.TestCase):
             "label_reset_key": (reset.RESET_KEY_LABEL, b"sudp/1 stateless reset key"),
             "label_reset_token": (reset.TOKEN_LABEL, b"sudp/1 stateless reset token\0"),
             "label_reset_filler": (reset.FILLER_LABEL, b"sudp/1 stateless reset filler\0"),
+            "label_next_server_key": (keyschedule.NEXT_KEY_SIGNATURE_LABEL, b"sudp/1 next server key\0"),
         }
         for name, (code, spec) in expected.items():
             self.assertEqual(v[name], code, name)

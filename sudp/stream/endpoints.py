@@ -105,7 +105,7 @@ def _config(options):
 
 
 SERVER_OPTIONS = frozenset({"key", "endpoint", "authorizedKeys", "handshake", "createKey"})
-CLIENT_OPTIONS = frozenset({"serverKey", "endpoint", "key", "handshake", "createKey"})
+CLIENT_OPTIONS = frozenset({"serverKey", "serverKeys", "endpoint", "key", "handshake", "createKey"})
 
 
 def _checkNames(options, own, what):
@@ -131,7 +131,7 @@ def parseServer(reactor, /, *args, **kwargs):
     """
     C{sframe:key=FILE:endpoint=INNER[:authorizedKeys=FILE][:option=value...]}
     """
-    from sudp.udp.endpoints import _identity, popCreateKey
+    from sudp.udp.endpoints import identityFromFile, popCreateKey
 
     options = dict(kwargs)
     _checkNames(options, SERVER_OPTIONS, "sframe server")
@@ -147,7 +147,7 @@ def parseServer(reactor, /, *args, **kwargs):
     config = _config(options)
     rejectGossip6Only(options, "sframe server")
     return SFrameServerEndpoint(
-        reactor, _inner(serverFromString, reactor, inner), _identity(keyFile, gossip6, create), config,
+        reactor, _inner(serverFromString, reactor, inner), identityFromFile(keyFile, gossip6, create), config,
         authorizedKeys=None if authorized is None else loadAuthorizedKeys(authorized), gossip6=gossip6,
     )
 
@@ -163,17 +163,20 @@ def parseClient(reactor, /, *args, **kwargs):
     """
     C{sframe:serverKey=KEY:endpoint=INNER[:key=FILE][:option=value...]}
     """
-    from sudp.udp.endpoints import _identity, _serverKey, popCreateKey
+    from sudp.udp.endpoints import identityFromFile, popCreateKey, serverKeysFromOptions
 
     options = dict(kwargs)
     _checkNames(options, CLIENT_OPTIONS, "sframe client")
     if args:
         raise ConfigurationError(f"sframe client: options only (serverKey=, endpoint=), got {args}")
-    serverKey = options.pop("serverKey", None)
+    serverKey = options.get("serverKey")
     inner = options.pop("endpoint", None)
     keyFile = options.pop("key", None)
+    if options.get("handshake") == "gossip6":
+        options.pop("serverKey", None)
     gossip6 = _handshake(options, "sframe client", serverKey=serverKey)
-    if not inner or (gossip6 is None and not serverKey):
+    pinned = () if gossip6 is not None else serverKeysFromOptions(options, "sframe client")
+    if not inner or (gossip6 is None and not pinned):
         raise ConfigurationError(
             r"sframe client: give serverKey=ed25519-... and endpoint=..., e.g. endpoint=tcp\:127.0.0.1\:9001"
         )
@@ -183,6 +186,6 @@ def parseClient(reactor, /, *args, **kwargs):
     config = _config(options)
     rejectGossip6Only(options, "sframe client")
     return SFrameClientEndpoint(
-        reactor, _inner(clientFromString, reactor, inner), None if gossip6 else _serverKey(serverKey), config,
-        identity=_identity(keyFile, gossip6, create), gossip6=gossip6,
+        reactor, _inner(clientFromString, reactor, inner), None if gossip6 else pinned, config,
+        identity=identityFromFile(keyFile, gossip6, create), gossip6=gossip6,
     )

@@ -267,6 +267,7 @@ class ClientKeyExchange:
             raise HandshakeFailed(f"bad HANDSHAKE_RESP: {e}") from None
         answer = checkAnswer(self.serverKey, self._init, resp, self._ephemeral, self.config.suites, SFRAME_LABELS)
         done = _established(answer, isClient=True)
+        done.peerKey = answer.serverKey  # the pinned key that signed (one of several while a server rolls)
         if self.identity is not None:
             done.confirm = clientProof(self.identity, done.transcript, SFRAME_LABELS)
         return done, self._messages.rest()

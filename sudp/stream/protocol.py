@@ -102,7 +102,7 @@ class SFrameProtocol(Protocol):
         self._coded = IFrameReceiver.providedBy(wrappedProtocol)
         self.config = factory.config
         self.state = HANDSHAKE
-        self.peerPublicKey = factory.serverKey if factory.isClient else None
+        self.peerPublicKey = None  # the server's (the pinned key it proved) or a client's, once verified
         self.suite = None
         self.disconnecting = False
         self.disconnected = False

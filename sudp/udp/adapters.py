@@ -14,6 +14,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from sudp.errors import HandshakeFailed
+from sudp.addresses import displayAddress
 from sudp.eventlog import ConnectionLog
 from sudp.udp.batching import senderFor
 from sudp.gossip6.proof import ProofCancelled
@@ -24,6 +25,7 @@ from sudp.udp.events import (
     ProofNeeded,
     SessionEnded,
     SessionOpened,
+    ServerKeyAnnounced,
 )
 from sudp.udp.transport import SessionTransport, lostReason, udpAddress
 
@@ -120,6 +122,11 @@ class _EngineAdapter(DatagramProtocol):
             self._solve(event.job)
         elif type(event) is ClientRefused:
             self._refused(event)
+        elif type(event) is ServerKeyAnnounced:
+            self._nextServerKey(event)
+
+    def _nextServerKey(self, event):  # pragma: no cover - client only
+        pass
 
     def _refused(self, event):  # pragma: no cover - server only
         pass
@@ -342,6 +349,19 @@ class ClientAdapter(_EngineAdapter):
             return
         if ready is not None and not ready.called:
             ready.callback(protocol)
+
+    def _nextServerKey(self, event):
+        """
+        The server announced a next key this client does not pin: say what
+        to do before the server switches to it.
+        """
+        old, new = event.serverKey.toText(), event.key.toText()
+        self.log.warn(
+            "sudp: the server at {address} announces its next key {key} ({fingerprint}); it still proves "
+            "{old}. Pin both before it switches: serverKey={old},{key} (or add the new key to the "
+            "serverKeys file)",
+            address=displayAddress(self.engine.serverAddr), key=new, fingerprint=event.key.fingerprint(), old=old,
+        )
 
     def _handshakeFailed(self, error):
         ready, self.ready = self.ready, None

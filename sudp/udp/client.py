@@ -25,8 +25,8 @@ from sudp.udp import packets as P
 from sudp.udp import records as R
 from sudp.udp.config import Config
 from sudp.udp.reset import isReset
-from sudp.udp.events import HandshakeFailure
-from sudp.handshake import checkAnswer, checkRefusal, clientProof, randomIndex
+from sudp.udp.events import HandshakeFailure, ServerKeyAnnounced
+from sudp.handshake import checkAnswer, checkRefusal, clientProof, pinnedKeys, randomIndex
 from sudp.udp.keyschedule import Ephemeral
 from sudp.udp.session import CLIENT, CONFIRMING, OPEN, Session
 from sudp.udp.ciphercache import CipherCache
@@ -46,12 +46,15 @@ class ClientEngine:
 
     def __init__(self, serverKey, serverAddr, config=None, identity=None, random=os.urandom):
         """
-        @param serverKey: the server's L{sudp.keys.PublicKey}; the handshake
-            fails unless the server proves it holds the private half.
+        @param serverKey: the server's L{sudp.keys.PublicKey}, or several
+            (while the server rolls its key); the handshake fails unless
+            the server proves it holds the private half of one.
         @param serverAddr: C{(host, port)} of the server.
         @param identity: an L{sudp.keys.Identity} to authenticate with, or None.
         """
-        self.serverKey = serverKey
+        # the pinned keys; serverKey: the one the server proved, once it has
+        self.pinned = () if serverKey is None else pinnedKeys(serverKey)
+        self.serverKey = self.pinned[0] if self.pinned else None
         self.serverAddr = serverAddr
         self.config = config or Config()
         self.identity = identity
@@ -72,6 +75,7 @@ class ClientEngine:
         self._interval = self.config.retransmitInitial
         self._expires = NEVER
         self._failure = None
+        self._announced = set()  # next server keys reported
 
     def drop(self, reason):
         self.drops[reason] += 1
@@ -167,7 +171,7 @@ class ClientEngine:
             # (a gossip6 client pins no Ed25519 key; its servers never refuse a suite)
             self.drops["unexpected-refusal"] += 1
             return
-        error = checkRefusal(self.serverKey, self._packet, refused, self.config.suites)
+        error = checkRefusal(self.pinned, self._packet, refused, self.config.suites)
         if error is None:  # not signed by the server: anyone could have sent it
             self.drops["bad-refusal"] += 1
             return
@@ -206,10 +210,11 @@ class ClientEngine:
             self.drops["unexpected-resp"] += 1
             return
         try:
-            answer = checkAnswer(self.serverKey, self._packet, resp, self._ephemeral, self.config.suites)
+            answer = checkAnswer(self.pinned, self._packet, resp, self._ephemeral, self.config.suites)
         except HandshakeFailed as e:
             self._fail(e, now)
             return
+        self.serverKey = answer.serverKey
         confirm = b""
         if self.identity is not None:
             confirm = R.encodeRecord(R.CLIENT_AUTH, clientProof(self.identity, answer.keys.transcript))
@@ -240,6 +245,16 @@ class ClientEngine:
         self.events.append(HandshakeFailure(error))
 
     # -- called by the session -----------------------------------------------
+
+    def nextServerKey(self, session, key):
+        """
+        Called by the session: the server proved C{key}, its next key.
+        Report it (L{ServerKeyAnnounced}) once, unless it is pinned already.
+        """
+        if key in self.pinned or key in self._announced:
+            return
+        self._announced.add(key)
+        self.events.append(ServerKeyAnnounced(session, key, self.serverKey))
 
     def sessionOpened(self, session):
         self.state = ESTABLISHED

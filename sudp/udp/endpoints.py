@@ -21,6 +21,7 @@ from zope.interface import implementer
 
 from sudp import options as options_
 from sudp.errors import ConfigurationError, KeyFileError, SUDPError
+from sudp.handshake import pinnedKeys
 from sudp.resolve import anyAddressFor, resolveHost
 from sudp.keys import PublicKey, loadAuthorizedKeys, loadIdentity, loadOrCreateIdentity, loadPublicKey
 from sudp.suites import parseSuiteList
@@ -43,8 +44,9 @@ def configFromOptions(options):
     return options_.configFromOptions(Config, options, parseSuiteList, "sudp")
 
 
-SERVER_OPTIONS = frozenset({"port", "key", "interface", "authorizedKeys", "handshake", "createKey"})
-CLIENT_OPTIONS = frozenset({"host", "port", "serverKey", "key", "bindAddress", "timeout", "handshake", "createKey"})
+SERVER_OPTIONS = frozenset({"port", "key", "interface", "authorizedKeys", "handshake", "createKey", "nextKey"})
+CLIENT_OPTIONS = frozenset({"host", "port", "serverKey", "serverKeys", "key", "bindAddress", "timeout", "handshake",
+                            "createKey"})
 
 
 def _checkNames(options, own, what):
@@ -99,16 +101,19 @@ class SUDPServerEndpoint:
     """
 
     def __init__(self, reactor, port, identity, config=None, interface="", authorizedKeys=None,
-                 cookieSecret=None, gossip6=None):
+                 cookieSecret=None, gossip6=None, nextIdentity=None):
         """
         @param interface: the address to listen on; C{""} (the default):
             every address of both families, IPv4 and IPv6.
         @param gossip6: a L{sudp.gossip6.udp.Gossip6Setup} to run the gossip6
             handshake (C{identity} is then an L{sudp.rsakeys.RSAIdentity}),
             or None for sudp/1's.
+        @param nextIdentity: while rolling the server's key, the key it will
+            use next, announced to every client (L{ServerEngine}).
         """
         self._reactor = reactor
         self._port = port
+        self.nextIdentity = nextIdentity
         self._identity = identity
         self._config = config or Config()
         self._interface = interface
@@ -130,7 +135,8 @@ class SUDPServerEndpoint:
         def start():
             if self._gossip6 is None:
                 engine = ServerEngine(
-                    self._identity, self._config, self._authorizedKeys, cookieSecret=self._cookieSecret
+                    self._identity, self._config, self._authorizedKeys, cookieSecret=self._cookieSecret,
+                    nextIdentity=self.nextIdentity,
                 )
             else:
                 engine = self._gossip6.serverEngine(self._identity, self._config, self._cookieSecret)
@@ -258,7 +264,11 @@ def _listenUDP(reactor, port, adapter, interface, config, batch):
 
 def parseServer(reactor, /, *args, **kwargs):
     """
-    C{sudp:PORT:key=FILE[:interface=ADDR][:authorizedKeys=FILE][:option=value...]}
+    C{sudp:PORT:key=FILE[:interface=ADDR][:authorizedKeys=FILE][:nextKey=FILE][:option=value...]}
+
+    C{nextKey}: while rolling the server's key, the key it will use next,
+    announced to every client with proof (docs/keys.md, "Rolling a
+    server's key").
 
     @return: a L{SUDPServerEndpoint}.
     """
@@ -274,18 +284,22 @@ def parseServer(reactor, /, *args, **kwargs):
         raise ConfigurationError("sudp server: give the server key file, e.g. sudp:9000:key=server.key")
     interface = options.pop("interface", "")
     authorized = options.pop("authorizedKeys", None)
+    nextKey = options.pop("nextKey", None)
     gossip6 = _handshake(options, "sudp server", authorized=authorized)
+    if nextKey is not None and gossip6 is not None:
+        raise ConfigurationError("sudp server: nextKey= is for the sudp/1 handshake (gossip6 peers trust a key file)")
     create = popCreateKey(options, "sudp server")
     config = configFromOptions(options)
     options_.rejectGossip6Only(options, "sudp server")
     return SUDPServerEndpoint(
         reactor,
         _portNumber(port, "server"),
-        _identity(keyFile, gossip6, create),
+        identityFromFile(keyFile, gossip6, create),
         config,
         interface=interface,
         authorizedKeys=None if authorized is None else loadAuthorizedKeys(authorized),
         gossip6=gossip6,
+        nextIdentity=identityFromFile(nextKey, None),
     )
 
 
@@ -296,7 +310,7 @@ def _handshake(options, what, authorized=None, serverKey=None):
     return handshakeFromOptions(options, what, Gossip6Setup, authorized, serverKey)
 
 
-def _identity(keyFile, gossip6, create=False):
+def identityFromFile(keyFile, gossip6, create=False):
     """
     @param create: create the key file (0600, with its C{.pub}) if it does
         not exist (the endpoint option C{createKey=true}).
@@ -334,9 +348,10 @@ def popCreateKey(options, what):
 
 def parseClient(reactor, /, *args, **kwargs):
     """
-    C{sudp:host=HOST:port=PORT:serverKey=KEY[:key=FILE][:bindAddress=ADDR][:option=value...]}
-    (or C{sudp:HOST:PORT:serverKey=KEY}). C{serverKey} is the text form
-    C{ed25519-...} or a C{.pub} file.
+    C{sudp:host=HOST:port=PORT:serverKey=KEY[,KEY...][:serverKeys=FILE][:key=FILE][:bindAddress=ADDR]
+    [:option=value...]} (or C{sudp:HOST:PORT:serverKey=KEY}). Each C{KEY} is
+    the text form C{ed25519-...} or a C{.pub} file; the server must prove
+    one of them (L{serverKeysFromOptions}).
 
     @return: a L{SUDPClientEndpoint}.
     """
@@ -349,26 +364,30 @@ def parseClient(reactor, /, *args, **kwargs):
     port = options.pop("port", positional[1])
     if not host or not port:
         raise ConfigurationError("sudp client: give host and port, e.g. sudp:host=127.0.0.1:port=9000:serverKey=...")
-    serverKey = options.pop("serverKey", None)
+    serverKey = options.get("serverKey")
     keyFile = options.pop("key", None)
     bindAddress = options.pop("bindAddress", "")
     timeout = options.pop("timeout", None)
     if timeout is not None:
         options["handshakeTimeout"] = timeout
+    if options.get("handshake") == "gossip6":
+        options.pop("serverKey", None)
     gossip6 = _handshake(options, "sudp client", serverKey=serverKey)
-    if gossip6 is None and not serverKey:
-        raise ConfigurationError("sudp client: give serverKey=ed25519-... (the server's public key)")
+    pinned = () if gossip6 is not None else serverKeysFromOptions(options, "sudp client")
+    if gossip6 is None and not pinned:
+        raise ConfigurationError("sudp client: give serverKey=ed25519-... (the server's public key) "
+                                 "or serverKeys=FILE")
     if gossip6 is not None and keyFile is None:
         raise ConfigurationError("sudp client (gossip6): give key=FILE, the client's RSA key (sudp keygen --type rsa)")
     create = popCreateKey(options, "sudp client")
     config = configFromOptions(options)
     options_.rejectGossip6Only(options, "sudp client")
-    identity = _identity(keyFile, gossip6, create)
+    identity = identityFromFile(keyFile, gossip6, create)
     return SUDPClientEndpoint(
         reactor,
         host,
         _portNumber(port, "client"),
-        None if gossip6 is not None else _serverKey(serverKey),
+        None if gossip6 is not None else pinned,
         config,
         identity=identity,
         bindAddress=bindAddress,
@@ -386,11 +405,31 @@ def _portNumber(text, side):
     return number
 
 
-def _serverKey(text):
-    try:
-        if text.startswith("ed25519-"):
-            return PublicKey.fromText(text)
-        return loadPublicKey(text)
-    except SUDPError as e:
-        raise ConfigurationError(f"serverKey: not a public key and not a key file: {e}") from None
+def serverKeysFromOptions(options, what):
+    """
+    Take the pinned server keys out of a client string's options:
+    C{serverKey=} (one key, C{ed25519-...} or a C{.pub} file, or several
+    separated by commas, as while a server rolls its key) and
+    C{serverKeys=FILE} (a known-hosts style file: one key per line,
+    C{#} comments), either or both.
+
+    @return: a tuple of L{PublicKey}, empty if neither option is given.
+    @raise ConfigurationError: naming a key or file that does not load.
+    """
+    keys = []
+    for text in filter(None, (t.strip() for t in options.pop("serverKey", "").split(","))):
+        try:
+            keys.append(PublicKey.fromText(text) if text.startswith("ed25519-") else loadPublicKey(text))
+        except SUDPError as e:
+            raise ConfigurationError(f"{what}: serverKey {text!r}: not a public key and not a key file: {e}") from None
+    path = options.pop("serverKeys", None)
+    if path is not None:
+        try:
+            found = loadAuthorizedKeys(path)
+        except SUDPError as e:
+            raise ConfigurationError(f"{what}: serverKeys={path}: {e}") from None
+        if not found:
+            raise ConfigurationError(f"{what}: serverKeys={path} holds no key")
+        keys.extend(found)
+    return pinnedKeys(keys)
 

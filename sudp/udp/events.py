@@ -78,3 +78,21 @@ class ClientRefused:
         self.reason = reason
         self.peerKey = peerKey
         self.suite = suite
+
+
+class ServerKeyAnnounced:
+    """
+    (Client) The server proved it holds a key this client does not pin and
+    announced it as the key it will use next (protocol.md 9.4): add it to
+    the pinned keys before the server switches.
+
+    @ivar key: the announced L{sudp.keys.PublicKey}.
+    @ivar serverKey: the pinned key the server proved in the handshake.
+    """
+
+    __slots__ = ("session", "key", "serverKey")
+
+    def __init__(self, session, key, serverKey):
+        self.session = session
+        self.key = key
+        self.serverKey = serverKey

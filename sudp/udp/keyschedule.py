@@ -42,6 +42,7 @@ KEYS_LABEL = b"sudp/1 keys"
 SERVER_SIGNATURE_LABEL = b"sudp/1 server signature\0"
 CLIENT_SIGNATURE_LABEL = b"sudp/1 client signature\0"
 REFUSAL_SIGNATURE_LABEL = b"sudp/1 handshake refused\0"
+NEXT_KEY_SIGNATURE_LABEL = b"sudp/1 next server key\0"
 REKEY_SIGNATURE_LABEL = b"sudp/1 rekey signature\0"
 
 

@@ -21,10 +21,11 @@ REKEY_REQUEST = 0x10
 REKEY_RESPONSE = 0x11
 PADDING = 0x80
 RESET_TOKEN = 0x81  # optional (0x80 and up): older receivers skip it
+NEXT_SERVER_KEY = 0x82  # optional: the server's next key, proven (key rollover)
 
 KNOWN = {
     APP_DATA, KEEPALIVE, CLOSE, CONFIRM, CLIENT_AUTH, PATH_CHALLENGE, PATH_RESPONSE,
-    REKEY_REQUEST, REKEY_RESPONSE, PADDING, RESET_TOKEN,
+    REKEY_REQUEST, REKEY_RESPONSE, PADDING, RESET_TOKEN, NEXT_SERVER_KEY,
 }
 RECORD_HEADER_SIZE = 3
 _HEADER = struct.Struct(">BH")
@@ -52,6 +53,7 @@ _SIZES = {
     PATH_CHALLENGE: (16, 16),
     PATH_RESPONSE: (16, 16),
     RESET_TOKEN: (16, 16),
+    NEXT_SERVER_KEY: (96, 96),
     REKEY_REQUEST: (4, 36),
     REKEY_RESPONSE: (100, 36 + 512),  # an Ed25519 signature, or gossip6's RSA-PSS (up to RSA-4096)
     CLOSE: (1, 1 + 512),

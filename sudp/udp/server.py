@@ -43,7 +43,8 @@ class ServerEngine:
     @ivar drops: a C{Counter} of dropped datagrams by reason.
     """
 
-    def __init__(self, identity, config=None, authorizedKeys=None, cookieSecret=None, random=os.urandom):
+    def __init__(self, identity, config=None, authorizedKeys=None, cookieSecret=None, random=os.urandom,
+                 nextIdentity=None):
         """
         @param identity: the server's L{sudp.keys.Identity}.
         @param authorizedKeys: None (any client), or a collection of
@@ -51,8 +52,13 @@ class ServerEngine:
         @param cookieSecret: the cookie master key; workers of one server
             share it. Random by default.
         @param random: a function C{n -> n random bytes}; tests fix it.
+        @param nextIdentity: while rolling the server's key, the
+            L{sudp.keys.Identity} it will use next: each client is told of
+            it, with proof (protocol.md 9.4), and the handshake stays signed
+            by C{identity}.
         """
         self.identity = identity
+        self.nextIdentity = nextIdentity
         self.config = config or Config()
         self._maxDatagram = self.config.maxDatagramSize
         self.authorizedKeys = None if authorizedKeys is None else frozenset(authorizedKeys)

@@ -10,7 +10,9 @@ from sudp.errors import ClientNotAuthorized, MalformedPacket, MessageTooLarge, S
 from sudp.handshake import checkClientProof
 from sudp.udp import records as R
 from sudp.udp.events import ClientRefused, MessageReceived, SessionEnded, SessionOpened
+from sudp.keys import PublicKey
 from sudp.udp.keyschedule import (
+    NEXT_KEY_SIGNATURE_LABEL,
     REKEY_SIGNATURE_LABEL,
     Ephemeral,
     deriveKeys,
@@ -312,6 +314,30 @@ class Session:
         tokenFor = getattr(self.engine, "resetToken", None)
         return b"" if tokenFor is None else R.encodeRecord(R.RESET_TOKEN, tokenFor(self))
 
+    def _nextKeyRecord(self):
+        """
+        @return: a server's NEXT_SERVER_KEY record: its next public key and
+            that key's signature of this handshake's transcript, or nothing
+            if it announces none.
+        """
+        nextIdentity = getattr(self.engine, "nextIdentity", None)
+        if nextIdentity is None:
+            return b""
+        proof = nextIdentity.sign(NEXT_KEY_SIGNATURE_LABEL + self.handshakeTranscript)
+        return R.encodeRecord(R.NEXT_SERVER_KEY, nextIdentity.publicKey.raw + proof)
+
+    def _onNextServerKey(self, value):
+        """
+        (Client) The server announced its next key: believe it if that key
+        signed this session's transcript (so the server holding the pinned
+        key also holds it), and report it once if it is not pinned yet.
+        """
+        key = PublicKey(bytes(value[:32]))
+        if not key.verify(bytes(value[32:]), NEXT_KEY_SIGNATURE_LABEL + self.handshakeTranscript):
+            self.engine.drop("bad-next-key")
+            return
+        self.engine.nextServerKey(self, key)
+
     def statelessReset(self, now):
         """
         The server sent a stateless reset carrying this session's token: it
@@ -382,7 +408,9 @@ class Session:
             elif rtype == R.CONFIRM and self.role == SERVER and self.state is OPEN:
                 # answer every CONFIRM, so a lost answer is made good by the
                 # client's retransmission; the answer carries the reset token
-                self._sendControl(R.encodeRecord(R.KEEPALIVE) + self._resetTokenRecord(), now)
+                # and, while the server rolls its key, its next key
+                self._sendControl(R.encodeRecord(R.KEEPALIVE) + self._resetTokenRecord()
+                                  + self._nextKeyRecord(), now)
             elif rtype == R.REKEY_REQUEST:
                 self._onRekeyRequest(value, now)
             elif rtype == R.REKEY_RESPONSE:
@@ -397,6 +425,9 @@ class Session:
             elif rtype == R.RESET_TOKEN:
                 if self.role == CLIENT:
                     self.resetToken = bytes(value)
+            elif rtype == R.NEXT_SERVER_KEY:
+                if self.role == CLIENT:
+                    self._onNextServerKey(value)
             if self.state is CLOSED:
                 return
         if self.state is CONFIRMING:
