@@ -7,6 +7,7 @@ application's protocols. They hold no protocol logic.
 """
 
 import errno
+import socket
 
 from twisted.internet import threads
 from twisted.internet.protocol import DatagramProtocol
@@ -16,6 +17,7 @@ from twisted.python.failure import Failure
 from sudp.errors import HandshakeFailed
 from sudp.addresses import displayAddress
 from sudp.eventlog import ConnectionLog
+from sudp.udp.overflow import OverflowWatch
 from sudp.udp.batching import senderFor
 from sudp.gossip6.proof import ProofCancelled
 from sudp.udp.events import (
@@ -29,6 +31,7 @@ from sudp.udp.events import (
 )
 from sudp.udp.transport import SessionTransport, lostReason, udpAddress
 
+OVERFLOW_LOG_INTERVAL = 60.0  # seconds between two receive-buffer warnings of one port
 _SEND_DROPS = (errno.EAGAIN, errno.EWOULDBLOCK, errno.ENOBUFS, errno.ECONNREFUSED, errno.EMSGSIZE)
 
 
@@ -49,6 +52,56 @@ class _EngineAdapter(DatagramProtocol):
         self._flushing = False
         self._sender = None
         self.sendErrors = 0
+        self._overflow = None
+        self._overflowLoggedAt = None
+
+    # -- the socket's receive buffer -----------------------------------------
+
+    def startProtocol(self):
+        """
+        The port listens: watch its receive buffer for overflows.
+        """
+        sock = getattr(self.transport, "socket", None)
+        if sock is not None:
+            self._overflow = OverflowWatch(self.reactor, sock, self.engine.config.overflowCheckInterval,
+                                           self._receiveBufferOverflowed)
+            self._overflow.start()
+
+    def stopProtocol(self):
+        if self._overflow is not None:
+            self._overflow.stop()
+
+    def checkReceiveBuffer(self):
+        """
+        Read the kernel's drop count at once (L{OverflowWatch.check}); the
+        adapter also does every C{overflowCheckInterval} seconds.
+
+        @return: the datagrams dropped since the port opened, or None if
+            the system does not say.
+        """
+        return None if self._overflow is None else self._overflow.check()
+
+    def _receiveBufferOverflowed(self, new, total):
+        """
+        The kernel dropped C{new} more datagrams at this port: count them as
+        C{receive-buffer-overflow}, and log it (at most once a minute).
+        """
+        self.engine.drops["receive-buffer-overflow"] += new
+        session = getattr(self.engine, "session", None)  # a client's socket is its session's
+        if session is not None:
+            session.stats["kernelDrops"] = session.stats.get("kernelDrops", 0) + new
+        now = self.reactor.seconds()
+        if self._overflowLoggedAt is not None and now - self._overflowLoggedAt < OVERFLOW_LOG_INTERVAL:
+            return
+        self._overflowLoggedAt = now
+        size = self.transport.socket.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+        self.log.warn(
+            "sudp: UDP port {port}: the kernel dropped {new} datagrams ({total} since the port opened): its "
+            "receive buffer ({size} bytes) overflowed, and those messages are lost. The application reads "
+            "slower than they come: raise recvBuffer= (e.g. recvBuffer=4194304, within net.core.rmem_max), "
+            "send in smaller bursts, or use sframe: for request/response over a stream",
+            port=self.transport.getHost().port, new=new, total=total, size=size,
+        )
 
     # -- output --------------------------------------------------------------
 
@@ -295,11 +348,12 @@ class ServerAdapter(_EngineAdapter):
 
     def shutdown(self):
         """
-        Close every session (telling each client) and stop the timer.
+        Close every session (telling each client) and stop the timers.
         """
         self.engine.shutdown(self.reactor.seconds())
         self.flush()
         self._stopTimer()
+        self.stopProtocol()
 
 
 class ClientAdapter(_EngineAdapter):
@@ -375,6 +429,7 @@ class ClientAdapter(_EngineAdapter):
 
     def _finish(self):
         self._stopTimer()
+        self.stopProtocol()
         onEnd, self._onEnd = self._onEnd, None
         if onEnd is not None:
             self.reactor.callLater(0, onEnd)

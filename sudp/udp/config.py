@@ -45,6 +45,10 @@ class Config:
     @ivar pathValidationTimeout: how long a server waits for the answer to
         a path challenge from a client's new address before it gives up
         (the session stays on its validated address).
+    @ivar overflowCheckInterval: seconds between two reads of the kernel's
+        count of datagrams it dropped at the socket because its receive
+        buffer was full (counted as C{receive-buffer-overflow} and logged);
+        0: never.
     @ivar resetsPerSecond: stateless resets (protocol.md 10.9) a server
         sends per second in all on average, and C{resetBurst} at once; 0
         sends none.
@@ -98,6 +102,7 @@ class Config:
     rekeyBurst: int = 10
     resetsPerSecond: float = 1000.0
     resetBurst: int = 1000
+    overflowCheckInterval: float = 1.0
 
     def __post_init__(self):
         self.validate()
@@ -159,6 +164,7 @@ class Config:
         need(self.rekeyBurst >= 1, "rekeyBurst must be at least 1")
         need(self.resetsPerSecond >= 0, "resetsPerSecond must be 0 (no stateless resets) or more")
         need(self.resetBurst >= 1, "resetBurst must be at least 1")
+        need(0 <= self.overflowCheckInterval <= 3600, "overflowCheckInterval must be 0 (never) to 3600 seconds")
         need(8 <= self.handshakePrefixV4 <= 32, f"handshakePrefixV4 must be 8 to 32, not {self.handshakePrefixV4}")
         need(16 <= self.handshakePrefixV6 <= 128,
              f"handshakePrefixV6 must be 16 to 128, not {self.handshakePrefixV6}")
