@@ -694,13 +694,21 @@ class InterruptTests(EchoServerMixin, unittest.TestCase):
         SIGINT to a connected client, its input still open: exit 130, no
         traceback, no unhandled error.
         """
+        yield self.signalConnected("INT", 130)
+
+    @defer.inlineCallbacks
+    def signalConnected(self, signal, expected):
+        """
+        Send C{signal} to a connected client, its input still open, and
+        check it exits C{expected} quietly.
+        """
         endpoint = yield self.listenEcho()
         child = spawn(self, "-m", "sudp", "connect", endpoint)
         child.transport.write(b"ping\n")
         yield waitUntil(lambda: b"ping\n" in child.out, "the echo of ping")
-        child.transport.signalProcess("INT")
+        child.transport.signalProcess(signal)
         code = yield ended(child)
-        self.assertEqual(code, 130, child.err)
+        self.assertEqual(code, expected, child.err)
         self.assertQuiet(child)
 
     @defer.inlineCallbacks
@@ -708,14 +716,7 @@ class InterruptTests(EchoServerMixin, unittest.TestCase):
         """
         SIGTERM to a connected client: exit 143, no traceback.
         """
-        endpoint = yield self.listenEcho()
-        child = spawn(self, "-m", "sudp", "connect", endpoint)
-        child.transport.write(b"ping\n")
-        yield waitUntil(lambda: b"ping\n" in child.out, "the echo of ping")
-        child.transport.signalProcess("TERM")
-        code = yield ended(child)
-        self.assertEqual(code, 143, child.err)
-        self.assertQuiet(child)
+        yield self.signalConnected("TERM", 143)
 
     @defer.inlineCallbacks
     def test_sigintHandshake(self):

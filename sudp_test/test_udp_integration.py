@@ -70,6 +70,23 @@ class RecorderFactory(protocol.Factory):
         return p
 
 
+@defer.inlineCallbacks
+def echoOnce(test, endpoint):
+    """
+    Connect with the client string C{endpoint}, check that one message comes
+    back, and close.
+
+    @return: a L{Deferred} firing with the client protocol, closed.
+    """
+    client = yield clientFromString(reactor, endpoint).connect(RecorderFactory())
+    client.transport.write(b"ping")
+    got = yield client.waitFor(1)
+    test.assertEqual(got, [b"ping"])
+    client.transport.loseConnection()
+    yield client.lost
+    return client
+
+
 class SUDPIntegrationMixin:
     timeout = 30
 
@@ -502,15 +519,8 @@ class CommandLineTests(SUDPIntegrationMixin, unittest.TestCase):
         client.transport.loseConnection()
         yield client.lost
 
-    @defer.inlineCallbacks
     def echoWith(self, endpoint):
-        client = yield clientFromString(reactor, endpoint).connect(RecorderFactory())
-        client.transport.write(b"ping")
-        got = yield client.waitFor(1)
-        self.assertEqual(got, [b"ping"])
-        client.transport.loseConnection()
-        yield client.lost
-        return client
+        return echoOnce(self, endpoint)
 
     @defer.inlineCallbacks
     def test_twistSudpIPv6(self):
@@ -726,16 +736,8 @@ class KeyRolloverTests(unittest.TestCase):
         self.addCleanup(port.stopListening)
         return port.getHost().port
 
-    @defer.inlineCallbacks
     def echo(self, number, pins):
-        client = yield clientFromString(reactor, f"sudp:host=127.0.0.1:port={number}:{pins}").connect(
-            RecorderFactory())
-        client.transport.write(b"ping")
-        got = yield client.waitFor(1)
-        self.assertEqual(got, [b"ping"])
-        client.transport.loseConnection()
-        yield client.lost
-        return client
+        return echoOnce(self, f"sudp:host=127.0.0.1:port={number}:{pins}")
 
     @defer.inlineCallbacks
     def test_rollover(self):
