@@ -48,6 +48,8 @@ from sudp.vpn041.auth import (
 )
 from sudp.vpn041.client import Vpn041Client
 from sudp.vpn041.dataplane import (
+    CLIENT,
+    GATEWAY,
     HEADER_SIZE,
     DecryptFailure,
     PacketCodec,
@@ -344,6 +346,20 @@ class Vpn041Mixin:
 
         self.patch(gateway, name, recording)
         return seen
+
+    def fromClient(self, client, gateway, datagram):
+        """
+        Send C{datagram} to the gateway from the client's own address (its
+        UDP socket): what anyone who can spoof that address can do.
+        """
+        client.udpPort.socket.sendto(datagram, udpAddress(gateway))
+
+    def fromGateway(self, gateway, client, datagram):
+        """
+        Send C{datagram} to the client from the gateway's own address.
+        """
+        host = client.udpPort.getHost()
+        gateway.sendDatagram(datagram, (host.host, host.port))
 
     def rawSocket(self):
         """
@@ -820,7 +836,7 @@ class ServerFailureRuleTests(Vpn041Mixin, unittest.TestCase):
         logs = LogCapture(self)
         attacker = self.rawSocket()
         bad = tamper(wire[0])
-        attacker.sendto(bad, udpAddress(gateway))
+        self.fromClient(client, gateway, bad)  # the spec's rule holds for the session's own address
 
         reason = yield g.lost
         self.assertEqual(reason.reason, "decrypt-failure")
@@ -879,14 +895,16 @@ class ServerFailureRuleTests(Vpn041Mixin, unittest.TestCase):
     @defer.inlineCallbacks
     def test_forgedDatagramEndsSession(self):
         """
-        Documents the seed's denial of service (docs/vpn041.md section 4): a
+        The spec's rule and its residual risk (docs/vpn041.md section 4): a
         datagram never seen on the wire, random bytes under a guessed id,
-        from any address, ends that session (a 40-byte body: never a
-        whole number of AES blocks, so the outcome does not depend on luck).
+        from the session's own address (spoofed), ends that session (a
+        40-byte body: never a whole number of AES blocks, so the outcome
+        does not depend on luck). From any other address it is a counted
+        drop (test_vpn041_attacks).
         """
         gateway, _, client, p, g = yield self.session()
         logs = LogCapture(self)
-        self.rawSocket().sendto(bytes([client.session.sessionId]) + os.urandom(56), udpAddress(gateway))
+        self.fromClient(client, gateway, bytes([client.session.sessionId]) + os.urandom(56))
         reason = yield g.lost
         self.assertEqual(reason.reason, "decrypt-failure")
         self.assertEqual(len(logs.select(GATEWAY_NS, LogLevel.error)), 1)
@@ -933,7 +951,7 @@ class ServerFailureRuleTests(Vpn041Mixin, unittest.TestCase):
             wire = self.captureInput(gateway)
             p.transport.write(b"transfer 10 EUR")
             yield g.waitFor(1)
-            self.rawSocket().sendto(wire[0], udpAddress(gateway))
+            self.fromClient(client, gateway, wire[0])
             yield g.waitFor(2)
             self.assertEqual(g.messages, [b"transfer 10 EUR"] * 2)
 
@@ -943,7 +961,8 @@ class ServerFailureRuleTests(Vpn041Mixin, unittest.TestCase):
         The authenticated variant: a valid datagram captured and replayed
         from another address must not move the session's push address (or
         anyone on the path could send the client's pushes to themselves
-        with one replay); pushes still reach the client.
+        with one replay); it is a counted drop, and pushes still reach the
+        client.
         """
         gateway, _, client, p, g = yield self.session(True, True)
         wire = self.captureInput(gateway)
@@ -953,7 +972,8 @@ class ServerFailureRuleTests(Vpn041Mixin, unittest.TestCase):
         self.assertEqual(g.transport.pushAddress, (clientHost.host, clientHost.port))
         attacker = self.rawSocket()
         attacker.sendto(wire[0], udpAddress(gateway))
-        yield g.waitFor(2)  # the replay itself is delivered (see test_replayDelivered)
+        yield waitUntil(lambda: gateway.drops["wrong-address"], "the replay from elsewhere dropped")
+        self.assertEqual(g.messages, [b"hello"])
         self.assertEqual(g.transport.pushAddress, (clientHost.host, clientHost.port),
                          f"a replay from {attacker.getsockname()} moved the pushes there")
         g.transport.write(b"for the client")
@@ -971,7 +991,7 @@ class ServerFailureRuleTests(Vpn041Mixin, unittest.TestCase):
         yield g.waitFor(1)
         logs = LogCapture(self)
         bad = flip(wire[0], HEADER_SIZE + 10, ord("1") ^ ord("9"))
-        self.rawSocket().sendto(bad, udpAddress(gateway))
+        self.fromClient(client, gateway, bad)
         yield g.waitFor(2)
         self.assertEqual(g.messages, [b"pay alice 10 EUR", b"pay alice 90 EUR"])
         self.assertEqual(logs.atLeast(LogLevel.warn), [])
@@ -992,7 +1012,7 @@ class ServerFailureRuleTests(Vpn041Mixin, unittest.TestCase):
         yield g.waitFor(1)
         logs = LogCapture(self)
         bad = flip(wire[0], HEADER_SIZE + 10, ord("1") ^ ord("9"))
-        self.rawSocket().sendto(bad, udpAddress(gateway))
+        self.fromClient(client, gateway, bad)
         yield g.waitFor(2)
         altered = g.messages[1]
         self.assertEqual(altered[16:], b"pay alice 90 EUR")
@@ -1398,8 +1418,12 @@ class GatewayStartTests(SubprocessMixin, unittest.TestCase):
 
 
 def codecs(sessionId=7, key=None, family=4):
+    """
+    @return: C{(client, gateway)} codec pairs of one session, one per mode.
+    """
     key = key or bytes(range(32))
-    return [PacketCodec(sessionId, key, enc, auth, family) for enc, auth in MODES]
+    return [(PacketCodec(sessionId, key, enc, auth, family, role=CLIENT),
+             PacketCodec(sessionId, key, enc, auth, family, role=GATEWAY)) for enc, auth in MODES]
 
 
 class DataPlaneTests(unittest.TestCase):
@@ -1413,34 +1437,57 @@ class DataPlaneTests(unittest.TestCase):
         nonce, both in the clear, in every mode; parseHeader splits it.
         """
         self.assertEqual(HEADER_SIZE, 17)
-        for codec in codecs(sessionId=200):
+        for codec, peer in codecs(sessionId=200):
             nonce = bytes(range(100, 116))
             datagram = codec.seal(b"payload", nonce=nonce)
             self.assertEqual(datagram[0], 200)
             self.assertEqual(datagram[1:17], nonce)
             self.assertEqual(parseHeader(datagram), (200, nonce, datagram[17:]))
-            self.assertEqual(codec.open(nonce, datagram[17:]), b"payload")
-        self.assertEqual(codecs()[0].seal(b"abc")[17:], b"abc")  # plaintext: nothing but the header added
+            self.assertEqual(peer.open(nonce, datagram[17:]), b"payload")
+        self.assertEqual(codecs()[0][0].seal(b"abc")[17:], b"abc")  # plaintext: nothing but the header added
 
     def test_packetKeyIsHKDF(self):
         """
         The per-packet key and IV are HKDF-SHA-256(salt=nonce, ikm=session
-        key, info="vpn041 packet", 48 bytes) computed independently, and
-        differ for every nonce; both sides derive the same.
+        key, info="vpn041 packet client-to-gateway" or "... gateway-to-client",
+        48 bytes) computed independently, and differ for every nonce and
+        direction; both sides derive the same for a given packet.
         """
         sessionKey = os.urandom(32)
         seen = set()
         for _ in range(200):
             nonce = os.urandom(16)
-            okm = HKDF(algorithm=hashes.SHA256(), length=48, salt=nonce, info=b"vpn041 packet").derive(sessionKey)
-            key, iv = packetKey(sessionKey, nonce)
-            self.assertEqual((key, iv), (okm[:32], okm[32:]))
-            self.assertEqual(packetKey(sessionKey, nonce), (key, iv))
-            seen.add(key)
-            seen.add(iv)
-        self.assertEqual(len(seen), 400)
+            for sender, label in ((CLIENT, b"vpn041 packet client-to-gateway"),
+                                  (GATEWAY, b"vpn041 packet gateway-to-client")):
+                okm = HKDF(algorithm=hashes.SHA256(), length=48, salt=nonce, info=label).derive(sessionKey)
+                key, iv = packetKey(sessionKey, nonce, sender)
+                self.assertEqual((key, iv), (okm[:32], okm[32:]))
+                seen.add(key)
+                seen.add(iv)
+        self.assertEqual(len(seen), 800)
         other = os.urandom(32)
-        self.assertNotEqual(packetKey(other, b"\0" * 16), packetKey(sessionKey, b"\0" * 16))
+        self.assertNotEqual(packetKey(other, b"\0" * 16, CLIENT), packetKey(sessionKey, b"\0" * 16, CLIENT))
+
+    def test_directionSeparation(self):
+        """
+        Each side opens what the other sealed, in every mode, but never what
+        it sealed itself: with encryption or a tag, a datagram sent back to
+        its sender fails to open (in plaintext there is nothing to check:
+        the replay record and the address binding drop it, see
+        test_vpn041_attacks).
+        """
+        for client, gateway in codecs():
+            for sender, receiver in ((client, gateway), (gateway, client)):
+                datagram = sender.seal(SIXTEEN)
+                _, nonce, body = parseHeader(datagram)
+                self.assertEqual(receiver.open(nonce, body), SIXTEEN)
+                if sender.useEncryption or sender.authenticated:
+                    try:
+                        opened = sender.open(nonce, body)
+                    except DecryptFailure:
+                        continue
+                    self.assertNotEqual(opened, SIXTEEN, (sender.role, sender.useEncryption))
+        self.assertRaises(ValueError, PacketCodec, 1, bytes(32), True, role="server")
 
     def test_cbcUsesThePacketKey(self):
         """
@@ -1451,9 +1498,10 @@ class DataPlaneTests(unittest.TestCase):
         from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
         sessionKey, nonce = os.urandom(32), os.urandom(16)
-        codec = PacketCodec(9, sessionKey, True)
+        codec = PacketCodec(9, sessionKey, True, role=GATEWAY)
         datagram = codec.seal(b"hello", nonce=nonce)
-        okm = HKDF(algorithm=hashes.SHA256(), length=48, salt=nonce, info=b"vpn041 packet").derive(sessionKey)
+        okm = HKDF(algorithm=hashes.SHA256(), length=48, salt=nonce,
+                   info=b"vpn041 packet gateway-to-client").derive(sessionKey)
         decryptor = Cipher(algorithms.AES(okm[:32]), modes.CBC(okm[32:])).decryptor()
         padded = decryptor.update(datagram[17:]) + decryptor.finalize()
         unpadder = padding.PKCS7(128).unpadder()
@@ -1481,7 +1529,7 @@ class DataPlaneTests(unittest.TestCase):
                     (4, True, True): 1439, (6, False, False): 1435, (6, True, False): 1423,
                     (6, False, True): 1419, (6, True, True): 1419}
         for family in (4, 6):
-            for codec in codecs(family=family):
+            for codec, peer in codecs(family=family):
                 mode = (family, codec.useEncryption, codec.authenticated)
                 self.assertEqual(codec.maxPayload, expected[mode], mode)
                 self.assertEqual(maxPayload(codec.useEncryption, codec.authenticated, family), expected[mode])
@@ -1489,7 +1537,7 @@ class DataPlaneTests(unittest.TestCase):
                 self.assertLessEqual(len(datagram), limits[family], mode)
                 if not codec.useEncryption or codec.authenticated:
                     self.assertEqual(len(datagram), limits[family], mode)
-                self.assertEqual(codec.open(datagram[1:17], datagram[17:]), b"x" * codec.maxPayload)
+                self.assertEqual(peer.open(datagram[1:17], datagram[17:]), b"x" * codec.maxPayload)
                 self.assertRaises(ValueError, codec.seal, b"x" * (codec.maxPayload + 1))
 
     def test_sessionIdRange(self):
@@ -1525,8 +1573,8 @@ class DataPlaneTests(unittest.TestCase):
         seal then open gives back any payload up to maxPayload, in every mode.
         """
         key = os.urandom(32)
-        sender = PacketCodec(42, key, *mode)
-        receiver = PacketCodec(42, key, *mode)
+        sender = PacketCodec(42, key, *mode, role=CLIENT)
+        receiver = PacketCodec(42, key, *mode, role=GATEWAY)
         payload = data.draw(st.binary(max_size=sender.maxPayload))
         datagram = sender.seal(payload)
         sessionId, nonce, body = parseHeader(datagram)

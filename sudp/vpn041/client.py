@@ -23,7 +23,7 @@ from zope.interface import implementer
 
 from sudp.errors import MalformedPacket
 from sudp.vpn041.auth import MAX_LINE, Vpn041AuthFailed, Vpn041Fatal, decodeResponse, encodeRequest
-from sudp.vpn041.dataplane import DecryptFailure, PacketCodec, parseHeader
+from sudp.vpn041.dataplane import CLIENT, DecryptFailure, PacketCodec, parseHeader
 from sudp.vpn041.tls import checkNegotiated, clientOptions
 from sudp.vpn041.transport import DatagramForwarder, PushTransport, Vpn041Address
 
@@ -74,9 +74,16 @@ class ClientSession(PushTransport):
     """
 
     def __init__(self, client, codec, gatewayAddress):
-        PushTransport.__init__(self, codec, log)
+        PushTransport.__init__(self, codec, log, gatewayAddress)
         self.client = client
-        self.gatewayAddress = gatewayAddress
+
+    @property
+    def gatewayAddress(self):
+        """
+        The gateway's UDP address: the address of its authentication
+        connection and the UDP port it named. Only datagrams from it are taken.
+        """
+        return self.peerAddress
 
     def write(self, data):
         """
@@ -153,10 +160,11 @@ class Vpn041Client:
         if (response.useEncryption, response.authenticated) != (self.settings.useEncryption, self.authenticated):
             return self._authFailed(Vpn041AuthFailed("the gateway's data plane settings differ from ours"), auth)
         self.auth = auth
-        family = 6 if ":" in self.host else 4
+        host = auth.transport.getPeer().host  # the address we authenticated, not a name to resolve again
+        family = 6 if ":" in host else 4
         codec = PacketCodec(response.sessionId, response.sessionKey, response.useEncryption, response.authenticated,
-                            family)
-        self.session = ClientSession(self, codec, (self.host, response.udpPort))
+                            family, role=CLIENT)
+        self.session = ClientSession(self, codec, (host, response.udpPort))
         self.protocol = self.session.protocol = self.factory.buildProtocol(self.session.getPeer())
         if self.protocol is None:
             return self._authFailed(Vpn041AuthFailed("the client factory returned no protocol"), auth)
@@ -204,6 +212,9 @@ class Vpn041Client:
             return
         if sessionId != self.session.sessionId:
             self.drops["unknown-session"] += 1
+            return
+        if not self.session.isFrom(addr):
+            self.drops["wrong-address"] += 1  # only the gateway's address speaks for the gateway
             return
         try:
             payload = self.session.codec.open(nonce, body)

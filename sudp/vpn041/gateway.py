@@ -29,7 +29,7 @@ from sudp.vpn041.auth import (
     encodeRefusal,
     encodeResponse,
 )
-from sudp.vpn041.dataplane import DecryptFailure, PacketCodec, parseHeader
+from sudp.vpn041.dataplane import GATEWAY, DecryptFailure, PacketCodec, parseHeader
 from sudp.vpn041.tls import serverOptions
 from sudp.vpn041.transport import DatagramForwarder, PushTransport, Vpn041Address
 
@@ -45,11 +45,19 @@ class GatewaySession(PushTransport):
     def __init__(self, gateway, sessionId, sessionKey, clientName, pushAddress, authConnection, family):
         s = gateway.settings
         PushTransport.__init__(self, PacketCodec(sessionId, sessionKey, s.useEncryption, gateway.authenticated,
-                                                 family), log)
+                                                 family, role=GATEWAY), log, pushAddress)
         self.gateway = gateway
         self.clientName = clientName
-        self.pushAddress = pushAddress
         self.authConnection = authConnection
+
+    @property
+    def pushAddress(self):
+        """
+        Where pushes go, and where the session's datagrams must come from:
+        the address the client authenticated from, and the UDP port it
+        declared inside TLS.
+        """
+        return self.peerAddress
 
     def _push(self, datagram):
         self.gateway.sendDatagram(datagram, self.pushAddress)
@@ -235,6 +243,11 @@ class Gateway:
         if session is None:
             # an ended session, a forged id, or 0: counted, never logged
             self.drops["unknown-session"] += 1
+            return
+        if not session.isFrom(addr):
+            # not from the address its client authenticated from: a reflection, a
+            # spoofer or an outsider; counted, never logged, never able to end it
+            self.drops["wrong-address"] += 1
             return
         try:
             payload = session.codec.open(nonce, body)

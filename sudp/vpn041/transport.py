@@ -4,12 +4,30 @@ protocol's transport (C{write(payload)} pushes one datagram), the peer
 address, and the UDP protocol that hands datagrams to its owner.
 """
 
+import ipaddress
+
 from twisted.internet.interfaces import IAddress, ITransport
 from twisted.internet.protocol import DatagramProtocol
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from sudp.errors import SessionClosed
+
+
+def sameHost(a, b):
+    """
+    @return: True if C{a} and C{b} name the same IP address (their text
+        forms may differ, and an IPv4-mapped IPv6 address is its IPv4
+        address); names that are not addresses are compared as text.
+    """
+    def parse(host):
+        address = ipaddress.ip_address(host.split("%")[0])
+        return getattr(address, "ipv4_mapped", None) or address
+
+    try:
+        return parse(a) == parse(b)
+    except ValueError:
+        return a == b
 
 
 @implementer(IAddress)
@@ -37,13 +55,20 @@ class PushTransport:
 
     @ivar protocol: the application protocol, once built.
     @ivar ended: why the session ended, or None while it is open.
+    @ivar peerAddress: C{(host, port)}: where datagrams go, and the only
+        address whose datagrams the session takes (L{isFrom}).
+    @ivar anyPeerPort: take datagrams from any port of the peer's host (a
+        NAT may change the port).
     """
 
-    def __init__(self, codec, log):
+    anyPeerPort = False
+
+    def __init__(self, codec, log, peerAddress):
         """
         @param log: the side's C{twisted.logger.Logger}, for an application
             protocol that fails in C{connectionLost}.
         """
+        self.peerAddress = peerAddress
         self.codec = codec
         self.log = log
         self.protocol = None
@@ -62,6 +87,14 @@ class PushTransport:
         1,500-byte MTU.
         """
         return self.codec.maxPayload
+
+    def isFrom(self, addr):
+        """
+        @return: True if a datagram from C{addr} (C{(host, port, ...)}) comes
+            from the session's peer address.
+        """
+        host, port = self.peerAddress
+        return sameHost(addr[0], host) and (self.anyPeerPort or addr[1] == port)
 
     def write(self, data):
         """
