@@ -5,10 +5,16 @@ the hardening review"), each run against real gateways and clients on
 sessions, and the authentication port held by idle connections.
 """
 
+import socket
+
 from twisted.internet import defer
 from twisted.trial import unittest
 
-from sudp_test.test_vpn041 import Vpn041Mixin, udpAddress, waitUntil
+from twisted.logger import LogLevel
+
+from sudp.vpn041.dataplane import HEADER_SIZE
+
+from sudp_test.test_vpn041 import LogCapture, Vpn041Mixin, flip, udpAddress, waitUntil
 
 
 def modeName(useEncryption, authenticated):
@@ -79,11 +85,23 @@ class ReflectionTests(AttackMixin, unittest.TestCase):
         self.assertEqual((gateway.drops["wrong-address"], client.drops["wrong-address"]), (2, 2), name)
         self.assertIn(client.session.sessionId, gateway.sessions, name)
         self.assertFalse(client.fatal.called, name)
+        # from the peer's own address (spoofed): the gateway's push to the gateway, the client's to the client
+        before = self.handled(gateway, g), self.handled(client, p)
+        self.fromClient(client, gateway, down)
+        self.fromGateway(gateway, client, up)
+        yield waitUntil(lambda: self.handled(gateway, g) >= before[0] + 1 and self.handled(client, p) >= before[1] + 1,
+                        f"{name}: two reflections handled")
+        self.assertEqual((g.messages, p.messages), ([b"client to gateway"], [b"gateway to client"]), name)
+        self.assertEqual((gateway.drops["replay"], client.drops["replay"]), (1, 1), name)
+        self.assertIn(client.session.sessionId, gateway.sessions, name)
+        self.assertFalse(client.fatal.called, name)
 
     def test_plaintext(self):
         """
         useEncryption false: a datagram sent back to its sender, from the
-        peer's address or a third one, is dropped and counted.
+        peer's address or a third one, is dropped and counted (from the
+        peer's address, by the record of nonces, which holds those the
+        session sent too).
         """
         return self.reflect(False, False)
 
@@ -106,3 +124,140 @@ class ReflectionTests(AttackMixin, unittest.TestCase):
         delivered as the client's.
         """
         return self.reflect(True, True)
+
+
+def mutations(datagram):
+    """
+    @return: C{datagram} (17 bytes of payload: two AES blocks in CBC)
+        changed under its own nonce: the padding broken (the last bit of the
+        first block flips the last bit of the padding), the first byte of
+        the second block's plaintext flipped (valid padding: an alteration
+        CBC delivers), and one byte short.
+    """
+    return [flip(datagram, HEADER_SIZE + 15), flip(datagram, HEADER_SIZE), datagram[:-1]]
+
+
+class ReplayTests(AttackMixin, unittest.TestCase):
+    """
+    Issue 16 point 2: a captured datagram replayed, or changed under its
+    nonce, from the sender's own address, is dropped before any decryption:
+    never delivered, never a padding query, never the end of the session.
+    """
+
+    @defer.inlineCallbacks
+    def replay(self, useEncryption, authenticated):
+        name = modeName(useEncryption, authenticated)
+        gateway, client, p, g, up, down = yield self.captured(useEncryption, authenticated)
+        logs = LogCapture(self)
+        before = self.handled(gateway, g), self.handled(client, p)
+        for datagram in [up] + mutations(up):
+            self.fromClient(client, gateway, datagram)
+        for datagram in [down] + mutations(down):
+            self.fromGateway(gateway, client, datagram)
+        yield waitUntil(lambda: self.handled(gateway, g) >= before[0] + 4 and self.handled(client, p) >= before[1] + 4,
+                        f"{name}: eight datagrams handled")
+        self.assertEqual((g.messages, p.messages), ([b"client to gateway"], [b"gateway to client"]), name)
+        self.assertEqual((gateway.drops["replay"], client.drops["replay"]), (4, 4), name)
+        self.assertEqual(gateway.drops["decrypt-failure"], 0, name)  # never decrypted: no padding query
+        self.assertIn(client.session.sessionId, gateway.sessions, name)
+        self.assertFalse(client.fatal.called, name)
+        self.assertEqual(logs.atLeast(LogLevel.warn), [], name)
+        p.transport.write(b"still")
+        g.transport.write(b"going")
+        yield g.waitFor(2)
+        yield p.waitFor(2)
+
+    def test_plaintext(self):
+        """
+        useEncryption false: replays and changed copies are counted drops.
+        """
+        return self.replay(False, False)
+
+    def test_cbc(self):
+        """
+        useEncryption true (AES-CBC): the same; on the landed code the
+        replay and the copy with valid padding were delivered and the copy
+        with broken padding ended the session: a padding oracle.
+        """
+        return self.replay(True, False)
+
+    def test_authenticatedPlaintext(self):
+        """
+        The authenticated variant without encryption: the same.
+        """
+        return self.replay(False, True)
+
+    def test_authenticated(self):
+        """
+        The authenticated variant with encryption: the same (on the landed
+        code the replay was delivered).
+        """
+        return self.replay(True, True)
+
+
+class NatTests(AttackMixin, unittest.TestCase):
+    """
+    Issue 16 point 1, behind a NAT that changes the client's UDP port: the
+    gateway's natPorts option takes a session's datagrams from any port of
+    the address its client authenticated from.
+    """
+
+    @defer.inlineCallbacks
+    def fromMappedPort(self, useEncryption, authenticated, natPorts):
+        """
+        The client's fresh datagram arrives from another port of its address
+        (as a NAT would map it); pushes are then sent.
+
+        @return: C{(gateway, g, mapped socket)}.
+        """
+        gateway, _, client, p, g = yield self.session(useEncryption, authenticated, natPorts=natPorts)
+        mapped = self.rawSocket()
+        mapped.sendto(p.transport.seal(b"through the NAT"), udpAddress(gateway))
+        yield waitUntil(lambda: g.messages or gateway.drops, "the datagram handled")
+        return gateway, g, mapped
+
+    @defer.inlineCallbacks
+    def test_strictByDefault(self):
+        """
+        Without natPorts, the datagram from another port is a wrong-address drop.
+        """
+        gateway, g, _ = yield self.fromMappedPort(True, True, False)
+        self.assertEqual((g.messages, gateway.drops["wrong-address"]), ([], 1))
+
+    @defer.inlineCallbacks
+    def test_authenticatedFollowsThePort(self):
+        """
+        natPorts, authenticated variant: the datagram is delivered and, since
+        it authenticated and its nonce was fresh, pushes go to its port.
+        """
+        gateway, g, mapped = yield self.fromMappedPort(True, True, True)
+        self.assertEqual(g.messages, [b"through the NAT"])
+        self.assertEqual(g.transport.pushAddress, mapped.getsockname())
+        g.transport.write(b"back through the NAT")
+        mapped.settimeout(5)
+        datagram = mapped.recv(2048)
+        self.assertEqual(datagram[0], g.transport.sessionId)
+
+    @defer.inlineCallbacks
+    def test_specModeKeepsThePort(self):
+        """
+        natPorts in the spec's mode: the datagram is taken, but nothing
+        authenticates it, so pushes stay on the port the client declared.
+        """
+        gateway, g, mapped = yield self.fromMappedPort(True, False, True)
+        self.assertEqual(g.messages, [b"through the NAT"])
+        self.assertNotEqual(g.transport.pushAddress, mapped.getsockname())
+
+    @defer.inlineCallbacks
+    def test_otherAddressStillRefused(self):
+        """
+        natPorts relaxes the port only: a session's datagram from another
+        address is still a wrong-address drop.
+        """
+        gateway, _, client, p, g = yield self.session(True, True, natPorts=True)
+        other = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.addCleanup(other.close)
+        other.bind(("127.0.0.2", 0))
+        other.sendto(p.transport.seal(b"from elsewhere"), udpAddress(gateway))
+        yield waitUntil(lambda: gateway.drops["wrong-address"], "the datagram dropped")
+        self.assertEqual(g.messages, [])

@@ -24,6 +24,8 @@ from zope.interface import implementer
 from sudp.errors import MalformedPacket
 from sudp.vpn041.auth import MAX_LINE, Vpn041AuthFailed, Vpn041Fatal, decodeResponse, encodeRequest
 from sudp.vpn041.dataplane import CLIENT, DecryptFailure, PacketCodec, parseHeader
+from sudp.vpn041.nonces import NonceRefused
+from sudp.vpn041.settings import Limits
 from sudp.vpn041.tls import checkNegotiated, clientOptions
 from sudp.vpn041.transport import DatagramForwarder, PushTransport, Vpn041Address
 
@@ -74,7 +76,7 @@ class ClientSession(PushTransport):
     """
 
     def __init__(self, client, codec, gatewayAddress):
-        PushTransport.__init__(self, codec, log, gatewayAddress)
+        PushTransport.__init__(self, codec, log, gatewayAddress, client.reactor, client.limits)
         self.client = client
 
     @property
@@ -119,8 +121,12 @@ class Vpn041Client:
     """
 
     def __init__(self, reactor, host, authPort, settings, factory, certFile, keyFile, caFile,
-                 authenticated=False, bindAddress=""):
+                 authenticated=False, bindAddress="", limits=None):
+        """
+        @param limits: the client's L{Limits} (default: the defaults).
+        """
         self.reactor = reactor
+        self.limits = limits or Limits()
         self.host = host
         self.authPortNumber = authPort
         self.settings = settings
@@ -217,7 +223,10 @@ class Vpn041Client:
             self.drops["wrong-address"] += 1  # only the gateway's address speaks for the gateway
             return
         try:
-            payload = self.session.codec.open(nonce, body)
+            payload = self.session.receive(nonce, body)
+        except NonceRefused as e:
+            self.drops[e.reason] += 1  # before any decryption: never the spec's crash
+            return
         except DecryptFailure as e:
             return self._fatal(e, addr)
         self.protocol.dataReceived(payload)
@@ -250,14 +259,15 @@ class Vpn041Client:
 
 
 def connectGateway(reactor, host, authPort, settings, factory, certFile, keyFile, caFile, authenticated=False,
-                   bindAddress=""):
+                   bindAddress="", limits=None):
     """
     Authenticate to a gateway and start a session.
 
     @param bindAddress: the address the client's UDP socket binds (default: all).
+    @param limits: the client's L{Limits} (default: the defaults).
     @return: the L{Vpn041Client}; its C{ready} fires with the protocol.
     """
     client = Vpn041Client(reactor, host, authPort, settings, factory, certFile, keyFile, caFile, authenticated,
-                          bindAddress)
+                          bindAddress, limits)
     client.connect()
     return client

@@ -30,6 +30,8 @@ from sudp.vpn041.auth import (
     encodeResponse,
 )
 from sudp.vpn041.dataplane import GATEWAY, DecryptFailure, PacketCodec, parseHeader
+from sudp.vpn041.nonces import NonceRefused
+from sudp.vpn041.settings import Limits
 from sudp.vpn041.tls import serverOptions
 from sudp.vpn041.transport import DatagramForwarder, PushTransport, Vpn041Address
 
@@ -45,10 +47,12 @@ class GatewaySession(PushTransport):
     def __init__(self, gateway, sessionId, sessionKey, clientName, pushAddress, authConnection, family):
         s = gateway.settings
         PushTransport.__init__(self, PacketCodec(sessionId, sessionKey, s.useEncryption, gateway.authenticated,
-                                                 family, role=GATEWAY), log, pushAddress)
+                                                 family, role=GATEWAY), log, pushAddress, gateway.reactor,
+                               gateway.limits)
         self.gateway = gateway
         self.clientName = clientName
         self.authConnection = authConnection
+        self.anyPeerPort = gateway.natPorts
 
     @property
     def pushAddress(self):
@@ -127,14 +131,21 @@ class Gateway:
     """
 
     def __init__(self, reactor, settings, factory, certFile, keyFile, caFile, authenticated=False,
-                 random=os.urandom):
+                 random=os.urandom, limits=None, natPorts=False):
         """
         @param settings: the gateway's L{sudp.vpn041.settings.AppSettings}.
         @param factory: builds each session's application protocol.
         @param authenticated: the authenticated variant of the data plane (a
             16-byte tag; not the spec's).
+        @param limits: the gateway's L{Limits} (default: the defaults).
+        @param natPorts: take a session's datagrams from any UDP port of the
+            address its client authenticated from (a NAT may change the
+            port); in the authenticated variant, pushes then go to the port
+            of the latest datagram that authenticated with a fresh nonce.
         """
+        self.natPorts = bool(natPorts)
         self.reactor = reactor
+        self.limits = limits or Limits()
         self.settings = settings
         self.factory = factory
         self.authenticated = bool(authenticated)
@@ -250,13 +261,20 @@ class Gateway:
             self.drops["wrong-address"] += 1
             return
         try:
-            payload = session.codec.open(nonce, body)
+            payload = session.receive(nonce, body)
+        except NonceRefused as e:
+            self.drops[e.reason] += 1  # before any decryption: no padding query, no session end
+            return
         except DecryptFailure as e:
             self.drops["decrypt-failure"] += 1
             log.error("vpn041: session {id} ({client}): a datagram from {addr} does not decrypt ({error}); "
                       "ending the session", id=sessionId, client=session.clientName, addr=addr, error=e)
             self.endSession(session, "decrypt-failure")
             return
+        if self.authenticated and addr[1] != session.pushAddress[1]:
+            # natPorts: the datagram authenticated and its nonce was fresh: it is
+            # the client's, from the port its NAT gives it now
+            session.peerAddress = (session.peerAddress[0], addr[1])
         self.counters["received"] += 1
         try:
             session.protocol.dataReceived(payload)

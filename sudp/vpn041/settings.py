@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass
 
 from sudp.errors import ConfigurationError, errorText
+from sudp.vpn041.nonces import DEFAULT_MAX_NONCES, DEFAULT_NONCE_LIFETIME
 
 # encryptionType -> (lowest TLS version, highest, TLS 1.3 suites, TLS 1.2 ciphers)
 ENCRYPTION_TYPES = {
@@ -40,6 +41,29 @@ class AppSettings:
         if not isinstance(self.encryptionType, str) or self.encryptionType not in ENCRYPTION_TYPES:
             raise ConfigurationError(f"appSettings: encryptionType must be one of {', '.join(ENCRYPTION_TYPES)}, "
                                      f"not {self.encryptionType!r}")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """
+    The limits of a vpn041 gateway or client (docs/vpn041.md, "Limits"),
+    beyond the spec's two settings. Times are seconds.
+
+    @ivar maxNonces: the most nonces a session's record holds
+        (L{sudp.vpn041.nonces.NonceRecord}).
+    @ivar nonceLifetime: how long a session's record holds a nonce, and how
+        far a datagram's time may lie from the receiver's session clock.
+    """
+
+    maxNonces: int = DEFAULT_MAX_NONCES
+    nonceLifetime: float = DEFAULT_NONCE_LIFETIME
+
+    def __post_init__(self):
+        if type(self.maxNonces) is not int or self.maxNonces < 1:
+            raise ConfigurationError(f"vpn041: maxNonces must be a whole number of at least 1, not {self.maxNonces!r}")
+        if not (isinstance(self.nonceLifetime, (int, float)) and 0 < self.nonceLifetime <= 3600):
+            raise ConfigurationError(f"vpn041: nonceLifetime must be over 0 and at most 3600 seconds, "
+                                     f"not {self.nonceLifetime!r}")
 
 
 def parseAppSettings(text, name="<appsettings>"):
