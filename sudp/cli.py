@@ -61,7 +61,8 @@ exit status:
   0    success; for connect: input ended and the quiet period passed, or the
        server closed the session
   1    an error: a connection or handshake that failed, a session lost, a key
-       file that cannot be read or written
+       file that cannot be read or written; for vpn041: the gateway ended the
+       session (its reason is printed)
   2    a usage error
   70   vpn041 only: a datagram from the gateway that does not decrypt
   130  interrupted (SIGINT, Ctrl-C)

@@ -5,6 +5,7 @@ the hardening review"), each run against real gateways and clients on
 sessions, and the authentication port held by idle connections.
 """
 
+import os
 import socket
 
 from twisted.internet import defer
@@ -12,7 +13,10 @@ from twisted.trial import unittest
 
 from twisted.logger import LogLevel
 
+from sudp.vpn041.auth import SessionIds
 from sudp.vpn041.dataplane import HEADER_SIZE
+from sudp.vpn041.nonces import makeNonce
+from sudp.vpn041.settings import AppSettings
 
 from sudp_test.test_vpn041 import LogCapture, Vpn041Mixin, flip, udpAddress, waitUntil
 
@@ -261,3 +265,108 @@ class NatTests(AttackMixin, unittest.TestCase):
         other.sendto(p.transport.seal(b"from elsewhere"), udpAddress(gateway))
         yield waitUntil(lambda: gateway.drops["wrong-address"], "the datagram dropped")
         self.assertEqual(g.messages, [])
+
+
+class OutsiderTests(AttackMixin, unittest.TestCase):
+    """
+    Issue 16 point 3: junk datagrams, one per session id, cannot end
+    sessions: from an outsider in any mode, and in the authenticated
+    variant not even from the sessions' own addresses.
+    """
+
+    @defer.inlineCallbacks
+    def tenSessions(self, useEncryption, authenticated):
+        """
+        @return: C{(gateway, clients)}: ten sessions.
+        """
+        gateway = yield self.startGateway(AppSettings(useEncryption, "Tls13"), authenticated=authenticated)
+        clients = [self.connectClient(gateway) for _ in range(10)]
+        yield defer.gatherResults([c.ready for c in clients])
+        return gateway, clients
+
+    def junk(self, client, sessionId):
+        """
+        @return: 56 random bytes under C{sessionId}, with a nonce of the
+            right time (an attacker can guess it): never a whole number of
+            AES blocks, never a valid tag.
+        """
+        return bytes([sessionId]) + makeNonce(client.session.elapsed()) + os.urandom(39)
+
+    @defer.inlineCallbacks
+    def junkFromOutsider(self, useEncryption, authenticated):
+        name = modeName(useEncryption, authenticated)
+        gateway, clients = yield self.tenSessions(useEncryption, authenticated)
+        outsider = self.rawSocket()
+        for sessionId in range(1, 256):
+            outsider.sendto(self.junk(clients[0], sessionId), udpAddress(gateway))
+        yield waitUntil(lambda: sum(gateway.drops.values()) >= 255, f"{name}: 255 junk datagrams dropped")
+        self.assertEqual(gateway.drops["wrong-address"], 10, name)
+        self.assertEqual(gateway.drops["unknown-session"], 245, name)
+        self.assertEqual(gateway.counters["sessions-ended"], 0, name)
+        self.assertEqual(len(gateway.sessions), 10, name)
+
+    def test_outsiderPlaintext(self):
+        """
+        useEncryption false: 255 junk datagrams from an outsider end 0 of 10 sessions.
+        """
+        return self.junkFromOutsider(False, False)
+
+    def test_outsiderCBC(self):
+        """
+        The spec's mode (AES-CBC): 0 of 10; the spec's rule (a datagram
+        that does not decrypt ends its session) holds only for datagrams
+        from the session's own address. On the landed code: 10 of 10.
+        """
+        return self.junkFromOutsider(True, False)
+
+    def test_outsiderAuthenticated(self):
+        """
+        The authenticated variant: 0 of 10 (on the landed code: 10 of 10).
+        """
+        return self.junkFromOutsider(True, True)
+
+    @defer.inlineCallbacks
+    def test_spoofedAuthenticated(self):
+        """
+        The authenticated variant, junk from each session's own address (a
+        spoofer): a tag that fails is a counted drop (bad-tag), at the
+        gateway and at the client; 0 of 10 sessions end, none is logged
+        above info, and every session still pushes both ways.
+        """
+        gateway, clients = yield self.tenSessions(True, True)
+        logs = LogCapture(self)
+        for client in clients:
+            self.fromClient(client, gateway, self.junk(client, client.session.sessionId))
+            self.fromGateway(gateway, client, self.junk(client, client.session.sessionId))
+        yield waitUntil(lambda: gateway.drops["bad-tag"] >= 10 and sum(c.drops["bad-tag"] for c in clients) >= 10,
+                        "20 bad tags dropped")
+        self.assertEqual(gateway.counters["sessions-ended"], 0)
+        self.assertFalse(any(c.fatal.called for c in clients))
+        self.assertEqual(logs.atLeast(LogLevel.warn), [])
+        for client in clients:
+            client.protocol.transport.write(b"still here")
+            gateway.sessions[client.session.sessionId].write(b"and here")
+        yield waitUntil(lambda: all(c.protocol.messages for c in clients), "a push to every client")
+        yield waitUntil(lambda: gateway.counters["received"] >= 10, "a push from every client")
+
+
+class SessionIdTests(unittest.TestCase):
+    """
+    Issue 16 point 3: session ids are drawn at random among the free ones.
+    """
+
+    def test_random(self):
+        """
+        Ten fresh allocators do not all start at 1, and an allocator's first
+        ten ids are not 1-10; every id 1-255 is handed out once, then None;
+        a freed id is handed out again (the only free one).
+        """
+        firsts = {SessionIds().allocate() for _ in range(10)}
+        self.assertGreater(len(firsts), 1)
+        ids = SessionIds()
+        drawn = [ids.allocate() for _ in range(255)]
+        self.assertNotEqual(drawn[:10], list(range(1, 11)))
+        self.assertEqual(sorted(drawn), list(range(1, 256)))
+        self.assertIsNone(ids.allocate())
+        ids.release(17)
+        self.assertEqual((ids.allocate(), ids.allocate()), (17, None))

@@ -3,8 +3,9 @@ The vpn041 client: authenticate over TLS, then push both ways over UDP.
 
 L{connectGateway} fires with the application protocol once the gateway has
 answered; its transport's C{write(payload)} pushes one datagram. Spec 041's
-failure rule for the client: a datagram from the gateway that does not
-decrypt logs one critical error and stops the client hard: the session
+failure rule for the client: a datagram from the gateway's address that
+does not decrypt (in the spec's mode; in the authenticated variant a tag
+that fails is a counted drop) logs one critical error and stops the client hard: the session
 ends at once, the protocol's C{connectionLost} gets a L{Vpn041Fatal}, every
 later write raises it, and L{Vpn041Client.fatal} fires. (The command-line
 client, C{sudp vpn041}, exits with status 70.)
@@ -21,8 +22,15 @@ from twisted.protocols.basic import LineOnlyReceiver
 from twisted.protocols.tls import TLSMemoryBIOFactory
 from zope.interface import implementer
 
-from sudp.errors import MalformedPacket
-from sudp.vpn041.auth import MAX_LINE, Vpn041AuthFailed, Vpn041Fatal, decodeResponse, encodeRequest
+from sudp.errors import MalformedPacket, SessionClosed
+from sudp.vpn041.auth import (
+    MAX_LINE,
+    Vpn041AuthFailed,
+    Vpn041Fatal,
+    decodeResponse,
+    decodeSessionEnd,
+    encodeRequest,
+)
 from sudp.vpn041.dataplane import CLIENT, DecryptFailure, PacketCodec, parseHeader
 from sudp.vpn041.nonces import NonceRefused
 from sudp.vpn041.settings import Limits
@@ -55,6 +63,7 @@ class AuthClientProtocol(LineOnlyReceiver):
 
     def lineReceived(self, line):
         if self.client.session is not None:
+            self.client.endReason = decodeSessionEnd(line) or self.client.endReason
             return
         try:
             response = decodeResponse(line)
@@ -137,6 +146,7 @@ class Vpn041Client:
         self.ready = defer.Deferred()
         self.fatal = defer.Deferred()
         self.fatalError = None
+        self.endReason = None  # why the gateway said it ended the session
         self.session = None
         self.protocol = None
         self.auth = None
@@ -193,7 +203,8 @@ class Vpn041Client:
             if not self.ready.called:
                 self._authFailed(Vpn041AuthFailed(f"the authentication failed: {reason.value}"), None)
             return
-        self.close("gateway-closed")
+        why = self.endReason or "no reason given"
+        self.close("gateway-closed", SessionClosed("gateway-closed", f"the gateway ended the session ({why})"))
 
     # -- the data plane ---------------------------------------------------------
 
@@ -228,6 +239,9 @@ class Vpn041Client:
             self.drops[e.reason] += 1  # before any decryption: never the spec's crash
             return
         except DecryptFailure as e:
+            if self.authenticated:
+                self.drops["bad-tag"] += 1  # proves nothing about the sender: never the crash
+                return
             return self._fatal(e, addr)
         self.protocol.dataReceived(payload)
 

@@ -2,12 +2,15 @@
 The vpn041 gateway (server): the TLS authentication listener, the UDP
 data-plane port and the sessions between them.
 
-Each authenticated client gets a session: an id (1-255), a random key, and
-an application protocol from the factory, whose transport pushes datagrams
-to the client. Spec 041's failure rule for the server: a datagram that does
+Each authenticated client gets a session: an id (1-255, drawn at random
+among the free ones), a random key, and an application protocol from the
+factory, whose transport pushes datagrams to the client. Spec 041's failure
+rule for the server: a datagram from the session's own address that does
 not decrypt logs one error, ends that session (its authentication
 connection is closed, its id freed), and nothing more is logged for that
-client: later datagrams for the ended session are counted drops.
+client: later datagrams for the ended session are counted drops. Datagrams
+from other addresses, refused nonces and, in the authenticated variant,
+tags that fail are counted drops that never end a session.
 """
 
 import os
@@ -28,6 +31,7 @@ from sudp.vpn041.auth import (
     decodeRequest,
     encodeRefusal,
     encodeResponse,
+    encodeSessionEnd,
 )
 from sudp.vpn041.dataplane import GATEWAY, DecryptFailure, PacketCodec, parseHeader
 from sudp.vpn041.nonces import NonceRefused
@@ -232,6 +236,8 @@ class Gateway:
                 del self.sessions[session.sessionId]
                 self.ids.release(session.sessionId)
             self.counters["sessions-ended"] += 1
+            if reason != "auth-connection-closed":
+                session.authConnection.sendLine(encodeSessionEnd(reason))  # the client can say why
             session.authConnection.transport.loseConnection()
 
         session.end(reason, teardown)
@@ -266,6 +272,11 @@ class Gateway:
             self.drops[e.reason] += 1  # before any decryption: no padding query, no session end
             return
         except DecryptFailure as e:
+            if self.authenticated:
+                # a tag that fails proves nothing about the sender: a counted drop,
+                # so no one without the key can end a session
+                self.drops["bad-tag"] += 1
+                return
             self.drops["decrypt-failure"] += 1
             log.error("vpn041: session {id} ({client}): a datagram from {addr} does not decrypt ({error}); "
                       "ending the session", id=sessionId, client=session.clientName, addr=addr, error=e)
