@@ -59,7 +59,7 @@ from sudp.vpn041.dataplane import (
 )
 from sudp.vpn041.gateway import Gateway
 from sudp.vpn041.nonces import makeNonce
-from sudp.vpn041.settings import AppSettings, loadAppSettings, parseAppSettings
+from sudp.vpn041.settings import AppSettings, Limits, loadAppSettings, parseAppSettings
 from sudp.vpn041.tls import clientOptions
 
 from sudp_test import test_udp_integration
@@ -548,7 +548,9 @@ class SessionIdTests(Vpn041Mixin, unittest.TestCase):
         back only when its session has ended.
         """
         gatewayFactory = RecorderFactory()
-        gateway = yield self.startGateway(AppSettings(True, "Tls13"), gatewayFactory)
+        # every client comes from 127.0.0.1: lift the auth port's limits per source
+        limits = Limits(maxConnectionsPerSource=300, handshakeBurst=300, handshakesPerSecond=1000.0)
+        gateway = yield self.startGateway(AppSettings(True, "Tls13"), gatewayFactory, limits=limits)
         clients = []
         for start in range(0, 255, 25):
             batch = [self.connectClient(gateway) for _ in range(min(25, 255 - start))]
@@ -1373,6 +1375,34 @@ class GatewayStartTests(SubprocessMixin, unittest.TestCase):
         logs = LogCapture(self)
         yield self.startGateway(AppSettings(True, "Tls13"), authenticated=True)
         self.assertEqual(logs.select(GATEWAY_NS, LogLevel.warn), [])
+
+    def test_twistLimitOptions(self):
+        """
+        twist vpn041's limit options reach the gateway (defaults otherwise);
+        a bad value is a usage error naming it.
+        """
+        from twisted.python.usage import UsageError
+
+        from sudp.vpn041.tap import Options, makeService
+
+        appsettings = self.certs.appSettings("twist-limits.json", {"appSettings": {"useEncryption": True,
+                                                                                   "encryptionType": "Tls13"}})
+        base = ["--appsettings", appsettings, "--cert", self.certs.gateway[0], "--key", self.certs.gateway[1],
+                "--ca", self.certs.ca]
+        options = Options()
+        options.parseOptions(base)
+        gateway = makeService(options).gateway
+        self.assertEqual((gateway.limits, gateway.natPorts), (Limits(), False))
+        options = Options()
+        options.parseOptions(base + ["--handshake-timeout", "3", "--max-connections", "100",
+                                     "--max-connections-per-source", "4", "--max-nonces", "64",
+                                     "--nonce-lifetime", "5", "--nat"])
+        gateway = makeService(options).gateway
+        self.assertEqual(gateway.limits, Limits(maxNonces=64, nonceLifetime=5.0, handshakeTimeout=3.0,
+                                                maxConnections=100, maxConnectionsPerSource=4))
+        self.assertTrue(gateway.natPorts)
+        error = self.assertRaises(UsageError, Options().parseOptions, base + ["--max-nonces", "0"])
+        self.assertIn("maxNonces", str(error))
 
     @defer.inlineCallbacks
     def test_twistBadAppSettings(self):

@@ -7,8 +7,14 @@ sessions, and the authentication port held by idle connections.
 
 import os
 import socket
+import subprocess
+import sys
+import textwrap
+import time
 
-from twisted.internet import defer
+from twisted.internet import defer, reactor
+from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
 from twisted.trial import unittest
 
 from twisted.logger import LogLevel
@@ -16,9 +22,14 @@ from twisted.logger import LogLevel
 from sudp.vpn041.auth import SessionIds
 from sudp.vpn041.dataplane import HEADER_SIZE
 from sudp.vpn041.nonces import makeNonce
-from sudp.vpn041.settings import AppSettings
+from sudp.vpn041.settings import AppSettings, Limits
 
-from sudp_test.test_vpn041 import LogCapture, Vpn041Mixin, flip, udpAddress, waitUntil
+from sudp.errors import ConfigurationError
+from sudp.stream.listener import defaultMaxConnections
+from sudp.vpn041.client import Vpn041Client
+from sudp.vpn041.gateway import AuthServerProtocol, Gateway
+
+from sudp_test.test_vpn041 import LogCapture, RecorderFactory, Vpn041Mixin, flip, udpAddress, waitUntil
 
 
 def modeName(useEncryption, authenticated):
@@ -370,3 +381,133 @@ class SessionIdTests(unittest.TestCase):
         self.assertIsNone(ids.allocate())
         ids.release(17)
         self.assertEqual((ids.allocate(), ids.allocate()), (17, None))
+
+
+AUTH_SERVER = textwrap.dedent(r"""
+    import resource, sys
+    resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024))
+    from twisted.internet import reactor, protocol
+    from twisted.internet.endpoints import TCP4ServerEndpoint
+    from sudp.tap import Echo
+    from sudp.vpn041.gateway import Gateway
+    from sudp.vpn041.settings import AppSettings, Limits
+    cert, key, ca = sys.argv[1:4]
+    # a long handshake deadline, so the attackers' silent connections stay: the caps must do it
+    gateway = Gateway(reactor, AppSettings(True, "Tls13"), protocol.Factory.forProtocol(Echo), cert, key, ca,
+                      limits=Limits(handshakeTimeout=60.0))
+    d = gateway.listen(TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1"), 0, "127.0.0.1")
+    d.addCallback(lambda ports: print(ports[0].getHost().port, flush=True))
+    reactor.callLater(60, reactor.stop)
+    reactor.run()
+""")
+
+
+class AuthPortTests(AttackMixin, unittest.TestCase):
+    """
+    Issue 16 point 4: connections to the authentication port that send
+    nothing cannot lock legitimate clients out.
+    """
+
+    def gateway(self, clock, **limits):
+        """
+        @return: a L{Gateway} on C{clock} that does not listen.
+        """
+        return Gateway(clock, AppSettings(True, "Tls13"), RecorderFactory(), *self.certs.gateway, self.certs.ca,
+                       limits=Limits(**limits))
+
+    def test_handshakeDeadline(self):
+        """
+        A connection that has not sent its request handshakeTimeout (10 s by
+        default) after it opened is aborted and counted (auth-timeout); one
+        that sent it in time is not.
+        """
+        clock = Clock()
+        gateway = self.gateway(clock)
+        silent, talker = AuthServerProtocol(gateway), AuthServerProtocol(gateway)
+        silentTransport, talkerTransport = StringTransport(), StringTransport()
+        silent.makeConnection(silentTransport)
+        talker.makeConnection(talkerTransport)
+        clock.advance(9.9)
+        self.assertFalse(silentTransport.disconnecting)
+        talker.lineReceived(b"not a request")  # refused, but in time
+        clock.advance(0.2)
+        self.assertTrue(silentTransport.disconnecting)
+        self.assertEqual(gateway.counters["auth-timeout"], 1)
+        silent.connectionLost(None)
+        talker.connectionLost(None)
+        clock.advance(100)
+        self.assertEqual(gateway.counters["auth-timeout"], 1)
+        self.assertEqual(clock.getDelayedCalls(), [])
+
+    @defer.inlineCallbacks
+    def test_limitsReachTheListener(self):
+        """
+        The per-source cap and the total are the listener's; the total's
+        default leaves the descriptor headroom and the 255 sessions' own
+        connections; bad limits are a ConfigurationError.
+        """
+        for limits, total in ((Limits(), max(16, defaultMaxConnections() - 255)),
+                              (Limits(maxConnections=50, maxConnectionsPerSource=3), 50)):
+            gateway = yield self.startGateway(AppSettings(True, "Tls13"), limits=limits)
+            self.assertEqual(gateway.listenerFactory.maxConnections, total)
+            self.assertEqual(gateway.listenerFactory.config.maxConnectionsPerSource, limits.maxConnectionsPerSource)
+        for bad in ({"handshakeTimeout": 0}, {"maxConnectionsPerSource": 0}, {"maxConnections": -1},
+                    {"maxNonces": 0}, {"nonceLifetime": float("nan")}, {"handshakePrefixV6": 8}):
+            self.assertRaises(ConfigurationError, Limits, **bad)
+
+    @defer.inlineCallbacks
+    def test_authenticatedLeaveTheCount(self):
+        """
+        Over real TLS: a connection counts against the caps until it
+        authenticates, then no longer (so it is never evicted).
+        """
+        gateway = yield self.startGateway(AppSettings(True, "Tls13"))
+        idle = socket.create_connection(udpAddress(gateway)[:1] + (gateway.authPort.getHost().port,))
+        self.addCleanup(idle.close)
+        yield waitUntil(lambda: len(gateway.listenerFactory) == 1, "the idle connection counted")
+        client = self.connectClient(gateway)
+        yield client.ready
+        self.assertEqual(len(gateway.listenerFactory), 1)  # the idle one only
+
+    def accepted(self, port):
+        """
+        @return: connections to C{port} on 127.0.0.1 the kernel holds as
+            established.
+        """
+        with open("/proc/net/tcp") as f:
+            return sum(1 for line in f if line.split()[1].endswith(f":{port:04X}") and line.split()[3] == "01")
+
+    @defer.inlineCallbacks
+    def test_idleConnectionsAtTheDescriptorLimit(self):
+        """
+        A gateway limited to 1,024 descriptors (in a child process, with a
+        60 s handshake deadline) is sent 1,200 connections that send
+        nothing, from 120 addresses (127.0.1.1-120, 10 each); a legitimate
+        client (from 127.0.0.1) still authenticates and is echoed, and the
+        gateway holds at most 1,024 descriptors.
+        """
+        server = subprocess.Popen([sys.executable, "-c", AUTH_SERVER, *self.certs.gateway, self.certs.ca],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.addCleanup(server.wait)
+        self.addCleanup(server.kill)
+        port = int(server.stdout.readline())
+        attackers = []
+        self.addCleanup(lambda: [s.close() for s in attackers])
+        for i in range(1200):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind((f"127.0.1.{i // 10 + 1}", 0))
+            s.setblocking(False)
+            s.connect_ex(("127.0.0.1", port))
+            attackers.append(s)
+            if i % 25 == 24:
+                time.sleep(0.03)  # let the accept queue drain, as a patient attacker would
+        yield waitUntil(lambda: self.accepted(port) >= 700, "the gateway to be saturated", timeout=20)
+        client = Vpn041Client(reactor, "127.0.0.1", port, AppSettings(True, "Tls13"), RecorderFactory(),
+                              *self.certs.alice, self.certs.ca, bindAddress="127.0.0.1")
+        client.connect()
+        self.addCleanup(self.closeClient, client)
+        p = yield client.ready.addTimeout(8, reactor)
+        p.transport.write(b"legitimate")
+        yield p.waitFor(1)
+        self.assertEqual(p.messages, [b"legitimate"])
+        self.assertLessEqual(len(os.listdir(f"/proc/{server.pid}/fd")), 1024)

@@ -55,6 +55,8 @@ class AuthClientProtocol(LineOnlyReceiver):
         self.client = client
 
     def handshakeCompleted(self):
+        if self.client.udpPort is None:  # the client gave up meanwhile (its connect failed or timed out)
+            return
         problem = checkNegotiated(self.transport.getHandle(), self.client.settings.encryptionType)
         if problem:
             return self.client._authFailed(Vpn041AuthFailed(problem), self)

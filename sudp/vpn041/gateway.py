@@ -15,6 +15,7 @@ tags that fail are counted drops that never end a session.
 
 import os
 from collections import Counter
+from dataclasses import replace
 
 from twisted.internet import defer
 from twisted.internet.error import CannotListenError
@@ -24,8 +25,11 @@ from twisted.protocols.basic import LineOnlyReceiver
 from twisted.protocols.tls import TLSMemoryBIOFactory
 
 from sudp.errors import MalformedPacket
+from sudp.eventlog import ConnectionLog
+from sudp.stream.listener import LimitedListenerFactory, defaultMaxConnections
 from sudp.vpn041.auth import (
     MAX_LINE,
+    MAX_SESSIONS,
     SessionIds,
     Vpn041AuthFailed,
     decodeRequest,
@@ -92,10 +96,32 @@ class AuthServerProtocol(LineOnlyReceiver):
     def __init__(self, gateway):
         self.gateway = gateway
         self.session = None
+        self.deadline = None
+
+    def connectionMade(self):
+        """
+        Start the handshake deadline: TLS and the request must be done
+        within C{limits.handshakeTimeout}.
+        """
+        self.deadline = self.gateway.reactor.callLater(self.gateway.limits.handshakeTimeout, self.timedOut)
+
+    def timedOut(self):
+        """
+        The deadline passed before a request: the connection is closed.
+        """
+        self.deadline = None
+        self.gateway.counters["auth-timeout"] += 1
+        self.transport.abortConnection()
+
+    def _stopDeadline(self):
+        if self.deadline is not None and self.deadline.active():
+            self.deadline.cancel()
+        self.deadline = None
 
     def lineReceived(self, line):
         if self.session is not None:
             return  # nothing more is said on this connection
+        self._stopDeadline()
         try:
             udpPort, useEncryption, authenticated = decodeRequest(line)
         except Vpn041AuthFailed as e:
@@ -121,6 +147,7 @@ class AuthServerProtocol(LineOnlyReceiver):
         return ",".join(f"{k.decode()}={v.decode()}" for k, v in peer.get_subject().get_components())
 
     def connectionLost(self, reason):
+        self._stopDeadline()
         if self.session is not None:
             self.gateway.endSession(self.session, "auth-connection-closed")
 
@@ -160,6 +187,7 @@ class Gateway:
         self.drops = Counter()
         self.counters = Counter()
         self.udpPort = self.authPort = None
+        self.listenerFactory = None
         self._socket = None
 
     def listen(self, authEndpoint, udpPortNumber, interface=""):
@@ -178,7 +206,12 @@ class Gateway:
             return defer.fail()
         self._socket = self.udpPort.socket
         factory = Factory.forProtocol(lambda: AuthServerProtocol(self))
-        d = authEndpoint.listen(TLSMemoryBIOFactory(self.tls, False, factory))
+        limits = self.limits
+        if not limits.maxConnections:
+            limits = replace(limits, maxConnections=max(16, defaultMaxConnections() - MAX_SESSIONS))
+        self.listenerFactory = LimitedListenerFactory(TLSMemoryBIOFactory(self.tls, False, factory), limits,
+                                                      self.reactor, ConnectionLog(self.reactor, transport="vpn041"))
+        d = authEndpoint.listen(self.listenerFactory)
 
         def listening(authPort):
             self.authPort = authPort
@@ -219,6 +252,9 @@ class Gateway:
             return auth.refuse("the gateway's application refused the session")
         self.sessions[sessionId] = session
         session.protocol = protocol
+        # authenticated: its connection no longer counts against the listener's
+        # caps (the 255 sessions are allowed for apart) and is never evicted
+        self.listenerFactory.slots.remove(auth.transport.transport)
         self.counters["sessions-opened"] += 1
         auth.sendLine(encodeResponse(sessionId, key, self.udpPort.getHost().port, self.settings.useEncryption,
                                      self.authenticated))

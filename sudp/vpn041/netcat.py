@@ -25,8 +25,9 @@ FATAL_STATUS = 70
 
 
 def runClient(host, authPort, settings, certFile, keyFile, caFile, authenticated=False, reactor=None,
-              out=None, err=None, stdin=True):
+              out=None, err=None, stdin=True, limits=None):
     """
+    @param limits: the client's L{sudp.vpn041.settings.Limits}.
     @return: the exit status (or never returns: a fatal data-plane failure
         ends the process with L{FATAL_STATUS}).
     """
@@ -40,7 +41,7 @@ def runClient(host, authPort, settings, certFile, keyFile, caFile, authenticated
     globalLogBeginner.beginLoggingTo([textFileLogObserver(err)], redirectStandardIO=False)
     done = defer.Deferred()
     client = connectGateway(reactor, host, authPort, settings, protocol.Factory.forProtocol(lambda: MessagePrinter(out, done)),
-                            certFile, keyFile, caFile, authenticated)
+                            certFile, keyFile, caFile, authenticated, limits=limits)
 
     def fatal(error):
         err.flush()
