@@ -132,13 +132,13 @@ class PacketCodec:
             raise ValueError(f"a vpn041 payload is at most {self.maxPayload} bytes, not {len(payload)}")
         nonce = self.random(NONCE_SIZE) if nonce is None else bytes(nonce)
         header = bytes([self.sessionId]) + nonce
+        if not (self.useEncryption or self.authenticated):
+            return header + bytes(payload)  # the plaintext mode uses no key
         key, iv = packetKey(self._key, nonce, self.role)
         if self.authenticated:
             if self.useEncryption:
                 return header + AESGCM(key).encrypt(iv[:12], bytes(payload), header)
             return header + bytes(payload) + AESGCM(key).encrypt(iv[:12], b"", header + bytes(payload))
-        if not self.useEncryption:
-            return header + bytes(payload)
         padder = padding.PKCS7(128).padder()
         padded = padder.update(bytes(payload)) + padder.finalize()
         encryptor = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor()
