@@ -7,10 +7,7 @@ sessions, and the authentication port held by idle connections.
 
 import os
 import socket
-import subprocess
-import sys
 import textwrap
-import time
 
 from twisted.internet import defer, reactor
 from twisted.internet.task import Clock
@@ -29,6 +26,7 @@ from sudp.stream.listener import defaultMaxConnections
 from sudp.vpn041.client import Vpn041Client
 from sudp.vpn041.gateway import AuthServerProtocol, Gateway
 
+from sudp_test.attackers import established, serverProcess, silentConnections
 from sudp_test.test_vpn041 import LogCapture, RecorderFactory, Vpn041Mixin, flip, udpAddress, waitUntil
 
 
@@ -469,14 +467,6 @@ class AuthPortTests(AttackMixin, unittest.TestCase):
         yield client.ready
         self.assertEqual(len(gateway.listenerFactory), 1)  # the idle one only
 
-    def accepted(self, port):
-        """
-        @return: connections to C{port} on 127.0.0.1 the kernel holds as
-            established.
-        """
-        with open("/proc/net/tcp") as f:
-            return sum(1 for line in f if line.split()[1].endswith(f":{port:04X}") and line.split()[3] == "01")
-
     @defer.inlineCallbacks
     def test_idleConnectionsAtTheDescriptorLimit(self):
         """
@@ -486,22 +476,9 @@ class AuthPortTests(AttackMixin, unittest.TestCase):
         client (from 127.0.0.1) still authenticates and is echoed, and the
         gateway holds at most 1,024 descriptors.
         """
-        server = subprocess.Popen([sys.executable, "-c", AUTH_SERVER, *self.certs.gateway, self.certs.ca],
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        self.addCleanup(server.wait)
-        self.addCleanup(server.kill)
-        port = int(server.stdout.readline())
-        attackers = []
-        self.addCleanup(lambda: [s.close() for s in attackers])
-        for i in range(1200):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind((f"127.0.1.{i // 10 + 1}", 0))
-            s.setblocking(False)
-            s.connect_ex(("127.0.0.1", port))
-            attackers.append(s)
-            if i % 25 == 24:
-                time.sleep(0.03)  # let the accept queue drain, as a patient attacker would
-        yield waitUntil(lambda: self.accepted(port) >= 700, "the gateway to be saturated", timeout=20)
+        server, port = serverProcess(self, AUTH_SERVER, *self.certs.gateway, self.certs.ca)
+        silentConnections(self, port, 1200)
+        yield waitUntil(lambda: established(port) >= 700, "the gateway to be saturated", timeout=20)
         client = Vpn041Client(reactor, "127.0.0.1", port, AppSettings(True, "Tls13"), RecorderFactory(),
                               *self.certs.alice, self.certs.ca, bindAddress="127.0.0.1")
         client.connect()
