@@ -61,7 +61,8 @@ exit status:
   0    success; for connect: input ended and the quiet period passed, or the
        server closed the session
   1    an error: a connection or handshake that failed, a session lost, a key
-       file that cannot be read or written
+       file that cannot be read or written; for vpn041: the gateway ended the
+       session (its reason is printed)
   2    a usage error
   70   vpn041 only: a datagram from the gateway that does not decrypt
   130  interrupted (SIGINT, Ctrl-C)
@@ -249,16 +250,23 @@ def buildParser():
     p.add_argument("--host", default="127.0.0.1", help="the gateway's address (its certificate must name it)")
     p.add_argument("--auth-port", type=int, default=9443, help="the gateway's TLS authentication port")
     p.add_argument("--authenticated", action="store_true", help="the authenticated data plane (a tag per datagram)")
+    p.add_argument("--max-nonces", type=int, default=None, metavar="N",
+                   help="nonces the session's replay record holds (default: 1024)")
+    p.add_argument("--nonce-lifetime", type=float, default=None, metavar="SECONDS",
+                   help="seconds the replay record holds a nonce (default: 30)")
     p.set_defaults(run=_vpn041)
     return parser
 
 
 def _vpn041(args, out):
     from sudp.vpn041.netcat import runClient
-    from sudp.vpn041.settings import loadAppSettings
+    from sudp.vpn041.settings import Limits, loadAppSettings
 
     settings = loadAppSettings(args.appsettings)
-    return runClient(args.host, args.auth_port, settings, args.cert, args.key, args.ca, args.authenticated)
+    given = {"maxNonces": args.max_nonces, "nonceLifetime": args.nonce_lifetime}
+    limits = Limits(**{name: value for name, value in given.items() if value is not None})
+    return runClient(args.host, args.auth_port, settings, args.cert, args.key, args.ca, args.authenticated,
+                     limits=limits)
 
 
 def main(argv=None, out=None, err=None):

@@ -13,7 +13,10 @@ L{sudp_test.test_path_integration}) and C{benchmarks/bench_exhaustion.py}.
     HANDSHAKE_INITs with random ephemerals (no X25519 work for the attacker)
     at a rate, never confirming;
   - L{connectOneByOne}: new clients from other addresses connecting one
-    after another, with their outcome and connect time.
+    after another, with their outcome and connect time;
+  - L{serverProcess}, L{silentConnections}, L{established}: a server in a
+    child process, flooded with TCP connections that never send a byte
+    (L{sudp_test.test_listener}, L{sudp_test.test_vpn041_attacks}).
 
 C{python -m sudp_test.attackers prefix-flood} runs the IPv6 form of the
 handshake exhaustion attack inside a network namespace the caller made
@@ -22,8 +25,10 @@ handshake exhaustion attack inside a network namespace the caller made
 
 import json
 import os
+import socket
 import subprocess
 import sys
+import time
 
 from twisted.internet import defer, task
 from twisted.internet.endpoints import clientFromString
@@ -404,3 +409,43 @@ def main(argv):
 
 if __name__ == "__main__":
     main(sys.argv)
+
+
+def serverProcess(test, script, *args, cwd=None):
+    """
+    Run C{python -c script args} (killed and reaped at the test's cleanup).
+
+    @return: C{(process, port)}: the port is the first line it prints.
+    """
+    server = subprocess.Popen([sys.executable, "-c", script, *args], cwd=cwd, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE)
+    test.addCleanup(server.wait)
+    test.addCleanup(server.kill)
+    return server, int(server.stdout.readline())
+
+
+def silentConnections(test, port, count, perAddress=10):
+    """
+    Open C{count} TCP connections to 127.0.0.1:C{port} that never send a
+    byte, C{perAddress} from each of 127.0.1.1, 127.0.1.2, ...; they are
+    closed at the test's cleanup.
+    """
+    attackers = []
+    test.addCleanup(lambda: [s.close() for s in attackers])
+    for i in range(count):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.bind((f"127.0.1.{i // perAddress + 1}", 0))
+        s.setblocking(False)
+        s.connect_ex(("127.0.0.1", port))
+        attackers.append(s)
+        if i % 25 == 24:
+            time.sleep(0.03)  # let the server's accept queue drain, as a patient attacker would
+
+
+def established(port):
+    """
+    @return: connections to C{port} on 127.0.0.1 the kernel holds as
+        established.
+    """
+    with open("/proc/net/tcp") as f:
+        return sum(1 for line in f if line.split()[1].endswith(f":{port:04X}") and line.split()[3] == "01")

@@ -45,11 +45,12 @@ class BenchmarkSmokeTests(unittest.TestCase):
 
     def test_microbenchmarks(self):
         """
-        The per-packet and per-suite microbenchmarks run with tiny counts.
+        The per-packet, per-suite and vpn041 microbenchmarks run with tiny counts.
         """
-        for script, args in (("bench_datapath.py", ["--packets", "200", "--repeats", "1"]),
-                             ("bench_suites.py", ["--packets", "200", "--repeats", "1"])):
-            result = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", script)] + args,
+        tiny = ["--packets", "200", "--repeats", "1"]
+        for script, needle in (("bench_datapath.py", "raw"), ("bench_suites.py", "raw"),
+                               ("bench_vpn041.py", "vpn041 aes-256-cbc")):
+            result = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", script)] + tiny,
                                     cwd=ROOT, capture_output=True, text=True, timeout=120)
             self.assertEqual(result.returncode, 0, result.stderr[-3000:])
-            self.assertIn("raw", result.stdout)
+            self.assertIn(needle, result.stdout)

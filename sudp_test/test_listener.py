@@ -6,9 +6,6 @@ limit that still lets a new client in (real sockets on 127.x).
 """
 
 import os
-import socket
-import subprocess
-import sys
 import textwrap
 import time
 
@@ -24,6 +21,7 @@ from sudp.stream.handshake import StreamConfig
 from sudp.stream.listener import DESCRIPTOR_HEADROOM, LimitedListenerFactory, defaultMaxConnections
 from sudp.tap import Echo
 
+from sudp_test.attackers import established, serverProcess, silentConnections
 from sudp_test.waiting import sleep, waitUntil
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -269,14 +267,6 @@ DESCRIPTOR_SERVER = textwrap.dedent(r"""
 
 
 class DescriptorTests(_RealListenerMixin, unittest.TestCase):
-    def accepted(self, port):
-        """
-        @return: connections to C{port} on 127.0.0.1 the kernel holds as
-            established.
-        """
-        with open("/proc/net/tcp") as f:
-            return sum(1 for line in f if line.split()[1].endswith(f":{port:04X}") and line.split()[3] == "01")
-
     @defer.inlineCallbacks
     def test_bystanderGetsIn(self):
         """
@@ -287,25 +277,12 @@ class DescriptorTests(_RealListenerMixin, unittest.TestCase):
         of an attacker's oldest connection (on the landed code the server
         held 1,014 and every new client was locked out).
         """
-        server = subprocess.Popen([sys.executable, "-c", DESCRIPTOR_SERVER, self.keyFile], cwd=ROOT,
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        self.addCleanup(server.wait)
-        self.addCleanup(server.kill)
-        port = int(server.stdout.readline())
-        attackers = []
-        self.addCleanup(lambda: [s.close() for s in attackers])
-        for i in range(1100):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind((f"127.0.1.{i // 10 + 1}", 0))
-            s.setblocking(False)
-            s.connect_ex(("127.0.0.1", port))
-            attackers.append(s)
-            if i % 25 == 24:
-                time.sleep(0.03)  # let the server's accept queue drain, as a patient attacker would
+        server, port = serverProcess(self, DESCRIPTOR_SERVER, self.keyFile, cwd=ROOT)
+        silentConnections(self, port, 1100)
         # until the server has taken every connection it can (the kernel
         # retries the SYNs its backlog dropped)
         fds = f"/proc/{server.pid}/fd"
-        yield waitUntil(lambda: self.accepted(port) >= 960, "the server to be saturated", timeout=20)
+        yield waitUntil(lambda: established(port) >= 960, "the server to be saturated", timeout=20)
         inner = TCP4ClientEndpoint(reactor, "127.0.0.1", port, timeout=5, bindAddress=("127.0.2.1", 0))
         client = yield SFrameClientEndpoint(reactor, inner, self.identity.publicKey).connect(
             protocol.Factory.forProtocol(_Collect))

@@ -11,12 +11,15 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from twisted.trial import unittest
 
-from sudp.vpn041.dataplane import PacketCodec, packetKey, parseHeader
+from sudp.vpn041.dataplane import CLIENT, GATEWAY, PacketCodec, packetKey, parseHeader
 from sudp_test.vectorfile import documentVectors
 
 DOC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "vpn041.md")
 documented = documentVectors(DOC, "vpn041")
-MODES = {"plain": (False, False), "cbc": (True, False), "gcm": (True, True), "gmac": (False, True)}
+MODES = {"cbc": (True, False), "gcm": (True, True), "gmac": (False, True)}
+# direction -> (the sender's role, the receiver's, the derivation's label)
+DIRECTIONS = {"up": (CLIENT, GATEWAY, b"vpn041 packet client-to-gateway"),
+              "down": (GATEWAY, CLIENT, b"vpn041 packet gateway-to-client")}
 
 
 class VectorTests(unittest.TestCase):
@@ -27,36 +30,46 @@ class VectorTests(unittest.TestCase):
 
     def test_packetKey(self):
         """
-        key | iv = HKDF-SHA-256(IKM = session key, salt = nonce, info = "vpn041 packet", 48).
+        key | iv = HKDF-SHA-256(IKM = session key, salt = nonce, info =
+        "vpn041 packet client-to-gateway" or "... gateway-to-client", 48).
         """
         v = self.v
-        okm = HKDF(hashes.SHA256(), 48, salt=v["nonce"], info=b"vpn041 packet").derive(v["session_key"])
-        self.assertEqual((okm[:32], okm[32:]), (v["packet_key"], v["packet_iv"]))
-        self.assertEqual(packetKey(v["session_key"], v["nonce"]), (v["packet_key"], v["packet_iv"]))
+        for direction, (sender, _, label) in DIRECTIONS.items():
+            okm = HKDF(hashes.SHA256(), 48, salt=v["nonce"], info=label).derive(v["session_key"])
+            expected = (v[f"packet_key_{direction}"], v[f"packet_iv_{direction}"])
+            self.assertEqual((okm[:32], okm[32:]), expected)
+            self.assertEqual(packetKey(v["session_key"], v["nonce"], sender), expected)
 
     def test_independently(self):
         """
-        The four forms, rebuilt from the document's description.
+        The forms in each direction, rebuilt from the document's description.
         """
         v, h = self.v, self.header
         self.assertEqual(v["datagram_plain"], h + v["payload"])
-        padder = padding.PKCS7(128).padder()
-        padded = padder.update(v["payload"]) + padder.finalize()
-        enc = Cipher(algorithms.AES(v["packet_key"]), modes.CBC(v["packet_iv"])).encryptor()
-        self.assertEqual(v["datagram_cbc"], h + enc.update(padded) + enc.finalize())
-        gcm = AESGCM(v["packet_key"])
-        self.assertEqual(v["datagram_gcm"], h + gcm.encrypt(v["packet_iv"][:12], v["payload"], h))
-        self.assertEqual(v["datagram_gmac"], h + v["payload"] + gcm.encrypt(v["packet_iv"][:12], b"", h + v["payload"]))
+        for direction in DIRECTIONS:
+            key, iv = v[f"packet_key_{direction}"], v[f"packet_iv_{direction}"]
+            padder = padding.PKCS7(128).padder()
+            padded = padder.update(v["payload"]) + padder.finalize()
+            enc = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor()
+            self.assertEqual(v[f"datagram_cbc_{direction}"], h + enc.update(padded) + enc.finalize())
+            gcm = AESGCM(key)
+            self.assertEqual(v[f"datagram_gcm_{direction}"], h + gcm.encrypt(iv[:12], v["payload"], h))
+            self.assertEqual(v[f"datagram_gmac_{direction}"],
+                             h + v["payload"] + gcm.encrypt(iv[:12], b"", h + v["payload"]))
         self.assertEqual(len(h), 17)
 
     def test_codec(self):
         """
-        sudp's codec seals the same datagrams and opens them back.
+        sudp's codecs seal the same datagrams and the peer's opens them back.
         """
         v = self.v
-        for name, (enc, auth) in MODES.items():
-            codec = PacketCodec(self.sid, v["session_key"], enc, auth)
-            self.assertEqual(codec.seal(v["payload"], v["nonce"]), v[f"datagram_{name}"], name)
-            sid, nonce, body = parseHeader(v[f"datagram_{name}"])
-            self.assertEqual((sid, nonce), (self.sid, v["nonce"]))
-            self.assertEqual(codec.open(nonce, body), v["payload"], name)
+        for direction, (sender, receiver, _) in DIRECTIONS.items():
+            forms = dict(MODES, plain=(False, False))
+            for name, (enc, auth) in forms.items():
+                wire = v["datagram_plain"] if name == "plain" else v[f"datagram_{name}_{direction}"]
+                codec = PacketCodec(self.sid, v["session_key"], enc, auth, role=sender)
+                self.assertEqual(codec.seal(v["payload"], v["nonce"]), wire, (name, direction))
+                sid, nonce, body = parseHeader(wire)
+                self.assertEqual((sid, nonce), (self.sid, v["nonce"]))
+                peer = PacketCodec(self.sid, v["session_key"], enc, auth, role=receiver)
+                self.assertEqual(peer.open(nonce, body), v["payload"], (name, direction))

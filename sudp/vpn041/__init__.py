@@ -11,6 +11,7 @@ authenticated variant (the same header plus a 16-byte tag) is an option. ::
 
   settings    the flat appSettings file (useEncryption, encryptionType)
   dataplane   the datagram format, per-packet keys, AES, the MTU bound (sans-IO)
+  nonces      the nonces and each session's record of them (sans-IO)
   tls         the auth plane's TLS contexts per encryptionType
   auth        the auth plane's request and response, and the session ids
   transport   the session transport and UDP protocol both sides use

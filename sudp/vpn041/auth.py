@@ -12,11 +12,14 @@ The authentication plane's messages and the session ids (docs/vpn041.md,
 The session key is 32 random bytes from the server's CSPRNG; it exists only
 inside TLS and in each side's session state. The session lasts as long as
 the authentication connection: closing it ends the session and frees the id.
+A gateway that ends a session first says why::
+
+  server -> client  {"type": "VpnSessionEnd", "version": 1, "reason": "..."}
 """
 
 import base64
 import json
-from collections import deque
+import secrets
 
 from sudp.errors import SUDPError
 
@@ -86,6 +89,26 @@ def encodeRefusal(reason):
     return _line({"type": "VpnAuthResponse", "version": VERSION, "ok": False, "error": reason})
 
 
+def encodeSessionEnd(reason):
+    """
+    @return: the line a gateway sends, inside TLS, before it closes a
+        session's authentication connection: why the session ended.
+    """
+    return _line({"type": "VpnSessionEnd", "version": VERSION, "reason": reason})
+
+
+def decodeSessionEnd(line):
+    """
+    @return: the reason in a gateway's session-end line (at most 200
+        characters), or None if the line is not one.
+    """
+    try:
+        obj = _object(line, "VpnSessionEnd")
+        return _field(obj, "reason", str)[:200]
+    except Vpn041AuthFailed:
+        return None
+
+
 class Response:
     """
     A gateway's answer: the session id and key, and the data plane's settings.
@@ -120,21 +143,33 @@ def decodeResponse(line):
 
 class SessionIds:
     """
-    The 255 session ids (0 is the server's). A freed id goes to the back of
-    the line, so it is reused as late as possible: a datagram still in
-    flight for an ended session is unlikely to meet its successor.
+    The 255 session ids (0 is the server's), each drawn at random among the
+    free ones, so that an id says nothing about how many sessions there are
+    or which is next.
     """
 
-    def __init__(self):
-        self._free = deque(range(1, MAX_SESSIONS + 1))
+    def __init__(self, randbelow=secrets.randbelow):
+        """
+        @param randbelow: C{randbelow(n)} returns a random integer in [0, n).
+        """
+        self._free = list(range(1, MAX_SESSIONS + 1))
+        self._randbelow = randbelow
 
     def allocate(self):
         """
-        @return: a free id, or None when all 255 are taken.
+        @return: a free id drawn at random, or None when all 255 are taken.
         """
-        return self._free.popleft() if self._free else None
+        if not self._free:
+            return None
+        free = self._free
+        i = self._randbelow(len(free))
+        free[i], free[-1] = free[-1], free[i]
+        return free.pop()
 
     def release(self, sessionId):
+        """
+        Give C{sessionId} back.
+        """
         self._free.append(sessionId)
 
     def __len__(self):

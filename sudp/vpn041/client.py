@@ -3,8 +3,9 @@ The vpn041 client: authenticate over TLS, then push both ways over UDP.
 
 L{connectGateway} fires with the application protocol once the gateway has
 answered; its transport's C{write(payload)} pushes one datagram. Spec 041's
-failure rule for the client: a datagram from the gateway that does not
-decrypt logs one critical error and stops the client hard: the session
+failure rule for the client: a datagram from the gateway's address that
+does not decrypt (in the spec's mode; in the authenticated variant a tag
+that fails is a counted drop) logs one critical error and stops the client hard: the session
 ends at once, the protocol's C{connectionLost} gets a L{Vpn041Fatal}, every
 later write raises it, and L{Vpn041Client.fatal} fires. (The command-line
 client, C{sudp vpn041}, exits with status 70.)
@@ -21,9 +22,18 @@ from twisted.protocols.basic import LineOnlyReceiver
 from twisted.protocols.tls import TLSMemoryBIOFactory
 from zope.interface import implementer
 
-from sudp.errors import MalformedPacket
-from sudp.vpn041.auth import MAX_LINE, Vpn041AuthFailed, Vpn041Fatal, decodeResponse, encodeRequest
-from sudp.vpn041.dataplane import DecryptFailure, PacketCodec, parseHeader
+from sudp.errors import MalformedPacket, SessionClosed
+from sudp.vpn041.auth import (
+    MAX_LINE,
+    Vpn041AuthFailed,
+    Vpn041Fatal,
+    decodeResponse,
+    decodeSessionEnd,
+    encodeRequest,
+)
+from sudp.vpn041.dataplane import CLIENT, DecryptFailure, PacketCodec, parseHeader
+from sudp.vpn041.nonces import NonceRefused
+from sudp.vpn041.settings import Limits
 from sudp.vpn041.tls import checkNegotiated, clientOptions
 from sudp.vpn041.transport import DatagramForwarder, PushTransport, Vpn041Address
 
@@ -45,6 +55,8 @@ class AuthClientProtocol(LineOnlyReceiver):
         self.client = client
 
     def handshakeCompleted(self):
+        if self.client.udpPort is None:  # the client gave up meanwhile (its connect failed or timed out)
+            return
         problem = checkNegotiated(self.transport.getHandle(), self.client.settings.encryptionType)
         if problem:
             return self.client._authFailed(Vpn041AuthFailed(problem), self)
@@ -53,6 +65,7 @@ class AuthClientProtocol(LineOnlyReceiver):
 
     def lineReceived(self, line):
         if self.client.session is not None:
+            self.client.endReason = decodeSessionEnd(line) or self.client.endReason
             return
         try:
             response = decodeResponse(line)
@@ -74,9 +87,16 @@ class ClientSession(PushTransport):
     """
 
     def __init__(self, client, codec, gatewayAddress):
-        PushTransport.__init__(self, codec, log)
+        PushTransport.__init__(self, codec, log, gatewayAddress, client.reactor, client.limits)
         self.client = client
-        self.gatewayAddress = gatewayAddress
+
+    @property
+    def gatewayAddress(self):
+        """
+        The gateway's UDP address: the address of its authentication
+        connection and the UDP port it named. Only datagrams from it are taken.
+        """
+        return self.peerAddress
 
     def write(self, data):
         """
@@ -112,8 +132,12 @@ class Vpn041Client:
     """
 
     def __init__(self, reactor, host, authPort, settings, factory, certFile, keyFile, caFile,
-                 authenticated=False, bindAddress=""):
+                 authenticated=False, bindAddress="", limits=None):
+        """
+        @param limits: the client's L{Limits} (default: the defaults).
+        """
         self.reactor = reactor
+        self.limits = limits or Limits()
         self.host = host
         self.authPortNumber = authPort
         self.settings = settings
@@ -124,6 +148,7 @@ class Vpn041Client:
         self.ready = defer.Deferred()
         self.fatal = defer.Deferred()
         self.fatalError = None
+        self.endReason = None  # why the gateway said it ended the session
         self.session = None
         self.protocol = None
         self.auth = None
@@ -153,10 +178,11 @@ class Vpn041Client:
         if (response.useEncryption, response.authenticated) != (self.settings.useEncryption, self.authenticated):
             return self._authFailed(Vpn041AuthFailed("the gateway's data plane settings differ from ours"), auth)
         self.auth = auth
-        family = 6 if ":" in self.host else 4
+        host = auth.transport.getPeer().host  # the address we authenticated, not a name to resolve again
+        family = 6 if ":" in host else 4
         codec = PacketCodec(response.sessionId, response.sessionKey, response.useEncryption, response.authenticated,
-                            family)
-        self.session = ClientSession(self, codec, (self.host, response.udpPort))
+                            family, role=CLIENT)
+        self.session = ClientSession(self, codec, (host, response.udpPort))
         self.protocol = self.session.protocol = self.factory.buildProtocol(self.session.getPeer())
         if self.protocol is None:
             return self._authFailed(Vpn041AuthFailed("the client factory returned no protocol"), auth)
@@ -179,7 +205,8 @@ class Vpn041Client:
             if not self.ready.called:
                 self._authFailed(Vpn041AuthFailed(f"the authentication failed: {reason.value}"), None)
             return
-        self.close("gateway-closed")
+        why = self.endReason or "no reason given"
+        self.close("gateway-closed", SessionClosed("gateway-closed", f"the gateway ended the session ({why})"))
 
     # -- the data plane ---------------------------------------------------------
 
@@ -205,9 +232,18 @@ class Vpn041Client:
         if sessionId != self.session.sessionId:
             self.drops["unknown-session"] += 1
             return
+        if not self.session.isFrom(addr):
+            self.drops["wrong-address"] += 1  # only the gateway's address speaks for the gateway
+            return
         try:
-            payload = self.session.codec.open(nonce, body)
+            payload = self.session.receive(nonce, body)
+        except NonceRefused as e:
+            self.drops[e.reason] += 1  # before any decryption: never the spec's crash
+            return
         except DecryptFailure as e:
+            if self.authenticated:
+                self.drops["bad-tag"] += 1  # proves nothing about the sender: never the crash
+                return
             return self._fatal(e, addr)
         self.protocol.dataReceived(payload)
 
@@ -239,14 +275,15 @@ class Vpn041Client:
 
 
 def connectGateway(reactor, host, authPort, settings, factory, certFile, keyFile, caFile, authenticated=False,
-                   bindAddress=""):
+                   bindAddress="", limits=None):
     """
     Authenticate to a gateway and start a session.
 
     @param bindAddress: the address the client's UDP socket binds (default: all).
+    @param limits: the client's L{Limits} (default: the defaults).
     @return: the L{Vpn041Client}; its C{ready} fires with the protocol.
     """
     client = Vpn041Client(reactor, host, authPort, settings, factory, certFile, keyFile, caFile, authenticated,
-                          bindAddress)
+                          bindAddress, limits)
     client.connect()
     return client

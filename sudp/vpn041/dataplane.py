@@ -3,8 +3,14 @@ The vpn041 UDP data plane (docs/vpn041.md, "Data plane"), sans-IO. ::
 
   datagram = sessionId (1) | nonce (16, a random GUID per packet) | payload
 
-  okm    = HKDF-SHA-256(IKM = sessionKey, salt = nonce, info = "vpn041 packet", L = 48)
+  okm    = HKDF-SHA-256(IKM = sessionKey, salt = nonce, info = LABEL, L = 48)
   key    = okm[0:32]   (AES-256)     iv = okm[32:48]
+  LABEL  = "vpn041 packet client-to-gateway" or "vpn041 packet gateway-to-client"
+
+The label names the packet's direction (a departure from the spec, which
+derives from (session key, nonce) alone: docs/vpn041.md): both sides derive
+the same key and IV for a given packet, but a datagram never opens in the
+other direction, so one sent back towards its sender is refused.
 
 With C{useEncryption}, the payload is AES-256-CBC with PKCS#7 padding
 under (key, iv): the spec's "AES" with a decryption that can fail, and
@@ -30,7 +36,11 @@ NONCE_SIZE = 16
 KEY_SIZE = 32
 TAG_SIZE = 16
 BLOCK = 16
-PACKET_LABEL = b"vpn041 packet"
+CLIENT = "client"
+GATEWAY = "gateway"
+# the per-packet derivation's label, by the direction the packet travels
+PACKET_LABELS = {CLIENT: b"vpn041 packet client-to-gateway", GATEWAY: b"vpn041 packet gateway-to-client"}
+PEER = {CLIENT: GATEWAY, GATEWAY: CLIENT}
 ETHERNET_MTU = 1500
 IP_UDP_HEADERS = {4: 20 + 8, 6: 40 + 8}
 
@@ -42,12 +52,14 @@ class DecryptFailure(SUDPError):
     """
 
 
-def packetKey(sessionKey, nonce):
+def packetKey(sessionKey, nonce, sender):
     """
+    @param sender: who sent the packet, L{CLIENT} or L{GATEWAY}: the
+        derivation's label names the direction.
     @return: C{(key, iv)}: the AES-256 key and the 16-byte IV of the packet
         with this nonce, by HKDF-SHA-256 (HMAC) from the session key.
     """
-    okm = HKDF(algorithm=hashes.SHA256(), length=KEY_SIZE + BLOCK, salt=bytes(nonce), info=PACKET_LABEL
+    okm = HKDF(algorithm=hashes.SHA256(), length=KEY_SIZE + BLOCK, salt=bytes(nonce), info=PACKET_LABELS[sender]
                ).derive(bytes(sessionKey))
     return okm[:KEY_SIZE], okm[KEY_SIZE:]
 
@@ -87,12 +99,17 @@ def parseHeader(datagram):
 
 class PacketCodec:
     """
-    Seals and opens one session's datagrams.
+    Seals and opens one session's datagrams, on one side: it seals what
+    C{role} sends and opens what its peer sends.
 
     @ivar maxPayload: the largest payload L{seal} takes.
+    @ivar role: L{CLIENT} or L{GATEWAY}.
     """
 
-    def __init__(self, sessionId, sessionKey, useEncryption, authenticated=False, family=4, random=os.urandom):
+    def __init__(self, sessionId, sessionKey, useEncryption, authenticated=False, family=4, random=os.urandom,
+                 role=CLIENT):
+        if role not in PEER:
+            raise ValueError(f"a vpn041 codec's role is {CLIENT!r} or {GATEWAY!r}, not {role!r}")
         if not 1 <= sessionId <= 255:
             raise ValueError("a vpn041 session id is 1 to 255 (0 is the server's)")
         if len(sessionKey) != KEY_SIZE:
@@ -102,6 +119,7 @@ class PacketCodec:
         self.useEncryption = useEncryption
         self.authenticated = authenticated
         self.random = random
+        self.role = role
         self.maxPayload = maxPayload(useEncryption, authenticated, family)
 
     def seal(self, payload, nonce=None):
@@ -114,13 +132,13 @@ class PacketCodec:
             raise ValueError(f"a vpn041 payload is at most {self.maxPayload} bytes, not {len(payload)}")
         nonce = self.random(NONCE_SIZE) if nonce is None else bytes(nonce)
         header = bytes([self.sessionId]) + nonce
-        key, iv = packetKey(self._key, nonce)
+        if not (self.useEncryption or self.authenticated):
+            return header + bytes(payload)  # the plaintext mode uses no key
+        key, iv = packetKey(self._key, nonce, self.role)
         if self.authenticated:
             if self.useEncryption:
                 return header + AESGCM(key).encrypt(iv[:12], bytes(payload), header)
             return header + bytes(payload) + AESGCM(key).encrypt(iv[:12], b"", header + bytes(payload))
-        if not self.useEncryption:
-            return header + bytes(payload)
         padder = padding.PKCS7(128).padder()
         padded = padder.update(bytes(payload)) + padder.finalize()
         encryptor = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor()
@@ -128,12 +146,12 @@ class PacketCodec:
 
     def open(self, nonce, body):
         """
-        @return: the payload of a datagram of this session.
+        @return: the payload of a datagram of this session from the peer.
         @raise DecryptFailure: if it does not decrypt (or authenticate).
         """
         header = bytes([self.sessionId]) + nonce
         if self.authenticated:
-            key, iv = packetKey(self._key, nonce)
+            key, iv = packetKey(self._key, nonce, PEER[self.role])
             try:
                 if self.useEncryption:
                     return AESGCM(key).decrypt(iv[:12], body, header)
@@ -147,7 +165,7 @@ class PacketCodec:
             return body
         if not body or len(body) % BLOCK:
             raise DecryptFailure(f"an AES-CBC payload is a positive multiple of 16 bytes, not {len(body)}")
-        key, iv = packetKey(self._key, nonce)
+        key, iv = packetKey(self._key, nonce, PEER[self.role])
         decryptor = Cipher(algorithms.AES(key), modes.CBC(iv)).decryptor()
         padded = decryptor.update(body) + decryptor.finalize()
         unpadder = padding.PKCS7(128).unpadder()

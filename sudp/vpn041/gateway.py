@@ -2,16 +2,20 @@
 The vpn041 gateway (server): the TLS authentication listener, the UDP
 data-plane port and the sessions between them.
 
-Each authenticated client gets a session: an id (1-255), a random key, and
-an application protocol from the factory, whose transport pushes datagrams
-to the client. Spec 041's failure rule for the server: a datagram that does
+Each authenticated client gets a session: an id (1-255, drawn at random
+among the free ones), a random key, and an application protocol from the
+factory, whose transport pushes datagrams to the client. Spec 041's failure
+rule for the server: a datagram from the session's own address that does
 not decrypt logs one error, ends that session (its authentication
 connection is closed, its id freed), and nothing more is logged for that
-client: later datagrams for the ended session are counted drops.
+client: later datagrams for the ended session are counted drops. Datagrams
+from other addresses, refused nonces and, in the authenticated variant,
+tags that fail are counted drops that never end a session.
 """
 
 import os
 from collections import Counter
+from dataclasses import replace
 
 from twisted.internet import defer
 from twisted.internet.error import CannotListenError
@@ -21,15 +25,21 @@ from twisted.protocols.basic import LineOnlyReceiver
 from twisted.protocols.tls import TLSMemoryBIOFactory
 
 from sudp.errors import MalformedPacket
+from sudp.eventlog import ConnectionLog
+from sudp.stream.listener import LimitedListenerFactory, defaultMaxConnections
 from sudp.vpn041.auth import (
     MAX_LINE,
+    MAX_SESSIONS,
     SessionIds,
     Vpn041AuthFailed,
     decodeRequest,
     encodeRefusal,
     encodeResponse,
+    encodeSessionEnd,
 )
-from sudp.vpn041.dataplane import DecryptFailure, PacketCodec, parseHeader
+from sudp.vpn041.dataplane import GATEWAY, DecryptFailure, PacketCodec, parseHeader
+from sudp.vpn041.nonces import NonceRefused
+from sudp.vpn041.settings import Limits
 from sudp.vpn041.tls import serverOptions
 from sudp.vpn041.transport import DatagramForwarder, PushTransport, Vpn041Address
 
@@ -45,11 +55,21 @@ class GatewaySession(PushTransport):
     def __init__(self, gateway, sessionId, sessionKey, clientName, pushAddress, authConnection, family):
         s = gateway.settings
         PushTransport.__init__(self, PacketCodec(sessionId, sessionKey, s.useEncryption, gateway.authenticated,
-                                                 family), log)
+                                                 family, role=GATEWAY), log, pushAddress, gateway.reactor,
+                               gateway.limits)
         self.gateway = gateway
         self.clientName = clientName
-        self.pushAddress = pushAddress
         self.authConnection = authConnection
+        self.anyPeerPort = gateway.natPorts
+
+    @property
+    def pushAddress(self):
+        """
+        Where pushes go, and where the session's datagrams must come from:
+        the address the client authenticated from, and the UDP port it
+        declared inside TLS.
+        """
+        return self.peerAddress
 
     def _push(self, datagram):
         self.gateway.sendDatagram(datagram, self.pushAddress)
@@ -76,10 +96,32 @@ class AuthServerProtocol(LineOnlyReceiver):
     def __init__(self, gateway):
         self.gateway = gateway
         self.session = None
+        self.deadline = None
+
+    def connectionMade(self):
+        """
+        Start the handshake deadline: TLS and the request must be done
+        within C{limits.handshakeTimeout}.
+        """
+        self.deadline = self.gateway.reactor.callLater(self.gateway.limits.handshakeTimeout, self.timedOut)
+
+    def timedOut(self):
+        """
+        The deadline passed before a request: the connection is closed.
+        """
+        self.deadline = None
+        self.gateway.counters["auth-timeout"] += 1
+        self.transport.abortConnection()
+
+    def _stopDeadline(self):
+        if self.deadline is not None and self.deadline.active():
+            self.deadline.cancel()
+        self.deadline = None
 
     def lineReceived(self, line):
         if self.session is not None:
             return  # nothing more is said on this connection
+        self._stopDeadline()
         try:
             udpPort, useEncryption, authenticated = decodeRequest(line)
         except Vpn041AuthFailed as e:
@@ -105,6 +147,7 @@ class AuthServerProtocol(LineOnlyReceiver):
         return ",".join(f"{k.decode()}={v.decode()}" for k, v in peer.get_subject().get_components())
 
     def connectionLost(self, reason):
+        self._stopDeadline()
         if self.session is not None:
             self.gateway.endSession(self.session, "auth-connection-closed")
 
@@ -119,14 +162,21 @@ class Gateway:
     """
 
     def __init__(self, reactor, settings, factory, certFile, keyFile, caFile, authenticated=False,
-                 random=os.urandom):
+                 random=os.urandom, limits=None, natPorts=False):
         """
         @param settings: the gateway's L{sudp.vpn041.settings.AppSettings}.
         @param factory: builds each session's application protocol.
         @param authenticated: the authenticated variant of the data plane (a
             16-byte tag; not the spec's).
+        @param limits: the gateway's L{Limits} (default: the defaults).
+        @param natPorts: take a session's datagrams from any UDP port of the
+            address its client authenticated from (a NAT may change the
+            port); in the authenticated variant, pushes then go to the port
+            of the latest datagram that authenticated with a fresh nonce.
         """
+        self.natPorts = bool(natPorts)
         self.reactor = reactor
+        self.limits = limits or Limits()
         self.settings = settings
         self.factory = factory
         self.authenticated = bool(authenticated)
@@ -137,6 +187,7 @@ class Gateway:
         self.drops = Counter()
         self.counters = Counter()
         self.udpPort = self.authPort = None
+        self.listenerFactory = None
         self._socket = None
 
     def listen(self, authEndpoint, udpPortNumber, interface=""):
@@ -155,7 +206,12 @@ class Gateway:
             return defer.fail()
         self._socket = self.udpPort.socket
         factory = Factory.forProtocol(lambda: AuthServerProtocol(self))
-        d = authEndpoint.listen(TLSMemoryBIOFactory(self.tls, False, factory))
+        limits = self.limits
+        if not limits.maxConnections:
+            limits = replace(limits, maxConnections=max(16, defaultMaxConnections() - MAX_SESSIONS))
+        self.listenerFactory = LimitedListenerFactory(TLSMemoryBIOFactory(self.tls, False, factory), limits,
+                                                      self.reactor, ConnectionLog(self.reactor, transport="vpn041"))
+        d = authEndpoint.listen(self.listenerFactory)
 
         def listening(authPort):
             self.authPort = authPort
@@ -196,6 +252,9 @@ class Gateway:
             return auth.refuse("the gateway's application refused the session")
         self.sessions[sessionId] = session
         session.protocol = protocol
+        # authenticated: its connection no longer counts against the listener's
+        # caps (the 255 sessions are allowed for apart) and is never evicted
+        self.listenerFactory.slots.remove(auth.transport.transport)
         self.counters["sessions-opened"] += 1
         auth.sendLine(encodeResponse(sessionId, key, self.udpPort.getHost().port, self.settings.useEncryption,
                                      self.authenticated))
@@ -213,6 +272,8 @@ class Gateway:
                 del self.sessions[session.sessionId]
                 self.ids.release(session.sessionId)
             self.counters["sessions-ended"] += 1
+            if reason != "auth-connection-closed":
+                session.authConnection.sendLine(encodeSessionEnd(reason))  # the client can say why
             session.authConnection.transport.loseConnection()
 
         session.end(reason, teardown)
@@ -236,14 +297,31 @@ class Gateway:
             # an ended session, a forged id, or 0: counted, never logged
             self.drops["unknown-session"] += 1
             return
+        if not session.isFrom(addr):
+            # not from the address its client authenticated from: a reflection, a
+            # spoofer or an outsider; counted, never logged, never able to end it
+            self.drops["wrong-address"] += 1
+            return
         try:
-            payload = session.codec.open(nonce, body)
+            payload = session.receive(nonce, body)
+        except NonceRefused as e:
+            self.drops[e.reason] += 1  # before any decryption: no padding query, no session end
+            return
         except DecryptFailure as e:
+            if self.authenticated:
+                # a tag that fails proves nothing about the sender: a counted drop,
+                # so no one without the key can end a session
+                self.drops["bad-tag"] += 1
+                return
             self.drops["decrypt-failure"] += 1
             log.error("vpn041: session {id} ({client}): a datagram from {addr} does not decrypt ({error}); "
                       "ending the session", id=sessionId, client=session.clientName, addr=addr, error=e)
             self.endSession(session, "decrypt-failure")
             return
+        if self.authenticated and addr[1] != session.pushAddress[1]:
+            # natPorts: the datagram authenticated and its nonce was fresh: it is
+            # the client's, from the port its NAT gives it now
+            session.peerAddress = (session.peerAddress[0], addr[1])
         self.counters["received"] += 1
         try:
             session.protocol.dataReceived(payload)

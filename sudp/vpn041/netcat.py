@@ -4,8 +4,8 @@ C{sudp vpn041}: the vpn041 command-line client. It authenticates to a
 gateway, then sends each line of standard input as one push and writes
 each push received to standard output.
 
-Exit status: 0 when input ends or the gateway ends the session, 1 when the
-authentication fails, 70 (EX_SOFTWARE) at once, after one critical log
+Exit status: 0 when input ends, 1 when the authentication fails or the
+gateway ends the session (the reason it gave is printed), 70 (EX_SOFTWARE) at once, after one critical log
 line, when a datagram from the gateway does not decrypt (spec 041: "log
 critical error once, immediately crash"), and 130 on SIGINT (Ctrl-C), 143
 on SIGTERM, after closing the session (a second signal does not wait).
@@ -18,14 +18,16 @@ from twisted.internet import defer, protocol, stdio
 from twisted.logger import globalLogBeginner, textFileLogObserver
 
 from sudp.cli import EXIT_FAILURE, EXIT_OK
+from sudp.errors import SessionClosed
 from sudp.netcat import CLOSE_GRACE, LineSender, MessagePrinter, runUntilFinished
 
 FATAL_STATUS = 70
 
 
 def runClient(host, authPort, settings, certFile, keyFile, caFile, authenticated=False, reactor=None,
-              out=None, err=None, stdin=True):
+              out=None, err=None, stdin=True, limits=None):
     """
+    @param limits: the client's L{sudp.vpn041.settings.Limits}.
     @return: the exit status (or never returns: a fatal data-plane failure
         ends the process with L{FATAL_STATUS}).
     """
@@ -39,7 +41,7 @@ def runClient(host, authPort, settings, certFile, keyFile, caFile, authenticated
     globalLogBeginner.beginLoggingTo([textFileLogObserver(err)], redirectStandardIO=False)
     done = defer.Deferred()
     client = connectGateway(reactor, host, authPort, settings, protocol.Factory.forProtocol(lambda: MessagePrinter(out, done)),
-                            certFile, keyFile, caFile, authenticated)
+                            certFile, keyFile, caFile, authenticated, limits=limits)
 
     def fatal(error):
         err.flush()
@@ -58,7 +60,13 @@ def runClient(host, authPort, settings, certFile, keyFile, caFile, authenticated
         sessions.append(session)
         if stdin and not finished.called:
             stdio.StandardIO(LineSender(session, err, "sudp vpn041"))
-        return done
+        return done.addCallback(ended)
+
+    def ended(reason):
+        if isinstance(reason, SessionClosed) and reason.reason == "gateway-closed":
+            err.write(f"sudp vpn041: {reason.detail}\n")
+            return EXIT_FAILURE
+        return EXIT_OK
 
     def failed(f):
         if not interrupted:
@@ -74,5 +82,5 @@ def runClient(host, authPort, settings, certFile, keyFile, caFile, authenticated
         else:  # no session yet, or a second signal: at once
             finish(EXIT_OK)
 
-    client.ready.addCallback(ready).addCallbacks(lambda _: EXIT_OK, failed).addCallback(finish)
+    client.ready.addCallback(ready).addErrback(failed).addCallback(finish)
     return runUntilFinished(reactor, lambda: finished, interrupt)

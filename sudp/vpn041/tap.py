@@ -4,7 +4,9 @@ C{twist vpn041}: run a vpn041 gateway (docs/vpn041.md). ::
 
     twist vpn041 --appsettings appsettings.json --cert gateway.pem --key gateway.key
                  --ca ca.pem [--auth-port 9443] [--port 9000] [--interface ADDR]
-                 [--authenticated] [--app module.attr]
+                 [--authenticated] [--nat] [--app module.attr] [--handshake-timeout SECONDS]
+                 [--max-connections N] [--max-connections-per-source N]
+                 [--max-nonces N] [--nonce-lifetime SECONDS]
 """
 
 from twisted.application import service
@@ -17,7 +19,7 @@ from sudp.errors import SUDPError
 from sudp.startup import exitIfListenFails, failFast
 from sudp.tap import Echo, loadApp, printVersion
 from sudp.vpn041.dataplane import maxPayload
-from sudp.vpn041.settings import loadAppSettings
+from sudp.vpn041.settings import Limits, loadAppSettings
 
 
 class Options(usage.Options):
@@ -34,9 +36,21 @@ class Options(usage.Options):
         ["port", "p", 9000, "UDP port of the data plane.", int],
         ["interface", "i", "", "Address to bind (default: all)."],
         ["app", "a", None, "Protocol factory to serve, as module.attr (default: echo)."],
+        ["handshake-timeout", None, Limits.handshakeTimeout,
+         "Seconds a connection to the auth port has to complete TLS and send its request.", float],
+        ["max-connections", None, Limits.maxConnections,
+         "Connections to the auth port not yet authenticated, at once (0: the descriptor limit less 64 "
+         "and less 255).", int],
+        ["max-connections-per-source", None, Limits.maxConnectionsPerSource,
+         "Such connections one source address (IPv6: /64) may hold.", int],
+        ["max-nonces", None, Limits.maxNonces, "Nonces each session's replay record holds.", int],
+        ["nonce-lifetime", None, Limits.nonceLifetime,
+         "Seconds each session's replay record holds a nonce (and a datagram may be late or early).", float],
     ]
     optFlags = [["authenticated", None, "The authenticated data plane: a 16-byte AES-GCM tag per datagram "
-                                        "(not the spec's; clients must use it too)."]]
+                                        "(not the spec's; clients must use it too)."],
+                ["nat", None, "Take a session's datagrams from any UDP port of the address its client "
+                              "authenticated from (clients behind a NAT that changes ports)."]]
 
     def opt_version(self):
         """
@@ -53,6 +67,10 @@ class Options(usage.Options):
                 raise usage.UsageError(f"--{name} {self[name]}: not a port")
         try:
             self["settings"] = loadAppSettings(self["appsettings"])
+            self["limits"] = Limits(maxNonces=self["max-nonces"], nonceLifetime=self["nonce-lifetime"],
+                                    handshakeTimeout=self["handshake-timeout"],
+                                    maxConnections=self["max-connections"],
+                                    maxConnectionsPerSource=self["max-connections-per-source"])
         except SUDPError as e:
             raise usage.UsageError(str(e)) from None
         self["factory"] = loadApp(self["app"]) if self["app"] else protocol.Factory.forProtocol(Echo)
@@ -107,7 +125,8 @@ def makeService(options):
 
     try:
         gateway = Gateway(reactor, options["settings"], options["factory"], options["cert"], options["key"],
-                          options["ca"], authenticated=options["authenticated"])
+                          options["ca"], authenticated=options["authenticated"], limits=options["limits"],
+                          natPorts=options["nat"])
     except SUDPError as e:
         raise usage.UsageError(str(e)) from None
     interface = options["interface"]
