@@ -83,7 +83,7 @@ class PackagingTests(unittest.TestCase):
         """
         wheels = os.path.join(self.work, "wheels")
         _run([self.python, "-m", "pip", "wheel", "--no-deps", "-q", "-w", wheels, self.src], self.work)
-        [wheel] = [os.path.join(wheels, w) for w in os.listdir(wheels) if w.startswith("sudp-")]
+        [wheel] = [os.path.join(wheels, w) for w in os.listdir(wheels) if w.startswith("txsudp-")]
         names = zipfile.ZipFile(wheel).namelist()
         self.assertIn(PLUGIN_FILE, names)
         self.assertNotIn("twisted/plugins/__init__.py", names)
