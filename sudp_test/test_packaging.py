@@ -1,22 +1,32 @@
 """
-Packaging: the wheel carries the Twisted plugin file (and not Twisted's own
-files), and Twisted finds our plugins after a real install into a fresh
-virtual environment, both from the wheel and from a strict editable install.
+Packaging: the sdist carries the license, changelog, tests and docs; the
+wheel built from it carries the Twisted plugin file (and not Twisted's own
+files), the license and its SPDX metadata; and Twisted finds our plugins
+after a real install into a fresh virtual environment, both from the wheel
+and from a strict editable install.
 
 This builds and installs for real (dependencies come from the package index
-or pip's cache), so it takes a minute.
+or pip's cache), so it takes a minute or two.
 """
 
+import email.parser
 import os
+import re
 import shutil
 import subprocess
 import sys
+import tarfile
 import zipfile
 
 from twisted.trial import unittest
 
+import sudp
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PLUGIN_FILE = "twisted/plugins/sudp_plugins.py"
+DIST = f"txsudp-{sudp.__version__}"
+SUPPORTED_PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
+PROJECT_URLS = {"Homepage", "Documentation", "Source", "Issues", "Changelog"}
 IGNORE = shutil.ignore_patterns(".venv", "_trial_temp*", "build", "dist", "*.egg-info",
                                 "__pycache__", ".git", "dropin.cache", ".hypothesis", "results")
 
@@ -73,18 +83,73 @@ class PackagingTests(unittest.TestCase):
         out = _run([os.path.join(self.venv, "bin", "twist"), "vpn041", "--help"], self.elsewhere)
         self.assertIn("--appsettings", out)
 
+    def checkMetadata(self, text):
+        """
+        C{text}, a wheel's METADATA or an sdist's PKG-INFO, names txsudp and
+        its version, declares the license as an SPDX expression with its
+        file, a classifier for each supported Python from Requires-Python
+        on, and the project URLs.
+        """
+        meta = email.parser.Parser().parsestr(text)
+        self.assertEqual((meta["Name"], meta["Version"]), ("txsudp", sudp.__version__))
+        self.assertEqual(meta["License-Expression"], "MIT")
+        self.assertEqual(meta.get_all("License-File"), ["LICENSE"])
+        self.assertIsNone(meta["License"], "the license is an SPDX expression, not free text")
+        classifiers = meta.get_all("Classifier")
+        self.assertFalse([c for c in classifiers if c.startswith("License ::")], classifiers)
+        pythons = [c.rsplit(" :: ", 1)[1] for c in classifiers
+                   if re.fullmatch(r"Programming Language :: Python :: 3\.\d+", c)]
+        self.assertEqual(pythons, SUPPORTED_PYTHONS)
+        self.assertEqual(meta["Requires-Python"], ">=" + SUPPORTED_PYTHONS[0])
+        running = "{}.{}".format(*sys.version_info)
+        self.assertIn(running, pythons, "tests pass on this Python: give it a classifier")
+        urls = dict(url.split(", ", 1) for url in meta.get_all("Project-URL"))
+        self.assertEqual(set(urls), PROJECT_URLS)
+        self.assertFalse([u for u in urls.values() if not u.startswith("https://github.com/sudp-dev/txsudp")])
+
+    def checkSdist(self, path):
+        """
+        The sdist at C{path} holds the license, the changelog, the C source,
+        the tests, docs, examples and benchmarks a packager needs, no build
+        products, and metadata that passes L{checkMetadata}.
+        """
+        self.assertEqual(os.path.basename(path), DIST + ".tar.gz")
+        with tarfile.open(path) as sdist:
+            names = {n.split("/", 1)[1] for n in sdist.getnames() if "/" in n}
+            self.checkMetadata(sdist.extractfile(f"{DIST}/PKG-INFO").read().decode())
+            shipped = sdist.extractfile(f"{DIST}/LICENSE").read()
+        with open(os.path.join(ROOT, "LICENSE"), "rb") as f:
+            self.assertEqual(shipped, f.read())
+        for name in ["LICENSE", "CHANGELOG.md", "README.md", "pyproject.toml", "setup.py",
+                     "sudp/_speedups.c", PLUGIN_FILE, "docs/index.md", "examples/mesh_chat.py",
+                     "examples/vpn041/gateway.appsettings.json", "sudp_test/test_packaging.py",
+                     "benchmarks/run.py"]:
+            self.assertIn(name, names)
+        self.assertFalse([n for n in names if n.endswith((".so", ".pyc")) or "dropin.cache" in n
+                          or "__pycache__" in n or n.startswith((".venv", "_trial_temp"))])
+
     def test_wheel(self):
         """
-        The wheel holds twisted/plugins/sudp_plugins.py and neither
-        twisted/__init__.py nor twisted/plugins/__init__.py; installed into a
-        fresh venv, Twisted finds every plugin, verifyObject passes, Twisted's
-        own plugins/__init__.py matches its RECORD hash, and the sudp and
-        twist sudp commands run.
+        python -m build makes the sdist (L{checkSdist}) and from it the
+        wheel, which holds twisted/plugins/sudp_plugins.py and neither
+        twisted/__init__.py nor twisted/plugins/__init__.py, and the LICENSE
+        with its SPDX metadata (L{checkMetadata}); installed into a fresh
+        venv, Twisted finds every plugin, verifyObject passes, Twisted's own
+        plugins/__init__.py matches its RECORD hash, and the sudp and twist
+        sudp commands run.
         """
-        wheels = os.path.join(self.work, "wheels")
-        _run([self.python, "-m", "pip", "wheel", "--no-deps", "-q", "-w", wheels, self.src], self.work)
-        [wheel] = [os.path.join(wheels, w) for w in os.listdir(wheels) if w.startswith("txsudp-")]
-        names = zipfile.ZipFile(wheel).namelist()
+        wheels = os.path.join(self.work, "dist")
+        _run([self.python, "-m", "pip", "install", "-q", "build"], self.work)
+        _run([self.python, "-m", "build", "--outdir", wheels, self.src], self.work)  # the sdist, then the wheel from it
+        [sdist] = [os.path.join(wheels, w) for w in os.listdir(wheels) if w.endswith(".tar.gz")]
+        self.checkSdist(sdist)
+        [wheel] = [os.path.join(wheels, w) for w in os.listdir(wheels) if w.endswith(".whl")]
+        self.assertTrue(os.path.basename(wheel).startswith(DIST + "-"), wheel)
+        archive = zipfile.ZipFile(wheel)
+        names = archive.namelist()
+        self.checkMetadata(archive.read(f"{DIST}.dist-info/METADATA").decode())
+        with open(os.path.join(ROOT, "LICENSE"), "rb") as f:
+            self.assertEqual(archive.read(f"{DIST}.dist-info/licenses/LICENSE"), f.read())
         self.assertIn(PLUGIN_FILE, names)
         self.assertNotIn("twisted/plugins/__init__.py", names)
         self.assertNotIn("twisted/__init__.py", names)
@@ -122,5 +187,3 @@ class PackagingTests(unittest.TestCase):
         self.checkInstalled()
         where = _run([self.python, "-c", "import sudp; print(sudp.__file__)"], self.elsewhere).strip()
         self.assertEqual(os.path.realpath(where), os.path.realpath(os.path.join(self.src, "sudp", "__init__.py")))
-
-
