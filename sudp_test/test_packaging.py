@@ -1,21 +1,27 @@
 """
 Packaging: the sdist carries the license, changelog, tests and docs; the
 wheel built from it carries the Twisted plugin file (and not Twisted's own
-files), the license and its SPDX metadata; and Twisted finds our plugins
-after a real install into a fresh virtual environment, both from the wheel
-and from a strict editable install.
+files), the license and its SPDX metadata; Twisted finds our plugins after a
+real install into a fresh virtual environment, both from the wheel and from
+a strict editable install; and a build without a C compiler succeeds with
+one warning that a person at a terminal sees.
 
 This builds and installs for real (dependencies come from the package index
 or pip's cache), so it takes a minute or two.
 """
 
 import email.parser
+import fcntl
 import os
+import pty
 import re
+import select
 import shutil
 import subprocess
 import sys
 import tarfile
+import termios
+import time
 import zipfile
 
 from twisted.trial import unittest
@@ -27,6 +33,7 @@ PLUGIN_FILE = "twisted/plugins/sudp_plugins.py"
 DIST = f"txsudp-{sudp.__version__}"
 SUPPORTED_PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
 PROJECT_URLS = {"Homepage", "Documentation", "Source", "Issues", "Changelog"}
+NO_SPEEDUPS = "WARNING: txsudp's optional C speedups were not built"
 IGNORE = shutil.ignore_patterns(".venv", "_trial_temp*", "build", "dist", "*.egg-info",
                                 "__pycache__", ".git", "dropin.cache", ".hypothesis", "results")
 
@@ -52,6 +59,39 @@ def _run(args, cwd, timeout=600):
             f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
         )
     return result.stdout
+
+
+def _runOnTerminal(args, cwd, env, timeout=600):
+    """
+    Run C{args} as a person at a terminal would: a new pseudo-terminal is its
+    controlling terminal, standard input, output and error.
+
+    @return: its exit status, and all it showed on the terminal.
+    """
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(args, cwd=cwd, env=env, stdin=slave, stdout=slave, stderr=slave,
+                            start_new_session=True,  # a session of its own, so that:
+                            preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0))
+    os.close(slave)
+    shown, deadline = [], time.monotonic() + timeout
+    try:
+        while True:
+            ready, _, _ = select.select([master], [], [], max(0, deadline - time.monotonic()))
+            if not ready:
+                raise AssertionError(f"{' '.join(args)} ran past {timeout}s:\n{b''.join(shown)[-3000:]!r}")
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # EIO: the last process holding the terminal has gone
+                break
+            if not data:
+                break
+            shown.append(data)
+        return proc.wait(timeout=60), b"".join(shown).decode("utf-8", "replace").replace("\r\n", "\n")
+    finally:
+        os.close(master)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 class PackagingTests(unittest.TestCase):
@@ -187,3 +227,33 @@ class PackagingTests(unittest.TestCase):
         self.checkInstalled()
         where = _run([self.python, "-c", "import sudp; print(sudp.__file__)"], self.elsewhere).strip()
         self.assertEqual(os.path.realpath(where), os.path.realpath(os.path.join(self.src, "sudp", "__init__.py")))
+
+
+
+    def test_noCompiler(self):
+        """
+        Without a working C compiler (CC=/bin/false) pip still builds the
+        wheel, without the C speedups, and prints one warning: the
+        pure-Python data path is used, and how to get the fast one. Plain
+        pip hides a successful build's output, so the warning goes to the
+        terminal: run at one, it shows once; with no terminal it is in the
+        build output that pip -v (or a CI log) shows, once.
+        """
+        env = dict(os.environ, CC="/bin/false")
+        wheels = os.path.join(self.work, "wheels")
+        status, shown = _runOnTerminal([self.python, "-m", "pip", "wheel", "--no-deps", "-w", wheels, self.src],
+                                       self.work, env)
+        self.assertEqual((status, shown.count(NO_SPEEDUPS)), (0, 1), shown[-3000:])
+        for words in ["(/bin/false failed with exit status 1)", "pure-Python data path",
+                      "apt install build-essential python3-dev",
+                      "pip install --force-reinstall --no-deps --no-cache-dir txsudp"]:
+            self.assertIn(words, shown)
+        [wheel] = [os.path.join(wheels, w) for w in os.listdir(wheels) if w.startswith(DIST + "-")]
+        self.assertFalse([n for n in zipfile.ZipFile(wheel).namelist() if n.startswith("sudp/_speedups")])
+
+        shutil.rmtree(wheels)
+        result = subprocess.run([self.python, "-m", "pip", "wheel", "-v", "--no-deps", "-w", wheels, self.src],
+                                cwd=self.work, env=env, capture_output=True, text=True, timeout=600,
+                                start_new_session=True)  # no controlling terminal
+        self.assertEqual(result.returncode, 0, result.stderr[-3000:])
+        self.assertEqual((result.stdout + result.stderr).count(NO_SPEEDUPS), 1, result.stdout[-3000:])
