@@ -1,0 +1,78 @@
+"""
+The floors pyproject.toml declares, for .ci/floors.
+
+C{python3 .ci/pins.py [EXTRA ...]} prints a pip constraints file that pins
+every dependency (the core ones and those of the extras named) to its
+declared floor: C{name>=X} becomes C{name==X}. A dependency without a C{>=}
+floor, or one declared with two different floors, is an error: a floor CI
+cannot install is not a floor.
+
+C{python3 .ci/pins.py --python} prints the lowest supported Python, from
+C{requires-python} (C{>=3.10} gives C{3.10}).
+"""
+
+import re
+import sys
+import tomllib
+
+FLOOR = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^\]]*\])?\s*>=\s*([0-9][^,;\s]*)\s*")
+
+
+def floors(project, extras):
+    """
+    @param project: the C{[project]} table of pyproject.toml.
+    @param extras: the names of the extras whose dependencies are pinned too.
+    @return: a dict from each dependency's normalised name to its floor.
+    @raise ValueError: for a requirement without a C{>=} floor alone, or two floors.
+    """
+    requirements = list(project.get("dependencies", []))
+    for extra in extras:
+        if extra not in project.get("optional-dependencies", {}):
+            raise ValueError(f"pyproject.toml has no extra named {extra!r}")
+        requirements += project["optional-dependencies"][extra]
+    pins = {}
+    for requirement in requirements:
+        match = FLOOR.fullmatch(requirement)
+        if match is None:
+            raise ValueError(f"{requirement!r} has no plain >= floor to pin")
+        name, version = re.sub(r"[-_.]+", "-", match.group(1)).lower(), match.group(2)
+        if pins.setdefault(name, version) != version:
+            raise ValueError(f"{name} is declared with two floors, {pins[name]} and {version}")
+    return pins
+
+
+def lowestPython(project):
+    """
+    @param project: the C{[project]} table of pyproject.toml.
+    @return: the lowest Python it supports, as C{"3.10"}.
+    @raise ValueError: if C{requires-python} is not a plain C{>=} floor.
+    """
+    match = re.fullmatch(r"\s*>=\s*(3\.\d+)\s*", project.get("requires-python", ""))
+    if match is None:
+        raise ValueError(f"requires-python {project.get('requires-python')!r} is not a plain >= floor")
+    return match.group(1)
+
+
+def main(argv, path="pyproject.toml"):
+    """
+    Print the constraints, one C{name==floor} a line, or with C{--python}
+    the lowest supported Python; exit 1 with a message if the floors cannot
+    be read.
+    """
+    with open(path, "rb") as f:
+        project = tomllib.load(f)["project"]
+    try:
+        if argv == ["--python"]:
+            print(lowestPython(project))
+            return 0
+        pins = floors(project, argv)
+    except ValueError as e:
+        print(f"floors: {e}", file=sys.stderr)
+        return 1
+    for name, version in pins.items():
+        print(f"{name}=={version}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
