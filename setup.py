@@ -59,19 +59,18 @@ def speedupsWarning(reason):
     return NO_SPEEDUPS_WARNING.format(reason=reason)
 
 
-def showWarning(text, stream=None, terminal="/dev/tty"):
+def showWarning(text, stream=None):
     """
     Show C{text} once to the person running the build: on C{stream}
     (standard error) if that is a terminal; else, since pip has taken the
     build's output and shows it only with -v, on the process's controlling
-    terminal; and on C{stream} if there is none (a CI log, or C{pip -v}).
-
-    @param terminal: the controlling terminal's path (a parameter for tests).
+    terminal; and on C{stream} if there is none (CI, where the log of
+    C{pip install -v} has it).
     """
     stream = sys.stderr if stream is None else stream
     if not stream.isatty():
         try:
-            with open(terminal, "w") as tty:
+            with open("/dev/tty", "w") as tty:
                 tty.write(text)
             return
         except OSError:  # no controlling terminal
