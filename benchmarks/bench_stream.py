@@ -9,7 +9,7 @@ Each case runs a server and a client in this process over 127.0.0.1:
     stops when the server has them all.
 Transports: plaintext TCP; TLS 1.3 (twisted.protocols.tls.TLSMemoryBIOProtocol
 over pyOpenSSL, AES-256-GCM or ChaCha20 as OpenSSL picks, self-signed
-certificate); sframe with seed 003's AES-256-CTR + chained SHA-256; sframe
+certificate); sframe with the peer-to-peer spec's AES-256-CTR + chained SHA-256; sframe
 with ChaCha20-Poly1305 or AES-256-GCM per frame. Medians of the repeats; ratios are against
 TCP and TLS measured in this same run.
 """

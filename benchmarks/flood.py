@@ -97,6 +97,7 @@ from sudp.errors import SessionClosed  # noqa: E402
 from sudp.udp import packets as P  # noqa: E402
 from sudp.udp.client import ClientEngine  # noqa: E402
 from sudp.udp.config import Config  # noqa: E402
+from sudp.udp.reset import MAX_RESET_SIZE  # noqa: E402
 from sudp.udp.events import HandshakeFailure, MessageReceived, SessionEnded, SessionOpened  # noqa: E402
 from sudp.udp.keyschedule import Ephemeral  # noqa: E402
 
@@ -189,7 +190,8 @@ def classify(data, liveIndexes, now):
         if cookieTimeClose(int.from_bytes(data[5:9], "big"), now):
             return None
         return "expired-cookie"
-    if t in (P.COOKIE, P.HANDSHAKE_RESP, P.G6_INIT, P.G6_RESP):  # valid types a sudp/1 server does not take
+    if t in (P.COOKIE, P.HANDSHAKE_RESP, P.G6_INIT, P.G6_RESP, P.HANDSHAKE_REFUSED, P.STATELESS_RESET):
+        # valid types a sudp/1 server does not take
         return "unexpected-type"
     return "unknown-type"
 
@@ -333,6 +335,8 @@ class Junk:
                     _, timestamp, cookie = P.decodeCookie(data)
                     self.cookies[index] = (timestamp, cookie, now)
                     self.replies["cookie"] += 1
+                elif data[0] == P.STATELESS_RESET and len(data) <= MAX_RESET_SIZE:
+                    self.replies["reset"] += 1  # section 10.9: for a DATA/CONTROL packet of no session
                 else:
                     self.replies["other"] += 1
 
@@ -950,9 +954,12 @@ def mainFlood(args, counts, rng, report):
              if junkDrops.get(k, 0) != expectedDrops.get(k, 0)}
     report.check("junk drops by reason as predicted", ok,
                  f"{how}; (got, predicted) where they differ: {wrong or 'none'}")
-    report.check("the junk's source ports got nothing but COOKIEs, one at most for each HELLO",
-                 junk.replies["other"] == 0 and junk.replies["cookie"] <= junk.poolCookies,
+    report.check("the junk's source ports got nothing but COOKIEs, one at most for each HELLO, and "
+                 "stateless resets, one at most for each DATA/CONTROL of no session",
+                 junk.replies["other"] == 0 and junk.replies["cookie"] <= junk.poolCookies
+                 and junk.replies["reset"] <= junkDrops.get("unknown-session", 0),
                  f"{junk.replies['cookie']} COOKIEs for {junk.poolCookies} HELLOs from the pool's ports, "
+                 f"{junk.replies['reset']} resets for {junkDrops.get('unknown-session', 0)} packets of no session, "
                  f"{junk.replies['other']} other datagrams")
     report.check("no pending handshake expired", drops.get("handshake-expired", 0) <= legit.restarts,
                  f"handshake-expired {drops.get('handshake-expired', 0)}")

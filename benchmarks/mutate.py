@@ -71,6 +71,7 @@ from sudp.udp import packets as P  # noqa: E402
 from sudp.udp.client import ClientEngine  # noqa: E402
 from sudp.udp.config import Config  # noqa: E402
 from sudp.udp.events import HandshakeFailure, MessageReceived, SessionEnded, SessionOpened  # noqa: E402
+from sudp.udp.reset import MAX_RESET_SIZE  # noqa: E402
 from sudp.udp.server import ServerEngine  # noqa: E402
 from sudp.udp.session import OPEN  # noqa: E402
 
@@ -99,9 +100,10 @@ DOCUMENTED_DROPS = {
     "bad-record", "bad-client-signature", "bad-rekey-signature", "init-too-short-for-resend",
     "bad-padding", "pending-evicted", "stale-from-new-address", "path-budget", "path-response-mismatch",
     "path-validation-failed", "path-abandoned", "unexpected-path-challenge", "rekey-rate-limited",
+    "bad-reset", "unexpected-refusal", "bad-refusal", "port-unreachable",
 }
 
-VALID_TYPES = [0x11, 0x12, 0x13, 0x14, 0x18, 0x19, 0x1A, 0x1B]
+VALID_TYPES = [0x11, 0x12, 0x13, 0x14, 0x17, 0x18, 0x19, 0x1A, 0x1B, 0x1C]
 # X25519 points of small order (all-zero shared secrets), for INIT ephemerals
 LOW_ORDER = [
     bytes(32),
@@ -294,7 +296,7 @@ class Driver:
         if server.events:
             self.serverEvents()
         if server.outbox:
-            self.serverOutput()
+            self.serverOutput(max(len(d) for d in datagrams))
 
     def serverEvents(self):
         events, self.server.events = self.server.events, []
@@ -326,14 +328,24 @@ class Driver:
         if wanted != message:
             self.failures.add("exactly-once", f"{direction}: got {message[:24]!r}, expected {wanted[:24]!r}")
 
-    def serverOutput(self):
+    def serverOutput(self, largestInput=None):
+        """
+        @param largestInput: the size of the largest datagram of the input
+            that drew this output, if it came from one (a batch: which one
+            drew a reset is not known here; sudp_test.test_reset checks each
+            reset against its own trigger).
+        """
         out, self.server.outbox = self.server.outbox, []
         for data, dst in out:
             kind = data[0] if data else -1
             if dst not in PROVEN:
-                # only a COOKIE may go to an address that has not proven itself
+                # only a COOKIE, or a stateless reset smaller than the datagram
+                # that caused it, may go to an address that has not proven itself
                 if kind == P.COOKIE and len(data) == P.COOKIE_PACKET_SIZE:
                     self.replies["cookie"] += 1
+                elif (kind == P.STATELESS_RESET and largestInput is not None
+                      and len(data) < largestInput and len(data) <= MAX_RESET_SIZE):
+                    self.replies["reset"] += 1
                 else:
                     self.replies["to-unproven"] += 1
                     self.failures.add("no-amplification", f"{len(data)} bytes (0x{kind:02x}) to {dst}")
@@ -842,7 +854,7 @@ def main(argv=None):
           not driver.failures.items["no-forged-delivery"] and not driver.failures.items["no-forged-session"],
           "no message or session came from a mutated datagram")
     check(report, "no-amplification", not driver.replies["to-unproven"],
-          f"{driver.replies['to-unproven']} non-COOKIE replies to unproven addresses")
+          f"{driver.replies['to-unproven']} replies other than a COOKIE or a smaller reset to unproven addresses")
     undocumented = sorted(set(server.drops) - DOCUMENTED_DROPS)
     check(report, "drop-reasons-documented", not undocumented, f"undocumented: {undocumented}")
     check(report, "helpers-ok", not driver.failures.items["helper-handshake"],

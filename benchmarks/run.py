@@ -539,7 +539,7 @@ def run(quick=False, repeats=None):
                                                                     goal="<= 4096")
     for name, overhead in overheadBytes().items():
         results[f"overhead per datagram, {name}"] = figure(
-            overhead, "bytes", goal="<= 29" if not name.startswith("vpn041") else "17-byte header (seed 001)")
+            overhead, "bytes", goal="<= 29" if not name.startswith("vpn041") else "17-byte header (spec 041)")
 
     stream = streamFigures(quick)
     tls = stream["tls (TLSMemoryBIOProtocol)"]

@@ -269,7 +269,7 @@ static PyMethodDef Window_methods[] = {
 static PyGetSetDef Window_getset[] = {
     {"highest", (getter)Window_getHighest, NULL, "the highest committed sequence number, -1 before any", NULL},
     {"size", (getter)Window_getSize, NULL, "how many sequence numbers below the highest are remembered", NULL},
-    {"strict", (getter)Window_getStrict, NULL, "seed 000's strictly-greater rule", NULL},
+    {"strict", (getter)Window_getStrict, NULL, "the UDP whitepaper's strictly-greater rule", NULL},
     {NULL}};
 
 static PyTypeObject WindowType = {

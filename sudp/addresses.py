@@ -14,6 +14,30 @@ def formatAddress(addr):
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
+def unmappedHost(host):
+    """
+    @return: C{host} as people write it: the IPv4 address for an
+        IPv4-mapped IPv6 address (what a dual-stack socket reports for an
+        IPv4 peer, C{"::ffff:127.0.0.1"}, also written C{"::ffff:7f00:1"}),
+        else C{host} unchanged.
+    """
+    if not host.startswith("::ffff:"):
+        return host
+    try:
+        mapped = ipaddress.IPv6Address(host.split("%", 1)[0]).ipv4_mapped
+    except ValueError:
+        return host
+    return host if mapped is None else str(mapped)
+
+
+def displayAddress(addr):
+    """
+    @return: C{"host:port"} for logs and messages, an IPv4-mapped host
+        shown as its IPv4 address.
+    """
+    return formatAddress((unmappedHost(addr[0]), addr[1]))
+
+
 def parseAddress(text):
     """
     @return: C{(host, port)} of C{"host:port"} or C{"[v6]:port"}, the host

@@ -1,3 +1,4 @@
+# -*- test-case-name: sudp_test.test_keys, sudp_test.test_netcat -*-
 """
 The C{sudp} command (also C{python -m sudp}).
 
@@ -7,12 +8,19 @@ The C{sudp} command (also C{python -m sudp}).
     FILE.pub;
   - C{sudp pubkey FILE}: print the public key (Ed25519 or RSA) and its
     fingerprint, from a private key file or a C{.pub} file;
-  - C{sudp connect ENDPOINT}: a netcat-like client (see L{sudp.netcat}).
+  - C{sudp connect ENDPOINT [--wait SECONDS] [--max-wait SECONDS]}: a
+    netcat-like client (see L{sudp.netcat});
+  - C{sudp vpn041 ...}: the vpn041 client (see L{sudp.vpn041.netcat});
+  - C{sudp --version}: print C{sudp VERSION}.
+
+Exit statuses: L{EXIT_STATUS}.
 """
 
 import argparse
+import signal
 import sys
 
+from sudp import __version__
 from sudp.errors import SUDPError
 from sudp.keys import Identity, saveIdentity
 from sudp.rsakeys import (
@@ -24,6 +32,68 @@ from sudp.rsakeys import (
     loadAnyPublicKey,
     saveRSAIdentity,
 )
+
+EXIT_OK = 0
+"""Exit status: success."""
+EXIT_FAILURE = 1
+"""Exit status: an error sudp reports (a failed connection, a lost session, a bad key file)."""
+EXIT_USAGE = 2
+"""Exit status: a usage error (argparse's)."""
+EXIT_INTERRUPTED = 128 + signal.SIGINT
+"""Exit status: interrupted by SIGINT (Ctrl-C), 130."""
+EXIT_TERMINATED = 128 + signal.SIGTERM
+"""Exit status: C{sudp connect} or C{sudp vpn041} terminated by SIGTERM, 143."""
+
+DEFAULT_WAIT = 1.0
+"""
+C{sudp connect --wait}: after end of input, the session closes once no
+message has arrived for this many seconds.
+"""
+
+DEFAULT_MAX_WAIT = 30.0
+"""
+C{sudp connect --max-wait}: after end of input, the session closes this many
+seconds later at the latest.
+"""
+
+EXIT_STATUS = """\
+exit status:
+  0    success; for connect: input ended and the quiet period passed, or the
+       server closed the session
+  1    an error: a connection or handshake that failed, a session lost, a key
+       file that cannot be read or written
+  2    a usage error
+  70   vpn041 only: a datagram from the gateway that does not decrypt
+  130  interrupted (SIGINT, Ctrl-C)
+  143  terminated (SIGTERM; connect and vpn041)"""
+"""
+The exit statuses of the C{sudp} command, as its C{--help} shows them.
+"""
+
+CONNECT_DESCRIPTION = """\
+Connect to ENDPOINT, send each line of standard input as one message, and
+print each message received on a line of its own.
+
+At the end of input the session stays open for a quiet period, so that the
+last messages sent can have their replies: it closes once no message has
+arrived for --wait seconds (the wait starts again at each message received),
+and at the latest --max-wait seconds after the end of input. --wait 0 closes
+at once."""
+"""
+The description C{sudp connect --help} shows.
+"""
+
+CONNECT_EXIT_STATUS = """\
+exit status:
+  0    input ended and the quiet period passed, or the server closed the
+       session
+  1    the connection or its handshake failed, or the session was lost
+  2    a usage error
+  130  interrupted (SIGINT, Ctrl-C)
+  143  terminated (SIGTERM)"""
+"""
+The exit statuses of C{sudp connect}, as its C{--help} shows them.
+"""
 
 
 def _keygen(args, out):
@@ -48,7 +118,20 @@ def _pubkey(args, out):
 def _connect(args, out):
     from sudp.netcat import runNetcat
 
-    return runNetcat(args.endpoint, timeout=args.timeout)
+    return runNetcat(args.endpoint, timeout=args.timeout, wait=args.wait, maxWait=args.max_wait)
+
+
+def _seconds(text):
+    """
+    A number of seconds, 0 or more: C{--wait} and C{--max-wait}.
+    """
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 <= seconds < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text}: seconds must be 0 or more")
+    return seconds
 
 
 def _rsaBits(text):
@@ -69,10 +152,19 @@ def _rsaBits(text):
 
 def buildParser():
     """
-    @return: the L{argparse.ArgumentParser} of the C{sudp} command.
+    @return: the C{argparse.ArgumentParser} of the C{sudp} command.
     """
     parser = argparse.ArgumentParser(
-        prog="sudp", description="sudp key tool and command-line client"
+        prog="sudp",
+        description="sudp key tool and command-line client",
+        epilog=EXIT_STATUS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"sudp {__version__}",
+        help="print sudp's version and exit",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -113,13 +205,34 @@ def buildParser():
     p = sub.add_parser(
         "connect",
         help="netcat-like client: stdin lines out as messages, messages to stdout",
+        description=CONNECT_DESCRIPTION,
+        epilog=CONNECT_EXIT_STATUS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
         "endpoint",
         metavar="ENDPOINT",
         help="client endpoint string, e.g. sudp:host=127.0.0.1:port=9000:serverKey=ed25519-...",
     )
-    p.add_argument("--timeout", type=float, default=10.0, help="handshake timeout, seconds")
+    p.add_argument(
+        "--timeout", type=float, default=10.0, help="handshake timeout, seconds (default: 10)"
+    )
+    p.add_argument(
+        "--wait",
+        type=_seconds,
+        default=DEFAULT_WAIT,
+        metavar="SECONDS",
+        help="after end of input, close once no message has arrived for SECONDS "
+        f"(default: {DEFAULT_WAIT:g}; 0: close at once)",
+    )
+    p.add_argument(
+        "--max-wait",
+        type=_seconds,
+        default=DEFAULT_MAX_WAIT,
+        metavar="SECONDS",
+        help="after end of input, close after SECONDS at the latest "
+        f"(default: {DEFAULT_MAX_WAIT:g})",
+    )
     p.set_defaults(run=_connect)
 
     p = sub.add_parser(
@@ -127,7 +240,7 @@ def buildParser():
         help="vpn041 client: authenticate to a gateway, then stdin lines out as pushes, pushes to stdout",
         description="Authenticate to a vpn041 gateway over TLS, then send each line of standard input as "
         "one UDP push and print each push received. Exits 70 at once if a datagram from the gateway does "
-        "not decrypt (seed 001's failure rule).",
+        "not decrypt (spec 041's failure rule).",
     )
     p.add_argument("--appsettings", required=True, help="the flat appSettings JSON file")
     p.add_argument("--cert", required=True, help="this client's certificate (PEM)")
@@ -152,8 +265,9 @@ def main(argv=None, out=None, err=None):
     """
     Run the C{sudp} command.
 
-    @return: the exit status: 0 on success, 1 on an error sudp reports (the
-        message goes to C{err}), 2 on a usage error.
+    @return: the exit status (L{EXIT_STATUS}): 0 on success, 1 on an error
+        sudp reports (the message goes to C{err}), 130 when interrupted; a
+        usage error raises C{SystemExit(2)}.
     """
     out = out or sys.stdout
     err = err or sys.stderr
@@ -161,11 +275,15 @@ def main(argv=None, out=None, err=None):
     args = parser.parse_args(argv)
     if args.command == "keygen" and args.bits is not None and args.type != "rsa":
         parser.error("keygen: --bits applies only to --type rsa")
+    if args.command == "connect" and args.wait > args.max_wait:
+        parser.error(f"connect: --wait {args.wait:g} is longer than --max-wait {args.max_wait:g}")
     try:
         return args.run(args, out)
     except SUDPError as e:
         err.write(f"sudp {args.command}: error: {e}\n")
-        return 1
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -76,6 +76,20 @@ class HandshakeTimeout(HandshakeFailed):
     """
 
 
+class ServerUnreachable(HandshakeFailed):
+    """
+    The server's host answered that nothing listens on the port (an ICMP
+    port unreachable, before any answer from a server).
+    """
+
+
+class NoCommonSuite(HandshakeFailed):
+    """
+    The server accepts none of the cipher suites the client offered; the
+    message names both sides' suites.
+    """
+
+
 class BadServerSignature(HandshakeFailed):
     """
     The server's handshake was not signed by the expected key: either the

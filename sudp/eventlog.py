@@ -1,7 +1,7 @@
 # -*- test-case-name: sudp_test.test_eventlog -*-
 """
 Connection events for operators: each refused client and each session
-opened and ended, as structured L{twisted.logger} events, rate-limited so
+opened and ended, as structured C{twisted.logger} events, rate-limited so
 that a flood cannot fill the log.
 
 Every event carries C{sudp_event} (C{"refused"}, C{"opened"} or
@@ -14,7 +14,7 @@ held back since the last one logged.
 
 from twisted.logger import Logger, LogLevel
 
-from sudp.addresses import formatAddress
+from sudp.addresses import displayAddress
 
 REFUSED = "refused"
 OPENED = "opened"
@@ -30,7 +30,7 @@ _LEVELS = {REFUSED: LogLevel.info, OPENED: LogLevel.info, ENDED: LogLevel.info}
 
 class ConnectionLog:
     """
-    A token bucket in front of a L{Logger}: at most C{burst} events at once
+    A token bucket in front of a C{Logger}: at most C{burst} events at once
     and C{rate} a second on average; the rest are counted, not logged.
 
     @ivar suppressed: events held back since the last one logged.
@@ -39,7 +39,7 @@ class ConnectionLog:
 
     def __init__(self, clock, rate=20.0, burst=50, log=None, transport="udp"):
         """
-        @param clock: an L{twisted.internet.interfaces.IReactorTime}.
+        @param clock: an C{twisted.internet.interfaces.IReactorTime}.
         @param transport: the value of each event's C{transport} field.
         """
         if not rate > 0 or burst < 1:
@@ -77,7 +77,7 @@ class ConnectionLog:
             return False
         fields = dict(
             sudp_event=kind,
-            address=formatAddress(addr) if addr else "?",
+            address=displayAddress(addr) if addr else "?",
             fingerprint=fingerprint,
             suite=suite,
             reason=reason,

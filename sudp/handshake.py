@@ -7,10 +7,18 @@ identity. No I/O, no timers, no state.
 
 import hmac
 
-from sudp.errors import BadServerSignature, ClientNotAuthorized, HandshakeFailed
+import hashlib
+
+from sudp.errors import BadServerSignature, ClientNotAuthorized, HandshakeFailed, NoCommonSuite
 from sudp.keys import PublicKey
 from sudp.udp import packets as P
-from sudp.udp.keyschedule import UDP_LABELS, Ephemeral, deriveKeys, handshakeTranscript
+from sudp.udp.keyschedule import (
+    REFUSAL_SIGNATURE_LABEL,
+    UDP_LABELS,
+    Ephemeral,
+    deriveKeys,
+    handshakeTranscript,
+)
 
 
 def randomIndex(random):
@@ -98,6 +106,41 @@ def checkAnswer(serverKey, initBytes, resp, ephemeral, offered, labels=UDP_LABEL
         keys.wipe()
         raise HandshakeFailed("the server's key confirmation does not match")
     return Answer(resp, keys, secret, suite)
+
+
+def _refusalMessage(serverPublic, initBytes, refused):
+    return REFUSAL_SIGNATURE_LABEL + serverPublic + hashlib.sha256(bytes(initBytes)).digest() + refused.signed()
+
+
+def refuseInit(identity, init, initBytes, suites):
+    """
+    Build the signed HANDSHAKE_REFUSED that tells a client none of its
+    suites is accepted, and which are.
+
+    @param suites: the server's suites, in its order of preference.
+    @return: the encoded packet.
+    """
+    refused = P.HandshakeRefused(init.senderIndex, [s.suiteId for s in suites])
+    refused.signature = identity.sign(_refusalMessage(identity.publicKey.raw, initBytes, refused))
+    return refused.encode()
+
+
+def checkRefusal(serverKey, initBytes, refused, offered):
+    """
+    Check a HANDSHAKE_REFUSED against the INIT we sent.
+
+    @param offered: our suites.
+    @return: a L{NoCommonSuite} naming both sides' suites, if the server
+        signed the refusal of this INIT; None if it did not (a forgery).
+    """
+    if not serverKey.verify(refused.signature, _refusalMessage(serverKey.raw, initBytes, refused)):
+        return None
+    from sudp.suites import suiteName
+
+    theirs = ", ".join(suiteName(i) for i in refused.suites)
+    ours = ", ".join(s.name for s in offered)
+    return NoCommonSuite(f"the server accepts none of the suites this client offered ({ours}); "
+                         f"it accepts: {theirs}. Offer one of those (suites=...)")
 
 
 def clientProof(identity, transcript, labels=UDP_LABELS):

@@ -97,7 +97,7 @@ class IPacketCipher(Interface):
 
 class ISUDPTransport(Interface):
     """
-    What a sudp session transport offers beyond L{twisted.internet.interfaces.ITransport}.
+    What a sudp session transport offers beyond C{twisted.internet.interfaces.ITransport}.
     """
 
     maxMessageSize = Attribute(

@@ -122,6 +122,17 @@ class PublicKey:
     __str__ = toText
 
 
+def deriveSecret(keyMaterial, label):
+    """
+    @return: 32 bytes of HKDF-SHA-256 (RFC 5869) of C{keyMaterial}, with no
+        salt and C{label} as info.
+    """
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=label).derive(bytes(keyMaterial))
+
+
 class Identity:
     """
     An Ed25519 private key with its public key.
@@ -148,6 +159,17 @@ class Identity:
         @return: the 64-byte Ed25519 signature of C{message}.
         """
         return self._signingKey.sign(message).signature
+
+    def deriveSecret(self, label):
+        """
+        A secret of this key's own for one purpose, the same every time the
+        key is loaded (a restarted server knows it): HKDF-SHA-256 of the
+        32-byte private seed, no salt, with C{label} as info.
+
+        @param label: bytes naming the protocol and purpose.
+        @return: 32 bytes.
+        """
+        return deriveSecret(bytes(self._signingKey), label)
 
     def toPEM(self):
         """

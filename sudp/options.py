@@ -11,6 +11,15 @@ _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 
 
+def escapeValue(text):
+    """
+    @return: C{text} escaped as a value in an endpoint string: each C{:}
+        and C{\\} behind a backslash (C{"::1"} is C{"\\:\\:1"}), so that
+        Twisted's parser gives back C{text}.
+    """
+    return text.replace("\\", "\\\\").replace(":", "\\:")
+
+
 def convertBool(text):
     """
     @return: the boolean an option's text names (1/0, true/false, yes/no,
@@ -66,6 +75,30 @@ def rejectUnknown(options, known, what):
     if options:
         raise ConfigurationError(
             f"unknown {what} option(s): {', '.join(sorted(options))}; known: {', '.join(sorted(known))}"
+        )
+
+
+def checkNames(options, known, what):
+    """
+    Refuse a mistyped option before any option is used, so that a typo is
+    reported as itself (not as the option it should have been).
+
+    @param known: every option name the endpoint takes.
+    @raise ConfigurationError: naming the unknown options and the known.
+    """
+    rejectUnknown({name: options[name] for name in options if name not in known}, known, what)
+
+
+def rejectGossip6Only(options, what):
+    """
+    After the handshake's options are taken: what is left belongs to a
+    handshake that was not chosen.
+
+    @raise ConfigurationError: naming them, if anything is left.
+    """
+    if options:
+        raise ConfigurationError(
+            f"{what}: option(s) {', '.join(sorted(options))} apply only with handshake=gossip6"
         )
 
 

@@ -76,6 +76,16 @@ class SuiteRegistry:
             )
         return suite
 
+    def nameOf(self, suiteId):
+        """
+        @return: the name of the registered suite with wire id C{suiteId},
+            or C{"suite N"} if none has it here.
+        """
+        for suite in self.byName.values():
+            if suite.suiteId == suiteId:
+                return suite.name
+        return f"suite {suiteId}"
+
     def names(self):
         """
         @return: the names of every registered suite, plugins included.

@@ -1,8 +1,8 @@
 """
 RSA key material for gossip6, handled like the Ed25519 keys of L{sudp.keys}.
 
-An RSA identity is an RSA key pair of 2048 to 4096 bits with public exponent
-65537. On disk:
+An RSA identity is an RSA key pair of 2048 to 4096 bits with public
+exponent 65537. On disk:
 
   - the private key is a PKCS#8 PEM file (C{-----BEGIN PRIVATE KEY-----}),
     written with mode 0600 and refused on load when group or others can read
@@ -53,6 +53,7 @@ from sudp.keys import (
     ED25519_PREFIX,
     Identity,
     PublicKey,
+    deriveSecret,
     _loadOrCreate,
     _loadPrivatePEM,
     _loadPublicKeyFile,
@@ -372,6 +373,18 @@ class RSAIdentity:
         The size of the modulus in bits.
         """
         return self.publicKey.bits
+
+    def deriveSecret(self, label):
+        """
+        A secret of this key's own for one purpose, the same every time the
+        key is loaded: HKDF-SHA-256 of the private key's PKCS#8 DER form,
+        with C{label} as info (L{sudp.keys.deriveSecret}).
+
+        @return: 32 bytes.
+        """
+        der = self._key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+                                      serialization.NoEncryption())
+        return deriveSecret(der, label)
 
     @property
     def signatureSize(self):

@@ -34,7 +34,7 @@ def oneLine(text):
 def failFast(makeService):
     """
     Wrap a plugin's C{makeService(options)}: an L{SUDPError}, a
-    L{usage.UsageError} or an L{OSError} it raises ends the process with
+    C{usage.UsageError} or an C{OSError} it raises ends the process with
     C{Error: <message>} and exit status 78 (C{EX_CONFIG}), before the
     reactor runs.
     """

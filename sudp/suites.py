@@ -1,5 +1,5 @@
 """
-Cipher suites: L{ICipherSuite} implementations and the registry by name.
+Cipher suites: L{ICipherSuite} implementations and the registry by name. ::
 
   name                 id  library        nonce (24/12 bytes)            limits (RFC 9001 6.6)
   chacha20-poly1305     1  cryptography   0^32 | seq64                   2^62 sealed, 2^36 forgeries
@@ -10,12 +10,12 @@ Cipher suites: L{ICipherSuite} implementations and the registry by name.
 The data path uses C{cryptography}'s AEAD objects, created once per key and
 reused for every packet (about 1 microsecond a packet, against 6-11 for
 PyNaCl's bindings), so C{chacha20-poly1305} is the default. XSalsa20-Poly1305
-is NaCl's C{crypto_secretbox}, the construction seed 000 names; it has no
+is NaCl's C{crypto_secretbox}, the construction the UDP whitepaper names; it has no
 associated data, so its nonce is the packet header itself: any change to
 the header changes the nonce and the tag fails.
 
 Applications add suites without touching sudp: an object providing
-L{twisted.plugin.IPlugin} and L{ICipherSuite} in any C{twisted/plugins/}
+C{twisted.plugin.IPlugin} and L{ICipherSuite} in any C{twisted/plugins/}
 module on C{sys.path} is found by name (see docs/ciphersuites.md and
 examples/thirdparty_suite/).
 """
@@ -253,7 +253,7 @@ class XChaCha20Poly1305Suite(_Suite):
 @implementer(ICipherSuite)
 class XSalsa20Poly1305Suite(_Suite):
     """
-    NaCl secretbox (XSalsa20-Poly1305), the construction seed 000 names.
+    NaCl secretbox (XSalsa20-Poly1305), the construction the UDP whitepaper names.
     The 13-byte packet header, zero-padded to 24 bytes, is the nonce.
     """
 
@@ -281,6 +281,7 @@ registry = SuiteRegistry(ICipherSuite, "cipher suite")
 registerSuite = registry.register
 getSuite = registry.get
 suiteNames = registry.names
+suiteName = registry.nameOf
 parseSuiteList = registry.parseList
 loadPluginSuites = registry.loadPlugins
 

@@ -1,5 +1,6 @@
+# -*- test-case-name: sudp_test.test_tap, sudp_test.test_netcat -*-
 """
-C{twist sudp}: run a sudp/1 server.
+C{twist sudp}: run a sudp/1 server. ::
 
   twist sudp --port 9000                      # echo server, key in ./sudp_server.key
   twist sudp --port 9000 --app mymod.factory  # serve any protocol factory
@@ -7,6 +8,7 @@ C{twist sudp}: run a sudp/1 server.
 
 import importlib
 import os
+import shlex
 import sys
 
 from twisted.application import service
@@ -19,6 +21,8 @@ from twisted.python import usage
 from sudp import speedups
 from sudp.errors import SUDPError
 from sudp.keys import loadAuthorizedKeys, loadOrCreateIdentity
+from sudp.options import escapeValue
+from sudp.sdnotify import NotifyingService
 from sudp.suites import parseSuiteList
 from sudp.udp.config import Config
 from sudp.startup import exitIfListenFails, failFast
@@ -39,8 +43,8 @@ class Echo(protocol.Protocol):
 
 def loadApp(name):
     """
-    Resolve C{module.attr} to a protocol factory: an L{IProtocolFactory}
-    provider, a L{protocol.Protocol} subclass, or a callable returning a factory.
+    Resolve C{module.attr} to a protocol factory: an C{IProtocolFactory}
+    provider, a C{protocol.Protocol} subclass, or a callable returning a factory.
 
     @raise usage.UsageError: with a clear message if it is none of those.
     """
@@ -68,6 +72,19 @@ def loadApp(name):
     )
 
 
+def printVersion():
+    """
+    Print sudp's version and Twisted's (C{sudp 0.1.0 (Twisted 25.5.0)}) and
+    exit 0: the C{--version} of C{twist sudp} and C{twist vpn041}.
+    """
+    from twisted import __version__ as twistedVersion
+
+    from sudp import __version__
+
+    print(f"sudp {__version__} (Twisted {twistedVersion})")
+    sys.exit(0)
+
+
 class Options(usage.Options):
     synopsis = "[--port 9000] [--key FILE] [--app module.attr] [options]"
     longdesc = (
@@ -86,7 +103,7 @@ class Options(usage.Options):
         ["max-pending", None, None, "Most handshakes in progress at once.", int],
         ["idle-timeout", None, None, "Seconds without a packet before a session ends.", float],
         ["handshake", None, "sudp", "sudp (the sudp/1 handshake, Ed25519 key) or gossip6 "
-                                    "(seed 004: RSA keys, proof of work; needs --trusted-keys)."],
+                                    "(RSA keys, proof of work; needs --trusted-keys)."],
         ["trusted-keys", None, None, "gossip6: the clients' RSA public keys, one per line."],
         ["difficulty", None, None, "gossip6: proof-of-work difficulty in bits (default 6).", int],
         ["t-max", None, None, "gossip6: seconds a handshake message stays fresh (default 60).", float],
@@ -105,6 +122,12 @@ class Options(usage.Options):
         May be given more than once.
         """
         self["listen"].append(description)
+
+    def opt_version(self):
+        """
+        Print sudp's version (and Twisted's) and exit.
+        """
+        printVersion()
 
     def postOptions(self):
         if not 0 <= self["port"] <= 65535:
@@ -173,7 +196,7 @@ class SUDPService(service.Service):
         @return: the client endpoint string for this server (for gossip6,
             with the client's own RSA key file to fill in).
         """
-        host = self.interface if self.interface not in ("", "0.0.0.0", "::") else "127.0.0.1"
+        host = escapeValue(self.interface if self.interface not in ("", "0.0.0.0", "::") else "127.0.0.1")
         number = self.port.getHost().port
         if self.gossip6:
             return (f"sudp:host={host}:port={number}:handshake=gossip6:key=CLIENT_RSA.key"
@@ -201,6 +224,8 @@ class SUDPService(service.Service):
         self.log.info("sudp: data path: {path}", path=speedups.describe())
         self.log.info("sudp: listening on UDP port {port}; clients connect with:", port=port.getHost().port)
         self.log.info("sudp:   {endpoint}", endpoint=self.clientEndpointString())
+        if not self.gossip6:
+            self.log.info("sudp: from a shell: sudp connect {quoted}", quoted=shlex.quote(self.clientEndpointString()))
 
     def stopService(self):
         service.Service.stopService(self)
@@ -242,8 +267,8 @@ class StreamListener(service.Service):
         if self.description.startswith("sframe:") and host.type == "TCP":
             address = host.host if host.host not in ("0.0.0.0", "::") else "127.0.0.1"
             self.log.info(
-                "sudp:   sframe:{handshake}serverKey={key}:endpoint=tcp\\:{host}\\:{port}",
-                key=self.identity.publicKey.toText(), host=address, port=host.port,
+                "sudp:   sframe:{handshake}serverKey={key}:endpoint={inner}",
+                key=self.identity.publicKey.toText(), inner=escapeValue(f"tcp:{escapeValue(address)}:{host.port}"),
                 handshake="handshake=gossip6:key=CLIENT_RSA.key:" if self.gossip6 else "",
             )
 
@@ -352,7 +377,7 @@ def makeService(options):
         reactor, options["port"], identity, options["config"], interface=options["interface"],
         authorizedKeys=authorized, gossip6=setup,
     )
-    top = service.MultiService()
+    top = NotifyingService()  # READY=1 to systemd once every listener is up
     SUDPService(endpoint, options["factory"], identity, created, options["key"], options["interface"],
                 gossip6=setup is not None).setServiceParent(top)
     wide = serverWideOptions(options) if options["listen"] else {}

@@ -255,8 +255,24 @@ def serverState(server):
         server.openCount,
         server.timers.nextDeadline(),
         len(server.timers),
-        Counter({k: v for k, v in server.counters.items() if k != "cookies-sent"}),
+        Counter({k: v for k, v in server.counters.items() if k not in STATELESS_COUNTERS}),
     )
+
+
+# counters of what a server answers without keeping state
+STATELESS_COUNTERS = ("cookies-sent", "resets-sent", "refusals-sent")
+
+
+def isResetFor(data, request):
+    """
+    @return: True if C{data} is a stateless reset a server may send in
+        answer to C{request}: type 0x1C, 21 to 41 bytes, smaller than
+        C{request} (protocol.md 10.9).
+    """
+    from sudp.udp.reset import MAX_RESET_SIZE, MIN_RESET_SIZE
+
+    return (data[:1] == bytes([P.STATELESS_RESET])
+            and MIN_RESET_SIZE <= len(data) <= min(len(request) - 1, MAX_RESET_SIZE))
 
 
 def clientState(client):

@@ -41,3 +41,18 @@ class AddressPrefixTests(unittest.TestCase):
 
     def test_notNumeric(self):
         self.assertRaises(ValueError, addressPrefix, "localhost")
+
+
+class UnmappedHostTests(unittest.TestCase):
+    def test_mappedForms(self):
+        """
+        Both written forms of an IPv4-mapped address give the IPv4 address;
+        anything else is unchanged.
+        """
+        from sudp.addresses import displayAddress, unmappedHost
+
+        for mapped in ("::ffff:127.0.0.1", "::ffff:7f00:1", "::FFFF:7f00:1".lower()):
+            self.assertEqual(unmappedHost(mapped), "127.0.0.1")
+        for other in ("::1", "127.0.0.1", "2001:db8::1", "::ffff:zz", "fe80::1%eth0"):
+            self.assertEqual(unmappedHost(other), other)
+        self.assertEqual(displayAddress(("::ffff:7f00:1", 9)), "127.0.0.1:9")

@@ -7,7 +7,8 @@ C{createKey=true} makes it.
 import os
 import stat
 
-from twisted.internet import reactor
+from twisted.internet import defer, reactor
+from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.endpoints import clientFromString, serverFromString
 from twisted.trial import unittest
 
@@ -66,3 +67,145 @@ class MissingKeyTests(unittest.TestCase):
         parse, description = self.strings(":createKey=perhaps")[0]
         e = self.assertRaises(ConfigurationError, parse, reactor, description)
         self.assertIn("createKey", str(e))
+
+
+class IPv6Tests(unittest.TestCase):
+    """
+    IPv6 end to end: a client endpoint picks its socket's family from the
+    host (the landed code bound an IPv4 socket and failed with "not a
+    numeric address of this socket's family" unless given an undocumented
+    bindAddress=\\:\\:), a server without an interface listens on both
+    families, and getHost/getPeer give the right address types.
+    """
+
+    timeout = 30
+
+    def setUp(self):
+        self.dir = os.path.abspath(self.mktemp())
+        os.makedirs(self.dir)
+        self.key = os.path.join(self.dir, "server.key")
+        self.identity = Identity.generate()
+        from sudp.keys import saveIdentity
+
+        saveIdentity(self.identity, self.key)
+        self.pub = self.identity.publicKey.toText()
+
+    @defer.inlineCallbacks
+    def listen(self, description):
+        from sudp.tap import Echo
+        from sudp_test.test_udp_integration import RecorderFactory
+
+        self.serverFactory = RecorderFactory(Echo)
+        port = yield serverFromString(reactor, description).listen(self.serverFactory)
+        self.addCleanup(port.stopListening)
+        return port
+
+    @defer.inlineCallbacks
+    def echo(self, description):
+        """
+        Connect with C{description}, send one message, and check the echo.
+
+        @return: the connected client protocol.
+        """
+        from sudp_test.test_udp_integration import RecorderFactory
+
+        client = yield clientFromString(reactor, description).connect(RecorderFactory())
+        self.addCleanup(client.transport.loseConnection)
+        client.transport.write(b"over v6")
+        got = yield client.waitFor(1)
+        self.assertEqual(got, [b"over v6"])
+        return client
+
+    @defer.inlineCallbacks
+    def test_sudpOverIPv6(self):
+        """
+        sudp:host=\\:\\:1 works with no bindAddress; both sides see
+        IPv6Address of type UDP.
+        """
+        port = yield self.listen(f"sudp:0:key={self.key}:interface=\\:\\:1")
+        self.assertIsInstance(port.getHost(), IPv6Address)
+        number = port.getHost().port
+        client = yield self.echo(f"sudp:host=\\:\\:1:port={number}:serverKey={self.pub}")
+        self.assertEqual(client.transport.getPeer(), IPv6Address("UDP", "::1", number))
+        self.assertIsInstance(client.transport.getHost(), IPv6Address)
+        server = self.serverFactory.protocols[0]
+        self.assertIsInstance(server.transport.getPeer(), IPv6Address)
+        self.assertEqual(server.transport.getPeer().port, client.transport.getHost().port)
+
+    @defer.inlineCallbacks
+    def test_positionalIPv6Host(self):
+        """
+        The short form sudp:HOST:PORT takes an escaped IPv6 literal too.
+        """
+        port = yield self.listen(f"sudp:0:key={self.key}:interface=\\:\\:1")
+        yield self.echo(f"sudp:\\:\\:1:{port.getHost().port}:serverKey={self.pub}")
+
+    @defer.inlineCallbacks
+    def test_dualStackByDefault(self):
+        """
+        A server endpoint with no interface hears IPv4 and IPv6 clients on
+        one port, and shows an IPv4 client as an IPv4Address (not an
+        IPv4-mapped IPv6 address).
+        """
+        port = yield self.listen(f"sudp:0:key={self.key}")
+        number = port.getHost().port
+        yield self.echo(f"sudp:host=\\:\\:1:port={number}:serverKey={self.pub}")
+        v4 = yield self.echo(f"sudp:host=127.0.0.1:port={number}:serverKey={self.pub}")
+        self.assertEqual(v4.transport.getPeer(), IPv4Address("UDP", "127.0.0.1", number))
+        peers = [p.transport.getPeer() for p in self.serverFactory.protocols]
+        self.assertEqual(sorted(type(a).__name__ for a in peers), ["IPv4Address", "IPv6Address"])
+        self.assertIn("127.0.0.1", [a.host for a in peers])
+
+    @defer.inlineCallbacks
+    def test_sframeOverIPv6(self):
+        """
+        sframe over tcp6 on ::1: the session's addresses are IPv6.
+        """
+        port = yield self.listen(f"sframe:key={self.key}:endpoint=tcp6\\:0\\:interface=\\\\\\:\\\\\\:1")
+        number = port.getHost().port
+        client = yield self.echo(
+            f"sframe:serverKey={self.pub}:endpoint=tcp\\:\\\\\\:\\\\\\:1\\:{number}")
+        self.assertIsInstance(client.transport.getPeer(), IPv6Address)
+
+    @defer.inlineCallbacks
+    def test_gossip6OverIPv6(self):
+        """
+        The gossip6 handshake on sudp: over ::1.
+        """
+        from sudp.rsakeys import RSAIdentity, saveRSAIdentity
+
+        server, client = RSAIdentity.generate(2048), RSAIdentity.generate(2048)
+        paths = {}
+        for name, identity in (("server", server), ("client", client)):
+            paths[name] = os.path.join(self.dir, name + "_rsa.key")
+            saveRSAIdentity(identity, paths[name])
+        trusted = os.path.join(self.dir, "trusted.txt")
+        with open(trusted, "w") as f:
+            f.write(server.publicKey.toText() + "\n" + client.publicKey.toText() + "\n")
+        common = f"handshake=gossip6:trustedKeys={trusted}:difficulty=4"
+        port = yield self.listen(f"sudp:0:key={paths['server']}:interface=\\:\\:1:{common}")
+        yield self.echo(f"sudp:host=\\:\\:1:port={port.getHost().port}:key={paths['client']}:{common}")
+        # and an IPv4 client of a dual-stack server, which sees it as ::ffff:127.0.0.1
+        port = yield self.listen(f"sudp:0:key={paths['server']}:{common}")
+        yield self.echo(f"sudp:host=127.0.0.1:port={port.getHost().port}:key={paths['client']}:{common}")
+
+
+class UnknownOptionTests(unittest.TestCase):
+    """
+    A mistyped option is reported as unknown, with the known ones listed
+    (the landed code said "give host and port" for prot=9000).
+    """
+
+    def test_typoInClient(self):
+        key = Identity.generate().publicKey.toText()
+        for description in (f"sudp:host=127.0.0.1:prot=9000:serverKey={key}",
+                            f"sudp:hots=127.0.0.1:port=9000:serverKey={key}"):
+            e = self.assertRaises(ConfigurationError, clientFromString, reactor, description)
+            self.assertIn("unknown", str(e))
+            self.assertIn("prot" if "prot" in description else "hots", str(e))
+            self.assertIn("known:", str(e))
+            self.assertIn("port", str(e).split("known:")[1])
+
+    def test_typoInServer(self):
+        e = self.assertRaises(ConfigurationError, serverFromString, reactor, "sudp:kye=server.key:port=9000")
+        self.assertIn("unknown sudp server option(s): kye", str(e))

@@ -407,11 +407,14 @@ class RulesMixin:
 
     def test_ipv6ForIPv4(self):
         """
-        m names an IPv6 address (::1, and ::ffff:127.0.0.1, the IPv4-mapped
-        form of our own address) with our port while we are IPv4: wrong-address.
+        m names an IPv6 address (::1) with our port while we are IPv4:
+        wrong-address. The IPv4-mapped form of our own address
+        (::ffff:127.0.0.1, however written) is our address: a dual-stack
+        peer sees us so, and is accepted.
         """
-        for host in ("::1", "::ffff:127.0.0.1"):
-            self.refuse(self.make(peer=(host, self.ours[1])), "wrong-address")
+        self.refuse(self.make(peer=("::1", self.ours[1])), "wrong-address")
+        for host in ("::ffff:127.0.0.1", "::ffff:7f00:1"):
+            self.accept(self.make(peer=(host, self.ours[1])))
 
     def test_ipv4ForIPv6(self):
         """

@@ -130,7 +130,7 @@ class PeerNet:
 
     timeout = 30
 
-    def makeNode(self, identity=None, known=None, port=0, **kwargs):
+    def makeNode(self, identity=None, known=None, port=0, local=LOCAL, **kwargs):
         identity = identity or Identity.generate()
         node = PeerNode(reactor, identity, known if known is not None else KnownPeers(), **kwargs)
         node.received = []
@@ -141,11 +141,11 @@ class PeerNet:
         _wrap(node, "datagramReceived", lambda data, addr: node.incoming.append((bytes(data), addr)))
         _wrap(node, "_opened", lambda session, engine: node.opened.append(session))
         _wrap(node, "_ended", lambda session: node.ended.append(session))
-        listening = listenPeers(reactor, port, node, LOCAL)
+        listening = listenPeers(reactor, port, node, local)
         self.addCleanup(listening.stopListening)
         self.addCleanup(node.stop)
         node.listening = listening
-        node.addr = (LOCAL, listening.getHost().port)
+        node.addr = (local, listening.getHost().port)
         node.identity_ = identity
         node.key = identity.publicKey
         return node
@@ -345,6 +345,19 @@ class MeshTests(PeerNet, unittest.TestCase):
                         "one message each way")
         for a, b in pairs:
             self.assertEqual(len(a.opened) + len(b.opened), 2)
+
+    @defer.inlineCallbacks
+    def test_overIPv6(self):
+        """
+        Two nodes on ::1 connect and exchange messages; the sender's address
+        reaches the application as an IPv6 (host, port).
+        """
+        a, b = self.makeNode(local="::1"), self.makeNode(local="::1")
+        yield self.link(a, b)
+        a.send(b"a to b")
+        b.send(b"b to a")
+        yield waitUntil(lambda: messages(a) == [b"b to a"] and messages(b) == [b"a to b"], "one message each way")
+        self.assertEqual(b.received[0][1][:2], a.addr)
 
 
 # -- 2. trust ---------------------------------------------------------------------------

@@ -22,7 +22,7 @@ four of docs/protocol.md section 3.1).
     The handshakes are deterministic (fixed identities, cookie key and
     engine randomness), so the genuine session is known byte for byte and
     any session that opens is compared with it. Exhaustive for every suite,
-    no sampling: 512 + 232 + 472 + 976 + 1,048 + 256 = 3,496 handshakes per
+    no sampling: 512 + 232 + 472 + 976 + 1,048 + 408 = 3,648 handshakes per
     suite, about 1.5 s per suite.
  3. L{ReplayMixin}: every DATA packet of a session, both ways, is replayed
     within the window, after the window has moved past it, across a rekey
@@ -64,9 +64,11 @@ from sudp.udp import records as R
 from sudp.udp.client import ESTABLISHED, FAILED, HELLO_SENT, INIT_SENT, ClientEngine
 from sudp.udp.config import Config
 from sudp.udp.events import ClientRefused, HandshakeFailure, MessageReceived, SessionEnded, SessionOpened
+from sudp.udp.reset import resetSize
 from sudp.udp.server import ServerEngine
 
 from sudp_test.enginehelpers import (
+    isResetFor,
     CLIENT_ADDR,
     SERVER_ADDR,
     START,
@@ -88,7 +90,8 @@ SPEC_SUITES = {"chacha20-poly1305": 1, "aes-256-gcm": 2, "xchacha20-poly1305": 3
 PROTECTED = frozenset((0x18, 0x19, 0x1A, 0x1B))
 # G6_INIT and G6_RESP are gossip6's (protocol.md section 4): assigned, but
 # not received by a sudp/1 engine, so they fall to unexpected-type below
-TYPES = frozenset((P.HELLO, P.COOKIE, P.HANDSHAKE_INIT, P.HANDSHAKE_RESP, P.G6_INIT, P.G6_RESP)) | PROTECTED
+TYPES = frozenset((P.HELLO, P.COOKIE, P.HANDSHAKE_INIT, P.HANDSHAKE_RESP, P.G6_INIT, P.G6_RESP,
+                   P.HANDSHAKE_REFUSED, P.STATELESS_RESET)) | PROTECTED
 REPLY_COOKIE = "reply:COOKIE"  # a HELLO: answered statelessly with a COOKIE, not dropped
 PASSES = "passes"  # gets past every drop check of the receiver's first step
 OTHER_ADDR = ("127.0.0.1", 40001)  # not the client's address
@@ -295,7 +298,31 @@ def expectedFate(engine, data, addr, now, cache=None):
         if engine.state is not INIT_SENT or receiver != engine._index:
             return "unexpected-resp"
         return PASSES
+    if t == P.STATELESS_RESET:
+        # section 10.9: only a packet ending in the session's token resets it,
+        # and a tampered packet never ends in it
+        return "bad-reset"
+    if t == P.HANDSHAKE_REFUSED:
+        return _refusedFate(engine, data)
     return "unexpected-type"
+
+
+def _refusedFate(engine, data):
+    """
+    Section 7.5: a client's fate for a HANDSHAKE_REFUSED that is not the
+    server's signed refusal of its INIT.
+    """
+    size = len(data)
+    if size < 6:
+        return "truncated"
+    index, count = struct.unpack_from(">IB", data, 1)
+    if index == 0 or not 1 <= count <= 16:
+        return "bad-field"
+    if size != 6 + count + 64:
+        return _length(size, 6 + count + 64)
+    if engine.state is not INIT_SENT or index != engine._index:
+        return "unexpected-refusal"
+    return "bad-refusal"
 
 
 def _protectedFate(engine, isServer, data, cache):
@@ -528,7 +555,13 @@ class ProtectedTamperMixin:
             self.assertEqual((dst, len(reply), reply[:9]), (src, 29, bytes([P.COOKIE]) + data[1:9]), what)
         else:
             self.assertEqual(added(engine, drops), Counter({fate: 1}), what)
-            self.assertEqual(takeOutbox(engine), [], what)
+            out = takeOutbox(engine)
+            if fate == "unknown-session" and isinstance(engine, ServerEngine) and out:
+                # section 10.9: the one answer, a smaller stateless reset
+                [(reset, dst)] = out
+                self.assertTrue(isResetFor(reset, data) and dst == src, what)
+            else:
+                self.assertEqual(out, [], what)
         self.assertEqual(engine.events, [], what)
         self.assertEqual(stateOf(engine), before, what)
         if fate == "bad-tag":
@@ -565,8 +598,13 @@ class ProtectedTamperMixin:
         self.assertEqual(added(engine, drops), Counter(f for f in fates if f != REPLY_COOKIE))
         self.assertEqual(sum(failureCounts(engine).values()) - failures, fates.count("bad-tag"))
         replies = takeOutbox(engine)
-        self.assertEqual(len(replies), fates.count(REPLY_COOKIE))
-        self.assertTrue(all(r[0] == P.COOKIE for r, dst in replies))
+        resets = [r for r, dst in replies if r[0] == P.STATELESS_RESET]
+        cookies = [r for r, dst in replies if r[0] == P.COOKIE]
+        self.assertEqual(len(cookies), fates.count(REPLY_COOKIE))
+        expectedResets = fates.count("unknown-session") if isinstance(engine, ServerEngine) else 0
+        self.assertEqual(len(resets), expectedResets)
+        self.assertTrue(all(isResetFor(r, packet) for r in resets))
+        self.assertEqual(len(replies), len(cookies) + len(resets))
         self.assertEqual(messagesOf(engine.events), [] if message is None else [message])
         self.assertNotIn(SessionEnded, [type(e) for e in engine.events])
         engine.events = []
@@ -581,7 +619,9 @@ class ProtectedTamperMixin:
         Under epoch 0 (no rekey yet), each bit of a 69-byte DATA and a
         32-byte CONTROL packet, each way, flipped, is rejected: a flip in
         the version nibble as C{wrong-version}, one making an unassigned
-        type as C{unknown-type}, CONTROL turned COOKIE as C{unexpected-type}
+        type as C{unknown-type}, DATA turned STATELESS_RESET as
+        C{unexpected-type} (server) or C{bad-reset} (client: no token),
+        CONTROL turned COOKIE as C{unexpected-type}
         (server) or C{oversized} (client, a COOKIE is 29 bytes), the key
         phase bit as C{no-key} (phase 1 has no key), the receiver index as
         C{unknown-session}, a sequence number turned into one already
@@ -594,7 +634,7 @@ class ProtectedTamperMixin:
             self.assertEveryFlipRejected(receiver, control, src, None)
         self.assertEqual(set(self.fates), {
             "wrong-version", "unknown-type", "unexpected-type", "oversized", "no-key",
-            "unknown-session", "replay", "bad-tag",
+            "unknown-session", "replay", "bad-tag", "bad-reset",
         })
 
     def test_epochOneInGrace(self):
@@ -651,7 +691,7 @@ HANDSHAKE_FIELDS = {
         ("type", 0, 1), ("receiver index", 1, 5), ("sender index", 5, 9), ("suite", 9, 10),
         ("ephemeral", 10, 42), ("confirmation", 42, 58), ("signature", 58, 122)]),
     "confirm": (True, 0x1A, [("type", 0, 1), ("receiver index", 1, 5), ("sequence", 5, 13), ("sealed", 13, 131)]),
-    "keepalive": (False, 0x1A, [("type", 0, 1), ("receiver index", 1, 5), ("sequence", 5, 13), ("sealed", 13, 32)]),
+    "keepalive": (False, 0x1A, [("type", 0, 1), ("receiver index", 1, 5), ("sequence", 5, 13), ("sealed", 13, 51)]),
 }
 
 GENUINE = "genuine"
@@ -740,7 +780,7 @@ class HandshakeTamperMixin:
                 if (src == CLIENT_ADDR) == fromClient and data[0] == first:
                     self.packets.setdefault(message, data)
         self.assertEqual({m: len(d) for m, d in self.packets.items()},
-                         {"hello": 64, "cookie": 29, "init": 122, "resp": 122, "confirm": 131, "keepalive": 32})
+                         {"hello": 64, "cookie": 29, "init": 122, "resp": 122, "confirm": 131, "keepalive": 51})
         self.genuine = sessionParameters(ref.client.session, True)
         self.assertEqual(sessionParameters(serverSessionOf(ref.server, ref.client), False), self.genuine)
         self.clientIndex, self.serverIndex = self.genuine[1:3]
@@ -767,7 +807,12 @@ class HandshakeTamperMixin:
         if fate not in (PASSES, REPLY_COOKIE):
             # dropped (section 15.1); the retransmission (section 14.1),
             # within the same second so with the same cookie, completes it
-            return (fate, atReceiver, GENUINE) + dropsAt(atReceiver, Counter())
+            other = Counter()
+            if fate == "unknown-session" and receiver is run.server and resetSize(len(tampered)):
+                # the server answers with a stateless reset (10.9), which the
+                # client, holding no token that could match, drops
+                other = Counter({"bad-reset": 1})
+            return (fate, atReceiver, GENUINE) + dropsAt(atReceiver, other)
         if message == "hello":
             if tampered[1:9] != genuine[1:9]:
                 # the COOKIE echoes the wrong nonce: the client drops it (6.2)
@@ -792,8 +837,14 @@ class HandshakeTamperMixin:
                 if (problem == "no-common-suite"  # 7.2 step 7
                         and not any(s.suiteId in init.suites for s in self.serverConfig.suites)
                         or problem == "bad-ephemeral" and isLowOrder(init.ephemeral)):  # 7.2 step 8
-                    # dropped, after the cookie check; the resent INIT completes it
-                    return fate, Counter({problem: 1}), GENUINE, Counter({problem: 1}), Counter()
+                    # dropped, after the cookie check; the resent INIT completes it.
+                    # No common suite is answered with a signed refusal (7.5) if no
+                    # longer than the INIT; it signs the tampered INIT, so the
+                    # client, checking it against its own, drops it
+                    refused = (problem == "no-common-suite"
+                               and 6 + len(self.serverConfig.suites) + 64 <= len(tampered))
+                    return (fate, Counter({problem: 1}), GENUINE, Counter({problem: 1}),
+                            Counter({"bad-refusal": 1} if refused else {}))
             if init.senderIndex != self.clientIndex:
                 # the RESP names an index the client does not have (7.3
                 # step 2); the client's INIT, resent, reuses the ephemeral
@@ -839,7 +890,12 @@ class HandshakeTamperMixin:
             # a dropped packet changes nothing and is not answered; a refused
             # (cookie-proven) client is only reported, for the server's log
             reported = [e for e in receiver.events if not isinstance(e, ClientRefused)]
-            self.assertEqual((receiver.outbox, reported), ([], []), what)
+            # (the one exception, section 10.9: a smaller stateless reset for a session it does not know)
+            outbox = [(d, a) for d, a in receiver.outbox
+                      if not ("unknown-session" in immediate and isResetFor(d, tampered) and a == src)
+                      and not ("no-common-suite" in immediate and d[0] == P.HANDSHAKE_REFUSED
+                               and len(d) <= len(tampered) and a == src)]
+            self.assertEqual((outbox, reported), ([], []), what)
             self.assertEqual([e.reason for e in receiver.events if isinstance(e, ClientRefused)],
                              [r for r in immediate if r in ("rate-limited", "too-many-pending", "server-full",
                                                             "no-common-suite")], what)
@@ -858,7 +914,10 @@ class HandshakeTamperMixin:
             [session] = server.sessions.values()
             self.assertEqual(sessionParameters(session, False), self.genuine, what)
             self.assertEqual(session.peerKey, CLIENT_IDENTITY.publicKey, what)
-            label = "untouched" if not serverDrops + clientDrops else "recovered:" + min(serverDrops + clientDrops)
+            # named by what the tampered packet caused, not by the genuine side's
+            # drop of the server's answer to it (a reset or a refusal)
+            caused = list(immediate) or [r for r in serverDrops + clientDrops if r not in ("bad-reset", "bad-refusal")]
+            label = "untouched" if not caused else "recovered:" + min(caused)
         else:
             self.assertEqual(serverEvents, [], what)
             [failure] = clientEvents
@@ -927,8 +986,9 @@ class HandshakeTamperMixin:
         """
         HANDSHAKE_INIT (122 bytes with its zero padding, 976 bits): flips
         in the type, timestamp, cookie, padding and count are dropped by the
-        server (C{unexpected-type}, C{unknown-type}, C{unknown-session},
-        C{wrong-version}; C{expired-cookie}/C{bad-cookie}; C{bad-padding};
+        server (C{unexpected-type}, one flip making it a HANDSHAKE_REFUSED,
+        which only servers send; C{unknown-session}, C{wrong-version};
+        C{expired-cookie}/C{bad-cookie}; C{bad-padding};
         C{bad-field}), or, as a HELLO, answered with a COOKIE the client
         drops (C{unexpected-cookie}), and the client's retransmission opens
         the genuine session; a count that still fits the padding is a
@@ -946,7 +1006,7 @@ class HandshakeTamperMixin:
                      else "recovered:no-common-suite"
                      for id in [getSuite(self.suiteName).suiteId] for b in range(8)}
         self.assertEveryBit("init", {
-            "type": {"recovered:unexpected-type", "recovered:unexpected-cookie", "recovered:unknown-type",
+            "type": {"recovered:unexpected-type", "recovered:unexpected-cookie",
                      "recovered:unknown-session", "recovered:wrong-version"},
             "sender index": {"HandshakeTimeout"},
             "timestamp": {"recovered:expired-cookie", "recovered:bad-cookie"},
@@ -960,7 +1020,8 @@ class HandshakeTamperMixin:
     def test_resp(self):
         """
         HANDSHAKE_RESP (122 bytes, 976 bits): a flip in the type (one turns
-        it into gossip6's G6_RESP: C{unexpected-type}) or the
+        it into gossip6's G6_RESP: C{unexpected-type}; one into a
+        STATELESS_RESET, too long to carry the token: C{bad-reset}) or the
         receiver index is dropped by the client, whose resent INIT gets the
         same RESP again and the genuine session. A flip in the sender
         index, suite, ephemeral key (all in the transcript) or signature
@@ -970,7 +1031,8 @@ class HandshakeTamperMixin:
         session then expires.
         """
         self.assertEveryBit("resp", {
-            "type": {"recovered:unknown-type", "recovered:unexpected-type", "recovered:wrong-version"},
+            "type": {"recovered:unknown-type", "recovered:unexpected-type", "recovered:wrong-version",
+                     "recovered:bad-reset"},
             "receiver index": {"recovered:unexpected-resp"},
             "sender index": {"BadServerSignature"},
             "suite": {"BadServerSignature"},
@@ -998,7 +1060,7 @@ class HandshakeTamperMixin:
 
     def test_keepalive(self):
         """
-        The server's KEEPALIVE answer to the CONFIRM (32 bytes, 256 bits),
+        The server's KEEPALIVE answer to the CONFIRM, with its RESET_TOKEN (51 bytes, 408 bits),
         which opens the client's session: every flip is dropped by the
         confirming client (C{no-key}, C{bad-tag}, C{unknown-type},
         C{oversized} as a COOKIE, C{wrong-version}, C{unknown-session})
@@ -1132,7 +1194,12 @@ class ReplayMixin:
                 engine.receiveDatagrams([s.packet for s in sents], d.src, now)
                 self.assertEqual(added(engine, drops), Counter(fates), d.name)
                 self.assertEqual(engine.events, [], d.name)
-            self.assertEqual(takeOutbox(engine), [])
+            # the only answers: stateless resets (10.9) to packets of a session
+            # the server no longer knows, each smaller than its packet, within the rate
+            out = takeOutbox(engine)
+            self.assertLessEqual(len(out), fates.count("unknown-session") if isinstance(engine, ServerEngine) else 0)
+            self.assertTrue(all(r[:1] == bytes([P.STATELESS_RESET]) and len(r) <= 41 and a == d.src
+                                for r, a in out), d.name)
             self.assertEqual(stateOf(engine), before, d.name)
         self.assertEqual(sum(failureCounts(engine).values()) - failures, 2 * fates.count("bad-tag"))
         COUNTS["part 3: replays", self.suiteName, self.ordering] += 2 * len(sents)

@@ -30,6 +30,7 @@ from sudp_test.enginehelpers import (
     connect,
     connectedPair,
     containerSizes,
+    isResetFor,
     dropsDuring,
     getCookie,
     makeInit,
@@ -113,7 +114,18 @@ class EngineTestCase(unittest.TestCase):
         events = list(server.events)
         drops = dropsDuring(server, lambda: server.receiveDatagram(data, addr, now))
         self.assertEqual(drops, reasons, f"input {bytes(data[:48]).hex()}... of {len(data)} bytes")
-        self.assertEqual(takeOutbox(server), [])
+        out = takeOutbox(server)
+        if "unknown-session" in reasons and out:
+            # the one answer to junk for a session it does not know: a stateless reset, smaller
+            [(reset, dst)] = out
+            self.assertTrue(isResetFor(reset, data), reset.hex())
+            self.assertEqual(dst, addr)
+        elif "no-common-suite" in reasons and out:
+            [(refusal, dst)] = out  # signed, never longer than the INIT
+            self.assertEqual((refusal[0], dst), (P.HANDSHAKE_REFUSED, addr))
+            self.assertLessEqual(len(refusal), len(data))
+        else:
+            self.assertEqual(out, [])
         # a refused (cookie-proven) client is reported, for the server's log
         added = server.events[len(events):]
         self.assertEqual([(e.addr, e.reason) for e in added if isinstance(e, ClientRefused)],
@@ -307,6 +319,14 @@ class ServerMalformedTests(EngineTestCase):
         self.assertServerDrops(
             self.server, makeInit(ts, cookie, suites=(0, 2, 200)), OTHER_ADDR, "no-common-suite"
         )
+        # padded as a UDP client pads it: also answered with a signed refusal, no longer than the INIT
+        ts, cookie = getCookie(self.server, ("192.0.2.77", 5), START)
+        padded = makeInit(ts, cookie, suites=(0, 2, 200))
+        padded += bytes(P.HANDSHAKE_RESP_SIZE - len(padded))
+        self.server.receiveDatagram(padded, ("192.0.2.77", 5), START)
+        [(refusal, dst)] = takeOutbox(self.server)
+        self.assertEqual(P.HandshakeRefused.decode(refusal).receiverIndex, 0x01020304)
+        self.assertLessEqual(len(refusal), len(padded))
 
     def test_dataTruncated(self):
         """
@@ -354,26 +374,28 @@ class ServerMalformedTests(EngineTestCase):
 
     def test_unknownTypeNibble(self):
         """
-        Version 1 with a type nibble that is not assigned (0x10, 0x17) is
+        Version 1 with a type nibble that is not assigned (0x10) is
         dropped as C{unknown-type}, at any length; gossip6's INIT and RESP
-        (0x15, 0x16) are assigned, and a sudp/1 server drops them as
-        C{unexpected-type}.
+        (0x15, 0x16) and HANDSHAKE_REFUSED (0x17, server to client) are
+        assigned, and a sudp/1 server drops them as C{unexpected-type}.
         """
-        for t, reason in ((0x10, "unknown-type"), (0x17, "unknown-type"),
+        for t, reason in ((0x10, "unknown-type"), (0x17, "unexpected-type"),
                           (0x15, "unexpected-type"), (0x16, "unexpected-type")):
             for body in (b"", bytes(63), bytes(200)):
                 self.assertServerDrops(self.server, bytes([t]) + body, OTHER_ADDR, reason)
 
     def test_unknownTypeNibbleInDataRange(self):
         """
-        Type nibbles 0xC to 0xF are not assigned either (DATA is 0x8/0x9,
-        CONTROL 0xA/0xB) and must be dropped as C{unknown-type}; the server's
-        DATA fast path must not take them for DATA or CONTROL.
+        Type nibbles 0xD to 0xF are not assigned (DATA is 0x8/0x9, CONTROL
+        0xA/0xB, STATELESS_RESET 0xC, server to client) and must be dropped
+        as C{unknown-type}, 0xC as C{unexpected-type}; the server's DATA fast
+        path must not take them for DATA or CONTROL.
         """
         index = self.client.session.remoteIndex
         for t in (0x1C, 0x1D, 0x1E, 0x1F):
             for body in (b"", bytes(63), struct.pack(">IQ", index, 99) + bytes(40)):
-                self.assertServerDrops(self.server, bytes([t]) + body, CLIENT_ADDR, "unknown-type")
+                self.assertServerDrops(self.server, bytes([t]) + body, CLIENT_ADDR,
+                                       "unexpected-type" if t == P.STATELESS_RESET else "unknown-type")
 
     def test_wrongVersionNibble(self):
         """
@@ -450,6 +472,8 @@ class DataAuthenticationTests(EngineTestCase):
             return "wrong-version"
         if t not in P.PACKET_NAMES:
             return "unknown-type"
+        if t & 0xFC != P.DATA:
+            return "unexpected-type"  # 0x1C: a STATELESS_RESET, which only servers send
         _, index, seq = header(data)
         if index != self.session.localIndex:
             return "unknown-session"
@@ -472,7 +496,7 @@ class DataAuthenticationTests(EngineTestCase):
             seen.add(self.assertFlipRejected(flip(packet, bit), seq))
         self.assertEqual(
             seen,
-            {"wrong-version", "unknown-type", "unknown-session", "no-key", "replay", "bad-tag"},
+            {"wrong-version", "unknown-type", "unexpected-type", "unknown-session", "no-key", "replay", "bad-tag"},
         )
         self.server.receiveDatagram(packet, CLIENT_ADDR, START)
         self.assertEqual([e.message for e in self.server.events], [b"m" * 16])
@@ -825,7 +849,7 @@ class ClientHandshakeTests(EngineTestCase):
         self.assertClientDrops(c, self.resp[:-1], "truncated")
         self.assertClientDrops(c, self.resp + b"\0", "oversized")
         self.assertClientDrops(c, bytes([0x24]) + self.resp[1:], "wrong-version")
-        self.assertClientDrops(c, bytes([0x17]) + self.resp[1:], "unknown-type")
+        self.assertClientDrops(c, bytes([0x10]) + self.resp[1:], "unknown-type")
         self.assertClientDrops(c, bytes([0x16]) + self.resp[1:], "unexpected-type")  # gossip6's RESP
         self.assertClientDrops(c, P.encodeHello(b"12345678"), "unexpected-type")
         self.assertClientDrops(c, flip(self.resp, 8), "unexpected-resp")  # receiver index
@@ -966,7 +990,9 @@ class StatelessnessTests(EngineTestCase):
             },
         )
         self.assertEqual(server.counters["cookies-sent"], 2 * 3005)
-        self.assertEqual(set(server.counters), {"cookies-sent"})
+        # each DATA for an unknown session drew a stateless reset, within the server's rate
+        self.assertEqual(server.counters["resets-sent"], Config().resetBurst)
+        self.assertEqual(set(server.counters), {"cookies-sent", "resets-sent"})
 
     def test_cookieSecretsBoundedOverTime(self):
         """
@@ -995,8 +1021,8 @@ class AmplificationTests(EngineTestCase):
         """
         For every kind of datagram from an address that has shown no cookie,
         each reply goes back to that address and is no longer than the
-        request; only a HELLO of 64 bytes or more gets any reply, a 29-byte
-        COOKIE.
+        request; only a HELLO of 64 bytes or more gets a 29-byte COOKIE, and
+        a DATA or CONTROL packet for no session a smaller stateless reset.
         """
         net, server, client = connectedPair()
         client.send(b"x" * 100, net.now)
@@ -1023,6 +1049,9 @@ class AmplificationTests(EngineTestCase):
                 expected += 1
                 self.assertEqual([(len(d), dst) for d, dst in out], [(P.COOKIE_PACKET_SIZE, src)])
                 replies += 1
+            elif out and request[0] & 0xFC == P.DATA:
+                [(reset, _)] = out  # an unknown session's packet: a smaller stateless reset
+                self.assertTrue(isResetFor(reset, request), reset.hex())
             else:
                 self.assertEqual(out, [], f"reply to {request[:16].hex()} of {len(request)} bytes")
             for data, dst in out:

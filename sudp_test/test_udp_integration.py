@@ -13,7 +13,7 @@ from twisted.internet.error import ConnectionDone
 from twisted.trial import unittest
 
 from sudp import speedups
-from sudp.errors import BadServerSignature, ClientNotAuthorized, HandshakeTimeout, MessageTooLarge
+from sudp.errors import BadServerSignature, ClientNotAuthorized, HandshakeTimeout, MessageTooLarge, ServerUnreachable
 from sudp.interfaces import ISUDPTransport
 from sudp.keys import Identity, saveIdentity
 from sudp.tap import Echo
@@ -218,13 +218,13 @@ class EndpointTests(SUDPIntegrationMixin, unittest.TestCase):
     @defer.inlineCallbacks
     def test_noServer(self):
         """
-        With nothing listening, connect() fails with HandshakeTimeout after
-        the configured timeout.
+        With no answer at all (a socket that reads and never replies),
+        connect() fails with HandshakeTimeout after the configured timeout.
         """
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         s.bind(("127.0.0.1", 0))
+        self.addCleanup(s.close)
         portNumber = s.getsockname()[1]
-        s.close()
         ep = clientFromString(
             reactor,
             f"sudp:host=127.0.0.1:port={portNumber}:serverKey={self.identity.publicKey.toText()}:timeout=1",
@@ -450,10 +450,12 @@ class CommandLineTests(SUDPIntegrationMixin, unittest.TestCase):
         return env
 
     @defer.inlineCallbacks
-    def twistSudp(self, key, prefix, *extra):
+    def twistSudp(self, key, prefix, *extra, interface="127.0.0.1"):
         """
         Start C{twist sudp} on free ports (stopped at cleanup) and wait for the
         endpoint string it prints that starts with C{prefix}.
+
+        @param interface: its C{--interface}; None: none (all addresses).
 
         @return: C{(everything printed so far, the endpoint string)}.
         """
@@ -461,7 +463,7 @@ class CommandLineTests(SUDPIntegrationMixin, unittest.TestCase):
         reactor.spawnProcess(
             pp, sys.executable,
             [sys.executable, "-m", "twisted", "--log-format=text", "sudp", "--port", "0",
-             "--interface", "127.0.0.1", "--key", key, *extra],
+             *(["--interface", interface] if interface else []), "--key", key, *extra],
             env=self.env(), path=self.dir,
         )
 
@@ -499,6 +501,49 @@ class CommandLineTests(SUDPIntegrationMixin, unittest.TestCase):
         self.assertEqual(got, [b"ping"])
         client.transport.loseConnection()
         yield client.lost
+
+    @defer.inlineCallbacks
+    def echoWith(self, endpoint):
+        client = yield clientFromString(reactor, endpoint).connect(RecorderFactory())
+        client.transport.write(b"ping")
+        got = yield client.waitFor(1)
+        self.assertEqual(got, [b"ping"])
+        client.transport.loseConnection()
+        yield client.lost
+        return client
+
+    @defer.inlineCallbacks
+    def test_twistSudpIPv6(self):
+        """
+        twist sudp --interface ::1 prints a client string that works as
+        printed (the landed code printed host=::1, which does not parse).
+        """
+        out, shell = yield self.twistSudp(os.path.join(self.dir, "twist.key"), "from a shell: ", interface="::1")
+        endpoint = [line.split("sudp:   ", 1)[1] for line in out.splitlines() if "sudp:   sudp:host=" in line][0]
+        self.assertIn("host=\\:\\:1:", endpoint)
+        self.assertEqual(shell, f"from a shell: sudp connect '{endpoint}'")
+        yield self.echoWith(endpoint)
+
+    @defer.inlineCallbacks
+    def test_twistSudpDualStack(self):
+        """
+        Without --interface, twist sudp listens on both families: the
+        printed (IPv4) client string works, and so does the same over ::1.
+        """
+        out, endpoint = yield self.twistSudp(os.path.join(self.dir, "twist.key"), "sudp:host=", interface=None)
+        self.assertIn("host=127.0.0.1:", endpoint)
+        yield self.echoWith(endpoint)
+        yield self.echoWith(endpoint.replace("host=127.0.0.1:", "host=\\:\\:1:"))
+
+    @defer.inlineCallbacks
+    def test_twistSudpListenSFrameIPv6(self):
+        """
+        The sframe client string printed for an IPv6 stream listener works.
+        """
+        out, endpoint = yield self.twistSudp(
+            os.path.join(self.dir, "twist.key"), "sframe:serverKey=",
+            "--listen", "sframe:endpoint=tcp6\\:0\\:interface=\\\\\\:\\\\\\:1")
+        yield self.echoWith(endpoint)
 
     @defer.inlineCallbacks
     def test_twistSudpListenSFrame(self):
@@ -553,3 +598,88 @@ class CommandLineTests(SUDPIntegrationMixin, unittest.TestCase):
         code = yield pp.ended.addTimeout(20, reactor)
         self.assertEqual(code, 1)
         self.assertIn(b"not signed by", pp.err)
+
+
+class FastFailureTests(SUDPIntegrationMixin, unittest.TestCase):
+    """
+    A client learns within a second that nothing listens at the server's
+    address (the landed code waited the whole handshake timeout, 10 s, and
+    then said "state hello-sent").
+    """
+
+    @defer.inlineCallbacks
+    def test_closedPortFailsWithinOneSecond(self):
+        for family, host, escaped in ((socket.AF_INET, "127.0.0.1", "127.0.0.1"), (socket.AF_INET6, "::1", "\\:\\:1")):
+            s = socket.socket(family, socket.SOCK_DGRAM)
+            s.bind((host, 0))
+            portNumber = s.getsockname()[1]
+            s.close()
+            ep = clientFromString(
+                reactor, f"sudp:host={escaped}:port={portNumber}:serverKey={self.identity.publicKey.toText()}")
+            started = reactor.seconds()
+            e = yield self.assertFailure(ep.connect(RecorderFactory()).addTimeout(5, reactor), ServerUnreachable)
+            self.assertLess(reactor.seconds() - started, 1.0)
+            self.assertIn(str(portNumber), str(e))
+            self.assertIn(host, str(e))
+
+
+    @defer.inlineCallbacks
+    def test_refusedSuitesSaySo(self):
+        """
+        A client offering only suites the server refuses fails at once with
+        NoCommonSuite naming both sides' suites.
+        """
+        from sudp.errors import NoCommonSuite
+
+        yield self.listen(options=":suites=aes-256-gcm")
+        started = reactor.seconds()
+        e = yield self.assertFailure(self.endpoint(":suites=chacha20-poly1305").connect(RecorderFactory()),
+                                     NoCommonSuite)
+        self.assertLess(reactor.seconds() - started, 1.0)
+        self.assertIn("it accepts: aes-256-gcm", str(e))
+
+
+class ServerRestartTests(unittest.TestCase):
+    """
+    A server process killed and started again on its port, with its key: its
+    old clients learn within one round trip (a stateless reset) and a
+    ClientService reconnects (the landed code kept the client on its dead
+    session for the idle timeout, 61.9 s, while its writes vanished).
+    """
+
+    timeout = 60
+
+    @defer.inlineCallbacks
+    def test_clientServiceReconnectsAfterRestart(self):
+        from twisted.application.internet import ClientService
+        from sudp_test.serverprocess import startTwistSudp
+
+        directory = os.path.abspath(self.mktemp())
+        os.makedirs(directory)
+        endpoint, process = yield startTwistSudp(reactor, self, directory)
+        factory = RecorderFactory()
+        service = ClientService(clientFromString(reactor, endpoint), factory,
+                                retryPolicy=lambda attempt: 0.1)
+        service.startService()
+        self.addCleanup(service.stopService)
+        first = yield service.whenConnected(failAfterFailures=5)
+        first.transport.write(b"before")
+        yield first.waitFor(1)
+
+        process.signalProcess("KILL")
+        port = endpoint.split(":port=")[1].split(":")[0]
+        yield startTwistSudp(reactor, self, directory, "--port", port)
+
+        started = reactor.seconds()
+        first.transport.write(b"into the void")
+        yield first.lost.addTimeout(5, reactor)
+        self.assertLess(reactor.seconds() - started, 1.0)
+        self.assertEqual(first.reason.value.reason, "stateless-reset")
+        self.assertIn("restarted", str(first.reason.value))
+
+        yield sleep(0)  # the service hears of the loss after the protocol
+        second = yield service.whenConnected(failAfterFailures=5)
+        self.assertIsNot(second, first)
+        second.transport.write(b"after")
+        got = yield second.waitFor(1)
+        self.assertEqual(got, [b"after"])

@@ -29,7 +29,7 @@ from sudp_test import vectorfile
 
 from sudp import suites
 from sudp.keys import Identity
-from sudp.udp import keyschedule, packets, records
+from sudp.udp import keyschedule, packets, records, reset
 from sudp.udp.client import ClientEngine
 from sudp.udp.config import Config
 from sudp.udp.cookie import CookieFactory
@@ -275,7 +275,7 @@ class DocumentTests(unittest.TestCase):
             "hello": 64, "cookie_packet": 29, "init": 122, "resp": 122, "resp_prefix": 42,
             "transcript": 32, "okm_0": 128, "okm_1": 128, "confirmation": 16,
             "server_signature": 64, "client_signature": 64, "rekey_signature": 64,
-            "confirm_packet": 13 + 102 + 16, "server_keepalive_packet": 32,
+            "confirm_packet": 13 + 102 + 16, "server_keepalive_packet": 13 + 22 + 16,
             "client_data_packet": 33, "server_data_packet": 33, "cookie_ipv4": 16, "cookie_ipv6": 16,
             "rekey_request_packet": 13 + 39 + 16, "rekey_response_packet": 13 + 103 + 16,
         }
@@ -316,6 +316,10 @@ class LabelTests(unittest.TestCase):
             "label_keys": (keyschedule.KEYS_LABEL, b"sudp/1 keys"),
             "label_rekey": (keyschedule.REKEY_LABEL, b"sudp/1 rekey\0"),
             "label_rekey_signature": (keyschedule.REKEY_SIGNATURE_LABEL, b"sudp/1 rekey signature\0"),
+            "label_handshake_refused": (keyschedule.REFUSAL_SIGNATURE_LABEL, b"sudp/1 handshake refused\0"),
+            "label_reset_key": (reset.RESET_KEY_LABEL, b"sudp/1 stateless reset key"),
+            "label_reset_token": (reset.TOKEN_LABEL, b"sudp/1 stateless reset token\0"),
+            "label_reset_filler": (reset.FILLER_LABEL, b"sudp/1 stateless reset filler\0"),
         }
         for name, (code, spec) in expected.items():
             self.assertEqual(v[name], code, name)
@@ -587,6 +591,87 @@ class EngineTests(unittest.TestCase):
         self.assertEqual(dict(s.client.drops), {})
 
 
+class ResetAndRefusalEngineTests(unittest.TestCase):
+    """
+    Section 16.9, produced by the real engines.
+    """
+
+    def test_statelessReset(self):
+        """
+        The client holds the documented token after the handshake; a server
+        restarted with the same key answers the documented DATA packet with
+        the documented reset, which ends the client's session.
+        """
+        s = Scenario(self)
+        s.handshake()
+        s.firstMessages()
+        v = s.v
+        self.assertEqual(s.client.session.resetToken, v["reset_token"])
+        restarted = ServerEngine(s.serverIdentity, Config(), cookieSecret=v["cookie_master"])
+        now = s.t("t_server_pong")
+        restarted.receiveDatagram(v["client_data_packet"], s.clientAddr, now)
+        self.assertEqual(restarted.outbox, [(v["stateless_reset_packet"], s.clientAddr)])
+        s.client.receiveDatagram(v["stateless_reset_packet"], s.serverAddr, now)
+        self.assertEqual(s.client.session.closeReason, "stateless-reset")
+
+    def test_handshakeRefused(self):
+        """
+        A server with the documented key and cookie master, configured with
+        suites 2 and 4, answers the documented INIT with the documented
+        refusal; the client that sent that INIT fails with NoCommonSuite.
+        """
+        from sudp.errors import NoCommonSuite
+        from sudp.suites import AES256GCM, XSALSA20POLY1305
+        from sudp.udp.events import HandshakeFailure
+
+        s = Scenario(self)
+        v = s.v
+        server = ServerEngine(s.serverIdentity, Config(suites=(AES256GCM, XSALSA20POLY1305)),
+                              cookieSecret=v["cookie_master"])
+        server.receiveDatagram(v["init"], s.clientAddr, s.t("t_server_init"))
+        self.assertEqual(server.outbox, [(v["handshake_refused_packet"], s.clientAddr)])
+        s.client.start(s.t("t_client_start"))
+        s.client.receiveDatagram(v["cookie_packet"], s.serverAddr, s.t("t_client_cookie"))
+        self.assertEqual(s.client.outbox[-1], (v["init"], s.serverAddr))
+        s.client.receiveDatagram(v["handshake_refused_packet"], s.serverAddr, s.t("t_client_resp"))
+        [failure] = [e for e in s.client.events if isinstance(e, HandshakeFailure)]
+        self.assertIsInstance(failure.error, NoCommonSuite)
+
+
+class ResetAndRefusalFormulaTests(unittest.TestCase):
+    """
+    Section 16.9 from the formulas of sections 7.5 and 10.9, with hashlib,
+    hmac and C{cryptography} only.
+    """
+
+    def test_resetKeyTokenAndPacket(self):
+        v, p = documented()
+        prk = hkdfExtract(bytes(32), v["server_identity_seed"])  # no salt: HashLen zeros (RFC 5869)
+        self.assertEqual(hkdfExpand(prk, b"sudp/1 stateless reset key", 32), v["reset_key"])
+        index = struct.unpack(">I", v["client_data_packet"][1:5])[0]
+        address = socket.inet_pton(socket.AF_INET, p["client_address"]) + struct.pack(">H", int(p["client_port"]))
+        token = hmac.new(v["reset_key"], b"sudp/1 stateless reset token\0" + struct.pack(">I", index) + address,
+                         hashlib.sha256).digest()[:16]
+        self.assertEqual(token, v["reset_token"])
+        self.assertEqual(v["server_open_plaintext"], bytes.fromhex("020000") + b"\x81\x00\x10" + token)
+        trigger = v["client_data_packet"]
+        size = min(len(trigger) - 1, 41)
+        filler = hmac.new(v["reset_key"], b"sudp/1 stateless reset filler\0" + trigger,
+                          hashlib.sha256).digest()[:size - 17]
+        self.assertEqual(v["stateless_reset_packet"], b"\x1c" + filler + token)
+
+    def test_refusalSignature(self):
+        v, _ = documented()
+        refused = v["handshake_refused_packet"]
+        init = v["init"]
+        self.assertEqual(refused[:8], b"\x17" + init[1:5] + bytes([2, 2, 4]))
+        message = (b"sudp/1 handshake refused\0" + v["server_public_key"] + hashlib.sha256(init).digest()
+                   + refused[:8])
+        private = Ed25519PrivateKey.from_private_bytes(v["server_identity_seed"])
+        self.assertEqual(private.sign(message), refused[8:])
+        self.assertLessEqual(len(refused), len(init))
+
+
 class KeyScheduleTests(unittest.TestCase):
     """
     Sections 8 and 12 through sudp.udp.keyschedule.
@@ -695,7 +780,7 @@ class CodecTests(unittest.TestCase):
         """
         return [
             (v["confirm_packet"], v["confirm_plaintext"], v["c2s_0"]),
-            (v["server_keepalive_packet"], v["keepalive_plaintext"], v["s2c_0"]),
+            (v["server_keepalive_packet"], v["server_open_plaintext"], v["s2c_0"]),
             (v["client_data_packet"], v["client_message_0"], v["c2s_0"]),
             (v["server_data_packet"], v["server_message_0"], v["s2c_0"]),
             (v["rekey_request_packet"], v["rekey_request_plaintext"], v["c2s_0"]),
@@ -821,7 +906,7 @@ class SpecificationTests(unittest.TestCase):
         toServer, toClient = v["server_random_2_index"], v["client_random_3_index"]
         expected = [  # name, type byte, receiver index, sequence, key, plaintext
             ("confirm_packet", 0x1A, toServer, 0, "c2s_0", "confirm_plaintext"),
-            ("server_keepalive_packet", 0x1A, toClient, 0, "s2c_0", "keepalive_plaintext"),
+            ("server_keepalive_packet", 0x1A, toClient, 0, "s2c_0", "server_open_plaintext"),
             ("client_data_packet", 0x18, toServer, 1, "c2s_0", "client_message_0"),
             ("server_data_packet", 0x18, toClient, 1, "s2c_0", "server_message_0"),
             ("rekey_request_packet", 0x1A, toServer, 2, "c2s_0", "rekey_request_plaintext"),

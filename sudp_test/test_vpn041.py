@@ -1187,6 +1187,46 @@ class CommandLineFatalTests(SubprocessMixin, unittest.TestCase):
         self.assertEqual(gatewayFactory.protocols[0].transport.ended, "auth-connection-closed")
 
 
+class CommandLineInterruptTests(SubprocessMixin, unittest.TestCase):
+    """
+    The command-line client interrupted: the exit statuses of C{sudp --help}.
+    """
+
+    @defer.inlineCallbacks
+    def assertInterrupted(self, signal, status):
+        """
+        sudp vpn041 (a subprocess) with a session, its input still open, sent
+        C{signal}, exits with C{status}, without a traceback, and the
+        gateway sees the session end.
+        """
+        from sudp.tap import Echo
+
+        gateway = yield self.startGateway(AppSettings(True, "Tls13"), protocol.Factory.forProtocol(Echo))
+        appsettings = self.certs.appSettings("cli-interrupt.json", {"appSettings": {"useEncryption": True,
+                                                                                    "encryptionType": "Tls13"}})
+        pp = self.spawn(*self.clientArgs(appsettings, gateway.authPort.getHost().port))
+        pp.transport.write(b"hello\n")
+        yield waitUntil(lambda: b"hello\n" in pp.out, "the echo of hello")
+        pp.transport.signalProcess(signal)
+        code = yield pp.ended
+        self.assertEqual(code, status, pp.err)
+        self.assertNotIn(b"Traceback", pp.err)
+        self.assertNotIn(b"Unhandled error", pp.err)
+        yield waitUntil(lambda: not gateway.sessions, "the gateway ends the session")
+
+    def test_sigint(self):
+        """
+        Ctrl-C (SIGINT): status 130.
+        """
+        return self.assertInterrupted("INT", 130)
+
+    def test_sigterm(self):
+        """
+        SIGTERM: status 143.
+        """
+        return self.assertInterrupted("TERM", 143)
+
+
 class CommandLineAuthTests(SubprocessMixin, unittest.TestCase):
     """
     The command-line client when it cannot start a session.

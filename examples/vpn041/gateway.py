@@ -1,6 +1,6 @@
 """
 A vpn041 gateway that greets each client and echoes its pushes, with a
-push to every client each few seconds (the "push" in seed 001).
+push to every client each few seconds (the "push" in spec 041).
 
     python examples/vpn041/make_certs.py certs alice
     python examples/vpn041/gateway.py certs examples/vpn041/gateway.appsettings.json [AUTH_PORT UDP_PORT]

@@ -1,9 +1,9 @@
 """
-gossip6: seed 004's mutual-authentication handshake (ephemeral X25519 and
+gossip6: the Gossip-6 spec's mutual-authentication handshake (ephemeral X25519 and
 RSA identities, scrypt proof of work, SHA3-256 digests signed with
 RSA-PSS, freshness, address binding, trusted keys shared out of band),
 selectable on sudp (UDP, behind the stateless cookie) and sframe (streams)
-endpoints with C{handshake=gossip6}. The specification is docs/gossip6.md.
+endpoints with C{handshake=gossip6}. The specification is docs/gossip6.md. ::
 
   config    options (freshness, skew, scrypt parameters, difficulty, addresses)
   wire      the byte layout of m, m|s and the UDP and stream messages

@@ -1,5 +1,5 @@
 """
-The discard rules of seed 004, cheapest first (docs/gossip6.md, "Checks"):
+The discard rules of the Gossip-6 spec, cheapest first (docs/gossip6.md, "Checks"):
 
   1. sizes (the decoders), and on UDP the stateless cookie before anything
   2. freshness: T older than now - tMax, or later than now + clockSkew

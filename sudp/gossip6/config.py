@@ -13,7 +13,7 @@ MAX_DIFFICULTY = 24  # 2**24 scrypt evaluations on average: beyond any sane hand
 @dataclass(frozen=True)
 class Gossip6Config:
     """
-    @ivar tMax: seconds a handshake message stays fresh (seed 004's t_max):
+    @ivar tMax: seconds a handshake message stays fresh (the Gossip-6 spec's t_max):
         one whose timestamp T is older than now - tMax is refused.
     @ivar clockSkew: seconds a timestamp may lie in the future (the peers'
         clocks differ); one further ahead is refused.
@@ -21,7 +21,7 @@ class Gossip6Config:
     @ivar scryptR: scrypt's block size r.
     @ivar scryptP: scrypt's parallelism p.
     @ivar difficulty: leading zero bits the scrypt output must have: the
-        seed's k is 2**(256 - difficulty). Each extra bit doubles the work.
+        spec's k is 2**(256 - difficulty). Each extra bit doubles the work.
     @ivar localAddresses: C{(host, port)} pairs a peer may name as ours
         (a server behind NAT names the address its peers see); empty: the
         socket's own address (any of this host's addresses if it is bound to
@@ -71,7 +71,7 @@ class Gossip6Config:
     @property
     def target(self):
         """
-        The seed's k: a proof is valid when scrypt(m) < k, as a 256-bit
+        The spec's k: a proof is valid when scrypt(m) < k, as a 256-bit
         big-endian number.
         """
         return 1 << (256 - self.difficulty)

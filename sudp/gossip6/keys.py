@@ -1,5 +1,5 @@
 """
-The gossip6 transcript and session keys (docs/gossip6.md, "Keys").
+The gossip6 transcript and session keys (docs/gossip6.md, "Keys"). ::
 
   th   = SHA-256("gossip6 handshake\\0" | u32 len(INIT) | INIT | RESP)      (UDP)
   th   = SHA-256("gossip6 stream handshake\\0" | u32 len(INIT) | INIT | RESP)   (stream)
@@ -11,8 +11,8 @@ INIT and RESP are the whole handshake messages as sent (on UDP the G6_INIT
 and G6_RESP packets with their indexes and cookie; on a stream the two
 messages), so every byte either side sent is bound into the keys: a peer
 that saw something else derives other keys and the first protected packet
-fails. Seed 004's "AES256 key = DHE(...)" is the X25519 secret put
-through HKDF, never used raw (DESIGN.md); data is AES-256-GCM. Each
+fails. The Gossip-6 spec's "AES256 key = DHE(...)" is the X25519 secret put
+through HKDF, never used raw (raw DH output is not a key); data is AES-256-GCM. Each
 transport has its own label, so that no transcript (and no key) of one is
 that of the other.
 """
@@ -25,7 +25,7 @@ from sudp.udp.keyschedule import deriveKeys
 
 TRANSCRIPT_LABEL = b"gossip6 handshake\0"  # on UDP
 STREAM_TRANSCRIPT_LABEL = b"gossip6 stream handshake\0"
-SUITE = AES256GCM  # seed 004: AES-256; sudp's AES-256-GCM suite
+SUITE = AES256GCM  # the Gossip-6 spec: AES-256; sudp's AES-256-GCM suite
 _U32 = struct.Struct(">I")
 
 

@@ -1,5 +1,5 @@
 """
-The scrypt proof of work of seed 004 (docs/gossip6.md, "Proof of work").
+The scrypt proof of work of the Gossip-6 spec (docs/gossip6.md, "Proof of work"). ::
 
   proof(m) = scrypt(password = m, salt = "gossip6 proof of work",
                     N, r, p, dkLen = 32)

@@ -1,7 +1,7 @@
 """
-gossip6 on a stream (sframe): the two messages of seed 004 length-prefixed
+gossip6 on a stream (sframe): the two messages of the Gossip-6 spec length-prefixed
 on the stream (as sframe's own key exchange), then sframe frames with the
-AES-256-GCM stream suite, keyed from the X25519 secret through HKDF.
+AES-256-GCM stream suite, keyed from the X25519 secret through HKDF. ::
 
   client -> server   u16 length | 0x15 | m|s   (the client's m names the server's address)
   server -> client   u16 length | 0x16 | m|s   (the server's m names the client's)
@@ -59,7 +59,7 @@ class _KeyExchange:
 
     def connected(self, transport):
         """
-        Learn the stream's addresses (seed 004's address binding).
+        Learn the stream's addresses (the Gossip-6 spec's address binding).
         """
         self.peer = _address(transport.getPeer())
         if not self.ours:

@@ -33,7 +33,7 @@ from sudp.udp.timers import NEVER
 
 class Gossip6Refused(HandshakeFailed):
     """
-    The server's gossip6 message broke one of seed 004's rules; C{reason}
+    The server's gossip6 message broke one of the Gossip-6 spec's rules; C{reason}
     names it (C{untrusted-key}, C{bad-signature}, C{weak-proof},
     C{stale-timestamp}, C{future-timestamp}, C{wrong-address}).
     """
@@ -87,7 +87,7 @@ class Gossip6ServerEngine(ServerEngine):
 
     @ivar trusted: DER SubjectPublicKeyInfo -> the trusted L{RSAPublicKey}.
     @ivar localAddresses: the C{(host, port)} pairs clients may name as
-        this server (seed 004's "Bob's P2P listening socket"): the
+        this server (the Gossip-6 spec's "Bob's P2P listening socket"): the
         configured ones, else the adapter sets the socket's own.
     @ivar reuse: the L{ReuseRecord} of accepted proofs.
     """
@@ -177,7 +177,7 @@ class Gossip6ClientEngine(ClientEngine):
     first (L{ProofNeeded}), then HELLO, COOKIE, G6_INIT, G6_RESP, CONFIRM.
 
     @ivar localAddresses: the C{(host, port)} pairs the server may name as
-        this client (seed 004's "Alice's P2P client socket"): configured, or
+        this client (the Gossip-6 spec's "Alice's P2P client socket"): configured, or
         set by the adapter to the socket's own address.
     """
 

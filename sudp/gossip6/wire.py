@@ -1,7 +1,7 @@
 """
 The gossip6 byte layout (docs/gossip6.md, "Messages"). All integers are
 big-endian; decoders check every length first and raise only
-L{sudp.errors.MalformedPacket}.
+L{sudp.errors.MalformedPacket}. ::
 
   m    = DHE_pub (32) | u16 L | RSA_pub (L bytes, DER SubjectPublicKeyInfo)
          | T (u64 Unix seconds) | family (u8: 4 or 6) | peer IP (4 or 16)
@@ -17,6 +17,7 @@ byte and m|s, framed as sframe frames its handshake messages.
 import ipaddress
 import struct
 
+from sudp.addresses import unmappedHost
 from sudp.errors import MalformedPacket
 from sudp.udp.packets import G6_INIT, G6_RESP, expectType
 
@@ -43,18 +44,22 @@ def encodeAddress(addr):
 def sameAddress(a, b):
     """
     @return: True if C{(host, port)} pairs C{a} and C{b} name the same
-        socket address (hosts compared as addresses, not as text).
+        socket address (hosts compared as addresses, not as text; an
+        IPv4-mapped IPv6 address, as a dual-stack socket sees an IPv4
+        peer, is its IPv4 address).
     """
+    def host(addr):
+        return ipaddress.ip_address(unmappedHost(addr[0].split("%", 1)[0]))
+
     try:
-        return a[1] == b[1] and ipaddress.ip_address(a[0].split("%", 1)[0]) == ipaddress.ip_address(
-            b[0].split("%", 1)[0])
+        return a[1] == b[1] and host(a) == host(b)
     except ValueError:
         return False
 
 
 class Message:
     """
-    Seed 004's handshake message m.
+    The Gossip-6 spec's handshake message m.
 
     @ivar dhe: the sender's ephemeral X25519 public key (32 bytes).
     @ivar rsaKey: the sender's RSA public key, DER SubjectPublicKeyInfo.

@@ -1,6 +1,6 @@
 """
 Peer mode: symmetric secure peers on one UDP socket, with the feature set
-of py-vault-udp (seed 002) on sudp/1's security (docs/peers.md).
+of py-vault-udp (its README) on sudp/1's security (docs/peers.md). ::
 
   knownpeers  the known-peers file: pinned Ed25519 keys by address (or trust on first use)
   framing     the peer message inside a DATA packet: version, compression, padding; MTU

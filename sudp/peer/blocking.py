@@ -1,7 +1,7 @@
 """
 L{PeerSocket}: a blocking, thread-safe facade of peer mode for programs that
 do not run a Twisted reactor, in the shape of py-vault-udp's
-C{UDPSocketClass} (seed 002):
+C{UDPSocketClass} (py-vault-udp's README)::
 
     with PeerSocket(recv_port=11000, rate_limit=100, key_file="me.key",
                     known_peers="known_peers") as sock:

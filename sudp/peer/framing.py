@@ -1,5 +1,5 @@
 """
-The peer message inside a sudp/1 DATA packet (docs/peers.md, "Wire"):
+The peer message inside a sudp/1 DATA packet (docs/peers.md, "Wire")::
 
   u8 version (1) | u8 flags | body
   flags: bit 0 the body is zstd-compressed; bit 1 the message is padded:

@@ -1,6 +1,6 @@
 """
 The known-peers file (docs/peers.md, "Trust"), in the manner of OpenSSH's
-known_hosts: one line per peer,
+known_hosts: one line per peer::
 
     HOST:PORT ed25519-KEY [comment]        (IPv6 hosts in brackets: [::1]:9000)
 

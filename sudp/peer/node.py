@@ -199,7 +199,7 @@ class PeerNode(DatagramProtocol):
 
     def stats(self):
         """
-        @return: like seed 002's C{get_stats()}: protocol version, MTU, the
+        @return: like py-vault-udp's C{get_stats()}: protocol version, MTU, the
             largest message, peer count, and per peer its counters.
         """
         return {"protocol_version": PROTOCOL_VERSION, "mtu": self.mtu, "max_message": self.framing.maxMessage,

@@ -1,4 +1,4 @@
 """
-sframe: the framed, encrypted stream protocol of seed 003, as a wrapping
+sframe: the framed, encrypted stream protocol of the peer-to-peer spec, as a wrapping
 protocol over any Twisted stream (see docs/sframe.md).
 """

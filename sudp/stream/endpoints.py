@@ -1,5 +1,5 @@
 """
-sframe endpoints: wrap any stream endpoint.
+sframe endpoints: wrap any stream endpoint. ::
 
   sframe:key=server.key:endpoint=tcp\\:9001
   sframe:serverKey=ed25519-...:endpoint=tcp\\:127.0.0.1\\:9001
@@ -15,7 +15,7 @@ from twisted.internet.interfaces import IStreamClientEndpoint, IStreamServerEndp
 from zope.interface import implementer
 
 from sudp.errors import ConfigurationError
-from sudp.options import configFromOptions, optionNames, rejectUnknown
+from sudp.options import checkNames, configFromOptions, optionNames, rejectGossip6Only
 from sudp.keys import loadAuthorizedKeys
 from sudp.stream.handshake import StreamConfig, parseStreamSuites
 from sudp.stream.listener import LimitedListenerFactory
@@ -104,8 +104,14 @@ def _config(options):
     return configFromOptions(StreamConfig, options, parseStreamSuites, "sframe")
 
 
-def _reject(options, known):
-    rejectUnknown(options, set(known) | optionNames(StreamConfig), "sframe")
+SERVER_OPTIONS = frozenset({"key", "endpoint", "authorizedKeys", "handshake", "createKey"})
+CLIENT_OPTIONS = frozenset({"serverKey", "endpoint", "key", "handshake", "createKey"})
+
+
+def _checkNames(options, own, what):
+    from sudp.gossip6.config import OPTION_NAMES as GOSSIP6_NAMES
+
+    checkNames(options, own | optionNames(StreamConfig) | set(GOSSIP6_NAMES), what)
 
 
 def _inner(parse, reactor, description):
@@ -128,6 +134,7 @@ def parseServer(reactor, /, *args, **kwargs):
     from sudp.udp.endpoints import _identity, popCreateKey
 
     options = dict(kwargs)
+    _checkNames(options, SERVER_OPTIONS, "sframe server")
     if args:
         raise ConfigurationError(f"sframe server: options only (key=, endpoint=), got {args}")
     keyFile = options.pop("key", None)
@@ -138,7 +145,7 @@ def parseServer(reactor, /, *args, **kwargs):
     gossip6 = _handshake(options, "sframe server", authorized=authorized)
     create = popCreateKey(options, "sframe server")
     config = _config(options)
-    _reject(options, ["key", "endpoint", "authorizedKeys", "handshake", "createKey"])
+    rejectGossip6Only(options, "sframe server")
     return SFrameServerEndpoint(
         reactor, _inner(serverFromString, reactor, inner), _identity(keyFile, gossip6, create), config,
         authorizedKeys=None if authorized is None else loadAuthorizedKeys(authorized), gossip6=gossip6,
@@ -159,6 +166,7 @@ def parseClient(reactor, /, *args, **kwargs):
     from sudp.udp.endpoints import _identity, _serverKey, popCreateKey
 
     options = dict(kwargs)
+    _checkNames(options, CLIENT_OPTIONS, "sframe client")
     if args:
         raise ConfigurationError(f"sframe client: options only (serverKey=, endpoint=), got {args}")
     serverKey = options.pop("serverKey", None)
@@ -173,7 +181,7 @@ def parseClient(reactor, /, *args, **kwargs):
         raise ConfigurationError("sframe client (gossip6): give key=FILE, the client's RSA key")
     create = popCreateKey(options, "sframe client")
     config = _config(options)
-    _reject(options, ["serverKey", "endpoint", "key", "handshake", "createKey"])
+    rejectGossip6Only(options, "sframe client")
     return SFrameClientEndpoint(
         reactor, _inner(clientFromString, reactor, inner), None if gossip6 else _serverKey(serverKey), config,
         identity=_identity(keyFile, gossip6, create), gossip6=gossip6,

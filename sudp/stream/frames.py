@@ -1,11 +1,11 @@
 """
-sframe frames (seed 003), sans-IO.
+sframe frames (the peer-to-peer spec's), sans-IO.
 
-A frame is a 16-byte header, the payload, and a trailer:
+A frame is a 16-byte header, the payload, and a trailer::
 
   LENGTH u32 | CODE u32 | SEQ u32 | CHECKSUM u32 (= LENGTH ^ CODE ^ SEQ)
   payload (LENGTH bytes)
-  trailer: 8-byte MAC (seed 003 suite) or 16-byte AEAD tag
+  trailer: 8-byte MAC (aes-256-ctr-sha256 suite) or 16-byte AEAD tag
 
 all integers big-endian. Sequence numbers start at 1 and wrap from
 2**32 - 1 back to 1 (0 is never used). L{FrameWriter} and L{FrameReader} hold
@@ -91,10 +91,10 @@ class IStreamCipher(Interface):
 @implementer(IStreamCipher)
 class CTRChainCipher:
     """
-    Seed 003: AES-256-CTR over header, payload and MAC as one continuous
+    The peer-to-peer spec: AES-256-CTR over header, payload and MAC as one continuous
     keystream per direction; MAC = first 8 bytes of SHA-256 over header and
     payload, the hash state carried from frame to frame. Our one change
-    (DESIGN.md): the chain starts from a secret MAC key from the handshake,
+    (docs/sframe.md 10.1): the chain starts from a secret MAC key from the handshake,
     so nobody without the key can compute a MAC.
     """
 

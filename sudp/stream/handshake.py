@@ -1,14 +1,14 @@
 """
 Key establishment for sframe: the sudp/1 handshake (L{sudp.handshake}) over
-the stream, without the cookie (the stream already proved the address).
+the stream, without the cookie (the stream already proved the address). ::
 
   client -> server   u16 length | HANDSHAKE_INIT (timestamp 0, cookie zero)
   server -> client   u16 length | HANDSHAKE_RESP
   client -> server   first frame, CODE_CONFIRM: empty, or the 96-byte client proof
   server -> client   first frame, CODE_ACCEPT (or CODE_CLOSE with a reason)
 
-The suite ids in INIT and RESP name stream suites (L{STREAM_SUITES}: 1 =
-aes-256-ctr-sha256, seed 003's; 2 = chacha20-poly1305 and 3 = aes-256-gcm,
+The suite ids in INIT and RESP name stream suites (C{STREAM_SUITES}: 1 =
+aes-256-ctr-sha256, the peer-to-peer spec's; 2 = chacha20-poly1305 and 3 = aes-256-gcm,
 an AEAD per frame). Frame
 keys: prk = HKDF-Extract(th, dh); block = HKDF-Expand(prk, "sudp/1 sframe",
 160); the client writes with the top half, the server with the bottom half,
@@ -90,7 +90,7 @@ class StreamConfig:
     """
     Options of an sframe endpoint. Times are seconds.
 
-    @ivar suites: stream suites in preference order; the first is seed 003's
+    @ivar suites: stream suites in preference order; the first is the peer-to-peer spec's
         AES-256-CTR with the chained SHA-256 MAC.
     @ivar maxFramePayload: the largest payload in one frame, sent or accepted;
         larger writes are split.

@@ -1,6 +1,6 @@
 """
 L{SFrameProtocol}: sframe between a stream transport (TCP, UNIX, TLS, ...)
-and an application protocol, in the shape of L{twisted.protocols.tls}.
+and an application protocol, in the shape of C{twisted.protocols.tls}.
 
 The application protocol sees only verified bytes and is connected only once
 the key exchange is done. Flow control passes through: producers the
@@ -38,7 +38,7 @@ HANDSHAKE, CONFIRMING, OPEN, CLOSED = "handshake", "confirming", "open", "closed
 
 class ISFrameTransport(Interface):
     """
-    What an sframe transport offers beyond L{ITransport}.
+    What an sframe transport offers beyond C{ITransport}.
     """
 
     peerPublicKey = Attribute("The peer's verified key (the server's; a client's if it proved one).")

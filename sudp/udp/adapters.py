@@ -300,9 +300,9 @@ class ClientAdapter(_EngineAdapter):
     Drives a L{sudp.udp.client.ClientEngine} over a UDP port and fires
     C{ready} with the application protocol once the handshake is done.
 
-    The socket is not connect()ed: Twisted's epoll reactor takes a queued
-    ICMP error on a connected UDP socket for a disconnect and closes the
-    port. Datagrams from anywhere but the server are dropped and counted.
+    The socket is connect()ed to the server, so that the kernel reports an
+    ICMP port unreachable (L{connectionRefused}) and drops datagrams from
+    other sources; any that still come from elsewhere are dropped and counted.
     """
 
     def __init__(self, engine, factory, reactor, ready, onEnd):
@@ -322,6 +322,14 @@ class ClientAdapter(_EngineAdapter):
 
     def start(self):
         self.engine.start(self.reactor.seconds())
+        self.flush()
+
+    def connectionRefused(self):
+        """
+        The connected socket saw an ICMP port unreachable from the server's
+        address: the engine decides (L{ClientEngine.portUnreachable}).
+        """
+        self.engine.portUnreachable(self.reactor.seconds())
         self.flush()
 
     def _opened(self, session):

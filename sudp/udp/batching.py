@@ -35,7 +35,7 @@ GRO_SLOTS = 8  # recvmmsg slots with GRO: measured best at 4-8 (1.3 against 1.5 
 _SEGMENT = struct.Struct("=H")
 _GRO_SIZE = struct.Struct("=i")
 _GRO_CMSG_SPACE = socket.CMSG_SPACE(4) if hasattr(socket, "CMSG_SPACE") else 0
-_READ_DONE = (errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR, errno.ECONNREFUSED)
+_READ_DONE = (errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR)
 _FALLBACK_ERRORS = (errno.EIO, errno.EINVAL, errno.ENOPROTOOPT, errno.EOPNOTSUPP, errno.ENOTSUP)
 
 log = Logger()
@@ -197,6 +197,16 @@ class GROPort(udp.Port):
     batch = 32
     _receiver = None
 
+    def createInternetSocket(self):
+        """
+        The socket, made dual-stack (IPv4 clients too) when it binds the
+        IPv6 wildcard, whatever the system's default.
+        """
+        s = udp.Port.createInternetSocket(self)
+        if self.addressFamily == socket.AF_INET6 and self.interface == "::":
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        return s
+
     def _bindSocket(self):
         udp.Port._bindSocket(self)
         self.gro = self.wantGRO and _GRO_CMSG_SPACE and enableGRO(self.socket)
@@ -210,8 +220,36 @@ class GROPort(udp.Port):
             self._receiver = speedups.native.Receiver(self.socket.fileno(), count, self.maxPacketSize)
 
     def connectionLost(self, reason=None):
+        """
+        Close, unless this is the reactor mistaking a connected socket's
+        queued ICMP error (poll's POLLERR with nothing to read) for a
+        disconnect: then tell the protocol it was refused and read on.
+        """
+        if not self.disconnecting and self._connectedAddr and self._refusedPending():
+            self._refused()
+            self.startReading()
+            return
         self._receiver = None
         udp.Port.connectionLost(self, reason)
+
+    def _refusedPending(self):
+        try:
+            return self.socket.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == errno.ECONNREFUSED
+        except OSError:
+            return False
+
+    def _refused(self):
+        """
+        An ICMP port unreachable came back for what a connected socket sent:
+        tell the protocol (an unconnected socket never sees one).
+        """
+        if self._connectedAddr:
+            refused = getattr(self.protocol, "connectionRefused", None)
+            if refused is not None:
+                try:
+                    refused()
+                except BaseException:
+                    log.failure("sudp: connectionRefused failed")
 
     def _deliver(self, datagrams, addr):
         protocol = self.protocol
@@ -239,6 +277,8 @@ class GROPort(udp.Port):
             except OSError as e:
                 if e.errno in _READ_DONE:
                     return
+                if e.errno == errno.ECONNREFUSED:
+                    return self._refused()
                 raise
             read += len(data)
             if self.addressFamily == socket.AF_INET6:
@@ -256,6 +296,8 @@ class GROPort(udp.Port):
             except OSError as e:
                 if e.errno in _READ_DONE:
                     return
+                if e.errno == errno.ECONNREFUSED:
+                    return self._refused()
                 raise
             if not groups:
                 return

@@ -12,18 +12,21 @@ import hmac
 import os
 from collections import Counter
 
+from sudp.addresses import displayAddress
 from sudp.errors import (
     ClientNotAuthorized,
     HandshakeFailed,
     HandshakeTimeout,
     MalformedPacket,
+    ServerUnreachable,
     SessionClosed,
 )
 from sudp.udp import packets as P
 from sudp.udp import records as R
 from sudp.udp.config import Config
+from sudp.udp.reset import isReset
 from sudp.udp.events import HandshakeFailure
-from sudp.handshake import checkAnswer, clientProof, randomIndex
+from sudp.handshake import checkAnswer, checkRefusal, clientProof, randomIndex
 from sudp.udp.keyschedule import Ephemeral
 from sudp.udp.session import CLIENT, CONFIRMING, OPEN, Session
 from sudp.udp.ciphercache import CipherCache
@@ -38,7 +41,7 @@ IDLE, HELLO_SENT, INIT_SENT, CONFIRM_SENT, ESTABLISHED, FAILED = (
 class ClientEngine:
     """
     @ivar session: the L{Session} once keys exist, else None.
-    @ivar drops: a L{Counter} of dropped datagrams by reason.
+    @ivar drops: a C{Counter} of dropped datagrams by reason.
     """
 
     def __init__(self, serverKey, serverAddr, config=None, identity=None, random=os.urandom):
@@ -126,6 +129,10 @@ class ClientEngine:
                 self._cookie(data, now)
             elif t == self.RESP_TYPE:
                 self._resp(data, now)
+            elif t == P.STATELESS_RESET:
+                self._statelessReset(data, now)
+            elif t == P.HANDSHAKE_REFUSED:
+                self._refused(data, now)
             else:
                 self.drops["unexpected-type"] += 1
         except MalformedPacket as e:
@@ -153,6 +160,25 @@ class ClientEngine:
             self.drops["truncated"] += 1
             return
         session.receive(data, t, seq, addr, now)
+
+    def _refused(self, data, now):
+        refused = P.HandshakeRefused.decode(data)
+        if self.state is not INIT_SENT or refused.receiverIndex != self._index or self.serverKey is None:
+            # (a gossip6 client pins no Ed25519 key; its servers never refuse a suite)
+            self.drops["unexpected-refusal"] += 1
+            return
+        error = checkRefusal(self.serverKey, self._packet, refused, self.config.suites)
+        if error is None:  # not signed by the server: anyone could have sent it
+            self.drops["bad-refusal"] += 1
+            return
+        self._fail(error, now)
+
+    def _statelessReset(self, data, now):
+        session = self.session
+        if session is not None and session.state is OPEN and isReset(data, session.resetToken):
+            session.statelessReset(now)
+        else:
+            self.drops["bad-reset"] += 1
 
     def _cookie(self, data, now):
         nonce, timestamp, cookie = P.decodeCookie(data)
@@ -245,13 +271,7 @@ class ClientEngine:
         timeout, and run the session's timers.
         """
         if now >= self._expires:
-            self._fail(
-                HandshakeTimeout(
-                    f"no handshake with {self.serverAddr[0]}:{self.serverAddr[1]} within "
-                    f"{self.config.handshakeTimeout:g} s (state {self.state})"
-                ),
-                now,
-            )
+            self._fail(HandshakeTimeout(self._timeoutText()), now)
         elif now >= self._retransmitAt:
             self._interval = min(self._interval * 2, self.config.retransmitMax)
             self._retransmitAt = now + self._interval
@@ -262,6 +282,35 @@ class ClientEngine:
         for session in self.timers.due(now):
             if session.state is not CONFIRMING:
                 session.onTimer(now)
+
+    _STAGES = {
+        HELLO_SENT: "no answer at all (is a sudp server running there? is the UDP port open in "
+                    "firewalls on the way? a gossip6 server needs handshake=gossip6)",
+        INIT_SENT: "the server answered the HELLO but not the HANDSHAKE_INIT (is it overloaded, "
+                   "or refusing this client's address? see its log)",
+        CONFIRM_SENT: "the server did not confirm the session (see its log)",
+    }
+
+    def _timeoutText(self):
+        return (f"no handshake with {displayAddress(self.serverAddr)} within "
+                f"{self.config.handshakeTimeout:g} s: {self._STAGES.get(self.state, self.state)}")
+
+    def portUnreachable(self, now):
+        """
+        The server's host reported that nothing listens on the port (an
+        ICMP port unreachable, seen on the client's connected socket).
+        Before any answer from the server this fails the handshake at once
+        with L{ServerUnreachable}; after one it is only counted
+        (C{drops["port-unreachable"]}): anyone on the path can forge one.
+        """
+        if self.state is not HELLO_SENT:
+            self.drops["port-unreachable"] += 1
+            return
+        host = displayAddress(self.serverAddr)
+        self._fail(ServerUnreachable(
+            f"no sudp server at {host}: the host answered that nothing listens on UDP port "
+            f"{self.serverAddr[1]} (ICMP port unreachable); check that the server runs, the host "
+            f"and port, and firewalls"), now)
 
     def send(self, message, now):
         """

@@ -23,7 +23,7 @@ class Config:
         application message is this less the 29 bytes of overhead.
     @ivar replayWindow: packets remembered below the highest sequence number.
     @ivar ordering: C{"window"} (accept reordered packets inside the window) or
-        C{"strict"} (seed 000: only a sequence number greater than every one
+        C{"strict"} (the UDP whitepaper: only a sequence number greater than every one
         before is accepted).
     @ivar rekeyAfterTime: age of a key epoch at which the client rekeys (the
         server asks for it C{rekeyAfterTime + 10} seconds in).
@@ -45,6 +45,9 @@ class Config:
     @ivar pathValidationTimeout: how long a server waits for the answer to
         a path challenge from a client's new address before it gives up
         (the session stays on its validated address).
+    @ivar resetsPerSecond: stateless resets (protocol.md 10.9) a server
+        sends per second in all on average, and C{resetBurst} at once; 0
+        sends none.
     @ivar rekeysPerSecond: rekeys a server answers per session and second
         on average, and C{rekeyBurst} at once; a request past the limit is
         ignored (counted as C{rekey-rate-limited}) and the client's
@@ -93,6 +96,8 @@ class Config:
     pathValidationTimeout: float = 3.0
     rekeysPerSecond: float = 1.0
     rekeyBurst: int = 10
+    resetsPerSecond: float = 1000.0
+    resetBurst: int = 1000
 
     def __post_init__(self):
         self.validate()
@@ -152,6 +157,8 @@ class Config:
         need(self.handshakesPerSecond > 0, "handshakesPerSecond must be positive")
         need(self.handshakeBurst >= 1, "handshakeBurst must be at least 1")
         need(self.rekeyBurst >= 1, "rekeyBurst must be at least 1")
+        need(self.resetsPerSecond >= 0, "resetsPerSecond must be 0 (no stateless resets) or more")
+        need(self.resetBurst >= 1, "resetBurst must be at least 1")
         need(8 <= self.handshakePrefixV4 <= 32, f"handshakePrefixV4 must be 8 to 32, not {self.handshakePrefixV4}")
         need(16 <= self.handshakePrefixV6 <= 128,
              f"handshakePrefixV6 must be 16 to 128, not {self.handshakePrefixV6}")

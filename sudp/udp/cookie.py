@@ -1,5 +1,5 @@
 """
-Stateless cookies (docs/protocol.md, "Cookie").
+Stateless cookies (docs/protocol.md, "Cookie"). ::
 
   secret_n = BLAKE2b-256(key=master, person="sudp1-cookiekey", data=u64(n))
   cookie   = BLAKE2b-128(key=secret_n, person="sudp1-cookie",

@@ -2,7 +2,7 @@
 The receive loop over a batch of datagrams from one address, shared by the
 server and client engines.
 
-With the C speedups (L{sudp.speedups}), a L{sudp._speedups.DataPath} runs
+With the C speedups (L{sudp.speedups}), a C{sudp._speedups.DataPath} runs
 the common case, DATA packets of open sessions from their known address,
 fresh and authentic, and stops at the first datagram that is anything
 else; that one goes through the engine's own C{receiveDatagram} (which

@@ -1,5 +1,5 @@
 """
-sudp/1 as Twisted stream endpoints, and their string forms.
+sudp/1 as Twisted stream endpoints, and their string forms. ::
 
   serverFromString(reactor, "sudp:9000:key=server.key")
   clientFromString(reactor, "sudp:host=127.0.0.1:port=9000:serverKey=ed25519-...")
@@ -10,16 +10,18 @@ an unknown option or a bad value is a L{ConfigurationError} when the string is
 parsed, not at the first packet.
 """
 
-import ipaddress
+import errno
 import os
 import socket
 
 from twisted.internet import defer
+from twisted.internet.error import CannotListenError
 from twisted.internet.interfaces import IListeningPort, IStreamClientEndpoint, IStreamServerEndpoint
 from zope.interface import implementer
 
 from sudp import options as options_
 from sudp.errors import ConfigurationError, KeyFileError, SUDPError
+from sudp.resolve import anyAddressFor, resolveHost
 from sudp.keys import PublicKey, loadAuthorizedKeys, loadIdentity, loadOrCreateIdentity, loadPublicKey
 from sudp.suites import parseSuiteList
 from twisted.internet.posixbase import PosixReactorBase
@@ -41,8 +43,14 @@ def configFromOptions(options):
     return options_.configFromOptions(Config, options, parseSuiteList, "sudp")
 
 
-def _rejectUnknown(options, known):
-    options_.rejectUnknown(options, set(known) | OPTION_NAMES, "sudp")
+SERVER_OPTIONS = frozenset({"port", "key", "interface", "authorizedKeys", "handshake", "createKey"})
+CLIENT_OPTIONS = frozenset({"host", "port", "serverKey", "key", "bindAddress", "timeout", "handshake", "createKey"})
+
+
+def _checkNames(options, own, what):
+    from sudp.gossip6.config import OPTION_NAMES as GOSSIP6_NAMES
+
+    options_.checkNames(options, own | OPTION_NAMES | set(GOSSIP6_NAMES), what)
 
 
 @implementer(IListeningPort)
@@ -93,6 +101,8 @@ class SUDPServerEndpoint:
     def __init__(self, reactor, port, identity, config=None, interface="", authorizedKeys=None,
                  cookieSecret=None, gossip6=None):
         """
+        @param interface: the address to listen on; C{""} (the default):
+            every address of both families, IPv4 and IPv6.
         @param gossip6: a L{sudp.gossip6.udp.Gossip6Setup} to run the gossip6
             handshake (C{identity} is then an L{sudp.rsakeys.RSAIdentity}),
             or None for sudp/1's.
@@ -115,7 +125,7 @@ class SUDPServerEndpoint:
 
     def listen(self, factory):
         """
-        @return: a L{Deferred} firing with a L{SUDPListeningPort}.
+        @return: a C{Deferred} firing with a L{SUDPListeningPort}.
         """
         def start():
             if self._gossip6 is None:
@@ -125,8 +135,8 @@ class SUDPServerEndpoint:
             else:
                 engine = self._gossip6.serverEngine(self._identity, self._config, self._cookieSecret)
             adapter = ServerAdapter(engine, factory, self._reactor)
-            udpPort = _listenUDP(self._reactor, self._port, adapter, self._interface, self._config,
-                                 self._config.recvBatch)
+            udpPort = listenServerUDP(self._reactor, self._port, adapter, self._interface, self._config,
+                                      self._config.recvBatch)
             if self._gossip6 is not None:
                 self._gossip6.bound(engine, udpPort)
             factory.doStart()
@@ -160,7 +170,7 @@ class SUDPClientEndpoint:
 
     def connect(self, factory):
         """
-        @return: a L{Deferred} firing with the protocol after the handshake,
+        @return: a C{Deferred} firing with the protocol after the handshake,
             or failing with a L{sudp.errors.HandshakeFailed} (e.g.
             L{sudp.errors.BadServerSignature} for a wrong server key,
             L{sudp.errors.HandshakeTimeout}).
@@ -192,8 +202,9 @@ class SUDPClientEndpoint:
 
             adapter = ClientAdapter(engine, factory, self._reactor, ready, onEnd)
             state["adapter"] = adapter
-            udpPort = _listenUDP(self._reactor, 0, adapter, self._bindAddress, self._config,
+            udpPort = _listenUDP(self._reactor, 0, adapter, self._bindAddress or anyAddressFor(ip), self._config,
                                  min(self._config.recvBatch, CLIENT_RECV_BATCH))
+            udpPort.connect(ip, self._port)  # the kernel then reports ICMP port unreachable
             if self._gossip6 is not None:
                 self._gossip6.bound(engine, udpPort)
             adapter.start()
@@ -202,13 +213,29 @@ class SUDPClientEndpoint:
             if not ready.called:
                 ready.errback(f)
 
-        d = _resolve(self._reactor, self._host)
+        d = resolveHost(self._reactor, self._host)
         d.addCallback(resolved)
         d.addErrback(failed)
         return ready
 
 
 CLIENT_RECV_BATCH = 4  # a client's socket hears one server: small buffers
+
+
+def listenServerUDP(reactor, port, adapter, interface, config, batch):
+    """
+    A server's UDP port: on C{interface}, or with none given on every
+    address of both families (one dual-stack IPv6 socket; IPv4 only where
+    the system has no IPv6).
+    """
+    if interface or not socket.has_ipv6:
+        return _listenUDP(reactor, port, adapter, interface, config, batch)
+    try:
+        return _listenUDP(reactor, port, adapter, "::", config, batch)
+    except CannotListenError as e:
+        if getattr(e.socketError, "errno", None) not in (errno.EAFNOSUPPORT, errno.EADDRNOTAVAIL):
+            raise
+    return _listenUDP(reactor, port, adapter, "", config, batch)
 
 
 def _listenUDP(reactor, port, adapter, interface, config, batch):
@@ -226,14 +253,6 @@ def _listenUDP(reactor, port, adapter, interface, config, batch):
     return udpPort
 
 
-def _resolve(reactor, host):
-    try:
-        ipaddress.ip_address(host)
-        return defer.succeed(host)
-    except ValueError:
-        return reactor.resolve(host)
-
-
 # -- string parsers -------------------------------------------------------------
 
 
@@ -244,6 +263,7 @@ def parseServer(reactor, /, *args, **kwargs):
     @return: a L{SUDPServerEndpoint}.
     """
     options = dict(kwargs)
+    _checkNames(options, SERVER_OPTIONS, "sudp server")
     if len(args) > 1:
         raise ConfigurationError(f"sudp server: one positional argument (the port), got {args}")
     port = options.pop("port", args[0] if args else None)
@@ -257,7 +277,7 @@ def parseServer(reactor, /, *args, **kwargs):
     gossip6 = _handshake(options, "sudp server", authorized=authorized)
     create = popCreateKey(options, "sudp server")
     config = configFromOptions(options)
-    _rejectUnknown(options, ["port", "key", "interface", "authorizedKeys", "handshake", "createKey"])
+    options_.rejectGossip6Only(options, "sudp server")
     return SUDPServerEndpoint(
         reactor,
         _portNumber(port, "server"),
@@ -321,6 +341,7 @@ def parseClient(reactor, /, *args, **kwargs):
     @return: a L{SUDPClientEndpoint}.
     """
     options = dict(kwargs)
+    _checkNames(options, CLIENT_OPTIONS, "sudp client")
     if len(args) > 2:
         raise ConfigurationError(f"sudp client: at most host and port positionally, got {args}")
     positional = list(args) + [None, None]
@@ -341,7 +362,7 @@ def parseClient(reactor, /, *args, **kwargs):
         raise ConfigurationError("sudp client (gossip6): give key=FILE, the client's RSA key (sudp keygen --type rsa)")
     create = popCreateKey(options, "sudp client")
     config = configFromOptions(options)
-    _rejectUnknown(options, ["host", "port", "serverKey", "key", "bindAddress", "timeout", "handshake", "createKey"])
+    options_.rejectGossip6Only(options, "sudp client")
     identity = _identity(keyFile, gossip6, create)
     return SUDPClientEndpoint(
         reactor,

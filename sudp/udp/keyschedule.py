@@ -1,5 +1,5 @@
 """
-The sudp/1 key schedule (docs/protocol.md, "Key schedule").
+The sudp/1 key schedule (docs/protocol.md, "Key schedule"). ::
 
   th      = SHA-256("sudp/1 handshake\\0" | server public key | HANDSHAKE_INIT
                     | first 42 bytes of HANDSHAKE_RESP)
@@ -15,7 +15,7 @@ sframe's handshake is the same with its own labels ("sframe/1 handshake\\0",
 "sframe/1 server signature\\0", "sframe/1 client signature\\0": L{SFRAME_LABELS}),
 so that no signature made for one protocol verifies in the other.
 
-Rekey to epoch e+1 with fresh ephemerals:
+Rekey to epoch e+1 with fresh ephemerals::
 
   th'  = SHA-256("sudp/1 rekey\\0" | th_e | u32(e+1) | client eph | server eph)
   prk' = HKDF-Extract(salt=th', ikm=dh' | chain key_e)
@@ -41,6 +41,7 @@ REKEY_LABEL = b"sudp/1 rekey\0"
 KEYS_LABEL = b"sudp/1 keys"
 SERVER_SIGNATURE_LABEL = b"sudp/1 server signature\0"
 CLIENT_SIGNATURE_LABEL = b"sudp/1 client signature\0"
+REFUSAL_SIGNATURE_LABEL = b"sudp/1 handshake refused\0"
 REKEY_SIGNATURE_LABEL = b"sudp/1 rekey signature\0"
 
 

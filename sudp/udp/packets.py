@@ -19,8 +19,10 @@ HANDSHAKE_INIT = 0x13
 HANDSHAKE_RESP = 0x14
 G6_INIT = 0x15  # gossip6 (docs/gossip6.md)
 G6_RESP = 0x16
+HANDSHAKE_REFUSED = 0x17  # the server has no suite the client offered (signed)
 DATA = 0x18  # | key phase bit; plaintext is one application message
 CONTROL = 0x1A  # | key phase bit; plaintext is a sequence of records
+STATELESS_RESET = 0x1C  # sudp.udp.reset
 
 HELLO_SIZE = 64
 HELLO_NONCE_SIZE = 8
@@ -52,6 +54,8 @@ PACKET_NAMES = {
     DATA | 1: "DATA",
     CONTROL: "CONTROL",
     CONTROL | 1: "CONTROL",
+    HANDSHAKE_REFUSED: "HANDSHAKE_REFUSED",
+    STATELESS_RESET: "STATELESS_RESET",
 }
 
 
@@ -137,7 +141,7 @@ class HandshakeInit:
 
     @ivar size: the whole length of a decoded INIT, padding included (None
         for one built to be encoded): a server resends its RESP only to an
-        INIT at least L{HANDSHAKE_RESP_SIZE} long.
+        INIT at least C{HANDSHAKE_RESP_SIZE} long.
     """
 
     __slots__ = ("senderIndex", "timestamp", "cookie", "ephemeral", "suites", "size")
@@ -154,7 +158,7 @@ class HandshakeInit:
         """
         @param padTo: the least length of the result: zero bytes are added
             after the suites to reach it (a UDP client pads to
-            L{HANDSHAKE_RESP_SIZE}, so that no RESP is larger than its INIT).
+            C{HANDSHAKE_RESP_SIZE}, so that no RESP is larger than its INIT).
         """
         if not 1 <= len(self.suites) <= MAX_OFFERED_SUITES:
             raise ValueError(f"offer 1 to {MAX_OFFERED_SUITES} suites")
@@ -245,3 +249,46 @@ def decodeDataHeader(data, tagSize):
     if len(data) < DATA_HEADER_SIZE + tagSize:
         raise MalformedPacket("truncated", "DATA shorter than header and tag")
     return DATA_HEADER.unpack_from(data)
+
+
+class HandshakeRefused:
+    """
+    HANDSHAKE_REFUSED (server to client): type, u32 receiver index (the
+    client's, from its INIT), u8 count n, the server's n suite ids in its
+    order of preference, then a 64-byte Ed25519 signature (protocol.md
+    section 7.5). Always smaller than the INIT it answers.
+    """
+
+    __slots__ = ("receiverIndex", "suites", "signature")
+
+    _FIXED = struct.Struct(">BIB")
+
+    def __init__(self, receiverIndex, suites, signature=b""):
+        self.receiverIndex = receiverIndex
+        self.suites = tuple(suites)
+        self.signature = signature
+
+    def signed(self):
+        """
+        @return: the bytes before the signature (what it covers, with the INIT).
+        """
+        return self._FIXED.pack(HANDSHAKE_REFUSED, self.receiverIndex, len(self.suites)) + bytes(self.suites)
+
+    def encode(self):
+        return self.signed() + self.signature
+
+    @classmethod
+    def decode(cls, data):
+        """
+        @raise MalformedPacket: C{truncated}, C{oversized} or C{bad-field}
+            (a receiver index or suite count of 0, or more than 16 suites).
+        """
+        expectType(data, HANDSHAKE_REFUSED)
+        if len(data) < cls._FIXED.size:
+            raise MalformedPacket("truncated", f"HANDSHAKE_REFUSED is at least {cls._FIXED.size + 65} bytes")
+        _, index, count = cls._FIXED.unpack_from(data)
+        if index == 0 or not 1 <= count <= MAX_OFFERED_SUITES:
+            raise MalformedPacket("bad-field", f"receiver index {index}, {count} suites")
+        _exact(data, cls._FIXED.size + count + SIGNATURE_SIZE, "HANDSHAKE_REFUSED")
+        end = cls._FIXED.size + count
+        return cls(index, bytes(data[cls._FIXED.size:end]), bytes(data[end:]))

@@ -1,6 +1,6 @@
 """
 Replay protection: a sliding window over 64-bit sequence numbers (RFC 6479
-style) or, with C{ordering=strict}, seed 000's strictly-greater rule.
+style) or, with C{ordering=strict}, the UDP whitepaper's strictly-greater rule.
 
 L{ReplayWindow.check} never changes state; the session calls
 L{ReplayWindow.commit} only after the packet has authenticated.

@@ -16,7 +16,7 @@ from collections import Counter
 
 from sudp.addresses import addressPrefix
 from sudp.errors import HandshakeFailed, MalformedPacket
-from sudp.handshake import answerInit, chooseSuite
+from sudp.handshake import answerInit, chooseSuite, refuseInit
 from sudp.udp import packets as P
 from sudp.udp.config import Config
 from sudp.udp.cookie import CookieFactory
@@ -27,6 +27,7 @@ from sudp.udp.ciphercache import CipherCache
 from sudp.udp.events import ClientRefused
 from sudp.udp.pending import PendingSlots
 from sudp.udp.ratelimit import HandshakeRateLimiter
+from sudp.udp.reset import RESET_KEY_LABEL, ResetTokens
 from sudp.udp.timers import TimerQueue
 
 SOLVING = "solving"  # a handshake whose answer's proof of work is being computed (gossip6)
@@ -39,7 +40,7 @@ _unpackHeader = P.DATA_HEADER.unpack_from
 class ServerEngine:
     """
     @ivar sessions: index -> L{Session}, pending and open.
-    @ivar drops: a L{Counter} of dropped datagrams by reason.
+    @ivar drops: a C{Counter} of dropped datagrams by reason.
     """
 
     def __init__(self, identity, config=None, authorizedKeys=None, cookieSecret=None, random=os.urandom):
@@ -64,6 +65,8 @@ class ServerEngine:
         self.timers = TimerQueue()
         self.ciphers = CipherCache(self.config.cipherCache)
         self.limiter = HandshakeRateLimiter(self.config.handshakesPerSecond, self.config.handshakeBurst)
+        self.resets = ResetTokens(identity.deriveSecret(RESET_KEY_LABEL), self.config.resetsPerSecond,
+                                  self.config.resetBurst)
         self.outbox = []
         self.events = []
         self.drops = Counter()
@@ -148,6 +151,7 @@ class ServerEngine:
             session = self.sessions.get(index)
             if session is None:
                 self.drops["unknown-session"] += 1
+                self._reset(data, index, addr, now)
                 return
             if size < session.minimumPacket:
                 self.drops["truncated"] += 1
@@ -172,6 +176,24 @@ class ServerEngine:
         the speedups are built, everything else through L{receiveDatagram}.
         """
         receiveAll(self, self._fast, datagrams, addr, now)
+
+    def _reset(self, data, index, addr, now):
+        """
+        Answer a protected packet for an index with no session with a
+        stateless reset (L{sudp.udp.reset}), smaller than it and within the
+        server's rate.
+        """
+        reset = self.resets.answer(data, index, addr, now)
+        if reset is not None:
+            self.outbox.append((reset, addr))
+            self.counters["resets-sent"] += 1
+
+    def resetToken(self, session):
+        """
+        @return: the stateless reset token of C{session}, for its current
+            (validated) address.
+        """
+        return self.resets.token(session.localIndex, session.peerAddr)
 
     def _hello(self, data, addr, now):
         nonce = P.decodeHello(data)
@@ -240,6 +262,11 @@ class ServerEngine:
         suite = chooseSuite(self.config.suites, init.suites)
         if suite is None:
             self.refuse(addr, "no-common-suite")
+            # signed, so that the client can believe it; never longer than the INIT
+            refusal = refuseInit(self.identity, init, initBytes, self.config.suites)
+            if len(refusal) <= len(initBytes):
+                self.outbox.append((refusal, addr))
+                self.counters["refusals-sent"] += 1
             return
         seed = self.random(32)  # the ephemeral's randomness is drawn before the index
         index = self._newIndex()

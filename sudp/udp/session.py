@@ -97,6 +97,8 @@ class Session:
         # kept by a server engine: the client's ephemeral key (replayed INITs
         # are recognised by it) and, while pending, the RESP to resend
         "clientEphemeral", "respBytes",
+        # a client's stateless reset token from the server (sudp.udp.reset), or None
+        "resetToken",
     )
 
     def __init__(self, engine, role, config, suite, localIndex, remoteIndex, peerAddr,
@@ -125,6 +127,7 @@ class Session:
         self._closing = False
         self.pendingExpires = NEVER
         self.clientEphemeral = self.respBytes = None
+        self.resetToken = None
         self.transport = None
         self.maxMessageSize = config.maxDatagramSize - DATA_HEADER_SIZE - suite.tagSize
         self.minimumPacket = DATA_HEADER_SIZE + suite.tagSize
@@ -297,6 +300,26 @@ class Session:
         self.peerAddr = addr
         self.probe = None
         self.engine.counters["paths-validated"] += 1
+        token = self._resetTokenRecord()
+        if token:  # the token is bound to the address: the client gets the new one
+            self._sendControl(token, now)
+
+    def _resetTokenRecord(self):
+        """
+        @return: a server's RESET_TOKEN record for this session at its
+            current address, or nothing if its engine makes no tokens.
+        """
+        tokenFor = getattr(self.engine, "resetToken", None)
+        return b"" if tokenFor is None else R.encodeRecord(R.RESET_TOKEN, tokenFor(self))
+
+    def statelessReset(self, now):
+        """
+        The server sent a stateless reset carrying this session's token: it
+        no longer knows the session. End it, sending nothing.
+        """
+        self.close(now, notify=False, reason="stateless-reset",
+                   text="the server no longer knows this session (it restarted, or ended it "
+                        "and its CLOSE was lost); connect again")
 
     def evict(self, now):
         """
@@ -357,8 +380,9 @@ class Session:
                 self.close(now, code, text, notify=False, byPeer=True)
                 return
             elif rtype == R.CONFIRM and self.role == SERVER and self.state is OPEN:
-                # answer every CONFIRM, so a lost answer is made good by the client's retransmission
-                self._sendControl(R.encodeRecord(R.KEEPALIVE), now)
+                # answer every CONFIRM, so a lost answer is made good by the
+                # client's retransmission; the answer carries the reset token
+                self._sendControl(R.encodeRecord(R.KEEPALIVE) + self._resetTokenRecord(), now)
             elif rtype == R.REKEY_REQUEST:
                 self._onRekeyRequest(value, now)
             elif rtype == R.REKEY_RESPONSE:
@@ -370,6 +394,9 @@ class Session:
                     self.engine.drop("unexpected-path-challenge")
             elif rtype == R.PATH_RESPONSE:
                 self._onPathResponse(value, addr, now)
+            elif rtype == R.RESET_TOKEN:
+                if self.role == CLIENT:
+                    self.resetToken = bytes(value)
             if self.state is CLOSED:
                 return
         if self.state is CONFIRMING:
@@ -592,10 +619,13 @@ class Session:
 
     # -- closing ---------------------------------------------------------
 
-    def close(self, now, code=R.CLOSE_NORMAL, text="", notify=True, byPeer=False):
+    def close(self, now, code=R.CLOSE_NORMAL, text="", notify=True, byPeer=False, reason=None):
         """
         End the session: tell the peer (best effort) unless C{notify} is false,
         wipe every key, and report L{SessionEnded} if it had opened.
+
+        @param reason: the reason reported, for an end no CLOSE code names
+            (default: the code's).
         """
         if self.state is CLOSED or self._closing:
             return
@@ -603,9 +633,10 @@ class Session:
         if notify:
             self._sendControl(R.encodeClose(code, text, self.maxMessageSize - R.RECORD_HEADER_SIZE), now)
         wasOpen = self.state is OPEN
-        reason = R.CLOSE_REASONS.get(code, "protocol-error")
-        if code == R.CLOSE_NORMAL and not byPeer:
-            reason = "closed"
+        if reason is None:
+            reason = R.CLOSE_REASONS.get(code, "protocol-error")
+            if code == R.CLOSE_NORMAL and not byPeer:
+                reason = "closed"
         self.closeReason = reason
         self.closeText = text
         self.state = CLOSED

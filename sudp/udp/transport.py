@@ -11,6 +11,7 @@ from twisted.internet.error import ConnectionDone, ConnectionLost
 from twisted.internet.interfaces import ITransport
 from zope.interface import implementer
 
+from sudp.addresses import unmappedHost
 from sudp.errors import MessageTooLarge, SessionClosed
 from sudp.interfaces import ISUDPTransport
 
@@ -40,9 +41,10 @@ def lostReason(closed):
 
 def udpAddress(addr):
     """
-    @return: an L{IPv4Address} or L{IPv6Address} of type C{'UDP'}.
+    @return: an C{IPv4Address} or C{IPv6Address} of type C{'UDP'} (an
+        IPv4 peer of a dual-stack socket is an C{IPv4Address}).
     """
-    host, port = addr[0], addr[1]
+    host, port = unmappedHost(addr[0]), addr[1]
     if ":" in host:
         return IPv6Address("UDP", host, port)
     return IPv4Address("UDP", host, port)

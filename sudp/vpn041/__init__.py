@@ -1,13 +1,13 @@
 """
-vpn041: the gateway profile of seed 001 (docs/vpn041.md).
+vpn041: the gateway profile of spec 041 (docs/vpn041.md).
 
 An authentication plane over TLS (pyOpenSSL, certificates verified on both
 sides) hands each client a 1-byte session id and a random AES session key;
 a UDP data plane then carries pushes both ways as
 C{[sessionId 1][nonce 16][payload]}, the payload AES-encrypted with a key
 and IV derived per packet from (session key, nonce) when C{useEncryption}
-is true. As the seed says, the UDP plane has no integrity protection; an
-authenticated variant (the same header plus a 16-byte tag) is an option.
+is true. As the spec says, the UDP plane has no integrity protection; an
+authenticated variant (the same header plus a 16-byte tag) is an option. ::
 
   settings    the flat appSettings file (useEncryption, encryptionType)
   dataplane   the datagram format, per-packet keys, AES, the MTU bound (sans-IO)

@@ -1,6 +1,6 @@
 """
 The authentication plane's messages and the session ids (docs/vpn041.md,
-"Authentication plane"). One JSON object per line, inside TLS:
+"Authentication plane"). One JSON object per line, inside TLS::
 
   client -> server  {"type": "VpnAuthRequest", "version": 1, "udpPort": P,
                      "useEncryption": B, "authenticated": B}
@@ -29,14 +29,14 @@ class Vpn041AuthFailed(SUDPError):
     """
     Authentication failed: a TLS or certificate failure, a refusal by the
     gateway (C{reason} says why, e.g. that every session id is taken), or
-    a malformed exchange. Seed 001: any crypto failure fails the authentication.
+    a malformed exchange. Spec 041: any crypto failure fails the authentication.
     """
 
 
 class Vpn041Fatal(SUDPError):
     """
     A client's data plane failed to decrypt a datagram from the gateway:
-    seed 001 has the client stop hard. The session is over.
+    Spec 041 has the client stop hard. The session is over.
     """
 
 

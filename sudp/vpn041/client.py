@@ -2,7 +2,7 @@
 The vpn041 client: authenticate over TLS, then push both ways over UDP.
 
 L{connectGateway} fires with the application protocol once the gateway has
-answered; its transport's C{write(payload)} pushes one datagram. Seed 001's
+answered; its transport's C{write(payload)} pushes one datagram. Spec 041's
 failure rule for the client: a datagram from the gateway that does not
 decrypt logs one critical error and stops the client hard: the session
 ends at once, the protocol's C{connectionLost} gets a L{Vpn041Fatal}, every
@@ -82,7 +82,7 @@ class ClientSession(PushTransport):
         """
         @raise Vpn041Fatal: after a fatal data-plane failure.
         @raise SessionClosed: after the session ended otherwise.
-        @raise ValueError: for a payload over L{maxMessageSize}.
+        @raise ValueError: for a payload over C{maxMessageSize}.
         """
         if self.client.fatalError is not None:
             raise self.client.fatalError
@@ -213,7 +213,7 @@ class Vpn041Client:
 
     def _fatal(self, error, addr):
         """
-        Seed 001: log a critical error once and stop hard.
+        Spec 041: log a critical error once and stop hard.
         """
         self.fatalError = Vpn041Fatal(f"a datagram from {addr[0]}:{addr[1]} does not decrypt ({error}); "
                                       "the vpn041 client stops")

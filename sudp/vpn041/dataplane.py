@@ -1,5 +1,5 @@
 """
-The vpn041 UDP data plane (docs/vpn041.md, "Data plane"), sans-IO.
+The vpn041 UDP data plane (docs/vpn041.md, "Data plane"), sans-IO. ::
 
   datagram = sessionId (1) | nonce (16, a random GUID per packet) | payload
 
@@ -7,11 +7,11 @@ The vpn041 UDP data plane (docs/vpn041.md, "Data plane"), sans-IO.
   key    = okm[0:32]   (AES-256)     iv = okm[32:48]
 
 With C{useEncryption}, the payload is AES-256-CBC with PKCS#7 padding
-under (key, iv): the seed's "AES" with a decryption that can fail, and
-what .NET's AES (the seed's existing tryEncryptAesKey) does by default.
+under (key, iv): the spec's "AES" with a decryption that can fail, and
+what .NET's AES (the spec's existing tryEncryptAesKey) does by default.
 Every packet has its own key and IV, never reused. Without it the
 payload is the plaintext. The authenticated variant (an option, not the
-seed's) appends a 16-byte AES-256-GCM tag over header and payload,
+spec's) appends a 16-byte AES-256-GCM tag over header and payload,
 under the same derived key, with iv[:12] as the GCM nonce.
 """
 

@@ -4,7 +4,7 @@ data-plane port and the sessions between them.
 
 Each authenticated client gets a session: an id (1-255), a random key, and
 an application protocol from the factory, whose transport pushes datagrams
-to the client. Seed 001's failure rule for the server: a datagram that does
+to the client. Spec 041's failure rule for the server: a datagram that does
 not decrypt logs one error, ends that session (its authentication
 connection is closed, its id freed), and nothing more is logged for that
 client: later datagrams for the ended session are counted drops.
@@ -124,7 +124,7 @@ class Gateway:
         @param settings: the gateway's L{sudp.vpn041.settings.AppSettings}.
         @param factory: builds each session's application protocol.
         @param authenticated: the authenticated variant of the data plane (a
-            16-byte tag; not the seed's).
+            16-byte tag; not the spec's).
         """
         self.reactor = reactor
         self.settings = settings
@@ -146,7 +146,7 @@ class Gateway:
         @return: a Deferred firing with C{(authPort, udpPort)}.
         """
         if not self.authenticated:
-            log.warn("vpn041: the UDP data plane has NO INTEGRITY PROTECTION (seed 001, by design): anyone on "
+            log.warn("vpn041: the UDP data plane has NO INTEGRITY PROTECTION (spec 041, by design): anyone on "
                      "the path can alter or forge datagrams; see docs/vpn041.md (the authenticated variant "
                      "adds a tag)")
         try:

@@ -1,5 +1,5 @@
 """
-The flat C{appSettings} file of seed 001 (docs/vpn041.md, "Configuration").
+The flat C{appSettings} file of spec 041 (docs/vpn041.md, "Configuration"). ::
 
   {"appSettings": {"useEncryption": true, "encryptionType": "Tls13"}}
 

@@ -1,5 +1,6 @@
+# -*- test-case-name: sudp_test.test_vpn041, sudp_test.test_netcat -*-
 """
-C{twist vpn041}: run a vpn041 gateway (docs/vpn041.md).
+C{twist vpn041}: run a vpn041 gateway (docs/vpn041.md). ::
 
     twist vpn041 --appsettings appsettings.json --cert gateway.pem --key gateway.key
                  --ca ca.pem [--auth-port 9443] [--port 9000] [--interface ADDR]
@@ -14,14 +15,14 @@ from twisted.python import usage
 
 from sudp.errors import SUDPError
 from sudp.startup import exitIfListenFails, failFast
-from sudp.tap import Echo, loadApp
+from sudp.tap import Echo, loadApp, printVersion
 from sudp.vpn041.dataplane import maxPayload
 from sudp.vpn041.settings import loadAppSettings
 
 
 class Options(usage.Options):
     synopsis = "--appsettings FILE --cert FILE --key FILE --ca FILE [options]"
-    longdesc = ("Run a vpn041 gateway (seed 001): a TLS authentication plane that hands clients a session "
+    longdesc = ("Run a vpn041 gateway (spec 041): a TLS authentication plane that hands clients a session "
                 "id and an AES key, and a UDP push data plane. The UDP plane has no integrity protection "
                 "unless --authenticated is given.")
     optParameters = [
@@ -35,7 +36,13 @@ class Options(usage.Options):
         ["app", "a", None, "Protocol factory to serve, as module.attr (default: echo)."],
     ]
     optFlags = [["authenticated", None, "The authenticated data plane: a 16-byte AES-GCM tag per datagram "
-                                        "(not the seed's; clients must use it too)."]]
+                                        "(not the spec's; clients must use it too)."]]
+
+    def opt_version(self):
+        """
+        Print sudp's version (and Twisted's) and exit.
+        """
+        printVersion()
 
     def postOptions(self):
         for name in ("appsettings", "cert", "key", "ca"):

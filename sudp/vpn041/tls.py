@@ -1,7 +1,7 @@
 """
 The authentication plane's TLS (docs/vpn041.md, "Authentication plane"):
 pyOpenSSL through Twisted, a certificate on each side, each verified
-against the deployment's CA. That is the seed's "encrypted and signed":
+against the deployment's CA. That is the spec's "encrypted and signed":
 every auth message travels inside TLS, whose handshake both peers sign.
 
 C{encryptionType} picks the protocol version and cipher suites

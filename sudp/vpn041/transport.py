@@ -33,7 +33,7 @@ class PushTransport:
     """
     One session's transport: C{write(payload)} seals the payload with the
     session's L{sudp.vpn041.dataplane.PacketCodec} and pushes it as one
-    datagram (L{_push}, the subclass's). L{end} ends it once.
+    datagram (C{_push}, the subclass's). L{end} ends it once.
 
     @ivar protocol: the application protocol, once built.
     @ivar ended: why the session ended, or None while it is open.
@@ -41,7 +41,7 @@ class PushTransport:
 
     def __init__(self, codec, log):
         """
-        @param log: the side's L{twisted.logger.Logger}, for an application
+        @param log: the side's C{twisted.logger.Logger}, for an application
             protocol that fails in C{connectionLost}.
         """
         self.codec = codec

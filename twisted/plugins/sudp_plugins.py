@@ -36,7 +36,7 @@ class _SUDPServiceMaker:
 @implementer(IPlugin, IServiceMaker)
 class _Vpn041ServiceMaker:
     tapname = "vpn041"
-    description = "A vpn041 gateway (seed 001): TLS authentication plane and compact UDP push data plane."
+    description = "A vpn041 gateway (spec 041): TLS authentication plane and compact UDP push data plane."
 
     @property
     def options(self):

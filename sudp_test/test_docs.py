@@ -1,0 +1,125 @@
+"""
+The documentation builds and stays true to the repository: the site (mkdocs,
+strict) with the API reference (pydoctor, epytext, warnings as errors), the
+pictures redrawn by tools/make_images.py equal to the committed ones, every
+module in docs/index.md's code map, and no reference to a file outside the
+repository or to the original specifications by number.
+"""
+
+import glob
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+
+from twisted.trial import unittest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DOCS = os.path.join(ROOT, "docs")
+
+
+def _missing(*modules):
+    return [name for name in modules if importlib.util.find_spec(name) is None]
+
+
+class SiteTests(unittest.TestCase):
+    def test_build(self):
+        """
+        C{mkdocs build --strict} builds the site without a warning, the API
+        reference included: the hook (tools/mkdocs_apidocs.py) runs pydoctor
+        with C{--warnings-as-errors} and turns each of its warnings into an
+        mkdocs warning, which C{--strict} makes a failure.
+        """
+        missing = _missing("mkdocs", "pydoctor")
+        if missing:
+            raise unittest.SkipTest(f"not installed: {', '.join(missing)} (pip install -e '.[docs]' "
+                                    f"--config-settings editable_mode=strict)")
+        site = os.path.abspath(self.mktemp())
+        result = subprocess.run(
+            [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", site],
+            cwd=ROOT, capture_output=True, text=True, timeout=300)
+        output = result.stdout + result.stderr
+        self.assertEqual(result.returncode, 0, output)
+        self.assertNotIn("WARNING", output)
+        for page in ("index.html", "deployment.html", "troubleshooting.html", "api/index.html",
+                     "api/sudp.sdnotify.html", "images/handshake.svg", "images/performance.svg"):
+            self.assertTrue(os.path.isfile(os.path.join(site, page)), page)
+
+    def test_pydoctorCommand(self):
+        """
+        The API reference is built from the epytext docstrings of the whole
+        C{sudp} package, and fails on any warning.
+        """
+        sys.path.insert(0, os.path.join(ROOT, "tools"))
+        self.addCleanup(sys.path.remove, os.path.join(ROOT, "tools"))
+        if _missing("mkdocs"):
+            raise unittest.SkipTest("mkdocs is not installed")
+        import mkdocs_apidocs
+
+        command = mkdocs_apidocs.pydoctorCommand("out")
+        self.assertIn("--docformat=epytext", command)
+        self.assertIn("--warnings-as-errors", command)
+        self.assertEqual(command[-1], os.path.join(ROOT, "sudp"))
+
+
+class ImageTests(unittest.TestCase):
+    def test_imagesUpToDate(self):
+        """
+        tools/make_images.py, run again, draws exactly the committed
+        pictures: they cannot drift from the script or from the figures of
+        docs/performance.md.
+        """
+        out = os.path.abspath(self.mktemp())
+        subprocess.run([sys.executable, os.path.join(ROOT, "tools", "make_images.py"), out],
+                       check=True, capture_output=True, timeout=60)
+        drawn = sorted(os.listdir(out))
+        self.assertEqual(drawn, ["handshake.svg", "performance.svg"])
+        for name in drawn:
+            with open(os.path.join(out, name), "rb") as f, open(os.path.join(DOCS, "images", name), "rb") as g:
+                self.assertEqual(f.read(), g.read(),
+                                 f"docs/images/{name} is stale: run python tools/make_images.py")
+
+    def test_imagesUsed(self):
+        """
+        Each picture is shown by a page.
+        """
+        text = "".join(open(path, encoding="utf-8").read() for path in glob.glob(os.path.join(DOCS, "*.md")))
+        for name in ("handshake.svg", "performance.svg"):
+            self.assertIn(f"](images/{name})", text)
+
+
+class ContentTests(unittest.TestCase):
+    def documents(self):
+        paths = glob.glob(os.path.join(DOCS, "*.md")) + [os.path.join(ROOT, "README.md")]
+        return {os.path.relpath(path, ROOT): open(path, encoding="utf-8").read() for path in paths}
+
+    def test_codeMap(self):
+        """
+        docs/index.md's code map lists every module of the package.
+        """
+        index = open(os.path.join(DOCS, "index.md"), encoding="utf-8").read()
+        modules = sorted(
+            os.path.relpath(path, ROOT).replace(os.sep, "/")
+            for pattern in ("sudp/**/*.py", "sudp/*.c", "twisted/plugins/*.py")
+            for path in glob.glob(os.path.join(ROOT, pattern), recursive=True))
+        missing = [module for module in modules if f"`{module}`" not in index]
+        self.assertEqual(missing, [], "add these to the table in docs/index.md, 'Layout of the code'")
+
+    def test_noOutsideReferences(self):
+        """
+        The documentation names the original specifications by their titles,
+        never by a seed number, and cites no file outside the repository.
+        """
+        pattern = re.compile(r"seed 0\d\d|seed-0\d\d|seeds/|DESIGN\.md|\.\./shared", re.IGNORECASE)
+        found = [f"{name}: {match.group(0)}" for name, text in self.documents().items()
+                 for match in pattern.finditer(text)]
+        self.assertEqual(found, [])
+
+    def test_distributionName(self):
+        """
+        Installing from the package index names the distribution, txsudp.
+        """
+        pattern = re.compile(r"pip install '?sudp\b")
+        found = [name for name, text in self.documents().items() if pattern.search(text)]
+        self.assertEqual(found, [])
