@@ -161,7 +161,8 @@ class PackagingTests(unittest.TestCase):
         with open(os.path.join(ROOT, "LICENSE"), "rb") as f:
             self.assertEqual(shipped, f.read())
         for name in ["LICENSE", "CHANGELOG.md", "README.md", "pyproject.toml", "setup.py",
-                     "sudp/_speedups.c", PLUGIN_FILE, "docs/index.md", "examples/mesh_chat.py",
+                     "sudp/_speedups.c", PLUGIN_FILE, "docs/index.md", "docs/images/handshake.svg",
+                     "mkdocs.yml", "tools/mkdocs_apidocs.py", "examples/mesh_chat.py",
                      "examples/vpn041/gateway.appsettings.json", "sudp_test/test_packaging.py",
                      "benchmarks/run.py"]:
             self.assertIn(name, names)
