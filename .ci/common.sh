@@ -1,4 +1,16 @@
-# Sourced by .ci/run and .ci/floors: what one twisted.trial run counted.
+# Sourced by the .ci scripts.
+
+# findPython VERSION: print the command of a working Python VERSION (3.10):
+# pythonVERSION on PATH, else one that pyenv keeps; status 1 if none.
+findPython() {
+    local candidate
+    for candidate in "python$1" "${PYENV_ROOT:-$HOME/.pyenv}"/versions/"$1".*/bin/python"$1"; do
+        if "$candidate" -c '' 2>/dev/null; then echo "$candidate"; return 0; fi
+    done
+    return 1
+}
+
+# What one twisted.trial run counted.
 #
 # trialCounts LOG STATUS sets passed, failed and skips from trial's closing
 # line ("PASSED (successes=N, skips=N)" or "FAILED (...)") in the file LOG
