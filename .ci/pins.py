@@ -11,7 +11,8 @@ C{python3 .ci/pins.py --requirements [EXTRA ...]} prints those
 requirements as declared, caps included, one a line.
 
 C{python3 .ci/pins.py --python} prints the lowest supported Python, from
-C{requires-python} (C{>=3.10} gives C{3.10}).
+C{requires-python} (C{>=3.10} gives C{3.10}); C{--pythons} prints every
+Python a classifier names (C{3.10 3.11 ...}), for .ci/release.
 """
 
 import re
@@ -68,17 +69,31 @@ def lowestPython(project):
     return match.group(1)
 
 
+def classifiedPythons(project):
+    """
+    @param project: the C{[project]} table of pyproject.toml.
+    @return: the Python versions its classifiers name, as C{["3.10", ...]}.
+    """
+    prefix = "Programming Language :: Python :: "
+    return [c[len(prefix):] for c in project.get("classifiers", [])
+            if re.fullmatch(r"3\.\d+", c[len(prefix):]) and c.startswith(prefix)]
+
+
 def main(argv, path="pyproject.toml"):
     """
     Print the constraints, one C{name==floor} a line; with C{--requirements}
     the requirements as declared; with C{--python} the lowest supported
-    Python. Exit 1 with a message if pyproject.toml cannot be read so.
+    Python; with C{--pythons} those the classifiers name. Exit 1 with a
+    message if pyproject.toml cannot be read so.
     """
     with open(path, "rb") as f:
         project = tomllib.load(f)["project"]
     try:
         if argv == ["--python"]:
             print(lowestPython(project))
+            return 0
+        if argv == ["--pythons"]:
+            print(" ".join(classifiedPythons(project)))
             return 0
         if argv[:1] == ["--requirements"]:
             print("\n".join(requirements(project, argv[1:])))
