@@ -69,8 +69,10 @@ def _runOnTerminal(args, cwd, env, timeout=600):
     @return: its exit status, and all it showed on the terminal.
     """
     master, slave = pty.openpty()
+    # a session of its own (start_new_session), whose controlling terminal
+    # the pseudo-terminal then becomes (TIOCSCTTY on its standard input)
     proc = subprocess.Popen(args, cwd=cwd, env=env, stdin=slave, stdout=slave, stderr=slave,
-                            start_new_session=True,  # a session of its own, so that:
+                            start_new_session=True,
                             preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0))
     os.close(slave)
     shown, deadline = [], time.monotonic() + timeout
