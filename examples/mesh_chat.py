@@ -14,6 +14,10 @@ file, or start them with --tofu to trust on first use):
 Or see all three talk in one process, with keys made on the spot:
 
     python examples/mesh_chat.py --demo
+
+It compresses messages, so it needs txsudp's peer extra (zstandard):
+
+    pip install 'txsudp[peer]'
 """
 
 import argparse
@@ -26,6 +30,8 @@ from twisted.protocols.basic import LineReceiver
 from sudp.keys import Identity, loadOrCreateIdentity
 from sudp.peer.knownpeers import KnownPeers, formatAddress, parseAddress
 from sudp.peer.node import PeerNode, listenPeers
+
+EXTRA_MISSING = "examples/mesh_chat.py needs txsudp's peer extra (zstandard): pip install 'txsudp[peer]'"
 
 
 class ChatInput(LineReceiver):
@@ -104,5 +110,19 @@ def main(reactor, argv):
     return demo(reactor) if args.demo else node(reactor, args)
 
 
+def missingExtra():
+    """
+    @return: L{EXTRA_MISSING} if the C{peer} extra is not installed, else None.
+    """
+    try:
+        import zstandard  # noqa: F401
+    except ImportError:
+        return EXTRA_MISSING
+    return None
+
+
 if __name__ == "__main__":
+    problem = missingExtra()
+    if problem:
+        sys.exit(problem)  # the message on stderr, exit status 1
     task.react(main, [sys.argv[1:]])

@@ -6,8 +6,9 @@ sudp is complete without them: every loop they replace exists in Python
 beside them (L{sudp.udp.replay.ReplayWindow}, the engine's
 C{receiveDatagram}, one C{recvmsg} or C{sendto} per datagram). They are
 built by C{pip install .} where a C compiler and the Python headers are at
-hand, and skipped silently where not. Set C{SUDP_NO_SPEEDUPS=1} to run the
-pure-Python path with them installed (the tests run both).
+hand, and skipped with one warning where not (setup.py). Set
+C{SUDP_NO_SPEEDUPS=1} to run the pure-Python path with them installed (the
+tests run both).
 
 What they hold is loops, never cryptography: packets are still opened by
 the session's own L{sudp.interfaces.IPacketCipher}.

@@ -123,6 +123,27 @@ class MeshChatExampleTests(unittest.TestCase):
                                     ["hello from node 0", "hello from node 1", "just for node 2"]])
         self.assertEqual(stats["peer_count"], 2)
 
+    def test_missingExtra(self):
+        """
+        Without the peer extra (zstandard), C{python examples/mesh_chat.py
+        --demo} prints one line naming the exact install command and exits
+        1, rather than a traceback ending in "No module named zstandard".
+        """
+        import os
+        import subprocess
+        import sys
+
+        here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        hideZstandard = ("import runpy, sys; sys.modules['zstandard'] = None; "
+                         "sys.argv[:] = [sys.argv[1], '--demo']; runpy.run_path(sys.argv[0], run_name='__main__')")
+        script = os.path.join("examples", "mesh_chat.py")
+        result = subprocess.run([sys.executable, "-c", hideZstandard, script], cwd=here,
+                                capture_output=True, text=True, timeout=60)
+        self.assertEqual((result.returncode, result.stdout), (1, ""), result.stderr)
+        self.assertEqual(result.stderr, mesh_chat.EXTRA_MISSING + "\n")
+        self.assertIn("pip install 'txsudp[peer]'", result.stderr)
+        self.assertIsNone(mesh_chat.missingExtra())
+
 
 class Vpn041ExampleTests(unittest.TestCase):
     @defer.inlineCallbacks
