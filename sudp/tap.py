@@ -124,7 +124,7 @@ class Options(usage.Options):
     def opt_listen(self, description):
         """
         Also serve the app on this stream endpoint, e.g.
-        sframe:endpoint=tcp\:9001 (an sframe: string without key= uses --key).
+        sframe:endpoint=tcp\\:9001 (an sframe: string without key= uses --key).
         May be given more than once.
         """
         self["listen"].append(description)

@@ -961,6 +961,21 @@ def _mangledFrame(padded, message, where, value):
 class FramingTests(unittest.SynchronousTestCase):
     MODES = [Framing(1400, compress=c, pad=p) for c in (False, True) for p in (False, True)]
 
+    def test_withoutZstandard(self):
+        """
+        Without zstandard, compress=True says which install it needs, and a
+        compressed message from a peer is a counted drop, not an ImportError.
+        """
+        from sudp.errors import ConfigurationError, MalformedPacket
+        from sudp.peer import framing
+
+        message = Framing(1400, compress=True).encode(b"z" * 500)
+        self.patch(framing, "_zstandard", lambda: None)
+        e = self.assertRaises(ConfigurationError, Framing, 1400, compress=True)
+        self.assertIn("pip install 'txsudp[peer]'", str(e))
+        e = self.assertRaises(MalformedPacket, Framing(1400).decode, message)
+        self.assertEqual(e.reason, "compression-unsupported")
+
     def test_interfaceMTU(self):
         """
         interfaceMTU() is the smallest MTU of this host's interfaces but

@@ -15,7 +15,7 @@ clear L{MessageTooLarge} before anything is sent.
 import glob
 import struct
 
-from sudp.errors import MalformedPacket, MessageTooLarge
+from sudp.errors import ConfigurationError, MalformedPacket, MessageTooLarge
 from sudp.udp.packets import DATA_HEADER_SIZE
 
 PEER_VERSION = 1
@@ -85,8 +85,10 @@ class Framing:
         self.datagramSize = mtu - IP_UDP[family]
         self._compressor = self._decompressor = None
         if compress:
-            import zstandard
-
+            zstandard = _zstandard()
+            if zstandard is None:
+                raise ConfigurationError("compress=True needs txsudp's peer extra (zstandard): "
+                                         "pip install 'txsudp[peer]'")
             self._compressor = zstandard.ZstdCompressor(level=compressionLevel)
             self._decompressor = zstandard.ZstdDecompressor()
         self.maxDecompressed = maxDecompressed
@@ -133,8 +135,10 @@ class Framing:
                 raise MalformedPacket("truncated", "the padded length runs past the message")
             body = body[LENGTH_SIZE : LENGTH_SIZE + size]
         if flags & COMPRESSED:
-            import zstandard
-
+            zstandard = _zstandard()
+            if zstandard is None:
+                raise MalformedPacket("compression-unsupported",
+                                      "a compressed message, and zstandard is not installed (txsudp[peer])")
             if self._decompressor is None:
                 self._decompressor = zstandard.ZstdDecompressor()
 
@@ -146,3 +150,14 @@ class Framing:
             except zstandard.ZstdError as e:
                 raise MalformedPacket("bad-compression", str(e)) from None
         return body
+
+
+def _zstandard():
+    """
+    @return: the C{zstandard} module, or None if it is not installed.
+    """
+    try:
+        import zstandard
+    except ImportError:
+        return None
+    return zstandard
