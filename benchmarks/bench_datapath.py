@@ -49,10 +49,10 @@ def session():
     for _ in range(4):
         for d, _a in client.outbox:
             server.receiveDatagram(d, CLIENT, 0.0)
-        client.outbox = []
+        client.datagramsToSend()
         for d, _a in server.outbox:
             client.receiveDatagram(d, SERVER, 0.0)
-        server.outbox = []
+        server.datagramsToSend()
     server.events, client.events = [], []
     return server, client
 
@@ -105,7 +105,7 @@ def run(size, n, repeats):
         for _ in range(n):
             send(payload, 1.0)
         packets = [d for d, _ in client.outbox]
-        client.outbox = []
+        client.datagramsToSend()
         saved = server._fast
         if not fast:
             server._fast = None

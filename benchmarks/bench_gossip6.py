@@ -175,7 +175,7 @@ def measure(difficulty=6, scryptN=1024, scryptR=8, scryptP=1, repeats=5, bits=30
     server = Gossip6ServerEngine(serverId, [clientId.publicKey], OPEN_LIMITS, config)
     server.receiveDatagram(P.encodeHello(b"N" * 8), CLIENT_ADDR, NOW)
     [(reply, _)] = server.outbox
-    server.outbox = []
+    server.datagramsToSend()
     _, cookieTime, cookie = P.decodeCookie(reply)
 
     def init(signed, goodCookie=True):
@@ -227,11 +227,11 @@ def measure(difficulty=6, scryptN=1024, scryptR=8, scryptP=1, repeats=5, bits=30
     def accept(signed):
         server.receiveDatagram(init(signed), CLIENT_ADDR, NOW)
         [event] = [e for e in server.events if type(e) is ProofNeeded]
-        server.events = []
+        server.nextEvents()
         assert type(event) is ProofNeeded, event
         event.job.solve()
         server.proofReady(event.job, NOW)
-        server.outbox = []
+        server.datagramsToSend()
         return event.job.attempts
 
     accepted = []

@@ -610,7 +610,7 @@ class Legit:
                 continue
             self.sent[data[0]] += 1
             self.sentDuringJunk += self.flooding
-        engine.outbox = []
+        engine.datagramsToSend()
 
     def _after(self, engine, now):
         index = getattr(engine, "_index", None)
@@ -619,7 +619,7 @@ class Legit:
         if engine.session is not None:
             self.serverIndexes.add(engine.session.remoteIndex)
         self._flush(engine)
-        events, engine.events = engine.events, []
+        events = engine.nextEvents()
         k = self.number[engine]
         for event in events:
             if type(event) is MessageReceived:

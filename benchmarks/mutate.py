@@ -299,7 +299,7 @@ class Driver:
             self.serverOutput(max(len(d) for d in datagrams))
 
     def serverEvents(self):
-        events, self.server.events = self.server.events, []
+        events = self.server.nextEvents()
         for e in events:
             if isinstance(e, MessageReceived):
                 if e.session is self.live:
@@ -335,7 +335,7 @@ class Driver:
             drew a reset is not known here; sudp_test.test_reset checks each
             reset against its own trigger).
         """
-        out, self.server.outbox = self.server.outbox, []
+        out = self.server.datagramsToSend()
         for data, dst in out:
             kind = data[0] if data else -1
             if dst not in PROVEN:
@@ -364,10 +364,10 @@ class Driver:
                 for e in self.helper.events:
                     if isinstance(e, HandshakeFailure):
                         self.failures.add("helper-handshake", str(e.error))
-                self.helper.events = []
+                self.helper.nextEvents()
 
     def clientEvents(self):
-        events, self.client.events = self.client.events, []
+        events = self.client.nextEvents()
         for e in events:
             if isinstance(e, MessageReceived):
                 self.expect(self.s2cPending, e.message, "s2c")
@@ -388,7 +388,7 @@ class Driver:
             for addr, engine in ((CLIENT_ADDR, self.client), (HELPER_ADDR, self.helper)):
                 if engine is None or not engine.outbox:
                     continue
-                out, engine.outbox = engine.outbox, []
+                out = engine.datagramsToSend()
                 for data, dst in out:
                     moved = True
                     self.toServer([data], addr, batch=self.rng.random() < 0.5)
@@ -427,7 +427,7 @@ class Driver:
                 m = self.message(b"c2s", self.c2sSent)
                 self.c2sPending.append(m)
                 self.client.send(m, self.now)
-            out, self.client.outbox = self.client.outbox, []
+            out = self.client.datagramsToSend()
             genuine = [d for d, _ in out]
             if mixed:
                 self.mutating = True
@@ -488,7 +488,7 @@ class Driver:
         if self.helperPending:
             self.failures.add("exactly-once", "a helper message was not delivered")
             self.helperPending.clear()
-        self.helper.events = []
+        self.helper.nextEvents()
 
     def tick(self, mixed, flood=True):
         self.ticks += 1

@@ -98,9 +98,8 @@ class Clients:
         return cls(server, Config(suites=(getSuite(suite),)) if suite else None)
 
     def _flush(self, engine):
-        for data, _ in engine.outbox:
+        for data, _ in engine.datagramsToSend():
             self.sock.sendto(data, self.server.addr)
-        engine.outbox = []
 
     def _route(self, data):
         t = data[0]
@@ -150,7 +149,7 @@ class Clients:
                         failed += 1
                     if started < count:
                         begin()
-            engine.events = []
+            engine.nextEvents()
         if failed or len(opened) < count:
             raise RuntimeError(f"handshakes: {len(opened)} of {count} opened, {failed} failed")
         return opened
@@ -263,9 +262,8 @@ def echo(mode, size, inFlight, seconds):
             send = sock.send
 
             def flush():
-                for data, _ in engine.outbox:
+                for data, _ in engine.datagramsToSend():
                     send(data)
-                engine.outbox = []
 
             def sendOne():
                 engine.send(payload, time.monotonic())
@@ -278,7 +276,7 @@ def echo(mode, size, inFlight, seconds):
                         return False
                     engine.receiveDatagrams((data,), server.addr, time.monotonic())
                     flush()
-                    events, engine.events = engine.events, []
+                    events = engine.nextEvents()
                     for e in events:
                         if type(e) is MessageReceived:
                             return True
@@ -329,15 +327,15 @@ def serverCpuPerHandshake(count):
         client = ClientEngine(identity.publicKey, ("127.0.0.1", 9000))
         client.start(0.0)
         for _ in range(3):
-            out, client.outbox = client.outbox, []
+            out = client.datagramsToSend()
             t = time.perf_counter()
             for data, _ in out:
                 server.receiveDatagram(data, addr, 0.0)
             spent += time.perf_counter() - t
-            out, server.outbox = server.outbox, []
+            out = server.datagramsToSend()
             for data, _ in out:
                 client.receiveDatagram(data, ("127.0.0.1", 9000), 0.0)
-        server.events = []
+        server.nextEvents()
     assert server.stats()["sessions"] == count
     return spent / count * 1e6
 
@@ -407,10 +405,10 @@ def overheadBytes():
         for _ in range(3):
             for d, _ in client.outbox:
                 server.receiveDatagram(d, ("127.0.0.1", 4000), 0.0)
-            client.outbox = []
+            client.datagramsToSend()
             for d, _ in server.outbox:
                 client.receiveDatagram(d, ("127.0.0.1", 9000), 0.0)
-            server.outbox = []
+            server.datagramsToSend()
         client.send(b"x" * 100, 0.0)
         [(packet, _)] = client.outbox
         out[name] = len(packet) - 100
@@ -446,13 +444,13 @@ def profileOverheads():
             for event in [e for e in engine.events if type(e) is ProofNeeded]:
                 event.job.solve()
                 engine.proofReady(event.job, time.time())
-            engine.events = []
+            engine.nextEvents()
         for d, _ in client.outbox:
             server.receiveDatagram(d, ("127.0.0.1", 4000), time.time())
-        client.outbox = []
+        client.datagramsToSend()
         for d, _ in server.outbox:
             client.receiveDatagram(d, ("127.0.0.1", 9000), time.time())
-        server.outbox = []
+        server.datagramsToSend()
     client.send(b"x" * 100, time.time())
     [(packet, _)] = client.outbox
     out["gossip6 session (aes-256-gcm)"] = len(packet) - 100

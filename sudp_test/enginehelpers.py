@@ -101,14 +101,12 @@ class Network:
         while moved:
             moved = False
             for addr, client in list(self.clients.items()):
-                out, client.outbox = client.outbox, []
-                for data, dst in out:
+                for data, dst in client.datagramsToSend():
                     moved = True
                     self.sent.append((addr, dst, data))
                     if dst == SERVER_ADDR and not drop(data, addr, dst):
                         self.server.receiveDatagram(data, addr, self.now)
-            out, self.server.outbox = self.server.outbox, []
-            for data, dst in out:
+            for data, dst in self.server.datagramsToSend():
                 moved = True
                 self.sent.append((SERVER_ADDR, dst, data))
                 if dst not in self.clients:
@@ -120,9 +118,7 @@ class Network:
 
     def _collect(self):
         for who, engine in [("server", self.server)] + list(self.clients.items()):
-            if engine.events:
-                self.events.extend((who, e) for e in engine.events)
-                engine.events = []
+            self.events.extend((who, e) for e in engine.nextEvents())
 
     def advance(self, seconds):
         """
@@ -140,7 +136,7 @@ class Network:
             for e in engines:
                 d = e.nextDeadline()
                 if d is not None and d <= self.now:
-                    e.onTimer(self.now)
+                    e.handleTimer(self.now)
             self.pump()
         self.now = target
         self.pump()
@@ -165,10 +161,9 @@ class Network:
 
 def takeOutbox(engine):
     """
-    @return: C{engine.outbox}, which is emptied.
+    @return: what C{engine} queued to send (L{sudp.engine.IDatagramEngine.datagramsToSend}).
     """
-    out, engine.outbox = engine.outbox, []
-    return out
+    return engine.datagramsToSend()
 
 
 def newServer(config=None, identity=None, **kwargs):

@@ -28,6 +28,7 @@ from sudp.udp import packets as P
 from sudp.udp.batching import senderFor
 from sudp.udp.client import ClientEngine
 from sudp.udp.config import Config
+from sudp.engine import drain
 from sudp.udp.events import HandshakeFailure, MessageReceived, SessionEnded, SessionOpened
 from sudp.udp.ratelimit import HandshakeRateLimiter
 from sudp.udp.records import CLOSE_NOT_AUTHORIZED
@@ -380,24 +381,25 @@ class PeerNode(DatagramProtocol):
         self._schedule()
 
     def _drain(self, engine):
-        while engine.outbox or engine.events:
-            out, engine.outbox = engine.outbox, []
-            if out and self.transport is not None:
-                self._sender = senderFor(self._sender, self.transport.socket, self.config.gso)
-                failed, _ = self._sender.sendAll(out)
-                if failed:  # UDP is lossy: counted, as the adapters count theirs
-                    self.drops["send-failed"] += failed
-            events, engine.events = engine.events, []
-            for event in events:
-                kind = type(event)
-                if kind is MessageReceived:
-                    self._received(event.session, event.message)
-                elif kind is SessionOpened:
-                    self._opened(event.session, engine)
-                elif kind is SessionEnded:
-                    self._ended(event.session)
-                elif kind is HandshakeFailure:
-                    self._failed(engine, event.error)
+        def handle(event):
+            kind = type(event)
+            if kind is MessageReceived:
+                self._received(event.session, event.message)
+            elif kind is SessionOpened:
+                self._opened(event.session, engine)
+            elif kind is SessionEnded:
+                self._ended(event.session)
+            elif kind is HandshakeFailure:
+                self._failed(engine, event.error)
+
+        drain(engine, self._send, handle)
+
+    def _send(self, out):
+        if self.transport is not None:
+            self._sender = senderFor(self._sender, self.transport.socket, self.config.gso)
+            failed, _ = self._sender.sendAll(out)
+            if failed:  # UDP is lossy: counted, as the adapters count theirs
+                self.drops["send-failed"] += failed
 
     def _failed(self, engine, error):
         for peer in self.peers.values():
@@ -434,10 +436,10 @@ class PeerNode(DatagramProtocol):
     def _onTimer(self):
         self._call = None
         now = self.reactor.seconds()
-        self.server.onTimer(now)
+        self.server.handleTimer(now)
         for peer in list(self.peers.values()):
             if peer.engine is not None:
-                peer.engine.onTimer(now)
+                peer.engine.handleTimer(now)
             else:
                 self._connect(peer)
         self._flushAll()

@@ -16,6 +16,7 @@ from twisted.python.failure import Failure
 
 from sudp.errors import HandshakeFailed
 from sudp.addresses import displayAddress
+from sudp.engine import drain
 from sudp.eventlog import ConnectionLog
 from sudp.udp.overflow import OverflowWatch
 from sudp.udp.batching import senderFor
@@ -127,19 +128,8 @@ class _EngineAdapter(DatagramProtocol):
         if self._flushing:
             return
         self._flushing = True
-        engine = self.engine
         try:
-            while True:
-                if engine.outbox:
-                    out = engine.outbox
-                    engine.outbox = []
-                    self._sendAll(out)
-                if not engine.events:
-                    break
-                events = engine.events
-                engine.events = []
-                for event in events:
-                    self._handle(event)
+            drain(self.engine, self._sendAll, self._handle)
         finally:
             self._flushing = False
         self._schedule()
@@ -256,7 +246,7 @@ class _EngineAdapter(DatagramProtocol):
 
     def _onTimer(self):
         self._call = None
-        self.engine.onTimer(self.reactor.seconds())
+        self.engine.handleTimer(self.reactor.seconds())
         self.flush()
 
     def _stopTimer(self):

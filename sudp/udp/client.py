@@ -2,8 +2,9 @@
 The sudp/1 client engine: sans-IO, no reactor, one session to one server.
 
 Call C{start(now)}, then feed C{receiveDatagram(data, addr, now)} and
-C{onTimer(now)} at C{nextDeadline()}; after each call send C{outbox} and
-handle C{events} (the adapter does this). The engine reports
+C{handleTimer(now)} at C{nextDeadline()} (the engine contract,
+L{sudp.engine.IDatagramEngine}); after each call send C{datagramsToSend()} and
+handle C{nextEvents()} (the adapter does this). The engine reports
 L{SessionOpened} once the server has confirmed the session, or
 L{HandshakeFailure} with a L{sudp.errors.HandshakeFailed}.
 """
@@ -11,6 +12,10 @@ L{HandshakeFailure} with a L{sudp.errors.HandshakeFailed}.
 import hmac
 import os
 from collections import Counter
+
+from zope.interface import implementer
+
+from sudp.engine import EngineOutput, IDatagramEngine
 
 from sudp.addresses import displayAddress
 from sudp.errors import (
@@ -38,7 +43,8 @@ IDLE, HELLO_SENT, INIT_SENT, CONFIRM_SENT, ESTABLISHED, FAILED = (
 )
 
 
-class ClientEngine:
+@implementer(IDatagramEngine)
+class ClientEngine(EngineOutput):
     """
     @ivar session: the L{Session} once keys exist, else None.
     @ivar drops: a C{Counter} of dropped datagrams by reason.

@@ -1,10 +1,11 @@
 """
 The sudp/1 server engine: sans-IO, no reactor.
 
-Feed it C{receiveDatagram(data, addr, now)} and C{onTimer(now)} at
-C{nextDeadline()}; after each call, send what is in C{outbox} (a list of
-C{(datagram, addr)}) and handle what is in C{events}, then clear both (the
-adapter does this).
+It keeps the engine contract (L{sudp.engine.IDatagramEngine}): feed it
+C{receiveDatagram(data, addr, now)} and C{handleTimer(now)} at
+C{nextDeadline()}; after each call, send the C{(datagram, addr)} pairs of
+C{datagramsToSend()} and handle the events of C{nextEvents()} (the adapter
+does this, with L{sudp.engine.drain}).
 
 Before a valid cookie the server holds no per-client state at all: a HELLO is
 answered with a smaller COOKIE computed from the address and the clock, and
@@ -13,6 +14,10 @@ everything else from an unvalidated address is dropped and counted.
 
 import os
 from collections import Counter
+
+from zope.interface import implementer
+
+from sudp.engine import EngineOutput, IDatagramEngine
 
 from sudp.addresses import addressPrefix
 from sudp.errors import HandshakeFailed, MalformedPacket
@@ -37,7 +42,8 @@ _HEADER_SIZE = P.DATA_HEADER_SIZE
 _unpackHeader = P.DATA_HEADER.unpack_from
 
 
-class ServerEngine:
+@implementer(IDatagramEngine)
+class ServerEngine(EngineOutput):
     """
     @ivar sessions: index -> L{Session}, pending and open.
     @ivar drops: a C{Counter} of dropped datagrams by reason.
