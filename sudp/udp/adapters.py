@@ -55,6 +55,8 @@ class _EngineAdapter(DatagramProtocol):
         self.sendErrors = 0
         self._overflow = None
         self._overflowLoggedAt = None
+        # each session's transport: the engine holds no Twisted object
+        self._transports = {}
 
     # -- the socket's receive buffer -----------------------------------------
 
@@ -148,7 +150,7 @@ class _EngineAdapter(DatagramProtocol):
 
     def _handle(self, event):
         if type(event) is MessageReceived:
-            transport = event.session.transport
+            transport = self._transports.get(event.session)
             if transport is not None and transport.protocol is not None:
                 try:
                     transport.protocol.dataReceived(event.message)
@@ -207,12 +209,12 @@ class _EngineAdapter(DatagramProtocol):
             return None
         transport = SessionTransport(self, session)
         transport.protocol = protocol
-        session.transport = transport
+        self._transports[session] = transport
         protocol.makeConnection(transport)
         return protocol
 
     def _ended(self, session, reason):
-        transport = session.transport
+        transport = self._transports.pop(session, None)
         if transport is None:
             return
         transport.connected = False

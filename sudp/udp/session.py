@@ -87,14 +87,13 @@ class Session:
     @ivar probe: the L{PathProbe} of an address being validated, or None.
     @ivar peerKey: the peer's verified L{PublicKey}, or None (a server whose
         client did not authenticate).
-    @ivar transport: a slot for the adapter's transport object.
     """
 
     __slots__ = (
         "engine", "role", "config", "suite", "localIndex", "remoteIndex", "peerAddr",
         "serverKey", "peerKey", "handshakeTranscript", "state", "epochs", "sendEpoch",
         "lastRecv", "lastSend", "deadline", "rekey", "rekeyAsk", "closeReason", "closeText",
-        "_closing", "pendingExpires", "transport", "maxMessageSize", "rekeyAfterMessages",
+        "_closing", "pendingExpires", "maxMessageSize", "rekeyAfterMessages",
         "rejectAfterMessages", "stats", "minimumPacket", "probe", "rekeyTokens", "rekeyTokensAt",
         # kept by a server engine: the client's ephemeral key (replayed INITs
         # are recognised by it) and, while pending, the RESP to resend
@@ -130,7 +129,6 @@ class Session:
         self.pendingExpires = NEVER
         self.clientEphemeral = self.respBytes = None
         self.resetToken = None
-        self.transport = None
         self.maxMessageSize = config.maxDatagramSize - DATA_HEADER_SIZE - suite.tagSize
         self.minimumPacket = DATA_HEADER_SIZE + suite.tagSize
         # usage limits: the configured ones, never past the suite's (RFC 9001 6.6)
