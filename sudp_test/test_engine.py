@@ -68,7 +68,8 @@ def twistedObjectsIn(obj, depth=2, seen=None):
     """
     @return: the names of attributes of C{obj} (and of the objects, dicts
         and lists it holds, C{depth} levels down) whose class comes from
-        Twisted.
+        Twisted or that are a transport or a protocol (sudp's own
+        SessionTransport included).
     """
     seen = set() if seen is None else seen
     if id(obj) in seen or depth < 0:
@@ -84,8 +85,11 @@ def twistedObjectsIn(obj, depth=2, seen=None):
         for cls in type(obj).__mro__:
             names += [n for n in getattr(cls, "__slots__", ()) if hasattr(obj, n)]
         children = [getattr(obj, n) for n in names]
+    from twisted.internet.interfaces import IProtocol, ITransport
+
     for child in children:
-        if type(child).__module__.startswith("twisted."):
+        if (type(child).__module__.startswith("twisted.") or ITransport.providedBy(child)
+                or IProtocol.providedBy(child)):
             found.append(f"{type(obj).__name__} holds {type(child).__module__}.{type(child).__name__}")
         elif type(child).__module__.startswith("sudp") or isinstance(child, (dict, list, tuple, set)):
             found += twistedObjectsIn(child, depth - 1, seen)
@@ -106,6 +110,11 @@ class WalkerTests(unittest.SynchronousTestCase):
         outer.sessions = {1: inner}
         inner.call = Clock().callLater(1, lambda: None)
         self.assertEqual(twistedObjectsIn(outer, 3), ["Holder holds twisted.internet.base.DelayedCall"])
+        from sudp.udp.transport import SessionTransport
+
+        inner.call = None
+        inner.transport = SessionTransport(None, None)
+        self.assertEqual(twistedObjectsIn(outer, 3), ["Holder holds sudp.udp.transport.SessionTransport"])
 
 
 class NoTwistedObjectTests(unittest.TestCase):
