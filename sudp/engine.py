@@ -6,7 +6,8 @@ no Twisted object, and is driven with the time passed in.
 
   - feed it: C{receiveDatagrams(datagrams, addr, now)} (or one at a time,
     C{receiveDatagram(data, addr, now)}), C{handleTimer(now)} once
-    C{nextDeadline()} has passed, and its API calls (C{send}, C{close}...);
+    C{nextDeadline()} has passed, and its API calls (C{sendMessage(session,
+    message, now)}, C{closeSession(session, now)}, a client's C{start}...);
   - pull from it: C{datagramsToSend()}, the C{(datagram, addr)} pairs it
     queued, and C{nextEvents()}, the events it reported
     (L{sudp.udp.events}), each list taken once; then C{nextDeadline()},
@@ -57,12 +58,32 @@ class IDatagramEngine(Interface):
             list is then empty.
         """
 
+    def sendMessage(session, message, now):
+        """
+        Send one application message on an open C{session} of this engine.
+
+        @raise sudp.errors.MessageTooLarge: over the session's maxMessageSize.
+        @raise sudp.errors.SessionClosed: if the session is not open.
+        """
+
+    def closeSession(session, now, text=""):
+        """
+        Close C{session}, telling the peer.
+        """
+
 
 class EngineOutput:
     """
-    The pull half of L{IDatagramEngine} for an engine that queues into
-    C{self.outbox} and C{self.events}.
+    What L{IDatagramEngine} asks of every engine that queues into
+    C{self.outbox} and C{self.events} and runs its timers in C{onTimer}:
+    the pull half, C{handleTimer}, and the calls on one of its sessions.
     """
+
+    def sendMessage(self, session, message, now):
+        session.sendMessage(message, now)
+
+    def closeSession(self, session, now, text=""):
+        session.close(now, text=text)
 
     def datagramsToSend(self):
         out = self.outbox

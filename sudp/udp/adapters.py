@@ -262,7 +262,7 @@ class _EngineAdapter(DatagramProtocol):
         """
         Called by L{SessionTransport.write}.
         """
-        session.sendMessage(message, self.reactor.seconds())
+        self.engine.sendMessage(session, message, self.reactor.seconds())
         self.flush()
 
     def sendMessages(self, session, messages):
@@ -271,9 +271,10 @@ class _EngineAdapter(DatagramProtocol):
         them in one flush (GSO batches where the kernel allows).
         """
         now = self.reactor.seconds()
+        send = self.engine.sendMessage
         try:
             for message in messages:
-                session.sendMessage(message, now)
+                send(session, message, now)
         finally:
             self.flush()
 
@@ -281,7 +282,7 @@ class _EngineAdapter(DatagramProtocol):
         """
         Called by L{SessionTransport.loseConnection}.
         """
-        session.close(self.reactor.seconds())
+        self.engine.closeSession(session, self.reactor.seconds())
         self.flush()
 
     def getHost(self):
@@ -327,7 +328,7 @@ class ServerAdapter(_EngineAdapter):
     def _opened(self, session):
         self.connectionLog.opened(session.peerAddr, _fingerprint(session.peerKey), session.suite.name)
         if self._bind(session) is None:
-            session.close(self.reactor.seconds(), text="the application refused the session")
+            self.engine.closeSession(session, self.reactor.seconds(), text="the application refused the session")
 
     def _ended(self, session, reason):
         self.connectionLog.ended(session.peerAddr, reason.reason, _fingerprint(session.peerKey),
@@ -389,7 +390,7 @@ class ClientAdapter(_EngineAdapter):
         ready, self.ready = self.ready, None
         protocol = self._bind(session)
         if protocol is None:
-            session.close(self.reactor.seconds(), text="the application refused the session")
+            self.engine.closeSession(session, self.reactor.seconds(), text="the application refused the session")
             if ready is not None and not ready.called:
                 ready.errback(HandshakeFailed("the client factory returned no protocol"))
             return

@@ -328,18 +328,12 @@ class ServerEngine(EngineOutput):
 
     def send(self, session, message, now):
         """
-        Send one application message on an open session.
+        Send one application message on an open session (C{sendMessage}).
 
         @raise sudp.errors.MessageTooLarge: over the session's maxMessageSize.
         @raise sudp.errors.SessionClosed: if the session is not open.
         """
-        session.sendMessage(message, now)
-
-    def closeSession(self, session, now, text=""):
-        """
-        Close one session, telling the client.
-        """
-        session.close(now, text=text)
+        self.sendMessage(session, message, now)
 
     def shutdown(self, now):
         """
