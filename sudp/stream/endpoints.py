@@ -163,19 +163,15 @@ def parseClient(reactor, /, *args, **kwargs):
     """
     C{sframe:serverKey=KEY:endpoint=INNER[:key=FILE][:option=value...]}
     """
-    from sudp.udp.endpoints import identityFromFile, popCreateKey, serverKeysFromOptions
+    from sudp.udp.endpoints import clientTrust, identityFromFile, popCreateKey
 
     options = dict(kwargs)
     _checkNames(options, CLIENT_OPTIONS, "sframe client")
     if args:
         raise ConfigurationError(f"sframe client: options only (serverKey=, endpoint=), got {args}")
-    serverKey = options.get("serverKey")
     inner = options.pop("endpoint", None)
     keyFile = options.pop("key", None)
-    if options.get("handshake") == "gossip6":
-        options.pop("serverKey", None)
-    gossip6 = _handshake(options, "sframe client", serverKey=serverKey)
-    pinned = () if gossip6 is not None else serverKeysFromOptions(options, "sframe client")
+    gossip6, pinned = clientTrust(options, "sframe client", _handshake)
     if not inner or (gossip6 is None and not pinned):
         raise ConfigurationError(
             r"sframe client: give serverKey=ed25519-... and endpoint=..., e.g. endpoint=tcp\:127.0.0.1\:9001"

@@ -364,16 +364,12 @@ def parseClient(reactor, /, *args, **kwargs):
     port = options.pop("port", positional[1])
     if not host or not port:
         raise ConfigurationError("sudp client: give host and port, e.g. sudp:host=127.0.0.1:port=9000:serverKey=...")
-    serverKey = options.get("serverKey")
     keyFile = options.pop("key", None)
     bindAddress = options.pop("bindAddress", "")
     timeout = options.pop("timeout", None)
     if timeout is not None:
         options["handshakeTimeout"] = timeout
-    if options.get("handshake") == "gossip6":
-        options.pop("serverKey", None)
-    gossip6 = _handshake(options, "sudp client", serverKey=serverKey)
-    pinned = () if gossip6 is not None else serverKeysFromOptions(options, "sudp client")
+    gossip6, pinned = clientTrust(options, "sudp client", _handshake)
     if gossip6 is None and not pinned:
         raise ConfigurationError("sudp client: give serverKey=ed25519-... (the server's public key) "
                                  "or serverKeys=FILE")
@@ -403,6 +399,23 @@ def _portNumber(text, side):
     if not 0 <= number <= 65535:
         raise ConfigurationError(f"sudp {side}: port {text!r} is not a port number (0-65535)")
     return number
+
+
+def clientTrust(options, what, handshake):
+    """
+    Take what a client string says about the server it trusts: the gossip6
+    handshake and its options (its C{serverKey=} an RSA key), or else the
+    pinned Ed25519 keys (L{serverKeysFromOptions}).
+
+    @param handshake: C{(options, what, serverKey=...)} -> the transport's
+        gossip6 setup, or None for the sudp/1 handshake.
+    @return: C{(gossip6 setup or None, pinned keys)}.
+    """
+    serverKey = options.get("serverKey")
+    if options.get("handshake") == "gossip6":
+        options.pop("serverKey", None)
+    gossip6 = handshake(options, what, serverKey=serverKey)
+    return gossip6, (() if gossip6 is not None else serverKeysFromOptions(options, what))
 
 
 def serverKeysFromOptions(options, what):
