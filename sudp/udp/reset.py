@@ -24,6 +24,7 @@ import hmac
 import ipaddress
 import struct
 
+from sudp.addresses import unmappedHost
 from sudp.udp.packets import STATELESS_RESET
 from sudp.udp.ratelimit import HandshakeRateLimiter
 
@@ -43,9 +44,7 @@ def addressBytes(addr):
     @return: C{addr}'s address in binary (4 bytes for IPv4, an IPv4-mapped
         IPv6 address included; 16 for IPv6) followed by the u16 port.
     """
-    ip = ipaddress.ip_address(addr[0].split("%", 1)[0])
-    if ip.version == 6 and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    ip = ipaddress.ip_address(unmappedHost(addr[0].split("%", 1)[0]))
     return ip.packed + _PORT.pack(addr[1])
 
 
