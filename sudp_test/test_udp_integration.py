@@ -512,12 +512,7 @@ class CommandLineTests(SUDPIntegrationMixin, unittest.TestCase):
         self.assertIn(loadIdentity(key).publicKey.toText(), out)
         self.assertIn("created server key", out)
         self.assertIn("data path: " + speedups.describe(), out)
-        client = yield clientFromString(reactor, endpoint).connect(RecorderFactory())
-        client.transport.write(b"ping")
-        got = yield client.waitFor(1)
-        self.assertEqual(got, [b"ping"])
-        client.transport.loseConnection()
-        yield client.lost
+        yield self.echoWith(endpoint)
 
     def echoWith(self, endpoint):
         return echoOnce(self, endpoint)
