@@ -4,7 +4,7 @@ against what each kind of attempt costs the server that refuses (or accepts)
 it, in the same process.
 
 Attacker (a sender): one valid m|s is 2**difficulty scrypt evaluations on
-average plus one RSA sign; measured as ProofJob.solve() (which signs) over
+average plus one RSA sign; measured as ProofJob.run() (which signs) over
 the repeats, beside the expected figure from one evaluation's time.
 
 Server (a UDP Gossip6ServerEngine, rate limits lifted so that every attempt
@@ -16,7 +16,7 @@ refused by
   - the proof of work (weak-proof: one scrypt),
   - the signature (bad-signature: one scrypt and one RSA verify),
 and, for an accepted INIT, the checks plus the server's own proof of work
-and signature (ProofJob.solve) and its G6_RESP (proofReady).
+and signature (ProofJob.run) and its G6_RESP (workDone).
 
 The scrypt and RSA operations of each kind are counted in a separate,
 untimed pass (the functions wrapped); the timed passes run unwrapped.
@@ -57,7 +57,7 @@ from sudp.gossip6.wire import Gossip6Init, Message, Signed  # noqa: E402
 from sudp.rsakeys import RSAIdentity, RSAPublicKey  # noqa: E402
 from sudp.udp import packets as P  # noqa: E402
 from sudp.udp.config import Config  # noqa: E402
-from sudp.udp.events import ProofNeeded  # noqa: E402
+from sudp.work import WorkNeeded  # noqa: E402
 from sudp.udp.keyschedule import Ephemeral  # noqa: E402
 
 SERVER_ADDR = ("127.0.0.1", 9000)
@@ -162,7 +162,7 @@ def measure(difficulty=6, scryptN=1024, scryptR=8, scryptP=1, repeats=5, bits=30
     for _ in range(max(1, repeats)):
         job = ProofJob(clientId, Ephemeral(os.urandom(32)).public, SERVER_ADDR, int(NOW), config, os.urandom)
         start = time.perf_counter()
-        genuine.append(job.solve())
+        genuine.append(job.run())
         seconds.append(time.perf_counter() - start)
         attempts.append(job.attempts)
     attacker = {
@@ -190,7 +190,7 @@ def measure(difficulty=6, scryptN=1024, scryptR=8, scryptP=1, repeats=5, bits=30
         return Signed(message, raw, signer.sign(raw))
 
     # a valid proof of its own (the server records every valid proof it sees), signed by a stranger
-    spare = ProofJob(clientId, Ephemeral(os.urandom(32)).public, SERVER_ADDR, int(NOW), config, os.urandom).solve()
+    spare = ProofJob(clientId, Ephemeral(os.urandom(32)).public, SERVER_ADDR, int(NOW), config, os.urandom).run()
     solvedBadSignature = Signed(spare.message, spare.raw, stranger.sign(spare.raw))
     proofCost = 2**difficulty * primitives["scrypt"]
     kinds = [
@@ -226,11 +226,11 @@ def measure(difficulty=6, scryptN=1024, scryptR=8, scryptP=1, repeats=5, bits=30
     # accepted: the checks, the server's own proof and signature, its RESP
     def accept(signed):
         server.receiveDatagram(init(signed), CLIENT_ADDR, NOW)
-        [event] = [e for e in server.events if type(e) is ProofNeeded]
+        [event] = [e for e in server.events if type(e) is WorkNeeded]
         server.nextEvents()
-        assert type(event) is ProofNeeded, event
-        event.job.solve()
-        server.proofReady(event.job, NOW)
+        assert type(event) is WorkNeeded, event
+        event.job.run()
+        server.workDone(event.job, NOW)
         server.datagramsToSend()
         return event.job.attempts
 

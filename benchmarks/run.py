@@ -425,7 +425,7 @@ def profileOverheads():
     from sudp.gossip6.config import Gossip6Config
     from sudp.gossip6.udp import Gossip6ClientEngine, Gossip6ServerEngine
     from sudp.rsakeys import RSAIdentity
-    from sudp.udp.events import ProofNeeded
+    from sudp.work import WorkNeeded
     from sudp.vpn041.dataplane import PacketCodec
 
     out = {}
@@ -441,9 +441,9 @@ def profileOverheads():
     client.start(time.time())
     for _ in range(6):
         for engine in (client, server):
-            for event in [e for e in engine.events if type(e) is ProofNeeded]:
-                event.job.solve()
-                engine.proofReady(event.job, time.time())
+            for event in [e for e in engine.events if type(e) is WorkNeeded]:
+                event.job.run()
+                engine.workDone(event.job, time.time())
             engine.nextEvents()
         for d, _ in client.outbox:
             server.receiveDatagram(d, ("127.0.0.1", 4000), time.time())

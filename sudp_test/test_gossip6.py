@@ -24,7 +24,8 @@ from sudp.errors import ClientNotAuthorized
 from sudp.handshake import clientProof
 from sudp.keys import Identity
 from sudp.udp import records as R
-from sudp.udp.events import ClientRefused, HandshakeFailure, MessageReceived, ProofNeeded, SessionOpened
+from sudp.udp.events import ClientRefused, HandshakeFailure, MessageReceived, SessionOpened
+from sudp.work import WorkNeeded
 from sudp_test import test_udp_integration
 from sudp_test.test_udp_integration import RecorderFactory, SUDPIntegrationMixin
 
@@ -57,12 +58,12 @@ class Pair:
     def _proofs(self, engine):
         keep = []
         for e in engine.events:
-            if type(e) is ProofNeeded:
+            if type(e) is WorkNeeded:
                 if self.hold:
                     self.held.append((engine, e.job))
                 else:
-                    e.job.solve()
-                    engine.proofReady(e.job, self.now)
+                    e.job.run()
+                    engine.workDone(e.job, self.now)
             else:
                 keep.append(e)
         engine.events = keep
@@ -216,8 +217,8 @@ class EngineTests(unittest.TestCase):
         pair.pump()
         [(engine, job)] = pair.held
         self.assertIs(engine, pair.client)
-        job.solve()
-        pair.client.proofReady(job, pair.now)
+        job.run()
+        pair.client.workDone(job, pair.now)
         pair.held = []
         pair.pump()
         [(engine, job)] = pair.held
@@ -238,8 +239,8 @@ class EngineTests(unittest.TestCase):
         self.assertEqual(pair.server.counters["proofs-started"], 1)
         self.assertEqual(pair.server.drops, {})
         pair.hold = False
-        job.solve()
-        pair.server.proofReady(job, pair.now)
+        job.run()
+        pair.server.workDone(job, pair.now)
         pair.pump()
         self.assertEqual(pair.client.state, "established")
         self.assertEqual(pair.server.stats()["sessions"], 1)
@@ -248,7 +249,7 @@ class EngineTests(unittest.TestCase):
         """
         A server proof not ready within handshakeTimeout ends that handshake
         (handshake-expired), frees its pending slot and is cancelled; a late
-        proofReady does nothing.
+        workDone does nothing.
         """
         pair = Pair(serverConfig=Config(handshakeTimeout=2))
         job = self.serverSolving(pair)
@@ -257,7 +258,7 @@ class EngineTests(unittest.TestCase):
         self.assertEqual(pair.server.stats()["pending"], 0)
         self.assertEqual(pair.server.drops["handshake-expired"], 1)
         self.assertTrue(job.cancelled)
-        pair.server.proofReady(job, pair.now)
+        pair.server.workDone(job, pair.now)
         self.assertEqual(pair.server.outbox, [])
         self.assertEqual(pair.server.sessions, {})
         self.assertEqual(pair.server.byEphemeral, {})

@@ -58,7 +58,8 @@ from sudp.stream.protocol import SFrameProtocol
 from sudp.udp import packets as P
 from sudp.udp.client import CONFIRM_SENT, ESTABLISHED, FAILED
 from sudp.udp.config import Config
-from sudp.udp.events import ClientRefused, HandshakeFailure, ProofNeeded
+from sudp.udp.events import ClientRefused, HandshakeFailure
+from sudp.work import WorkNeeded
 from sudp.udp.keyschedule import SFRAME_LABELS, Ephemeral
 from sudp.udp.packets import G6_INIT, G6_RESP
 
@@ -113,7 +114,7 @@ def solved(identity, peer, timestamp=T0, config=G, ephemeral=None):
     @return: a genuine m|s of C{identity} to C{peer}: proof found, signed.
     """
     job = ProofJob(identity, ephemeral or dhe(), peer, int(timestamp), config, os.urandom)
-    return job.solve()
+    return job.run()
 
 
 def rebuilt(base, signer, **changes):
@@ -233,8 +234,8 @@ def clientAwaitingResp(local=(C,), gossip6=G, now=START, random_=os.urandom):
     client.start(now)
     [event] = client.events
     client.events = []
-    event.job.solve()
-    client.proofReady(event.job, now)
+    event.job.run()
+    client.workDone(event.job, now)
     [(hello, _)] = takeOutbox(client)
     client.receiveDatagram(P.encodeCookie(P.decodeHello(hello), int(now), bytes(16)), S, now)
     [(init, dst)] = takeOutbox(client)
@@ -265,8 +266,8 @@ def streamClient(host=C, peer=S, gossip6=G, now=START):
     kx = setup.keyExchange(KEYS.client, isClient=True)
     kx.connected(FakeStream(host, peer))
     need = kx.start(now)
-    need.job.solve()
-    kx.proofReady(need.job, now)
+    need.job.run()
+    kx.workDone(need.job, now)
     return kx
 
 
@@ -486,13 +487,13 @@ class UDPServerRuleTests(RulesMixin, unittest.TestCase):
         self.assertEqual(drops, {})
         [event] = [e for e in server.events if not isinstance(e, ClientRefused)]  # earlier refusals aside
         server.events = []
-        self.assertIsInstance(event, ProofNeeded)
+        self.assertIsInstance(event, WorkNeeded)
         self.assertEqual(server.pendingCount, pending + 1)
         self.assertTrue(server.reuse.seen(checks_.messageDigest(signed), now))
         self.assertLessEqual(len(server.reuse), server.gossip6.maxReuseRecords)
         if complete:
-            event.job.solve()
-            server.proofReady(event.job, now)
+            event.job.run()
+            server.workDone(event.job, now)
             [(resp, dst)] = takeOutbox(server)
             self.assertEqual(dst, addr)
             answer = Gossip6Resp.decode(resp).signed
@@ -650,10 +651,10 @@ class StreamServerRuleTests(RulesMixin, unittest.TestCase):
     def accept(self, signed, now=START, local=(S,), setup=None, peer=C):
         setup, kx = streamServer(local[0], peer, setup=setup)
         need = kx.receive(framed(encodeStreamMessage(G6_INIT, signed)), now)
-        self.assertIsInstance(need, ProofNeeded)
+        self.assertIsInstance(need, WorkNeeded)
         self.assertTrue(setup.reuse.seen(checks_.messageDigest(signed), now))
-        need.job.solve()
-        done, reply, rest = kx.proofReady(need.job, now)
+        need.job.run()
+        done, reply, rest = kx.workDone(need.job, now)
         self.assertIsInstance(done, Established)
         self.assertEqual(done.peerKey, KEYS.client.publicKey)
         self.assertEqual(rest, b"")
@@ -787,8 +788,8 @@ class TransportSeparationTests(unittest.TestCase):
         _, kx = streamServer()
         init = encodeStreamMessage(G6_INIT, solved(KEYS.client, S))
         need = kx.receive(framed(init), START)
-        need.job.solve()
-        done, reply, _ = kx.proofReady(need.job, START)
+        need.job.run()
+        done, reply, _ = kx.workDone(need.job, START)
         resp = reply[2:]
         label = b"gossip6 stream handshake\0"
         expected = hashlib.sha256(label + struct.pack(">I", len(init)) + init + resp)
@@ -818,9 +819,9 @@ class LargestMessageTests(unittest.TestCase):
             for engine in (client, server):
                 events, engine.events = engine.events, []
                 for event in events:
-                    if isinstance(event, ProofNeeded):
-                        event.job.solve()
-                        engine.proofReady(event.job, START)
+                    if isinstance(event, WorkNeeded):
+                        event.job.run()
+                        engine.workDone(event.job, START)
             for data, _ in takeOutbox(client):
                 sizes.setdefault(data[0], len(data))
                 server.receiveDatagram(data, self.C6, START)
@@ -846,12 +847,12 @@ class LargestMessageTests(unittest.TestCase):
         server = serverSetup.keyExchange(big, isClient=False)
         server.connected(FakeStream(self.S6, self.C6))
         need = client.start(START)
-        need.job.solve()
-        init = client.proofReady(need.job, START)
+        need.job.run()
+        init = client.workDone(need.job, START)
         self.assertGreater(len(init), 1100)
         need = server.receive(init, START)
-        need.job.solve()
-        serverDone, resp, _ = server.proofReady(need.job, START)
+        need.job.run()
+        serverDone, resp, _ = server.workDone(need.job, START)
         clientDone, _ = client.receive(resp, START)
         self.assertEqual(clientDone.transcript, serverDone.transcript)
         self.assertEqual((clientDone.peerKey, serverDone.peerKey), (big.publicKey, big.publicKey))
@@ -937,7 +938,7 @@ class CheckOrderTests(unittest.TestCase):
         [event] = server.events
         server.events = []
         event.job.cancel()
-        server.proofFailed(event.job, START)  # the handshake gone, its record kept
+        server.workFailed(event.job, START)  # the handshake gone, its record kept
         self.assertEqual(server.pendingCount, 0)
         self.assertEqual(self.cost(server, initFor(server, signed, C2), "reused-proof", C2), {"checks": 1})
         fresh = initFor(server, solved(KEYS.client, S), C2)
@@ -982,8 +983,8 @@ class CheckOrderTests(unittest.TestCase):
         self.assertEqual(dict(self.counts), {"checks": 1, "proofCheck": 1, "scrypt": 1, "verify": 1})
         [event] = server.events
         self.counts.clear()
-        event.job.solve()
-        server.proofReady(event.job, START)
+        event.job.run()
+        server.workDone(event.job, START)
         self.assertEqual(dict(self.counts), {"scrypt": event.job.attempts, "sign": 1})
         self.assertEqual(server.counters["proof-attempts"], event.job.attempts)
 
@@ -1065,7 +1066,7 @@ class CheckOrderTests(unittest.TestCase):
         server.receiveDatagram(initFor(server, used), C, START)
         [event] = server.events
         server.events = []
-        server.proofFailed(event.job, START)  # that handshake gone, its proof recorded
+        server.workFailed(event.job, START)  # that handshake gone, its proof recorded
         everything = rebuilt(weak(stranger, ("127.0.0.2", 1), T0 - 100), KEYS.other)
         steps = [
             (everything, "stale-timestamp", {"checks": 1}),

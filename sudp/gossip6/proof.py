@@ -8,13 +8,16 @@ The scrypt proof of work of the Gossip-6 spec (docs/gossip6.md, "Proof of work")
 A prover varies the 16-byte nonce at the end of m (8 random bytes, then a
 64-bit counter) until the proof is valid: 2**difficulty evaluations on
 average. A verifier evaluates scrypt once. C{hashlib.scrypt} is OpenSSL's
-and releases the GIL, so L{ProofJob.solve} runs in a worker thread while
+and releases the GIL, so L{ProofJob.run} runs in a worker thread while
 the reactor goes on.
 """
 
 import hashlib
 
+from zope.interface import implementer
+
 from sudp.gossip6.wire import NONCE_SIZE, Message, Signed
+from sudp.work import IWork, WorkCancelled
 
 SALT = b"gossip6 proof of work"
 _SLACK = 1 << 20  # OpenSSL's scrypt wants a little more than 128 * N * r * p
@@ -36,15 +39,10 @@ def meetsTarget(raw, config):
     return int.from_bytes(proofValue(raw, config), "big") < config.target
 
 
-class ProofCancelled(Exception):
-    """
-    L{ProofJob.cancel} was called while the job was being solved.
-    """
-
-
+@implementer(IWork)
 class ProofJob:
     """
-    Build, prove and sign one handshake message m. L{solve} is CPU work
+    Build, prove and sign one handshake message m. L{run} is CPU work
     only, safe to run in a thread; everything else stays with the engine.
 
     @ivar signed: the L{Signed} m|s once solved, else None.
@@ -65,22 +63,22 @@ class ProofJob:
 
     def cancel(self):
         """
-        Stop a solve in progress (its thread gives up at the next attempt).
+        Stop a run in progress (its thread gives up at the next attempt).
         """
         self.cancelled = True
 
-    def solve(self):
+    def run(self):
         """
         Find a nonce whose m meets the target, then sign m.
 
         @return: the L{Signed} m|s.
-        @raise ProofCancelled: if L{cancel} was called meanwhile.
+        @raise WorkCancelled: if L{cancel} was called meanwhile.
         """
         prefix = self.message.prefix()
         counter = self._start
         while True:
             if self.cancelled:
-                raise ProofCancelled()
+                raise WorkCancelled()
             nonce = self._salt + (counter & 0xFFFFFFFFFFFFFFFF).to_bytes(NONCE_SIZE - 8, "big")
             raw = prefix + nonce
             self.attempts += 1

@@ -8,9 +8,9 @@ AES-256-GCM stream suite, keyed from the X25519 secret through HKDF. ::
   then CONFIRM and ACCEPT frames, as sframe.md section 7.1
 
 The addresses are the stream's own (C{getHost}/C{getPeer} of TCP), or the
-configured localAddresses. The key exchanges return L{ProofNeeded} where a
+configured localAddresses. The key exchanges return L{WorkNeeded} where a
 proof of work has to be made; the protocol solves it in a thread and calls
-C{proofReady(job, now)}.
+C{workDone(job, now)}.
 """
 
 import os
@@ -23,7 +23,7 @@ from sudp.gossip6.proof import ProofJob
 from sudp.gossip6.udp import Gossip6Refused
 from sudp.gossip6.wire import decodeStreamMessage, encodeStreamMessage
 from sudp.stream.handshake import GCM_FRAMES, Established, Messages, frameKeys, framed
-from sudp.udp.events import ProofNeeded
+from sudp.work import WorkNeeded
 from sudp.udp.keyschedule import Ephemeral
 from sudp.udp.packets import G6_INIT, G6_RESP
 
@@ -81,16 +81,16 @@ class _KeyExchange:
 
 class Gossip6ClientKeyExchange(_KeyExchange):
     """
-    The client's side: L{start} asks for the proof of our m, L{proofReady}
+    The client's side: L{start} asks for the proof of our m, L{workDone}
     gives the INIT to write, L{receive} checks the server's m|s.
     """
 
     def start(self, now):
         self._ephemeral = Ephemeral(self.random(32))
         self._job = ProofJob(self.identity, self._ephemeral.public, self.peer, int(now), self.gossip6, self.random)
-        return ProofNeeded(self._job)
+        return WorkNeeded(self._job)
 
-    def proofReady(self, job, now):
+    def workDone(self, job, now):
         """
         @return: the bytes to write: the length-prefixed INIT.
         """
@@ -116,7 +116,7 @@ class Gossip6ClientKeyExchange(_KeyExchange):
 class Gossip6ServerKeyExchange(_KeyExchange):
     """
     The server's side: L{receive} checks the client's m|s and asks for the
-    proof of the answer; L{proofReady} gives the answer and the keys.
+    proof of the answer; L{workDone} gives the answer and the keys.
     """
 
     def __init__(self, identity, trusted, gossip6, reuse, random):
@@ -125,7 +125,7 @@ class Gossip6ServerKeyExchange(_KeyExchange):
 
     def receive(self, data, now):
         """
-        @return: None while waiting, then L{ProofNeeded}.
+        @return: None while waiting, then L{WorkNeeded}.
         @raise HandshakeFailed: (L{Gossip6Refused} for a broken rule).
         """
         message, signed = self._read(data, G6_INIT)
@@ -137,9 +137,9 @@ class Gossip6ServerKeyExchange(_KeyExchange):
         ephemeral = Ephemeral(self.random(32))
         self._secret = ephemeral.exchange(signed.message.dhe)
         self._init = message
-        return ProofNeeded(ProofJob(self.identity, ephemeral.public, self.peer, int(now), self.gossip6, self.random))
+        return WorkNeeded(ProofJob(self.identity, ephemeral.public, self.peer, int(now), self.gossip6, self.random))
 
-    def proofReady(self, job, now):
+    def workDone(self, job, now):
         """
         @return: C{(Established, reply bytes, leftover bytes)}.
         """

@@ -7,10 +7,10 @@ CONFIRM and everything after are sudp/1 CONTROL and DATA packets of an
 AES-256-GCM session (rekeys included, signed with the server's RSA key).
 
 A proof of work is seconds of CPU at high difficulties: the engines never
-compute one in a call. They report L{ProofNeeded} with a
+compute one in a call. They report L{WorkNeeded} with a
 L{sudp.gossip6.proof.ProofJob}; whoever drives the engine runs
-C{job.solve()} (the Twisted adapters in a worker thread) and then calls
-C{proofReady(job, now)} (or C{proofFailed(job, now)}).
+C{job.run()} (the Twisted adapters in a worker thread) and then calls
+C{workDone(job, now)} (or C{workFailed(job, now)}).
 """
 
 import os
@@ -25,7 +25,7 @@ from sudp.gossip6.wire import Gossip6Init, Gossip6Resp
 from sudp.udp import packets as P
 from sudp.udp.client import IDLE, INIT_SENT, ClientEngine
 from sudp.udp.config import Config
-from sudp.udp.events import ProofNeeded
+from sudp.work import WorkNeeded
 from sudp.udp.keyschedule import Ephemeral
 from sudp.udp.server import SOLVING, ServerEngine
 from sudp.udp.timers import NEVER
@@ -128,9 +128,9 @@ class Gossip6ServerEngine(ServerEngine):
         self.holdSlot(solving, addr)
         self.timers.arm(solving, solving.expires)
         self.counters["proofs-started"] += 1
-        self.events.append(ProofNeeded(job))
+        self.events.append(WorkNeeded(job))
 
-    def proofReady(self, job, now):
+    def workDone(self, job, now):
         """
         The server's own proof is solved: send G6_RESP and keep the session
         pending until the client's CONFIRM.
@@ -146,7 +146,7 @@ class Gossip6ServerEngine(ServerEngine):
                       peerKey=solving.clientKey)
         self.counters["proof-attempts"] += job.attempts
 
-    def proofFailed(self, job, now):
+    def workFailed(self, job, now):
         """
         The proof could not be made (cancelled, or the solver failed).
         """
@@ -174,7 +174,7 @@ class Gossip6ServerEngine(ServerEngine):
 class Gossip6ClientEngine(ClientEngine):
     """
     A client that runs the gossip6 handshake: it proves and signs its m
-    first (L{ProofNeeded}), then HELLO, COOKIE, G6_INIT, G6_RESP, CONFIRM.
+    first (L{WorkNeeded}), then HELLO, COOKIE, G6_INIT, G6_RESP, CONFIRM.
 
     @ivar localAddresses: the C{(host, port)} pairs the server may name as
         this client (the Gossip-6 spec's "Alice's P2P client socket"): configured, or
@@ -206,16 +206,16 @@ class Gossip6ClientEngine(ClientEngine):
         self._ephemeral = Ephemeral(self.random(32))
         self._job = ProofJob(self.rsaIdentity, self._ephemeral.public, self.serverAddr, int(now), self.gossip6,
                              self.random)
-        self.events.append(ProofNeeded(self._job))
+        self.events.append(WorkNeeded(self._job))
 
-    def proofReady(self, job, now):
+    def workDone(self, job, now):
         """
         Our m|s is ready: start the cookie exchange.
         """
         if self.state is SOLVING and job is self._job:
             self._hello(now)
 
-    def proofFailed(self, job, now):
+    def workFailed(self, job, now):
         if self.state is SOLVING and job is self._job:
             self._fail(HandshakeFailed("gossip6: the proof of work could not be made"), now)
 

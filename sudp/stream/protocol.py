@@ -8,7 +8,6 @@ application registers are registered on the stream below, and pausing the
 wrapper pauses reading from it.
 """
 
-from twisted.internet import threads
 from twisted.internet.error import ConnectionDone, ConnectionLost
 from twisted.internet.interfaces import IPushProducer, ITransport
 from twisted.internet.protocol import Factory, Protocol
@@ -17,7 +16,7 @@ from twisted.python.failure import Failure
 from zope.interface import Attribute, Interface, implementer
 
 from sudp.errors import ClientNotAuthorized, HandshakeFailed, HandshakeTimeout, SUDPError
-from sudp.gossip6.proof import ProofCancelled
+from sudp.offthread import runOffThread
 from sudp.handshake import checkClientProof
 from sudp.udp.keyschedule import SFRAME_LABELS
 from sudp.stream.frames import (
@@ -31,7 +30,7 @@ from sudp.stream.frames import (
     FrameWriter,
 )
 from sudp.stream.handshake import ClientKeyExchange, ServerKeyExchange
-from sudp.udp.events import ProofNeeded
+from sudp.work import WorkNeeded
 
 HANDSHAKE, CONFIRMING, OPEN, CLOSED = "handshake", "confirming", "open", "closed"
 
@@ -173,7 +172,7 @@ class SFrameProtocol(Protocol):
         if isinstance(result, bytes):
             self.transport.write(result)
             return b""
-        if type(result) is ProofNeeded:
+        if type(result) is WorkNeeded:
             self._prove(result.job)
             return b""
         self._established(result)
@@ -181,28 +180,24 @@ class SFrameProtocol(Protocol):
 
     def _prove(self, job):
         """
-        Solve a proof of work (gossip6) in the reactor's thread pool; the
-        connection goes on reading meanwhile.
+        Run work the key exchange asked for (L{sudp.work}) in the reactor's
+        thread pool; the connection goes on reading meanwhile.
         """
         self._proving = job
-        reactor = self.factory.reactor
-        d = threads.deferToThreadPool(reactor, reactor.getThreadPool(), job.solve)
-        d.addCallbacks(lambda _: self._proved(job), lambda f: self._proofFailed(job, f))
+        runOffThread(self.factory.reactor, job, self._proved, self._proofFailed, "sframe")
 
-    def _proved(self, job):
+    def _proved(self, job, now):
         self._proving = None
         if self._ending is not None or self.state is CLOSED:
             return
         held, self._held = self._held, b""
-        rest = self._keyExchanged(self._kx.proofReady(job, self.factory.reactor.seconds()))
+        rest = self._keyExchanged(self._kx.workDone(job, now))
         if rest or held:
             self.dataReceived(rest + held)
 
-    def _proofFailed(self, job, failure):
+    def _proofFailed(self, job, now):
         self._proving = None
-        if not failure.check(ProofCancelled):
-            self.log.failure("sframe: a gossip6 proof of work failed", failure)
-        self._end(SFrameLost("protocol-error", "the proof of work could not be made"))
+        self._end(SFrameLost("protocol-error", "the work the key exchange needed could not be done"))
 
     def _established(self, result):
         done = result[0]

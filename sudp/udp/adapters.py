@@ -9,7 +9,6 @@ application's protocols. They hold no protocol logic.
 import errno
 import socket
 
-from twisted.internet import threads
 from twisted.internet.protocol import DatagramProtocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -20,12 +19,12 @@ from sudp.engine import drain
 from sudp.eventlog import ConnectionLog
 from sudp.udp.overflow import OverflowWatch
 from sudp.udp.batching import senderFor
-from sudp.gossip6.proof import ProofCancelled
+from sudp.offthread import runOffThread
+from sudp.work import WorkNeeded
 from sudp.udp.events import (
     ClientRefused,
     HandshakeFailure,
     MessageReceived,
-    ProofNeeded,
     SessionEnded,
     SessionOpened,
     ServerKeyAnnounced,
@@ -163,7 +162,7 @@ class _EngineAdapter(DatagramProtocol):
             self._ended(event.session, event.reason)
         elif type(event) is HandshakeFailure:
             self._handshakeFailed(event.error)
-        elif type(event) is ProofNeeded:
+        elif type(event) is WorkNeeded:
             self._solve(event.job)
         elif type(event) is ClientRefused:
             self._refused(event)
@@ -178,20 +177,19 @@ class _EngineAdapter(DatagramProtocol):
 
     def _solve(self, job):
         """
-        Run a proof of work (gossip6) in the reactor's thread pool: the
-        reactor goes on meanwhile, and the engine hears when it is done.
+        Run work the handshake asked for (L{sudp.work}) in the reactor's
+        thread pool: the reactor goes on meanwhile, and the engine hears
+        when it is done.
         """
-        def done(_):
-            self.engine.proofReady(job, self.reactor.seconds())
+        def done(job, now):
+            self.engine.workDone(job, now)
             self.flush()
 
-        def failed(f):
-            if not f.check(ProofCancelled):
-                self.log.failure("sudp: a gossip6 proof of work failed", f)
-            self.engine.proofFailed(job, self.reactor.seconds())
+        def failed(job, now):
+            self.engine.workFailed(job, now)
             self.flush()
 
-        threads.deferToThreadPool(self.reactor, self.reactor.getThreadPool(), job.solve).addCallbacks(done, failed)
+        runOffThread(self.reactor, job, done, failed, "sudp")
 
     def _bind(self, session):
         """

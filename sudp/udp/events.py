@@ -49,18 +49,6 @@ class HandshakeFailure:
         self.error = error
 
 
-class ProofNeeded:
-    """
-    The engine needs a proof of work (gossip6) before it can go on: run
-    C{job.solve()} off the reactor thread, then call the engine's
-    C{proofReady(job, now)}; or, if it fails, C{proofFailed(job, now)}.
-    """
-
-    __slots__ = ("job",)
-
-    def __init__(self, job):
-        self.job = job
-
 
 class ClientRefused:
     """
