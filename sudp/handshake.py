@@ -9,9 +9,10 @@ import hmac
 
 import hashlib
 
-from sudp.errors import BadServerSignature, ClientNotAuthorized, HandshakeFailed, NoCommonSuite
+from sudp.errors import BadServerSignature, ClientNotAuthorized, HandshakeFailed, MalformedPacket, NoCommonSuite
 from sudp.keys import PublicKey
 from sudp.udp import packets as P
+from sudp.udp.records import ClientAuth
 from sudp.udp.keyschedule import (
     REFUSAL_SIGNATURE_LABEL,
     UDP_LABELS,
@@ -177,7 +178,7 @@ def clientProof(identity, transcript, labels=UDP_LABELS):
     @return: the 96-byte CLIENT_AUTH value: public key, then its signature
         of the handshake transcript.
     """
-    return identity.publicKey.raw + identity.sign(labels.client + transcript)
+    return ClientAuth(identity.publicKey.raw, identity.sign(labels.client + transcript)).encode()
 
 
 def checkClientProof(proof, transcript, authorized, labels=UDP_LABELS):
@@ -194,10 +195,12 @@ def checkClientProof(proof, transcript, authorized, labels=UDP_LABELS):
         if authorized is not None:
             raise ClientNotAuthorized("client authentication is required")
         return None
-    if len(proof) != 96:
-        raise ClientNotAuthorized("malformed client proof")
-    key = PublicKey(proof[:32])
-    if not key.verify(proof[32:], labels.client + transcript):
+    try:
+        auth = ClientAuth.decode(proof)
+    except MalformedPacket:
+        raise ClientNotAuthorized("malformed client proof") from None
+    key = PublicKey(auth.publicKey)
+    if not key.verify(auth.signature, labels.client + transcript):
         raise ClientNotAuthorized("bad client signature")
     if authorized is not None and key not in authorized:
         raise ClientNotAuthorized(f"key {key.fingerprint()} is not authorized")

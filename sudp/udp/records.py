@@ -1,12 +1,19 @@
+# -*- test-case-name: sudp_test.test_records -*-
 """
 The records inside CONTROL packets (docs/protocol.md, "Records").
 
 A record is C{type u8, length u16, value}; a CONTROL plaintext is one or more
 records back to back. Unknown types below 0x80 are an error; unknown types
 from 0x80 up are skipped, so later versions can add optional records.
+
+The values with fields have a codec each here (L{RekeyRequest},
+L{RekeyResponse}, L{ClientAuth}, L{NextServerKey}): C{encode()} gives the
+value, C{record()} the whole record, and C{decode(value)} raises only
+L{MalformedPacket}, with a reason.
 """
 
 import struct
+from typing import NamedTuple, Optional
 
 from sudp.errors import MalformedPacket
 
@@ -123,3 +130,158 @@ def decodeClose(value):
     if not value:
         raise MalformedPacket("bad-record", "CLOSE without a reason code")
     return value[0], bytes(value[1:]).decode("utf-8", "replace")
+
+
+EPOCH_SIZE = 4  # u32, the epoch a REKEY_REQUEST or REKEY_RESPONSE names
+KEY_SIZE = 32  # an X25519 or Ed25519 public key
+SIGNATURE_SIZE = 64  # Ed25519
+_EPOCH = struct.Struct(">I")
+
+
+def _badSize(name, value, sizes):
+    return MalformedPacket("bad-record", f"{name} of {len(value)} bytes, expected {sizes}")
+
+
+def _checkEpoch(epoch):
+    if not 0 <= epoch <= 0xFFFFFFFF:
+        raise ValueError("an epoch is a u32")
+
+
+def _checkKey(key, name):
+    if len(key) != KEY_SIZE:
+        raise ValueError(f"{name} is {KEY_SIZE} bytes")
+
+
+class RekeyRequest(NamedTuple):
+    """
+    REKEY_REQUEST (protocol.md 12): u32 new epoch, then the client's new
+    ephemeral X25519 public key (36 bytes); the server's request that the
+    client start a rekey carries the epoch alone (4 bytes).
+
+    @ivar epoch: the epoch asked for.
+    @ivar ephemeral: the client's 32-byte ephemeral key, or None in the
+        server's 4-byte request.
+    """
+
+    epoch: int
+    ephemeral: Optional[bytes] = None
+
+    def encode(self):
+        """
+        @return: the record's value.
+        """
+        _checkEpoch(self.epoch)
+        if self.ephemeral is None:
+            return _EPOCH.pack(self.epoch)
+        _checkKey(self.ephemeral, "the ephemeral key")
+        return _EPOCH.pack(self.epoch) + bytes(self.ephemeral)
+
+    def record(self):
+        """
+        @return: the whole REKEY_REQUEST record.
+        """
+        return encodeRecord(REKEY_REQUEST, self.encode())
+
+    @classmethod
+    def decode(cls, value):
+        """
+        @raise MalformedPacket: C{bad-record} unless C{value} is 4 or 36 bytes.
+        """
+        if len(value) == EPOCH_SIZE:
+            return cls(_EPOCH.unpack(value)[0])
+        if len(value) == EPOCH_SIZE + KEY_SIZE:
+            return cls(_EPOCH.unpack_from(value)[0], bytes(value[EPOCH_SIZE:]))
+        raise _badSize("REKEY_REQUEST", value, "4 or 36")
+
+
+class RekeyResponse(NamedTuple):
+    """
+    REKEY_RESPONSE (protocol.md 12.3): u32 new epoch, the server's new
+    ephemeral X25519 public key (32), then the server's signature of the
+    rekey transcript (Ed25519, 64 bytes; gossip6's RSA-PSS is longer).
+    """
+
+    epoch: int
+    ephemeral: bytes
+    signature: bytes
+
+    def encode(self):
+        """
+        @return: the record's value.
+        """
+        _checkEpoch(self.epoch)
+        _checkKey(self.ephemeral, "the ephemeral key")
+        low, high = _SIZES[REKEY_RESPONSE]
+        if not low <= EPOCH_SIZE + KEY_SIZE + len(self.signature) <= high:
+            raise ValueError(f"a REKEY_RESPONSE signature of {len(self.signature)} bytes")
+        return _EPOCH.pack(self.epoch) + bytes(self.ephemeral) + bytes(self.signature)
+
+    def record(self):
+        """
+        @return: the whole REKEY_RESPONSE record.
+        """
+        return encodeRecord(REKEY_RESPONSE, self.encode())
+
+    @classmethod
+    def decode(cls, value):
+        """
+        @raise MalformedPacket: C{bad-record} if C{value} is outside the
+            record's bounds (a signature shorter than Ed25519's, or longer
+            than the longest the record holds).
+        """
+        low, high = _SIZES[REKEY_RESPONSE]
+        if not low <= len(value) <= high:
+            raise _badSize("REKEY_RESPONSE", value, f"{low} to {high}")
+        keyEnd = EPOCH_SIZE + KEY_SIZE
+        return cls(_EPOCH.unpack_from(value)[0], bytes(value[EPOCH_SIZE:keyEnd]), bytes(value[keyEnd:]))
+
+
+class _KeyAndSignature(NamedTuple):
+    publicKey: bytes
+    signature: bytes
+
+    def encode(self):
+        """
+        @return: the record's value: the public key, then the signature.
+        """
+        _checkKey(self.publicKey, "the public key")
+        if len(self.signature) != SIGNATURE_SIZE:
+            raise ValueError(f"the signature is {SIGNATURE_SIZE} bytes")
+        return bytes(self.publicKey) + bytes(self.signature)
+
+    def record(self):
+        """
+        @return: the whole record.
+        """
+        return encodeRecord(self.RECORD_TYPE, self.encode())
+
+    @classmethod
+    def decode(cls, value):
+        """
+        @raise MalformedPacket: C{bad-record} unless C{value} is 96 bytes.
+        """
+        if len(value) != KEY_SIZE + SIGNATURE_SIZE:
+            raise _badSize(cls.RECORD_NAME, value, KEY_SIZE + SIGNATURE_SIZE)
+        return cls(bytes(value[:KEY_SIZE]), bytes(value[KEY_SIZE:]))
+
+
+class ClientAuth(_KeyAndSignature):
+    """
+    CLIENT_AUTH (protocol.md 9.1; sframe's CONFIRM carries the same value):
+    the client's Ed25519 public key (32), then its signature (64) of the
+    handshake transcript.
+    """
+
+    RECORD_TYPE = CLIENT_AUTH
+    RECORD_NAME = "CLIENT_AUTH"
+
+
+class NextServerKey(_KeyAndSignature):
+    """
+    NEXT_SERVER_KEY (protocol.md 9.4): the server's next Ed25519 public key
+    (32), then that key's signature (64) of this session's handshake
+    transcript.
+    """
+
+    RECORD_TYPE = NEXT_SERVER_KEY
+    RECORD_NAME = "NEXT_SERVER_KEY"
