@@ -15,9 +15,13 @@ no Twisted object, and is driven with the time passed in.
 
 A driver (a Twisted adapter, peer mode, a test helper, a benchmark) calls
 these and nothing else; L{drain} is the loop they share.
+
+Inside, a datagram engine owns its sessions (L{sudp.udp.session.Session})
+and gives each what it needs through L{ISessionHost}, which
+L{EngineOutput} implements: a session never touches its engine's lists.
 """
 
-from zope.interface import Interface
+from zope.interface import Attribute, Interface, implementer
 
 
 class IDatagramEngine(Interface):
@@ -72,12 +76,105 @@ class IDatagramEngine(Interface):
         """
 
 
+class ISessionHost(Interface):
+    """
+    What a L{sudp.udp.session.Session} needs from the engine that owns it,
+    and all it uses: it holds no other reference into the engine.
+    """
+
+    random = Attribute("a function C{n -> n random bytes} (ephemeral keys, path challenges)")
+    identity = Attribute("this side's L{sudp.keys.Identity}: a server signs its rekey responses with it")
+    authorizedKeys = Attribute("(server) None, or the client keys that may authenticate")
+    nextIdentity = Attribute("(server) the identity it will use next, announced to clients with proof; or None")
+
+    def queueDatagram(datagram, addr):
+        """
+        Queue C{datagram} to be sent to C{addr} (C{datagramsToSend}).
+        """
+
+    def reportEvent(event):
+        """
+        Report C{event} (L{sudp.udp.events}) to the driver (C{nextEvents}).
+        """
+
+    def drop(reason):
+        """
+        Count one datagram or record dropped for C{reason}.
+        """
+
+    def count(name):
+        """
+        Add one to the engine's counter C{name} (a server's path-validation
+        counters).
+        """
+
+    def armTimer(session, when):
+        """
+        Call C{session.onTimer(now)} at C{when} or earlier.
+        """
+
+    def armCiphers(epoch):
+        """
+        Give C{epoch} its keyed cipher objects, within the engine's bound on
+        them (L{sudp.udp.ciphercache}).
+        """
+
+    def sessionOpened(session):
+        """
+        C{session} is open (it has reported L{sudp.udp.events.SessionOpened}).
+        """
+
+    def sessionClosed(session, wasOpen):
+        """
+        C{session} is closed; C{wasOpen} says whether it had opened.
+        """
+
+    def resetToken(session):
+        """
+        @return: (server) the stateless reset token of C{session} at its
+            current address (L{sudp.udp.reset}), or None: no token is sent.
+        """
+
+    def nextServerKey(session, key):
+        """
+        (Client) The server proved C{key}, a L{sudp.keys.PublicKey}, to be
+        its next key.
+        """
+
+
+@implementer(ISessionHost)
 class EngineOutput:
     """
     What L{IDatagramEngine} asks of every engine that queues into
     C{self.outbox} and C{self.events} and runs its timers in C{onTimer}:
-    the pull half, C{handleTimer}, and the calls on one of its sessions.
+    the pull half, C{handleTimer}, and the calls on one of its sessions;
+    and, over C{self.timers}, C{self.ciphers} and C{self.counters}, the
+    L{ISessionHost} its sessions use (the engine adds C{drop},
+    C{sessionOpened} and C{sessionClosed}).
     """
+
+    nextIdentity = None  # a server rolling its key sets it
+
+    def queueDatagram(self, datagram, addr):
+        self.outbox.append((datagram, addr))
+
+    def reportEvent(self, event):
+        self.events.append(event)
+
+    def count(self, name):
+        self.counters[name] += 1
+
+    def armTimer(self, session, when):
+        self.timers.arm(session, when)
+
+    def armCiphers(self, epoch):
+        self.ciphers.arm(epoch)
+
+    def resetToken(self, session):
+        return None  # a server engine makes tokens
+
+    def nextServerKey(self, session, key):
+        pass  # a client engine reports them
 
     def sendMessage(self, session, message, now):
         session.sendMessage(message, now)
