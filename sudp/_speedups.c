@@ -14,7 +14,11 @@
  *              epoch's opener, commit the window, queue MessageReceived.
  *              It stops at the first datagram that is not that common
  *              case, which the Python engine then handles, so the
- *              protocol's logic has one home and order is kept.
+ *              protocol's logic has one home and order is kept. Of a
+ *              session it reads only its receive state
+ *              (sudp/udp/receivestate.py: SESSION_FIELD, then
+ *              RECEIVE_STATE_FIELDS, and EPOCH_FIELDS of each epoch), the
+ *              names this module exports under those three names.
  *   Receiver   recvmmsg(2): many datagrams per system call, each GRO read
  *              cut at its segment size (Linux).
  *   sendBatch  sendmmsg(2): datagrams to many addresses in one system
@@ -289,8 +293,10 @@ static PyTypeObject WindowType = {
 /* DataPath                                                                  */
 /* ------------------------------------------------------------------------ */
 
-static PyObject *s_probe, *s_state, *s_epochs, *s_peerAddr, *s_minimumPacket, *s_stats, *s_heard, *s_opener,
-    *s_window, *s_lastRecv, *s_open, *s_received;
+/* The names read of a session (sudp/udp/receivestate.py): its receive
+   state, then only that object's fields and its epochs' fields. */
+static PyObject *s_receiveState, *s_probe, *s_state, *s_epochs, *s_peerAddr, *s_minimumPacket, *s_stats, *s_heard,
+    *s_opener, *s_window, *s_lastRecv, *s_open, *s_received;
 
 static int
 incrementCount(PyObject *stats, PyObject *key)
@@ -353,7 +359,7 @@ DataPath_dealloc(DataPathObject *self)
 /* What one session's fast path needs, looked up once per run of its packets. */
 typedef struct {
     uint32_t index;
-    PyObject *session, *stats;
+    PyObject *session, *rx, *stats; /* rx: the session's receive state */
     Py_ssize_t minimumPacket;
     PyObject *opener[2];
     WindowObject *window[2];
@@ -363,6 +369,7 @@ static void
 cached_clear(Cached *c)
 {
     Py_CLEAR(c->session);
+    Py_CLEAR(c->rx);
     Py_CLEAR(c->stats);
     Py_CLEAR(c->opener[0]);
     Py_CLEAR(c->opener[1]);
@@ -377,7 +384,7 @@ cached_clear(Cached *c)
 static int
 cached_load(DataPathObject *self, Cached *c, uint32_t index, PyObject *addr)
 {
-    PyObject *key, *session, *v, *epochs = NULL;
+    PyObject *key, *session, *rx, *v, *epochs = NULL;
     int same, phase, ok = 0;
     cached_clear(c);
     key = PyLong_FromUnsignedLong(index);
@@ -390,15 +397,18 @@ cached_load(DataPathObject *self, Cached *c, uint32_t index, PyObject *addr)
     Py_INCREF(session);
     c->session = session;
     c->index = index;
+    rx = c->rx = PyObject_GetAttr(session, s_receiveState);
+    if (rx == NULL)
+        goto error;
 
-    v = PyObject_GetAttr(session, s_state);
+    v = PyObject_GetAttr(rx, s_state);
     if (v == NULL)
         goto error;
     same = v == self->openState;
     Py_DECREF(v);
     if (!same)
         goto no;
-    v = PyObject_GetAttr(session, s_peerAddr);
+    v = PyObject_GetAttr(rx, s_peerAddr);
     if (v == NULL)
         goto error;
     same = PyObject_RichCompareBool(v, addr, Py_EQ);
@@ -407,26 +417,26 @@ cached_load(DataPathObject *self, Cached *c, uint32_t index, PyObject *addr)
         goto error;
     if (!same) /* a rebinding peer: the Python path decides */
         goto no;
-    v = PyObject_GetAttr(session, s_probe);
+    v = PyObject_GetAttr(rx, s_probe);
     if (v == NULL)
         goto error;
     same = v == Py_None;
     Py_DECREF(v);
     if (!same) /* another address is being validated: the Python path watches */
         goto no;
-    v = PyObject_GetAttr(session, s_minimumPacket);
+    v = PyObject_GetAttr(rx, s_minimumPacket);
     if (v == NULL)
         goto error;
     c->minimumPacket = PyLong_AsSsize_t(v);
     Py_DECREF(v);
     if (c->minimumPacket == -1 && PyErr_Occurred())
         goto error;
-    c->stats = PyObject_GetAttr(session, s_stats);
+    c->stats = PyObject_GetAttr(rx, s_stats);
     if (c->stats == NULL)
         goto error;
     if (!PyDict_CheckExact(c->stats))
         goto no;
-    epochs = PyObject_GetAttr(session, s_epochs);
+    epochs = PyObject_GetAttr(rx, s_epochs);
     if (epochs == NULL)
         goto error;
     if (!PyList_CheckExact(epochs) || PyList_GET_SIZE(epochs) != 2)
@@ -565,7 +575,7 @@ DataPath_run(DataPathObject *self, PyObject *const *args, Py_ssize_t nargs)
         }
         /* authenticated: now, and only now, state may change */
         window_commit(c.window[phase], seq);
-        if (PyObject_SetAttr(c.session, s_lastRecv, now) < 0) {
+        if (PyObject_SetAttr(c.rx, s_lastRecv, now) < 0) {
             Py_DECREF(plaintext);
             goto error;
         }
@@ -1062,9 +1072,10 @@ static struct PyModuleDef moduledef = {
 PyMODINIT_FUNC
 PyInit__speedups(void)
 {
-    PyObject *m;
+    PyObject *m, *fields, *epochFields;
     if ((one = PyLong_FromLong(1)) == NULL)
         return NULL;
+    INTERN(s_receiveState, "receiveState");
     INTERN(s_state, "state");
     INTERN(s_epochs, "epochs");
     INTERN(s_peerAddr, "peerAddr");
@@ -1086,6 +1097,19 @@ PyInit__speedups(void)
     m = PyModule_Create(&moduledef);
     if (m == NULL)
         return NULL;
+    /* the receive-state contract, from the very names used above */
+    fields = PyTuple_Pack(7, s_state, s_peerAddr, s_probe, s_minimumPacket, s_stats, s_epochs, s_lastRecv);
+    epochFields = PyTuple_Pack(3, s_heard, s_opener, s_window);
+    if (fields == NULL || epochFields == NULL || PyModule_AddObjectRef(m, "SESSION_FIELD", s_receiveState) < 0
+        || PyModule_AddObjectRef(m, "RECEIVE_STATE_FIELDS", fields) < 0
+        || PyModule_AddObjectRef(m, "EPOCH_FIELDS", epochFields) < 0) {
+        Py_XDECREF(fields);
+        Py_XDECREF(epochFields);
+        Py_DECREF(m);
+        return NULL;
+    }
+    Py_DECREF(fields);
+    Py_DECREF(epochFields);
     Py_INCREF(&WindowType);
     PyModule_AddObject(m, "Window", (PyObject *)&WindowType);
     Py_INCREF(&DataPathType);

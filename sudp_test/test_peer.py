@@ -612,14 +612,14 @@ class KeyRefreshTests(PeerNet, unittest.TestCase):
         a.send(b"probe")
         yield waitUntil(lambda: messages(b)[-1] == b"probe", "the probe")
         recent = datagramsFrom(b, a)[-1]
-        dropsBefore = sum(sb.engine.drops[r] for r in ("replay", "no-key", "bad-tag"))
+        dropsBefore = sum(sb.host.drops[r] for r in ("replay", "no-key", "bad-tag"))
         deliveredBefore = len(b.received)
         raw = self.rawSocket()
         raw.sendto(old, b.addr)  # the first epoch's
         raw.sendto(recent, b.addr)  # the current epoch's, delivered already
-        yield waitUntil(lambda: sum(sb.engine.drops[r] for r in ("replay", "no-key", "bad-tag")) == dropsBefore + 2,
+        yield waitUntil(lambda: sum(sb.host.drops[r] for r in ("replay", "no-key", "bad-tag")) == dropsBefore + 2,
                         "both replays to be dropped")
-        self.assertGreaterEqual(sb.engine.drops["replay"], 1)
+        self.assertGreaterEqual(sb.host.drops["replay"], 1)
         a.send(b"still fine")
         yield waitUntil(lambda: len(b.received) == deliveredBefore + 1, "a fresh message")
         self.assertEqual(messages(b)[deliveredBefore:], [b"still fine"])

@@ -1,3 +1,4 @@
+# -*- test-case-name: sudp_test.test_datapath -*-
 """
 The receive loop over a batch of datagrams from one address, shared by the
 server and client engines.
@@ -8,13 +9,14 @@ fresh and authentic, and stops at the first datagram that is anything
 else; that one goes through the engine's own C{receiveDatagram} (which
 counts drops, follows rebinding peers, opens sessions, rekeys), and the C
 loop resumes after it. So the protocol's logic has one home, and the
-order of datagrams, and of the events they cause, is kept.
+order of datagrams, and of the events they cause, is kept. What the C loop
+reads of a session is its receive state (L{sudp.udp.receivestate}).
 """
 
 from sudp.errors import MalformedPacket
 from sudp.speedups import native
 from sudp.udp.events import MessageReceived
-from sudp.udp.session import OPEN
+from sudp.udp.receivestate import SessionState
 
 
 def fastPath(sessions, maxDatagram):
@@ -25,7 +27,7 @@ def fastPath(sessions, maxDatagram):
     """
     if native is None:
         return None
-    return native.DataPath(sessions, MessageReceived, MalformedPacket, OPEN, maxDatagram)
+    return native.DataPath(sessions, MessageReceived, MalformedPacket, SessionState.OPEN, maxDatagram)
 
 
 def receiveAll(engine, fast, datagrams, addr, now):
