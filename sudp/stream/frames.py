@@ -13,13 +13,9 @@ all integers big-endian. Sequence numbers start at 1 and wrap from
 the framing rules (header, checksum, sequence, limits, splitting, partial
 input); a L{IStreamCipher} holds the cryptography. The reader checks each
 header as soon as its 16 bytes are in, before the payload arrives, and
-hands out a payload only after its frame has been verified.
-
-Keys rotate in band (docs/sframe.md section 7.4, L{sudp.stream.rekey}): a
-writer given a key chain sends a REKEY frame as the last frame under its old
-keys, after C{rekeyAfterFrames} frames, when L{FrameWriter.rekey} is called
-(by time), or before a frame would take a key past its suite's usage limits;
-the reader switches on that verified frame and never returns it.
+hands out a payload only after its frame has been verified. Keys rotate in
+band (docs/sframe.md section 7.4, L{sudp.stream.rekey}): the writer sends a
+REKEY frame last under its old keys; the reader follows it, never returns it.
 """
 
 import hashlib
@@ -217,10 +213,7 @@ class FrameWriter:
         self._use(cipher)
 
     def _use(self, cipher):
-        """
-        Protect the next frames with C{cipher}, keeping room under its
-        limits for the REKEY frame that will end its use.
-        """
+        """Seal the next frames with C{cipher}, keeping room for its last, the REKEY."""
         self.cipher = cipher
         limits = cipher.limits
         self._overhead = limits.overhead
@@ -285,8 +278,7 @@ class FrameWriter:
 
     def _rotate(self):
         """
-        @return: the REKEY frame, sealed under the keys in use (it has its
-            room under their limits); then switch to the next keys.
+        @return: the REKEY frame, under the keys in use; then switch to the next.
         """
         if self._keys is None:
             self._exhausted("the keys are at their usage limits and there are no others")
@@ -326,9 +318,7 @@ class FrameReader:
         self._use(cipher)
 
     def _use(self, cipher):
-        """
-        Read the next frames with C{cipher}, within its limits.
-        """
+        """Read the next frames with C{cipher}, within its limits."""
         self.cipher = cipher
         limits = cipher.limits
         self._overhead = limits.overhead
@@ -400,9 +390,7 @@ class FrameReader:
         return frames, None
 
     def _follow(self, payload):
-        """
-        A verified REKEY frame: switch to the next epoch's keys.
-        """
+        """A verified REKEY frame: switch to the next epoch's keys."""
         if not self._started:
             raise FrameError("bad-rekey", "a REKEY frame cannot be a direction's first")
         if self._keys is None:
