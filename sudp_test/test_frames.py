@@ -208,7 +208,8 @@ class KeyUseMixin(SuiteMixin):
 
         class Recording:
             def __init__(self, key, encrypt):
-                self.key, self.aead, self.log = bytes(key), aead(key), test.sealed if encrypt else test.opened
+                self.key, self.aead = bytes(key), aead(key)
+                self.log = test.sealed if encrypt else test.opened
 
             def encrypt(self, nonce, data, aad):
                 self.log.append((self.key, nonce))
@@ -222,7 +223,8 @@ class KeyUseMixin(SuiteMixin):
             halves.append((bytes(half), encrypt))
             if aead is None:
                 return SEED003.cipher(half, encrypt)
-            return F.AEADFrameCipher(half[:32], encrypt, lambda key: Recording(key, encrypt), limits)
+            record = lambda key: Recording(key, encrypt)  # noqa: E731
+            return F.AEADFrameCipher(half[:32], encrypt, record, limits)
 
         return StreamSuite(self.suite.name, self.suite.suiteId, make)
 
@@ -313,6 +315,25 @@ class RekeyFrameMixin(SuiteMixin):
             got, error = reader.feed(bytes(damaged))
             self.assertEqual((got, error.reason), ([(0, b"one")], "bad-mac"), offset)
             self.assertEqual(reader.epoch, 0)
+
+    def test_dataTurnedIntoRekey(self):
+        """
+        A DATA frame whose header an attacker rewrites into a REKEY frame
+        (CODE and CHECKSUM changed together: suite 1's encrypted header is
+        malleable, suites 2 and 3 send it in the clear) does not verify: the
+        header is under the MAC or is the AEAD's associated data.
+        """
+        writer, _ = pair(self.suite)
+        first = writer.frame(0, b"one")
+        data = writer.frame(0, struct.pack(">Q", 1))  # the payload a REKEY would have
+        delta = F.CODE_REKEY  # CODE 0 -> 0xFFFFFF04, and the same bits in CHECKSUM
+        forged = bytearray(data)
+        for start in (4, 12):
+            for i, byte in enumerate(struct.pack(">I", delta)):
+                forged[start + i] ^= byte
+        reader = pair(self.suite)[1]
+        got, error = reader.feed(first + bytes(forged))
+        self.assertEqual((got, error.reason, reader.epoch), ([(0, b"one")], "bad-mac", 0))
 
     def test_replayedRekey(self):
         """
@@ -561,7 +582,8 @@ def _suiteTests(mixin, doc):
     made = {}
     for suite in ALL_SUITES:
         name = f"{mixin.__name__.replace('Mixin', '')}{suite.name.title().replace('-', '')}Tests"
-        made[name] = type(name, (mixin, unittest.TestCase), {"suite": suite, "__doc__": f"{doc} ({suite.name})"})
+        attributes = {"suite": suite, "__doc__": f"{doc} ({suite.name})"}
+        made[name] = type(name, (mixin, unittest.TestCase), attributes)
     return made
 
 
@@ -704,8 +726,9 @@ class LongConnectionTests(unittest.TestCase):
 
         SFrameServerEndpoint(clock, TCP4ServerEndpoint(clock, 4999), identity, config).listen(
             Factory.forProtocol(build))
-        connecting = SFrameClientEndpoint(clock, TCP4ClientEndpoint(clock, "127.0.0.1", 4999),
-                                          identity.publicKey, config).connect(Factory.forProtocol(Collector))
+        connecting = SFrameClientEndpoint(
+            clock, TCP4ClientEndpoint(clock, "127.0.0.1", 4999), identity.publicKey, config,
+        ).connect(Factory.forProtocol(Collector))
         pump = ConnectionCompleter(clock).succeedOnce(greet=False)
         pump.flush()
         client = self.successResultOf(connecting)

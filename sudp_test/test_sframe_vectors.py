@@ -550,7 +550,8 @@ class CodeTests(unittest.TestCase):
         for s in sessions():
             suite = self.suiteOf(s)
             for d, half in self.directions(s):
-                reader = F.FrameReader(suite.cipher(half, False), keys=self.rekeyChains(s, d, [])[1])
+                keys = self.rekeyChains(s, d, [])[1]
+                reader = F.FrameReader(suite.cipher(half, False), keys=keys)
                 got = []
                 for piece in pieces(v[f"rekey_{s}_{d}_stream"]):
                     more, error = reader.feed(piece)
@@ -983,7 +984,8 @@ class FormulaTests(unittest.TestCase):
                 frames = frameList(v, name)
                 for seq, f in enumerate(frames, 1):
                     length, code, got, checksum = decodeHeader(f["header"])
-                    self.assertEqual((length, got, checksum), (len(f["payload"]), seq, length ^ code ^ seq))
+                    expected = (len(f["payload"]), seq, length ^ code ^ seq)
+                    self.assertEqual((length, got, checksum), expected)
                 groups = epochs(frames)
                 self.assertEqual(len(groups), 3)
                 keys = [v[f"{s}_{who}_half"], v[f"{name}_keys_1"], v[f"{name}_keys_2"]]

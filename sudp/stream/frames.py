@@ -218,7 +218,8 @@ class FrameWriter:
         limits = cipher.limits
         self._overhead = limits.overhead
         self._framesLeft = limits.frames - 1
-        self._keyBlocks = _UNLIMITED if limits.blocks is None else limits.blocks - limits.cost(EPOCH.size)
+        blocks = limits.blocks
+        self._keyBlocks = _UNLIMITED if blocks is None else blocks - limits.cost(EPOCH.size)
         self._blocksLeft = self._keyBlocks
         self._softLeft = _UNLIMITED if self._soft is None else self._soft
 
@@ -362,7 +363,7 @@ class FrameReader:
                         raise FrameError("frame-too-large", f"{length} bytes, limit {self.maxPayload}")
                     cost = ((length + self._overhead + 15) >> 4) + 1
                     if self._framesLeft < 1 or self._blocksLeft < cost:
-                        raise FrameError("key-exhausted", "the peer's keys went past their usage limits")
+                        raise FrameError("key-exhausted", "the peer's keys went past their limits")
                     self._framesLeft -= 1
                     self._blocksLeft -= cost
                     self._header = (header, length, code)

@@ -160,7 +160,8 @@ class StreamConfig:
         if not (8 <= self.handshakePrefixV4 <= 32 and 16 <= self.handshakePrefixV6 <= 128):
             raise ConfigurationError("sframe: handshakePrefixV4 is 8-32 and handshakePrefixV6 16-128")
         if not (self.rekeyAfterTime > 0 and 1 <= self.rekeyAfterFrames <= 2**32 - 2):  # NaN too
-            raise ConfigurationError("sframe: rekeyAfterTime must be positive and rekeyAfterFrames 1 to 2**32 - 2")
+            raise ConfigurationError(
+                "sframe: rekeyAfterTime must be positive and rekeyAfterFrames 1 to 2**32 - 2")
 
 
 def frameKeys(transcript, secret):

@@ -204,8 +204,10 @@ class SFrameProtocol(Protocol):
         c = self.config
         self.suite = done.suite.name
         self._transcript = done.transcript
-        self._writer = FrameWriter(done.writer, c.maxFramePayload, keys=done.writeKeys, now=self.factory.reactor.seconds(),
-                                   rekeyAfterFrames=c.rekeyAfterFrames, rekeyAfterTime=c.rekeyAfterTime)
+        self._writer = FrameWriter(done.writer, c.maxFramePayload, keys=done.writeKeys,
+                                   now=self.factory.reactor.seconds(),
+                                   rekeyAfterFrames=c.rekeyAfterFrames,
+                                   rekeyAfterTime=c.rekeyAfterTime)
         self._reader = FrameReader(done.reader, c.maxFramePayload, keys=done.readKeys)
         self.state = CONFIRMING
         if done.peerKey is not None:
@@ -302,7 +304,7 @@ class SFrameProtocol(Protocol):
     def _scheduleIdle(self):
         c = self.config
         when = min(self._lastRecv + c.idleTimeout, self._lastSend + c.keepaliveInterval,
-                   self._writer.rekeyAt or float("inf"))
+                   float("inf") if self._writer.rekeyAt is None else self._writer.rekeyAt)
         self._idleCall = self.factory.reactor.callLater(max(0.0, when - self.factory.reactor.seconds()),
                                                         self._idleCheck)
 

@@ -67,10 +67,13 @@ class UsageLimits:
     def __eq__(self, other):
         if not isinstance(other, UsageLimits):
             return NotImplemented
-        return (self.frames, self.blocks, self.overhead) == (other.frames, other.blocks, other.overhead)
+        return self._key() == other._key()
+
+    def _key(self):
+        return (self.frames, self.blocks, self.overhead)
 
     def __hash__(self):
-        return hash((self.frames, self.blocks, self.overhead))
+        return hash(self._key())
 
     def __repr__(self):
         return f"UsageLimits(frames={self.frames}, blocks={self.blocks}, overhead={self.overhead})"
