@@ -11,6 +11,8 @@ import math
 import struct
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from twisted.internet import defer, reactor
 from twisted.internet.endpoints import TCP4ClientEndpoint, TCP4ServerEndpoint
 from twisted.internet.protocol import Factory, Protocol
@@ -264,6 +266,45 @@ class KeyUseMixin(SuiteMixin):
             self.assertEqual(len(self.sealed), 120 + c2s[0].epoch + s2c[0].epoch)
             self.assertEqual(len(set(self.sealed)), len(self.sealed))
             self.assertEqual(sorted(self.opened), sorted(self.sealed))
+
+    # one method, run by the three suites' classes (each with its own suite)
+    @settings(max_examples=40, deadline=None,
+              suppress_health_check=[HealthCheck.differing_executors])
+    @given(st.lists(st.one_of(st.integers(0, 300), st.none()), max_size=40),
+           st.integers(1, 6), st.integers(1, 64))
+    def test_anySchedule(self, steps, every, piece):
+        """
+        Whatever the writes (split at 128 bytes), the rotations by count
+        (every few frames) and by time (C{None} steps), and however the
+        stream is cut on arrival: the reader returns exactly what was
+        written, follows every rotation, and no key material or (AEAD)
+        (key, nonce) pair is used twice.
+        """
+        halves = []
+        suite = self.recordingSuite(halves)
+        clientHalf, _ = frameKeys(TRANSCRIPT, SECRET)
+        keys = R.keyChains(suite, TRANSCRIPT, SECRET, isClient=True)[0]
+        writer = F.FrameWriter(suite.cipher(clientHalf, True), maxPayload=128, keys=keys,
+                               rekeyAfterFrames=every, rekeyAfterTime=1.0, now=0.0)
+        reader = F.FrameReader(suite.cipher(clientHalf, False), maxPayload=128,
+                               keys=R.keyChains(suite, TRANSCRIPT, SECRET, isClient=False)[1])
+        wire, sent = writer.frame(0, b"first"), b"first"
+        for i, step in enumerate(steps):
+            if step is None:
+                wire += writer.rekey(float(i))
+            else:
+                data = pattern(b"%d" % i, step)
+                wire += writer.frames(0, data)
+                sent += data
+        got = []
+        for i in range(0, len(wire), piece):
+            got.extend(self.readAll(reader, wire[i : i + piece]))
+        self.assertEqual(b"".join(p for _, p in got), sent)
+        self.assertEqual(reader.epoch, writer.epoch)
+        written = [h for h, encrypt in halves if encrypt]
+        self.assertEqual(len(written), 1 + writer.epoch)
+        self.assertEqual(len({h[:32] for h in written}), len(written))
+        self.assertEqual(len(set(self.sealed)), len(self.sealed))
 
     def test_chainsMirror(self):
         """
