@@ -141,6 +141,13 @@ class RotationByCountMixin(SuiteMixin):
         self.assertIsNone(plain.rekeyAt)
 
 
+def reference(suite, payload):
+    """
+    @return: the first frame a writer with C{suite}'s first c2s keys writes.
+    """
+    return F.FrameWriter(chains(suite)[0]).frame(0, payload)
+
+
 class RotationByTimeMixin(SuiteMixin):
     """
     C{rekeyAt} says when the next time-based rotation is due; C{rekey(now)}
@@ -188,6 +195,7 @@ class RotationByTimeMixin(SuiteMixin):
         self.assertIsNone(writer.rekeyAt)
         error = self.assertRaises(F.FrameError, writer.rekey, 6.0)
         self.assertEqual(error.reason, "key-exhausted")
+        self.assertEqual(writer.frame(0, b"still writes"), reference(self.suite, b"still writes"))
 
 
 class KeyUseMixin(SuiteMixin):

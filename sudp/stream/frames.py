@@ -50,9 +50,7 @@ class FrameError(SUDPError):
     The stream broke a framing or integrity rule; the connection ends.
 
     @ivar reason: C{"bad-checksum"}, C{"bad-sequence"}, C{"frame-too-large"},
-        C{"bad-mac"}, C{"bad-rekey"} (a REKEY frame that does not name the
-        next epoch, comes first, or cannot be followed) or C{"key-exhausted"}
-        (a key would go past its suite's usage limits).
+        C{"bad-mac"}, C{"bad-rekey"} or C{"key-exhausted"} (docs/sframe.md 7.4).
     """
 
     def __init__(self, reason, detail=""):
@@ -184,8 +182,7 @@ class FrameWriter:
     @ivar rekeyAt: when the next rotation by time is due (in the units of
         C{now}), or None: then call L{rekey}. A rotation by count does not
         move it, so no key is older than C{rekeyAfterTime}.
-    @ivar failed: None, or the L{FrameError} (C{key-exhausted}) after which
-        every call raises.
+    @ivar failed: None, or the L{FrameError} after which every call raises.
     """
 
     def __init__(self, cipher, maxPayload=DEFAULT_MAX_PAYLOAD, firstSequence=1, keys=None,
@@ -264,14 +261,15 @@ class FrameWriter:
 
     def rekey(self, now):
         """
-        Rotate now (by time: when C{now} reaches L{rekeyAt}). Not before the
-        first frame: a reader refuses a REKEY frame first.
+        Rotate now (by time: once C{now} reaches L{rekeyAt}; never first).
 
         @return: the REKEY frame's wire bytes.
         @raise FrameError: C{key-exhausted} if there is no key chain.
         """
         if self.failed is not None:
             raise FrameError(self.failed.reason, self.failed.detail)
+        if self._keys is None:
+            raise FrameError("key-exhausted", "no key chain: these keys cannot rotate")
         wire = self._rotate()
         if self._interval is not None:
             self.rekeyAt = now + self._interval
@@ -282,7 +280,7 @@ class FrameWriter:
         @return: the REKEY frame, under the keys in use; then switch to the next.
         """
         if self._keys is None:
-            self._exhausted("the keys are at their usage limits and there are no others")
+            self._exhausted("the keys are at their usage limits and there is no key chain")
         wire = self._seal(CODE_REKEY, EPOCH.pack(self._keys.epoch + 1), EPOCH.size)
         self._use(self._keys.next())
         self.epoch = self._keys.epoch
