@@ -42,6 +42,7 @@ from sudp.errors import ClientNotAuthorized
 from sudp.keys import Identity
 from sudp.stream import frames as F
 from sudp.stream import handshake as HS
+from sudp.stream import rekey as R
 from sudp.stream.protocol import IFrameReceiver, SFrameDone, SFrameFactory
 from sudp.udp.keyschedule import SFRAME_LABELS
 
@@ -163,6 +164,22 @@ def suiteIds(text):
     return [int(n) for n in text.split()]
 
 
+DIRECTIONS = (("c2s", "client"), ("s2c", "server"))
+
+
+def epochs(frames):
+    """
+    @return: C{frames} grouped by the keys they are under: a REKEY frame is
+        the last of its group.
+    """
+    groups = [[]]
+    for f in frames:
+        groups[-1].append(f)
+        if codeOf(f) == 0xFFFFFF04:
+            groups.append([])
+    return groups
+
+
 class DocumentTests(unittest.TestCase):
     """
     The vectors are all there, well formed, and their inputs are what the
@@ -210,6 +227,27 @@ class DocumentTests(unittest.TestCase):
         self.assertEqual(v["label_client_signature"], b"sframe/1 client signature\0")
         labels = (v["label_handshake"], v["label_server_signature"], v["label_client_signature"])
         self.assertEqual(labels, (SFRAME_LABELS.transcript, SFRAME_LABELS.server, SFRAME_LABELS.client))
+
+    def test_rekeyDocumented(self):
+        """
+        Section 11.7 holds, for each session and direction, the chain up to
+        secret_3, the keys of epochs 1 and 2 and five frames (DATA, REKEY,
+        DATA, REKEY, DATA); its labels are those of the code.
+        """
+        v, _ = documented()
+        for d in ("c2s", "s2c"):
+            for purpose in ("secret", "keys", "next"):
+                label = v[f"label_rekey_{d}_{purpose}"]
+                self.assertEqual(label, f"sframe/1 rekey {d} {purpose}".encode())
+                self.assertEqual(label, R.LABELS[d][purpose])
+        for s in sessions():
+            for d in ("c2s", "s2c"):
+                for n in (1, 2, 3):
+                    self.assertEqual(len(v[f"rekey_{s}_{d}_secret_{n}"]), 32)
+                for n in (1, 2):
+                    self.assertEqual(len(v[f"rekey_{s}_{d}_keys_{n}"]), 80)
+                frames = frameList(v, f"rekey_{s}_{d}")
+                self.assertEqual([codeOf(f) for f in frames], [0, F.CODE_REKEY, 0, F.CODE_REKEY, 0])
 
     def test_inputs(self):
         """
@@ -443,6 +481,85 @@ class CodeTests(unittest.TestCase):
         writer = F.FrameWriter(HS.SEED003.cipher(block[:80], True), firstSequence=first)
         writer.frame(0, b"")
         self.assertEqual(writer.sequence, 1)
+
+    def rekeyChains(self, s, d, halves):
+        """
+        @return: the writing and the reading L{R.KeyChain} of direction C{d}
+            of session C{s}, over a suite that records in C{halves} the key
+            material each cipher is built from.
+        """
+        suite = self.suiteOf(s)
+
+        def make(half, encrypt):
+            halves.append(bytes(half))
+            return suite.cipher(half, encrypt)
+
+        recording = HS.StreamSuite(suite.name, suite.suiteId, make)
+        th, dh = self.v[f"{s}_transcript"], self.v[f"{s}_dh_shared"]
+        writer = R.keyChains(recording, th, dh, isClient=d == "c2s")[0]
+        reader = R.keyChains(recording, th, dh, isClient=d == "s2c")[1]
+        return writer, reader
+
+    def test_rekeyKeys(self):
+        """
+        The key chains hand out the documented keys of epochs 1 and 2, the
+        same to the writer and to the reader of a direction.
+        """
+        v = self.v
+        for s in sessions():
+            for d, _ in DIRECTIONS:
+                halves = []
+                writer, reader = self.rekeyChains(s, d, halves)
+                for n in (1, 2):
+                    writer.next()
+                    reader.next()
+                    self.assertEqual(halves[-2:], [v[f"rekey_{s}_{d}_keys_{n}"]] * 2, (s, d, n))
+
+    def test_rekeyWriter(self):
+        """
+        A FrameWriter with its key chain writes the documented frames of
+        section 11.7 (REKEY frames through rekey()); one that rotates after
+        every frame writes the documented stream from the three DATA frames.
+        """
+        v = self.v
+        for s in sessions():
+            suite = self.suiteOf(s)
+            for d, half in self.directions(s):
+                frames = frameList(v, f"rekey_{s}_{d}")
+                writer = F.FrameWriter(suite.cipher(half, True), keys=self.rekeyChains(s, d, [])[0])
+                for f in frames:
+                    if codeOf(f) == F.CODE_REKEY:
+                        wire = writer.rekey(0.0)
+                    else:
+                        wire = writer.frame(codeOf(f), f["payload"])
+                    self.assertEqual(wire.hex(), f["wire"].hex(), (s, d))
+                self.assertEqual(writer.epoch, 2)
+                writer = F.FrameWriter(suite.cipher(half, True), keys=self.rekeyChains(s, d, [])[0],
+                                       rekeyAfterFrames=1)
+                data = [f for f in frames if codeOf(f) == 0]
+                stream = b"".join(writer.frame(0, f["payload"]) for f in data)
+                self.assertEqual(stream, v[f"rekey_{s}_{d}_stream"])
+
+    def test_rekeyReader(self):
+        """
+        A FrameReader with its key chain reads the documented stream of
+        section 11.7, fed in odd-sized pieces: the three DATA frames, the
+        REKEY frames followed and not returned.
+        """
+        v = self.v
+        for s in sessions():
+            suite = self.suiteOf(s)
+            for d, half in self.directions(s):
+                keys = self.rekeyChains(s, d, [])[1]
+                reader = F.FrameReader(suite.cipher(half, False), keys=keys)
+                got = []
+                for piece in pieces(v[f"rekey_{s}_{d}_stream"]):
+                    more, error = reader.feed(piece)
+                    self.assertIsNone(error)
+                    got.extend(more)
+                data = [f for f in frameList(v, f"rekey_{s}_{d}") if codeOf(f) == 0]
+                self.assertEqual(got, received(data))
+                self.assertEqual(reader.epoch, 2)
 
     # -- two SFrameProtocols --------------------------------------------------------
 
@@ -826,3 +943,63 @@ class FormulaTests(unittest.TestCase):
             for d in ("c2s", "s2c"):
                 wires = [f["wire"] for f in frameList(v, f"{s}_{d}")]
                 self.assertEqual(v[f"{s}_{d}_stream"], b"".join(wires))
+
+    def test_rekeyChain(self):
+        """
+        secret_1 = HKDF-Expand(prk, "sframe/1 rekey <d> secret", 32), keys_n =
+        HKDF-Expand(secret_n, "... keys", 80), secret_n+1 = HKDF-Expand(
+        secret_n, "... next", 32), with prk of section 5; every key differs
+        from every other and from the section-5 halves.
+        """
+        v = self.v
+        seen = set()
+        for s in sessions():
+            prk = hkdfExtract(v[f"{s}_transcript"], v[f"{s}_dh_shared"])
+            seen.update((v[f"{s}_client_half"], v[f"{s}_server_half"]))
+            for d, _ in DIRECTIONS:
+                name = f"rekey_{s}_{d}"
+                secret = hkdfExpand(prk, v[f"label_rekey_{d}_secret"], 32)
+                self.assertEqual(v[f"{name}_secret_1"], secret)
+                for n in (1, 2):
+                    keys = hkdfExpand(secret, v[f"label_rekey_{d}_keys"], 80)
+                    self.assertEqual(v[f"{name}_keys_{n}"], keys)
+                    seen.add(keys)
+                    secret = hkdfExpand(secret, v[f"label_rekey_{d}_next"], 32)
+                    self.assertEqual(v[f"{name}_secret_{n + 1}"], secret)
+        self.assertEqual(len(seen), 6 * len(sessions()))
+
+    def test_rekeyFrames(self):
+        """
+        The rotation frames: headers as in section 6.1 with SEQ 1 to 5 going
+        on across rotations; each REKEY carries u64 of the next epoch; the
+        frames of each epoch are protected with that epoch's keys as if they
+        began the direction (suite 1: one keystream from its IV and a MAC
+        chain from its MAC key; suites 2 and 3: nonce counts from 0).
+        """
+        v = self.v
+        for s in sessions():
+            suiteId = v[f"{s}_resp"][9]
+            for d, who in DIRECTIONS:
+                name = f"rekey_{s}_{d}"
+                frames = frameList(v, name)
+                for seq, f in enumerate(frames, 1):
+                    length, code, got, checksum = decodeHeader(f["header"])
+                    expected = (len(f["payload"]), seq, length ^ code ^ seq)
+                    self.assertEqual((length, got, checksum), expected)
+                groups = epochs(frames)
+                self.assertEqual(len(groups), 3)
+                keys = [v[f"{s}_{who}_half"], v[f"{name}_keys_1"], v[f"{name}_keys_2"]]
+                wire = b""
+                for epoch, (group, half) in enumerate(zip(groups, keys)):
+                    if epoch:
+                        self.assertEqual(groups[epoch - 1][-1]["payload"], struct.pack(">Q", epoch))
+                    if suiteId == 1:
+                        wire += self.ctrStream(half, group)
+                        continue
+                    aead = _AEADS[suiteId](half[:32])
+                    for count, f in enumerate(group):
+                        nonce = b"\0\0\0\0" + struct.pack(">Q", count)
+                        self.assertEqual(f["nonce"], nonce)
+                        wire += f["header"] + aead.encrypt(nonce, f["payload"], f["header"])
+                self.assertEqual(wire.hex(), b"".join(f["wire"] for f in frames).hex(), name)
+                self.assertEqual(wire, v[f"{name}_stream"])

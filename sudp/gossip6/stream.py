@@ -23,6 +23,7 @@ from sudp.gossip6.proof import ProofJob
 from sudp.gossip6.udp import Gossip6Refused
 from sudp.gossip6.wire import decodeStreamMessage, encodeStreamMessage
 from sudp.stream.handshake import GCM_FRAMES, Established, Messages, frameKeys, framed
+from sudp.stream.rekey import keyChains
 from sudp.work import WorkNeeded
 from sudp.udp.keyschedule import Ephemeral
 from sudp.udp.packets import G6_INIT, G6_RESP
@@ -44,6 +45,7 @@ def _established(th, secret, isClient, peerKey):
     mine, theirs = (clientHalf, serverHalf) if isClient else (serverHalf, clientHalf)
     done = Established(GCM_FRAMES, th, GCM_FRAMES.cipher(mine, True), GCM_FRAMES.cipher(theirs, False))
     done.peerKey = peerKey
+    done.writeKeys, done.readKeys = keyChains(GCM_FRAMES, th, secret, isClient)
     return done
 
 

@@ -1,3 +1,4 @@
+# -*- test-case-name: sudp_test.test_frames,sudp_test.test_sframe_vectors -*-
 """
 sframe frames (the peer-to-peer spec's), sans-IO.
 
@@ -12,7 +13,9 @@ all integers big-endian. Sequence numbers start at 1 and wrap from
 the framing rules (header, checksum, sequence, limits, splitting, partial
 input); a L{IStreamCipher} holds the cryptography. The reader checks each
 header as soon as its 16 bytes are in, before the payload arrives, and
-hands out a payload only after its frame has been verified.
+hands out a payload only after its frame has been verified. Keys rotate in
+band (docs/sframe.md section 7.4, L{sudp.stream.rekey}): the writer sends a
+REKEY frame last under its old keys; the reader follows it, never returns it.
 """
 
 import hashlib
@@ -21,10 +24,11 @@ import struct
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 from zope.interface import Attribute, Interface, implementer
 
 from sudp.errors import SUDPError
+from sudp.stream.rekey import CHACHA20_LIMITS, CTR_LIMITS, EPOCH, GCM_LIMITS
 
 HEADER = struct.Struct(">IIII")
 HEADER_SIZE = 16
@@ -37,6 +41,7 @@ CODE_CONFIRM = 0xFFFFFF00
 CODE_ACCEPT = 0xFFFFFF01
 CODE_CLOSE = 0xFFFFFF02
 CODE_KEEPALIVE = 0xFFFFFF03  # empty; sent when quiet, ignored on receipt
+CODE_REKEY = 0xFFFFFF04  # u64 epoch: the last frame under the old keys
 RESERVED_CODES = range(0xFFFFFF00, 0x100000000)
 
 
@@ -44,8 +49,8 @@ class FrameError(SUDPError):
     """
     The stream broke a framing or integrity rule; the connection ends.
 
-    @ivar reason: C{"bad-checksum"}, C{"bad-sequence"}, C{"frame-too-large"}
-        or C{"bad-mac"}.
+    @ivar reason: C{"bad-checksum"}, C{"bad-sequence"}, C{"frame-too-large"},
+        C{"bad-mac"}, C{"bad-rekey"} or C{"key-exhausted"} (docs/sframe.md 7.4).
     """
 
     def __init__(self, reason, detail=""):
@@ -68,6 +73,7 @@ class IStreamCipher(Interface):
     """
 
     trailerSize = Attribute("Bytes after the payload on the wire (MAC or tag).")
+    limits = Attribute("The L{sudp.stream.rekey.UsageLimits} of one key.")
 
     def sealFrame(header, payload):
         """
@@ -99,6 +105,7 @@ class CTRChainCipher:
     """
 
     trailerSize = 8
+    limits = CTR_LIMITS
 
     def __init__(self, key, iv, macKey, encrypt):
         cipher = Cipher(algorithms.AES(bytes(key)), modes.CTR(bytes(iv)))
@@ -130,13 +137,18 @@ class AEADFrameCipher:
     The alternative suites: an AEAD per frame (ChaCha20-Poly1305 or
     AES-256-GCM). The header travels in the clear as associated data; the
     payload is sealed with a 16-byte tag; the nonce is a 64-bit count of
-    frames in this direction (it does not wrap when SEQ does).
+    frames under this key (it does not wrap when SEQ does).
     """
 
     trailerSize = 16
     _nonce = struct.Struct(">4xQ").pack
 
-    def __init__(self, key, encrypt, aead=ChaCha20Poly1305):
+    def __init__(self, key, encrypt, aead=ChaCha20Poly1305, limits=None):
+        """
+        @param limits: the L{sudp.stream.rekey.UsageLimits} of one key; by
+            default those of C{aead} (ChaCha20-Poly1305 or AES-GCM).
+        """
+        self.limits = limits or {ChaCha20Poly1305: CHACHA20_LIMITS, AESGCM: GCM_LIMITS}[aead]
         aead = aead(bytes(key))
         self._op = aead.encrypt if encrypt else aead.decrypt
         self._count = 0
@@ -158,30 +170,88 @@ class AEADFrameCipher:
             raise FrameError("bad-mac", "frame tag does not verify") from None
 
 
+_UNLIMITED = 2**256  # a budget no connection uses up
+
+
 class FrameWriter:
     """
-    Builds frames: splits a payload larger than C{maxPayload} into several.
+    Builds frames: splits a payload larger than C{maxPayload} into several,
+    and rotates keys (docs/sframe.md section 7.4).
+
+    @ivar epoch: the epoch of the keys in use (0: those of the key exchange).
+    @ivar rekeyAt: when the next rotation by time is due (in the units of
+        C{now}), or None: then call L{rekey}. A rotation by count does not
+        move it, so no key is older than C{rekeyAfterTime}.
+    @ivar failed: None, or the L{FrameError} after which every call raises.
     """
 
-    def __init__(self, cipher, maxPayload=DEFAULT_MAX_PAYLOAD, firstSequence=1):
-        self.cipher = cipher
+    def __init__(self, cipher, maxPayload=DEFAULT_MAX_PAYLOAD, firstSequence=1, keys=None,
+                 rekeyAfterFrames=None, rekeyAfterTime=None, now=None):
+        """
+        @param cipher: the L{IStreamCipher} of the first keys.
+        @param keys: the L{sudp.stream.rekey.KeyChain} of the keys after
+            them, or None: then the writer never rotates, and refuses the
+            frame that would take C{cipher} past its usage limits.
+        @param rekeyAfterFrames: rotate after this many frames under one
+            key (the REKEY not counted); None: only at the suite's limits.
+        @param rekeyAfterTime: rotate this long after C{now}, and after each
+            L{rekey} (see L{rekeyAt}); None: never by time.
+        @param now: the current time, for C{rekeyAfterTime}.
+        """
         self.maxPayload = maxPayload
         self.sequence = firstSequence
         self.framesSent = 0
+        self.epoch = 0
+        self.failed = None
+        self._keys = keys
+        self._soft = rekeyAfterFrames if keys is not None else None
+        self._interval = rekeyAfterTime if keys is not None else None
+        self.rekeyAt = None if self._interval is None or now is None else now + self._interval
+        self._use(cipher)
+
+    def _use(self, cipher):
+        """Seal the next frames with C{cipher}, keeping room for its last, the REKEY."""
+        self.cipher = cipher
+        limits = cipher.limits
+        self._overhead = limits.overhead
+        self._framesLeft = limits.frames - 1
+        blocks = limits.blocks
+        self._keyBlocks = _UNLIMITED if blocks is None else blocks - limits.cost(EPOCH.size)
+        self._blocksLeft = self._keyBlocks
+        self._softLeft = _UNLIMITED if self._soft is None else self._soft
 
     def frame(self, code, payload):
         """
-        @return: the wire bytes of one frame (C{payload} must fit).
+        @return: the wire bytes of one frame (C{payload} must fit), after a
+            REKEY frame if the keys rotate first.
+        @raise FrameError: C{key-exhausted} if the keys would go past their
+            limits and cannot rotate.
         """
+        if self.failed is not None:
+            raise FrameError(self.failed.reason, self.failed.detail)
+        length = len(payload)
+        cost = ((length + self._overhead + 15) >> 4) + 1
+        rotated = b""
+        if self._framesLeft < 1 or self._blocksLeft < cost or self._softLeft < 1:
+            if cost > self._keyBlocks:
+                self._exhausted(f"a {length}-byte frame is more than one key may protect")
+            rotated = self._rotate()
+        self._framesLeft -= 1
+        self._blocksLeft -= cost
+        self._softLeft -= 1
+        wire = self._seal(code, payload, length)
+        return rotated + wire if rotated else wire
+
+    def _seal(self, code, payload, length):
         seq = self.sequence
         self.sequence = nextSequence(seq)
         self.framesSent += 1
-        length = len(payload)
         return self.cipher.sealFrame(HEADER.pack(length, code, seq, length ^ code ^ seq), payload)
 
     def frames(self, code, data):
         """
-        @return: the wire bytes of C{data} as one or more frames of C{code}.
+        @return: the wire bytes of C{data} as one or more frames of C{code}
+            (with REKEY frames where the keys rotate).
         """
         size = self.maxPayload
         if len(data) <= size:
@@ -189,21 +259,70 @@ class FrameWriter:
         view = memoryview(data)  # the ciphers take views: no copy per chunk
         return b"".join(self.frame(code, view[i : i + size]) for i in range(0, len(data), size))
 
+    def rekey(self, now):
+        """
+        Rotate now (by time: once C{now} reaches L{rekeyAt}; never first).
+
+        @return: the REKEY frame's wire bytes.
+        @raise FrameError: C{key-exhausted} if there is no key chain.
+        """
+        if self.failed is not None:
+            raise FrameError(self.failed.reason, self.failed.detail)
+        if self._keys is None:
+            raise FrameError("key-exhausted", "no key chain: these keys cannot rotate")
+        wire = self._rotate()
+        if self._interval is not None:
+            self.rekeyAt = now + self._interval
+        return wire
+
+    def _rotate(self):
+        """
+        @return: the REKEY frame, under the keys in use; then switch to the next.
+        """
+        if self._keys is None:
+            self._exhausted("the keys are at their usage limits and there is no key chain")
+        wire = self._seal(CODE_REKEY, EPOCH.pack(self._keys.epoch + 1), EPOCH.size)
+        self._use(self._keys.next())
+        self.epoch = self._keys.epoch
+        return wire
+
+    def _exhausted(self, detail):
+        self.failed = FrameError("key-exhausted", detail)
+        raise FrameError("key-exhausted", detail)
+
 
 class FrameReader:
     """
-    Takes stream bytes in any pieces and returns verified frames.
+    Takes stream bytes in any pieces and returns verified frames; follows
+    the writer's REKEY frames itself.
 
     @ivar midFrame: True while a frame has started but not completed.
+    @ivar epoch: the epoch of the keys in use (0: those of the key exchange).
     """
 
-    def __init__(self, cipher, maxPayload=DEFAULT_MAX_PAYLOAD, firstSequence=1):
-        self.cipher = cipher
+    def __init__(self, cipher, maxPayload=DEFAULT_MAX_PAYLOAD, firstSequence=1, keys=None):
+        """
+        @param cipher: the L{IStreamCipher} of the first keys.
+        @param keys: the L{sudp.stream.rekey.KeyChain} of the keys after
+            them, or None: a REKEY frame then ends the stream (C{bad-rekey}).
+        """
         self.maxPayload = maxPayload
         self.expected = firstSequence
+        self.epoch = 0
+        self._keys = keys
+        self._started = False  # a frame has been read: a REKEY may come
         self._buffer = b""  # bytes of a frame not yet complete
         self._header = None  # (plaintext header, length, code) once the header is in
         self.failed = None
+        self._use(cipher)
+
+    def _use(self, cipher):
+        """Read the next frames with C{cipher}, within its limits."""
+        self.cipher = cipher
+        limits = cipher.limits
+        self._overhead = limits.overhead
+        self._framesLeft = limits.frames
+        self._blocksLeft = _UNLIMITED if limits.blocks is None else limits.blocks
 
     @property
     def midFrame(self):
@@ -212,9 +331,9 @@ class FrameReader:
     def feed(self, data):
         """
         @return: C{(frames, error)}: the frames verified from what has arrived,
-            as C{(code, payload)} in order, and None or the L{FrameError} that
-            ends the stream (after those frames). After an error, everything
-            is refused.
+            as C{(code, payload)} in order (REKEY frames are followed, not
+            returned), and None or the L{FrameError} that ends the stream
+            (after those frames). After an error, everything is refused.
         """
         if self.failed is not None:
             return [], self.failed
@@ -240,6 +359,11 @@ class FrameReader:
                         raise FrameError("bad-sequence", f"frame {seq}, expected {self.expected}")
                     if length > self.maxPayload:
                         raise FrameError("frame-too-large", f"{length} bytes, limit {self.maxPayload}")
+                    cost = ((length + self._overhead + 15) >> 4) + 1
+                    if self._framesLeft < 1 or self._blocksLeft < cost:
+                        raise FrameError("key-exhausted", "the peer's keys went past their limits")
+                    self._framesLeft -= 1
+                    self._blocksLeft -= cost
                     self._header = (header, length, code)
                 header, length, code = self._header
                 need = length + trailer
@@ -249,7 +373,13 @@ class FrameReader:
                 pos += need
                 self._header = None
                 self.expected = nextSequence(self.expected)
-                frames.append((code, payload))
+                if code == CODE_REKEY:
+                    self._follow(payload)
+                    cipher = self.cipher
+                    trailer = cipher.trailerSize
+                else:
+                    frames.append((code, payload))
+                self._started = True
         except FrameError as e:
             self.failed = e
             self._buffer = b""
@@ -257,3 +387,14 @@ class FrameReader:
             return frames, e
         self._buffer = bytes(view[pos:]) if pos < end else b""
         return frames, None
+
+    def _follow(self, payload):
+        """A verified REKEY frame: switch to the next epoch's keys."""
+        if not self._started:
+            raise FrameError("bad-rekey", "a REKEY frame cannot be a direction's first")
+        if self._keys is None:
+            raise FrameError("bad-rekey", "a REKEY frame, and no keys to rotate to")
+        if payload != EPOCH.pack(self._keys.epoch + 1):
+            raise FrameError("bad-rekey", f"a REKEY frame not for epoch {self._keys.epoch + 1}")
+        self._use(self._keys.next())
+        self.epoch = self._keys.epoch

@@ -37,6 +37,7 @@ from sudp.interfaces import IStreamSuite
 from sudp.registry import SuiteRegistry
 from sudp.handshake import answerInit, checkAnswer, chooseSuite, clientProof, randomIndex
 from sudp.stream.frames import DEFAULT_MAX_PAYLOAD, AEADFrameCipher, CTRChainCipher
+from sudp.stream.rekey import DEFAULT_REKEY_AFTER_FRAMES, DEFAULT_REKEY_AFTER_TIME, keyChains
 from sudp.udp import packets as P
 from sudp.udp.keyschedule import SFRAME_LABELS, Ephemeral
 
@@ -118,6 +119,11 @@ class StreamConfig:
         is counted by (32: each address).
     @ivar handshakePrefixV6: (listeners) the IPv6 prefix length a source
         is counted by (64: one host's usual share).
+    @ivar rekeyAfterTime: each side rotates the keys it writes with this
+        often (docs/sframe.md section 7.4).
+    @ivar rekeyAfterFrames: and after this many frames under one key, 1 to
+        2**32 - 2; whatever it says, a key never goes past its suite's usage
+        limits (section 10.5).
     """
 
     suites: tuple = (SEED003, AEAD_FRAMES, GCM_FRAMES)
@@ -132,6 +138,8 @@ class StreamConfig:
     handshakeBurst: int = 20
     handshakePrefixV4: int = 32
     handshakePrefixV6: int = 64
+    rekeyAfterTime: float = DEFAULT_REKEY_AFTER_TIME
+    rekeyAfterFrames: int = DEFAULT_REKEY_AFTER_FRAMES
 
     def __post_init__(self):
         if not self.suites:
@@ -151,6 +159,9 @@ class StreamConfig:
                                      "maxConnectionsPerSource >= 1, handshakeBurst >= 1")
         if not (8 <= self.handshakePrefixV4 <= 32 and 16 <= self.handshakePrefixV6 <= 128):
             raise ConfigurationError("sframe: handshakePrefixV4 is 8-32 and handshakePrefixV6 16-128")
+        if not (self.rekeyAfterTime > 0 and 1 <= self.rekeyAfterFrames <= 2**32 - 2):  # NaN too
+            raise ConfigurationError(
+                "sframe: rekeyAfterTime must be positive and rekeyAfterFrames 1 to 2**32 - 2")
 
 
 def frameKeys(transcript, secret):
@@ -168,6 +179,8 @@ class Established:
 
     @ivar writer: this side's L{sudp.stream.frames.IStreamCipher} for sending.
     @ivar reader: the one for receiving.
+    @ivar writeKeys: the L{sudp.stream.rekey.KeyChain} of the keys after
+        C{writer}'s, or None (no rotation); C{readKeys}: after C{reader}'s.
     """
 
     def __init__(self, suite, transcript, writer, reader, confirm=b""):
@@ -177,6 +190,7 @@ class Established:
         self.reader = reader
         self.confirm = confirm
         self.peerKey = None  # a key exchange that verified the peer (gossip6) puts its key here
+        self.writeKeys = self.readKeys = None
 
 
 def _established(answer, isClient):
@@ -189,7 +203,9 @@ def _established(answer, isClient):
     clientHalf, serverHalf = frameKeys(th, answer.secret)
     mine, theirs = (clientHalf, serverHalf) if isClient else (serverHalf, clientHalf)
     suite = answer.suite
-    return Established(suite, th, suite.cipher(mine, True), suite.cipher(theirs, False))
+    done = Established(suite, th, suite.cipher(mine, True), suite.cipher(theirs, False))
+    done.writeKeys, done.readKeys = keyChains(suite, th, answer.secret, isClient)
+    return done
 
 
 class Messages:

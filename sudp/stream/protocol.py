@@ -204,8 +204,11 @@ class SFrameProtocol(Protocol):
         c = self.config
         self.suite = done.suite.name
         self._transcript = done.transcript
-        self._writer = FrameWriter(done.writer, c.maxFramePayload)
-        self._reader = FrameReader(done.reader, c.maxFramePayload)
+        self._writer = FrameWriter(done.writer, c.maxFramePayload, keys=done.writeKeys,
+                                   now=self.factory.reactor.seconds(),
+                                   rekeyAfterFrames=c.rekeyAfterFrames,
+                                   rekeyAfterTime=c.rekeyAfterTime)
+        self._reader = FrameReader(done.reader, c.maxFramePayload, keys=done.readKeys)
         self.state = CONFIRMING
         if done.peerKey is not None:
             self.peerPublicKey = done.peerKey
@@ -300,7 +303,8 @@ class SFrameProtocol(Protocol):
 
     def _scheduleIdle(self):
         c = self.config
-        when = min(self._lastRecv + c.idleTimeout, self._lastSend + c.keepaliveInterval)
+        when = min(self._lastRecv + c.idleTimeout, self._lastSend + c.keepaliveInterval,
+                   float("inf") if self._writer.rekeyAt is None else self._writer.rekeyAt)
         self._idleCall = self.factory.reactor.callLater(max(0.0, when - self.factory.reactor.seconds()),
                                                         self._idleCheck)
 
@@ -315,6 +319,8 @@ class SFrameProtocol(Protocol):
         now = self.factory.reactor.seconds()
         if now - self._lastRecv >= self.config.idleTimeout:
             return self._end(SFrameLost("idle-timeout", f"nothing received for {self.config.idleTimeout:g} s"))
+        if self._writer.rekeyAt is not None and now >= self._writer.rekeyAt:
+            self._send(self._writer.rekey(now))  # docs/sframe.md section 7.4
         if now - self._lastSend >= self.config.keepaliveInterval:
             self._send(self._writer.frame(CODE_KEEPALIVE, b""))
         self._scheduleIdle()
