@@ -25,7 +25,7 @@ from sudp.gossip6.wire import decodeStreamMessage, encodeStreamMessage
 from sudp.stream.handshake import GCM_FRAMES, Established, Messages, frameKeys, framed
 from sudp.work import WorkNeeded
 from sudp.udp.keyschedule import Ephemeral
-from sudp.udp.packets import G6_INIT, G6_RESP
+from sudp.gossip6.wire import G6_INIT, G6_RESP
 
 
 MAX_MESSAGE = 1536  # type byte and m|s with RSA-4096 and an IPv6 peer: 1,140 bytes

@@ -55,7 +55,7 @@ _SIZES = {
     RESET_TOKEN: (16, 16),
     NEXT_SERVER_KEY: (96, 96),
     REKEY_REQUEST: (4, 36),
-    REKEY_RESPONSE: (100, 36 + 512),  # an Ed25519 signature, or gossip6's RSA-PSS (up to RSA-4096)
+    REKEY_RESPONSE: (100, 100),  # epoch, ephemeral key, signature: longer if signatureSize says (decodeRecords)
     CLOSE: (1, 1 + 512),
 }
 
@@ -69,8 +69,10 @@ def encodeRecord(recordType, value=b""):
     return _HEADER.pack(recordType, len(value)) + value
 
 
-def decodeRecords(plaintext):
+def decodeRecords(plaintext, signatureSize=64):
     """
+    @param signatureSize: the longest signature the handshake's rekeys
+        carry (REKEY_RESPONSE), in bytes: the server key's.
     @return: a list of C{(type, value)} in order, optional unknown types left out.
     @raise MalformedPacket: on a truncated record, an unknown mandatory type or
         a record whose size is wrong for its type.
@@ -94,6 +96,8 @@ def decodeRecords(plaintext):
                 raise MalformedPacket("unknown-record", f"record type 0x{rtype:02x}")
             continue
         bounds = _SIZES.get(rtype)
+        if rtype == REKEY_RESPONSE:
+            bounds = (bounds[0], 36 + max(64, signatureSize))
         if bounds is not None and not bounds[0] <= length <= bounds[1]:
             raise MalformedPacket("bad-record", f"record 0x{rtype:02x} of {length} bytes")
         if rtype == REKEY_REQUEST and length not in (4, 36):

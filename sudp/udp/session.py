@@ -7,7 +7,7 @@ after a packet has authenticated.
 """
 
 from sudp.errors import ClientNotAuthorized, MalformedPacket, MessageTooLarge, SessionClosed
-from sudp.handshake import checkClientProof
+from sudp.udp.handshake import checkClientProof
 from sudp.udp import records as R
 from sudp.udp.events import ClientRefused, MessageReceived, SessionEnded, SessionOpened
 from sudp.keys import PublicKey
@@ -378,7 +378,7 @@ class Session:
 
     def _control(self, plaintext, now, addr=None):
         try:
-            recs = R.decodeRecords(plaintext)
+            recs = R.decodeRecords(plaintext, self.engine.signatureSize)
         except MalformedPacket as e:
             self.engine.drop(e.reason)
             self.close(now, R.CLOSE_PROTOCOL_ERROR, f"malformed records: {e}")
