@@ -435,9 +435,9 @@ def profileOverheads():
     ids = RSAIdentity.generate(2048), RSAIdentity.generate(2048)
     cheap = Gossip6Config(difficulty=1, scryptN=16)
     server = gossip6ServerEngine(ids[0], [ids[1].publicKey], gossip6=cheap)
-    server.localAddresses = (("127.0.0.1", 9000),)
+    server.bound(("127.0.0.1", 9000))
     client = gossip6ClientEngine(ids[1], [ids[0].publicKey], ("127.0.0.1", 9000), gossip6=cheap)
-    client.localAddresses = (("127.0.0.1", 4000),)
+    client.bound(("127.0.0.1", 4000))
     client.start(time.time())
     for _ in range(6):
         for engine in (client, server):
