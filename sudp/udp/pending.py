@@ -33,8 +33,8 @@ class AwaitingWork:
     A handshake the server admitted whose answer waits for off-thread work
     (L{sudp.work.WorkNeeded}): it holds its pending slot and its client's
     ephemeral key until the work is done, the time is up or a newcomer
-    evicts it. The engine keeps it (L{sudp.udp.server.ServerEngine.awaitWork});
-    the handshake that asked keeps what it needs in C{context}.
+    evicts it (L{sudp.udp.server.ServerEngine.awaitWork}); the handshake
+    that asked keeps what it needs in C{context}.
 
     @ivar job: the L{sudp.work.IWork} being run.
     @ivar context: what the handshake needs to finish its answer.
@@ -55,19 +55,49 @@ class AwaitingWork:
         self.deadline = NEVER
         self.done = False
 
+    def hold(self):
+        """
+        Take a pending slot, the client's ephemeral key and a timer in the engine.
+        """
+        engine = self.engine
+        engine.working[self.job] = self
+        engine.byEphemeral[self.clientEphemeral] = self
+        engine.holdSlot(self, self.addr)
+        engine.timers.arm(self, self.expires)
+
+    def end(self, reason=None):
+        """
+        Give all that back; with a C{reason} (counted as a drop), the work
+        is cancelled too.
+
+        @return: False if it had ended already.
+        """
+        if self.done:
+            return False
+        self.done = True
+        self.deadline = NEVER
+        engine = self.engine
+        del engine.working[self.job]
+        if engine.byEphemeral.get(self.clientEphemeral) is self:
+            del engine.byEphemeral[self.clientEphemeral]
+        engine.releaseSlot(self)
+        if reason is not None:
+            self.job.cancel()
+            engine.drops[reason] += 1
+        return True
+
     def onTimer(self, now):
         """
         The handshake's time is up: give the slot back, cancel the work.
         """
-        if not self.done and now >= self.expires:
-            self.engine.workEnded(self, "handshake-expired")
+        if now >= self.expires:
+            self.end("handshake-expired")
 
     def evict(self, now):
         """
         Give this handshake's slot to a newcomer: the work is cancelled.
         """
-        if not self.done:
-            self.engine.workEnded(self, "pending-evicted")
+        self.end("pending-evicted")
 
 
 class PendingSlots:

@@ -40,7 +40,7 @@ from sudp.udp.pending import AwaitingWork, PendingSlots, PendingState
 from sudp.udp.ratelimit import HandshakeRateLimiter
 from sudp.udp.reset import RESET_KEY_LABEL, ResetTokens
 from sudp.udp.sudp1 import SUDP1Server
-from sudp.udp.timers import NEVER, TimerQueue
+from sudp.udp.timers import TimerQueue
 from sudp.work import WorkNeeded
 
 _DATA_MASK = 0xFC  # 0x18-0x1B: DATA and CONTROL, either key phase, version 1
@@ -97,7 +97,7 @@ class ServerEngine(EngineOutput):
         self._fast = fastPath(self.sessions, self._maxDatagram)
         self.handshake = SUDP1Server() if handshake is None else handshake
         self.signatureSize = self.handshake.signatureSize  # the longest signature its rekeys carry
-        self._working = {}  # job -> the AwaitingWork it answers
+        self.working = {}  # job -> the AwaitingWork waiting for it
 
     @property
     def pendingCount(self):
@@ -283,8 +283,7 @@ class ServerEngine(EngineOutput):
 
     def queueDatagram(self, datagram, addr):
         """
-        Send C{datagram} to C{addr} (a handshake's answer that opens no
-        session, e.g. a signed refusal).
+        Send C{datagram} to C{addr} (an answer that opens no session).
         """
         self.outbox.append((datagram, addr))
 
@@ -334,47 +333,25 @@ class ServerEngine(EngineOutput):
         """
         pending = AwaitingWork(self, job, init.senderIndex, init.ephemeral, addr,
                                now + self.config.handshakeTimeout, context)
-        self._working[job] = pending
-        self.byEphemeral[pending.clientEphemeral] = pending
-        self.holdSlot(pending, addr)
-        self.timers.arm(pending, pending.expires)
+        pending.hold()
         self.events.append(WorkNeeded(job))
         return pending
 
-    def workEnded(self, pending, reason=None):
-        """
-        An L{AwaitingWork} is over: give back its slot, cancel its job
-        unless it finished, and count C{reason} (if given) as a drop.
-        """
-        if pending.done:
-            return
-        pending.done = True
-        pending.deadline = NEVER
-        self._working.pop(pending.job, None)
-        if self.byEphemeral.get(pending.clientEphemeral) is pending:
-            del self.byEphemeral[pending.clientEphemeral]
-        self.releaseSlot(pending)
-        if reason is not None:
-            pending.job.cancel()
-            self.drops[reason] += 1
-
     def workDone(self, job, now):
         """
-        Off-thread work the handshake asked for is done: it answers now.
+        Off-thread work the handshake asked for is done: it answers now
+        (unless the handshake expired, was evicted or the server shut down).
         """
-        pending = self._working.get(job)
-        if pending is None:  # expired meanwhile, evicted, or the server shut down
-            return
-        self.workEnded(pending)
-        self.handshake.workDone(self, pending, now)
+        pending = self.working.get(job)
+        if pending is not None and pending.end():
+            self.handshake.workDone(self, pending, now)
 
     def workFailed(self, job, now):
         """
         The work could not be done (cancelled, or it raised).
         """
-        pending = self._working.get(job)
-        if pending is not None:
-            self.workEnded(pending)
+        pending = self.working.get(job)
+        if pending is not None and pending.end():
             self.handshake.workFailed(self, pending, now)
 
     def bound(self, address):
@@ -404,8 +381,8 @@ class ServerEngine(EngineOutput):
         Close every session, telling each client the server is going away,
         and cancel the work pending handshakes wait for.
         """
-        for pending in list(self._working.values()):
-            self.workEnded(pending)
+        for pending in list(self.working.values()):
+            pending.end()
             pending.job.cancel()
         for session in list(self.sessions.values()):
             session.close(now, CLOSE_SHUTDOWN, "server shutting down", notify=session.state is OPEN)

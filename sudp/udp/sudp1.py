@@ -111,6 +111,9 @@ class SUDP1Client:
         """
         return None
 
+    def workFailed(self, job):  # pragma: no cover - sudp/1 asks for no work
+        return HandshakeFailed("sudp/1 asked for no work")
+
     def makeInit(self, engine, timestamp, cookie):
         self._ephemeral = Ephemeral(engine.random(32))
         index = randomIndex(engine.random)
