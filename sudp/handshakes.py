@@ -14,9 +14,9 @@ import os
 
 from zope.interface import implementer
 
-from sudp.errors import ConfigurationError, KeyFileError
+from sudp.errors import ConfigurationError
 from sudp.interfaces import IHandshake
-from sudp.keys import loadIdentity, loadOrCreateIdentity
+from sudp.keys import identityForEndpoint, loadIdentity, loadOrCreateIdentity
 from sudp.udp.handshake import pinnedKeys
 from sudp.udp.sudp1 import SUDP1Client, SUDP1Server
 
@@ -40,12 +40,7 @@ class SUDP1Handshake:
         """
         @return: the Ed25519 identity in C{path} (made there with C{create}).
         """
-        if create:
-            return loadOrCreateIdentity(path)[0]
-        if not os.path.lexists(path):
-            raise KeyFileError(f"{path}: no such key file; create it with `sudp keygen {path}`, "
-                               "or add createKey=true to the endpoint string")
-        return loadIdentity(path)
+        return identityForEndpoint(path, create, loadIdentity, loadOrCreateIdentity, "sudp keygen")
 
     def datagramServer(self, identity):
         return SUDP1Server()

@@ -10,8 +10,9 @@ import os
 
 from zope.interface import implementer
 
-from sudp.errors import ConfigurationError, KeyFileError
+from sudp.errors import ConfigurationError
 from sudp.interfaces import IHandshake
+from sudp.keys import identityForEndpoint
 from sudp.gossip6.config import Gossip6Config, gossip6FromOptions
 from sudp.gossip6.stream import Gossip6StreamSetup
 from sudp.gossip6.udp import Gossip6Client, Gossip6Server
@@ -40,12 +41,7 @@ class Gossip6Handshake:
         """
         from sudp.rsakeys import loadOrCreateRSAIdentity, loadRSAIdentity
 
-        if create:
-            return loadOrCreateRSAIdentity(path)[0]
-        if not os.path.lexists(path):
-            raise KeyFileError(f"{path}: no such key file; create it with `sudp keygen --type rsa {path}`, "
-                               "or add createKey=true to the endpoint string")
-        return loadRSAIdentity(path)
+        return identityForEndpoint(path, create, loadRSAIdentity, loadOrCreateRSAIdentity, "sudp keygen --type rsa")
 
     def datagramServer(self, identity):
         return Gossip6Server(identity, self.trustedKeys, self.config)
