@@ -1,4 +1,4 @@
-# -*- test-case-name: sudp_test.test_client, sudp_test.test_handshake, sudp_test.test_gossip6 -*-
+# -*- test-case-name: sudp_test.test_client, sudp_test.test_handshake, sudp_test.test_handshakes -*-
 """
 The sudp/1 client engine: sans-IO, no reactor, one session to one server.
 
@@ -348,7 +348,7 @@ class ClientEngine(EngineOutput):
 
     _STAGES = {
         HELLO_SENT: "no answer at all (is a sudp server running there? is the UDP port open in "
-                    "firewalls on the way? a gossip6 server needs handshake=gossip6)",
+                    "firewalls on the way? does it run the handshake= this client runs?)",
         INIT_SENT: "the server answered the HELLO but not the HANDSHAKE_INIT (is it overloaded, "
                    "or refusing this client's address? see its log)",
         CONFIRM_SENT: "the server did not confirm the session (see its log)",

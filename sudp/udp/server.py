@@ -1,4 +1,4 @@
-# -*- test-case-name: sudp_test.test_udp_engine, sudp_test.test_pending, sudp_test.test_gossip6 -*-
+# -*- test-case-name: sudp_test.test_udp_engine, sudp_test.test_pending, sudp_test.test_handshakes -*-
 """
 The sudp/1 server engine: sans-IO, no reactor.
 
