@@ -264,7 +264,7 @@ class RekeySignatureTests(unittest.SynchronousTestCase):
         which from their handshake half.
         """
         record = R.encodeRecord(R.REKEY_RESPONSE, bytes(36 + RSA.signatureSize))
-        e = self.assertRaises(MalformedPacket, R.decodeRecords, record)
+        e = self.assertRaises(MalformedPacket, R.decodeRecords, record, 64)
         self.assertEqual(e.reason, "bad-record")
         self.assertEqual(R.decodeRecords(record, RSA.signatureSize), [(R.REKEY_RESPONSE, bytes(36 + 256))])
         self.assertEqual(ServerEngine(Identity.generate()).signatureSize, 64)

@@ -55,7 +55,7 @@ _SIZES = {
     RESET_TOKEN: (16, 16),
     NEXT_SERVER_KEY: (96, 96),
     REKEY_REQUEST: (4, 36),
-    REKEY_RESPONSE: (100, 100),  # epoch, ephemeral key, signature: longer if signatureSize says (decodeRecords)
+    REKEY_RESPONSE: (100, 36 + 512),  # epoch, ephemeral key, a signature of 64 to 512 bytes (see decodeRecords)
     CLOSE: (1, 1 + 512),
 }
 
@@ -69,10 +69,11 @@ def encodeRecord(recordType, value=b""):
     return _HEADER.pack(recordType, len(value)) + value
 
 
-def decodeRecords(plaintext, signatureSize=64):
+def decodeRecords(plaintext, signatureSize=512):
     """
-    @param signatureSize: the longest signature the handshake's rekeys
-        carry (REKEY_RESPONSE), in bytes: the server key's.
+    @param signatureSize: the longest signature the session's handshake
+        signs rekeys with (REKEY_RESPONSE), in bytes: its engine's
+        C{signatureSize}; by default the longest the record holds.
     @return: a list of C{(type, value)} in order, optional unknown types left out.
     @raise MalformedPacket: on a truncated record, an unknown mandatory type or
         a record whose size is wrong for its type.
