@@ -7,7 +7,7 @@ Attacker (a sender): one valid m|s is 2**difficulty scrypt evaluations on
 average plus one RSA sign; measured as ProofJob.run() (which signs) over
 the repeats, beside the expected figure from one evaluation's time.
 
-Server (a UDP Gossip6ServerEngine, rate limits lifted so that every attempt
+Server (a UDP gossip6 server engine, rate limits lifted so that every attempt
 reaches the gossip6 checks): the time of receiveDatagram() for a G6_INIT
 refused by
   - the cookie (bad-cookie: before any gossip6 check),
@@ -52,7 +52,7 @@ from sudp.gossip6 import proof as proof_  # noqa: E402
 from sudp.gossip6.checks import ReuseRecord  # noqa: E402
 from sudp.gossip6.config import Gossip6Config  # noqa: E402
 from sudp.gossip6.proof import ProofJob, meetsTarget  # noqa: E402
-from sudp.gossip6.udp import Gossip6ServerEngine  # noqa: E402
+from sudp.gossip6.udp import gossip6ServerEngine  # noqa: E402
 from sudp.gossip6.wire import Gossip6Init, Message, Signed  # noqa: E402
 from sudp.rsakeys import RSAIdentity, RSAPublicKey  # noqa: E402
 from sudp.udp import packets as P  # noqa: E402
@@ -172,7 +172,7 @@ def measure(difficulty=6, scryptN=1024, scryptR=8, scryptP=1, repeats=5, bits=30
         "expectedSeconds": 2**difficulty * primitives["scrypt"] + primitives["sign"],
     }
 
-    server = Gossip6ServerEngine(serverId, [clientId.publicKey], OPEN_LIMITS, config)
+    server = gossip6ServerEngine(serverId, [clientId.publicKey], OPEN_LIMITS, config)
     server.receiveDatagram(P.encodeHello(b"N" * 8), CLIENT_ADDR, NOW)
     [(reply, _)] = server.outbox
     server.datagramsToSend()

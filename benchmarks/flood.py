@@ -190,7 +190,7 @@ def classify(data, liveIndexes, now):
         if cookieTimeClose(int.from_bytes(data[5:9], "big"), now):
             return None
         return "expired-cookie"
-    if t in (P.COOKIE, P.HANDSHAKE_RESP, P.G6_INIT, P.G6_RESP, P.HANDSHAKE_REFUSED, P.STATELESS_RESET):
+    if t in (P.COOKIE, P.HANDSHAKE_RESP, P.PLUGIN_INIT, P.PLUGIN_RESP, P.HANDSHAKE_REFUSED, P.STATELESS_RESET):
         # valid types a sudp/1 server does not take
         return "unexpected-type"
     return "unknown-type"
@@ -652,7 +652,7 @@ class Legit:
         """
         engine = self.engines[k]
         try:
-            engine.send(message, now)
+            engine.sendMessage(engine.session, message, now)
         except SessionClosed:
             self.ended.add(k)
             return None
@@ -820,7 +820,7 @@ def mainFlood(args, counts, rng, report):
             junkRound(junk, [warm], warmCounts, args.rate, rng, time.monotonic() + 30)
             now = time.monotonic()
             for engine in warm.engines.values():
-                engine.close(now)
+                engine.closeSession(engine.session, now)
                 warm._flush(engine)
             drain(server, [warm])
             junk.harvest()

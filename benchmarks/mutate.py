@@ -426,7 +426,7 @@ class Driver:
                 self.c2sSent += 1
                 m = self.message(b"c2s", self.c2sSent)
                 self.c2sPending.append(m)
-                self.client.send(m, self.now)
+                self.client.sendMessage(self.client.session, m, self.now)
             out = self.client.datagramsToSend()
             genuine = [d for d, _ in out]
             if mixed:
@@ -452,7 +452,7 @@ class Driver:
             self.s2cSent += 1
             m = self.message(b"s2c", self.s2cSent)
             self.s2cPending.append(m)
-            self.server.send(self.live, m, self.now)
+            self.server.sendMessage(self.live, m, self.now)
         self.pump()
         if self.c2sPending or self.s2cPending:
             self.failures.add("exactly-once", f"undelivered: {len(self.c2sPending)} c2s, {len(self.s2cPending)} s2c")
@@ -479,10 +479,10 @@ class Driver:
         self.helperSent += 1
         m = self.message(b"helper", self.helperSent)
         self.helperPending.append(m)
-        self.helper.send(m, self.now)
+        self.helper.sendMessage(self.helper.session, m, self.now)
         self.pump()
         self.closing = True
-        self.helper.close(self.now)
+        self.helper.closeSession(self.helper.session, self.now)
         self.pump()
         self.closing = False
         if self.helperPending:

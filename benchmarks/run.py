@@ -266,7 +266,7 @@ def echo(mode, size, inFlight, seconds):
                     send(data)
 
             def sendOne():
-                engine.send(payload, time.monotonic())
+                engine.sendMessage(engine.session, payload, time.monotonic())
                 flush()
 
             def receiveOne():
@@ -409,7 +409,7 @@ def overheadBytes():
             for d, _ in server.outbox:
                 client.receiveDatagram(d, ("127.0.0.1", 9000), 0.0)
             server.datagramsToSend()
-        client.send(b"x" * 100, 0.0)
+        client.sendMessage(client.session, b"x" * 100, 0.0)
         [(packet, _)] = client.outbox
         out[name] = len(packet) - 100
     out.update(profileOverheads())
@@ -423,7 +423,7 @@ def profileOverheads():
     gossip6 session's DATA (sudp/1 with aes-256-gcm).
     """
     from sudp.gossip6.config import Gossip6Config
-    from sudp.gossip6.udp import Gossip6ClientEngine, Gossip6ServerEngine
+    from sudp.gossip6.udp import gossip6ClientEngine, gossip6ServerEngine
     from sudp.rsakeys import RSAIdentity
     from sudp.work import WorkNeeded
     from sudp.vpn041.dataplane import PacketCodec
@@ -434,10 +434,10 @@ def profileOverheads():
         out[name] = len(PacketCodec(1, os.urandom(32), enc, auth).seal(b"x" * 100)) - 100
     ids = RSAIdentity.generate(2048), RSAIdentity.generate(2048)
     cheap = Gossip6Config(difficulty=1, scryptN=16)
-    server = Gossip6ServerEngine(ids[0], [ids[1].publicKey], gossip6=cheap)
-    server.localAddresses = (("127.0.0.1", 9000),)
-    client = Gossip6ClientEngine(ids[1], [ids[0].publicKey], ("127.0.0.1", 9000), gossip6=cheap)
-    client.localAddresses = (("127.0.0.1", 4000),)
+    server = gossip6ServerEngine(ids[0], [ids[1].publicKey], gossip6=cheap)
+    server.bound(("127.0.0.1", 9000))
+    client = gossip6ClientEngine(ids[1], [ids[0].publicKey], ("127.0.0.1", 9000), gossip6=cheap)
+    client.bound(("127.0.0.1", 4000))
     client.start(time.time())
     for _ in range(6):
         for engine in (client, server):
@@ -451,7 +451,7 @@ def profileOverheads():
         for d, _ in server.outbox:
             client.receiveDatagram(d, ("127.0.0.1", 9000), time.time())
         server.datagramsToSend()
-    client.send(b"x" * 100, time.time())
+    client.sendMessage(client.session, b"x" * 100, time.time())
     [(packet, _)] = client.outbox
     out["gossip6 session (aes-256-gcm)"] = len(packet) - 100
     return out

@@ -17,7 +17,6 @@ Exit statuses: L{EXIT_STATUS}.
 """
 
 import argparse
-import signal
 import sys
 
 from sudp import __version__
@@ -32,29 +31,15 @@ from sudp.rsakeys import (
     loadAnyPublicKey,
     saveRSAIdentity,
 )
-
-EXIT_OK = 0
-"""Exit status: success."""
-EXIT_FAILURE = 1
-"""Exit status: an error sudp reports (a failed connection, a lost session, a bad key file)."""
-EXIT_USAGE = 2
-"""Exit status: a usage error (argparse's)."""
-EXIT_INTERRUPTED = 128 + signal.SIGINT
-"""Exit status: interrupted by SIGINT (Ctrl-C), 130."""
-EXIT_TERMINATED = 128 + signal.SIGTERM
-"""Exit status: C{sudp connect} or C{sudp vpn041} terminated by SIGTERM, 143."""
-
-DEFAULT_WAIT = 1.0
-"""
-C{sudp connect --wait}: after end of input, the session closes once no
-message has arrived for this many seconds.
-"""
-
-DEFAULT_MAX_WAIT = 30.0
-"""
-C{sudp connect --max-wait}: after end of input, the session closes this many
-seconds later at the latest.
-"""
+from sudp.exits import (  # the statuses and waits its clients share, named here too
+    DEFAULT_MAX_WAIT,
+    DEFAULT_WAIT,
+    EXIT_FAILURE,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_TERMINATED,
+    EXIT_USAGE,
+)
 
 EXIT_STATUS = """\
 exit status:

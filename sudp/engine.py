@@ -86,6 +86,7 @@ class ISessionHost(Interface):
     identity = Attribute("this side's L{sudp.keys.Identity}: a server signs its rekey responses with it")
     authorizedKeys = Attribute("(server) None, or the client keys that may authenticate")
     nextIdentity = Attribute("(server) the identity it will use next, announced to clients with proof; or None")
+    signatureSize = Attribute("the longest signature the handshake's rekeys carry (bounds a REKEY_RESPONSE record)")
 
     def queueDatagram(datagram, addr):
         """

@@ -117,6 +117,155 @@ class ISUDPTransport(Interface):
         """
 
 
+class IHandshake(Interface):
+    """
+    A handshake plug-in (sudp/1's, gossip6's...): one object per endpoint,
+    holding what the handshake trusts (pinned or trusted keys, options),
+    that gives each transport engine its half. The transports call only
+    this contract and the halves' (L{IDatagramServerHandshake},
+    L{IDatagramClientHandshake}, C{IStreamKeyExchange}); they know no
+    handshake by name. docs/architecture.md, "Handshakes as plug-ins",
+    says how to add one.
+    """
+
+    name = Attribute("The handshake's name in endpoint strings, e.g. C{'sudp/1'}, C{'gossip6'}.")
+
+    def loadIdentity(path, create=False):
+        """
+        @return: the identity (private key) this handshake signs with, from
+            the key file C{path}; with C{create}, made there first if missing.
+        @raise sudp.errors.KeyFileError: if it cannot be loaded (saying how
+            to make one).
+        """
+
+    def datagramServer(identity):
+        """
+        @param identity: the server's identity (its engine's: it signs the
+            handshake and the rekeys).
+        @return: a fresh L{IDatagramServerHandshake} for one
+            C{sudp.udp.server.ServerEngine}.
+        """
+
+    def datagramClient(identity):
+        """
+        @param identity: the client's identity, or None if the handshake
+            allows an anonymous client.
+        @return: a fresh L{IDatagramClientHandshake} for one
+            C{sudp.udp.client.ClientEngine}.
+        """
+
+    def streamKeyExchange(isClient, identity, streamConfig, random=None):
+        """
+        @param random: C{n -> n random bytes}; None: C{os.urandom}.
+        @return: a fresh C{IStreamKeyExchange} for one sframe connection.
+        """
+
+
+class IDatagramServerHandshake(Interface):
+    """
+    The server half of a handshake, as C{sudp.udp.server.ServerEngine} uses
+    it. The engine answers HELLO with a cookie and admits an INIT (the
+    cookie, a replay or retransmission, the rate per source, the pending
+    slots) before the half sees it; the half answers through the engine's
+    calls: C{openPending} (keys exist, RESP sent), C{awaitWork} (an answer
+    that needs off-thread work, L{sudp.work}), C{refuse}, C{queueDatagram},
+    C{newIndex}, and its C{identity}, C{config}, C{random}, C{drops} and
+    C{counters}.
+    """
+
+    initType = Attribute("The type byte of the INIT packet this handshake answers.")
+    signatureSize = Attribute("The longest signature the server's rekeys carry (REKEY_RESPONSE), in bytes.")
+
+    def decodeInit(data):
+        """
+        @return: the INIT, with C{senderIndex}, C{timestamp}, C{cookie} and
+            C{ephemeral} (the client's ephemeral public key).
+        @raise sudp.errors.MalformedPacket: if it does not decode.
+        """
+
+    def answer(engine, init, initBytes, addr, now):
+        """
+        Answer an admitted INIT (or refuse it, counted).
+        """
+
+    def workDone(engine, pending, now):
+        """
+        The work asked for with C{engine.awaitWork} is done: answer now.
+
+        @param pending: the C{sudp.udp.pending.AwaitingWork}; its C{job}
+            and C{context}.
+        """
+
+    def workFailed(engine, pending, now):
+        """
+        The work asked for could not be done (count it).
+        """
+
+    def bound(address):
+        """
+        The server's socket is bound to C{address}, C{(host, port)}.
+        """
+
+
+class IDatagramClientHandshake(Interface):
+    """
+    The client half of a handshake, as C{sudp.udp.client.ClientEngine} uses
+    it: the engine sends HELLO, waits for the cookie, sends the half's INIT
+    and retransmits it, then gives the half the answer; the session and
+    CONFIRM are the engine's.
+    """
+
+    respType = Attribute("The type byte of the answer to this handshake's INIT.")
+    signatureSize = Attribute("The longest signature the server's rekeys carry (REKEY_RESPONSE), in bytes.")
+    pinned = Attribute("The server keys announced next keys are checked against (may be empty).")
+
+    def start(engine, now):
+        """
+        @return: an C{sudp.work.IWork} to run off the reactor thread before
+            the HELLO (the engine reports it and waits), or None.
+        """
+
+    def workFailed(job):
+        """
+        The work L{start} asked for could not be done.
+
+        @return: the C{sudp.errors.HandshakeFailed} the handshake fails with.
+        """
+
+    def makeInit(engine, timestamp, cookie):
+        """
+        @return: C{(this side's session index, the INIT packet)} carrying
+            the server's cookie.
+        """
+
+    def decodeResp(data):
+        """
+        @return: the answer, with C{receiverIndex} and C{senderIndex}.
+        @raise sudp.errors.MalformedPacket: if it does not decode.
+        """
+
+    def checkResp(engine, resp, respBytes, initBytes, now):
+        """
+        Check the server's answer to C{initBytes}.
+
+        @return: a C{sudp.udp.sudp1.Opening}: suite, server index, keys, the
+            server's verified key, the records to send before CONFIRM.
+        @raise sudp.errors.HandshakeFailed: if it does not check out.
+        """
+
+    def checkRefusal(refused, initBytes, offered):
+        """
+        @param refused: a decoded C{HANDSHAKE_REFUSED} for our INIT.
+        @return: C{(error, None)} if the server signed it (the engine fails
+            with C{error}), or C{(None, drop reason)}.
+        """
+
+    def bound(address):
+        """
+        The client's socket is bound to C{address}, C{(host, port)}.
+        """
+
+
 class IStreamSuite(Interface):
     """
     An sframe stream suite: how each direction's frames are protected.

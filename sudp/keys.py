@@ -444,3 +444,20 @@ def _readKeyListFile(path, what):
         raise KeyFileError(f"{path}: no such {what} file") from None
     except (OSError, ValueError) as e:  # UnicodeDecodeError is a ValueError
         raise KeyFileError(f"{path!r}: cannot read {what} ({errorText(e)})") from None
+
+
+def identityForEndpoint(path, create, load, loadOrCreate, keygen):
+    """
+    The key file an endpoint names (a handshake plug-in's C{loadIdentity}).
+
+    @param load: C{path -> identity}; C{loadOrCreate}: C{path -> (identity, created)}.
+    @param keygen: the command that makes such a key, for the message.
+    @raise KeyFileError: for a missing file (without C{create}), saying how
+        to make one.
+    """
+    if create:
+        return loadOrCreate(path)[0]
+    if not os.path.lexists(path):
+        raise KeyFileError(f"{path}: no such key file; create it with `{keygen} {path}`, "
+                           "or add createKey=true to the endpoint string")
+    return load(path)

@@ -35,7 +35,7 @@ from twisted.internet.endpoints import clientFromString
 from twisted.internet.error import ConnectionDone, ReactorNotRunning
 from twisted.protocols.basic import LineReceiver
 
-from sudp.cli import DEFAULT_MAX_WAIT, DEFAULT_WAIT, EXIT_FAILURE, EXIT_OK
+from sudp.exits import DEFAULT_MAX_WAIT, DEFAULT_WAIT, EXIT_FAILURE, EXIT_OK
 from sudp.errors import SUDPError
 
 CLOSE_GRACE = 5.0

@@ -391,19 +391,18 @@ def makeService(options):
         _makeStateDirectory(options.get("state-dir"))
         nextIdentity = None
         if options.get("next-key"):
-            from sudp.udp.endpoints import identityFromFile
+            from sudp.parsers import identityFromFile
 
             nextIdentity = identityFromFile(options["next-key"], None)  # a missing file: how to make it
         if gossip6 is None:
             identity, created = loadOrCreateIdentity(options["key"])
-            setup = None
+            handshake = None
         else:
-            from sudp.gossip6.config import handshakeFromOptions
-            from sudp.gossip6.udp import Gossip6Setup
+            from sudp.handshakes import handshakeFromOptions
             from sudp.rsakeys import loadOrCreateRSAIdentity
 
             identity, created = loadOrCreateRSAIdentity(options["key"])
-            setup = handshakeFromOptions(dict(gossip6, handshake="gossip6"), "twist sudp", Gossip6Setup)
+            handshake = handshakeFromOptions(dict(gossip6, handshake="gossip6"), "twist sudp")
         authorized = (
             loadAuthorizedKeys(options["authorized-keys"]) if options["authorized-keys"] else None
         )
@@ -413,11 +412,11 @@ def makeService(options):
         raise usage.UsageError(f"--next-key {options['next-key']} is the server's own key: give the new key")
     endpoint = SUDPServerEndpoint(
         reactor, options["port"], identity, options["config"], interface=options["interface"],
-        authorizedKeys=authorized, gossip6=setup, nextIdentity=nextIdentity,
+        authorizedKeys=authorized, handshake=handshake, nextIdentity=nextIdentity,
     )
     top = NotifyingService()  # READY=1 to systemd once every listener is up
     SUDPService(endpoint, options["factory"], identity, created, options["key"], options["interface"],
-                gossip6=setup is not None).setServiceParent(top)
+                gossip6=handshake is not None).setServiceParent(top)
     wide = serverWideOptions(options) if options["listen"] else {}
     for description in options["listen"]:
         full = streamEndpointString(description, options["key"], gossip6, wide)
@@ -425,6 +424,6 @@ def makeService(options):
             stream = serverFromString(reactor, full)
         except (SUDPError, ValueError, KeyError) as e:
             raise usage.UsageError(f"--listen {description!r}: {e}") from None
-        StreamListener(description, stream, options["factory"], identity, gossip6=setup is not None
+        StreamListener(description, stream, options["factory"], identity, gossip6=handshake is not None
                        ).setServiceParent(top)
     return top

@@ -140,7 +140,7 @@ class HandClient(CountingSocket):
         """
         Send one application message on the open session.
         """
-        self.engine.send(message, self.reactor.seconds())
+        self.engine.sendMessage(self.engine.session, message, self.reactor.seconds())
         self.flush()
 
     def eventsOf(self, kind):

@@ -7,7 +7,7 @@ engine and any number of client engines, plus snapshots of engine state for
 Typical use::
 
     net, server, client = connectedPair()
-    client.send(b"hi", net.now)
+    client.sendMessage(client.session, b"hi", net.now)
     events = net.pump()          # [(who, event), ...]; who is "server" or a client address
     [msg] = net.take("server", MessageReceived)
 """

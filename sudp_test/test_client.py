@@ -8,7 +8,7 @@ from twisted.trial import unittest
 
 from sudp.errors import HandshakeTimeout, ServerUnreachable
 from sudp.keys import Identity
-from sudp.udp.client import ClientEngine
+from sudp.udp.client import ClientEngine, ClientState
 from sudp.udp.config import Config
 from sudp.udp.events import HandshakeFailure
 
@@ -95,7 +95,7 @@ class RefusedSuitesTests(unittest.SynchronousTestCase):
         self.assertIsInstance(error, NoCommonSuite)
         self.assertIn("chacha20-poly1305", str(error))
         self.assertIn("aes-256-gcm, xsalsa20-poly1305", str(error))
-        self.assertEqual(client.state, "failed")
+        self.assertEqual(client.state, ClientState.FAILED)
         self.assertEqual(server.counters["refusals-sent"], 1)
         self.assertEqual(server.drops["no-common-suite"], 1)
         # the refusal is smaller than the INIT it answers: no amplification
@@ -115,7 +115,7 @@ class RefusedSuitesTests(unittest.SynchronousTestCase):
         client = net.add(ClientEngine(net.server.identity.publicKey, SERVER_ADDR, Config()))
         client.start(net.now)
         net.pump(drop=lambda data, src, dst: data[0] == 0x14)  # no RESP: the client waits in init-sent
-        self.assertEqual(client.state, "init-sent")
+        self.assertEqual(client.state, ClientState.INIT_SENT)
         forger = Identity.generate()
         refused = P.HandshakeRefused(client.handshakeIndex, [2])
         refused.signature = forger.sign(b"anything")
@@ -124,7 +124,7 @@ class RefusedSuitesTests(unittest.SynchronousTestCase):
         client.receiveDatagram(wrongIndex.encode(), SERVER_ADDR, net.now)
         self.assertEqual(client.drops["bad-refusal"], 1)
         self.assertEqual(client.drops["unexpected-refusal"], 1)
-        self.assertEqual(client.state, "init-sent")
+        self.assertEqual(client.state, ClientState.INIT_SENT)
         self.assertEqual(failures(client), [])
 
     def test_decodeRejectsJunk(self):
@@ -159,7 +159,7 @@ class RolloverTests(unittest.SynchronousTestCase):
         a, b = Identity.generate(), Identity.generate()
         for server in (a, b):
             net, client = self.roll(server, [a.publicKey, b.publicKey])
-            self.assertEqual(client.state, "established")
+            self.assertEqual(client.state, ClientState.ESTABLISHED)
             self.assertEqual(client.serverKey, server.publicKey)
             self.assertEqual(client.session.serverKey, server.publicKey)
             self.assertEqual(len(net.take("server", SessionOpened)), 1)
@@ -197,7 +197,7 @@ class RolloverTests(unittest.SynchronousTestCase):
 
         a, b = Identity.generate(), Identity.generate()
         net, client = self.roll(a, [a.publicKey, b.publicKey], nextIdentity=b)
-        self.assertEqual(client.state, "established")
+        self.assertEqual(client.state, ClientState.ESTABLISHED)
         self.assertEqual(net.take(CLIENT_ADDR, ServerKeyAnnounced), [])
 
     def test_unprovenNextKeyDropped(self):

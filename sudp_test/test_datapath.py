@@ -263,7 +263,7 @@ class DataPathEquivalenceTests(unittest.TestCase):
         original = server.receiveDatagram
         server.receiveDatagram = lambda *a: (calls.append(a), original(*a))
         for i in range(50):
-            client.send(b"m%d" % i, START)
+            client.sendMessage(client.session, b"m%d" % i, START)
         server.receiveDatagrams([d for d, _ in _take(client)], CLIENT_ADDR, START)
         self.assertEqual([e.message for e in server.events], [b"m%d" % i for i in range(50)])
         self.assertEqual(calls, [])
@@ -278,7 +278,7 @@ class DataPathEquivalenceTests(unittest.TestCase):
         """
         server, client = world(8, Config())
         for i in range(3):
-            client.send(b"m%d" % i, START)
+            client.sendMessage(client.session, b"m%d" % i, START)
         server.receiveDatagrams([d for d, _ in _take(client)], OTHER_ADDR, START)
         session = next(iter(server.sessions.values()))
         self.assertEqual(session.peerAddr, CLIENT_ADDR)
@@ -287,7 +287,7 @@ class DataPathEquivalenceTests(unittest.TestCase):
             self.assertEqual(dst, OTHER_ADDR)
             client.receiveDatagram(data, SERVER_ADDR, START)
         for i in range(3, 6):
-            client.send(b"m%d" % i, START)
+            client.sendMessage(client.session, b"m%d" % i, START)
         server.events = []
         server.receiveDatagrams([d for d, _ in _take(client)], OTHER_ADDR, START)
         self.assertEqual(session.peerAddr, OTHER_ADDR)
@@ -299,7 +299,7 @@ class DataPathEquivalenceTests(unittest.TestCase):
         it propagates rather than being taken for a forgery.
         """
         server, client = world(9, Config())
-        client.send(b"x", START)
+        client.sendMessage(client.session, b"x", START)
         session = next(iter(server.sessions.values()))
         ep = session.epochs[0]
 

@@ -24,8 +24,8 @@ class ContractTests(unittest.SynchronousTestCase):
         order, and leave nothing behind.
         """
         net, server, client = connectedPair()
-        client.send(b"one", net.now)
-        client.send(b"two", net.now)
+        client.sendMessage(client.session, b"one", net.now)
+        client.sendMessage(client.session, b"two", net.now)
         out = client.datagramsToSend()
         self.assertEqual([dst for _, dst in out], [SERVER_ADDR, SERVER_ADDR])
         self.assertEqual(client.datagramsToSend(), [])
@@ -49,14 +49,14 @@ class ContractTests(unittest.SynchronousTestCase):
         event handler queues meanwhile.
         """
         net, server, client = connectedPair()
-        client.send(b"ping", net.now)
+        client.sendMessage(client.session, b"ping", net.now)
         server.receiveDatagrams([d for d, _ in client.datagramsToSend()], CLIENT_ADDR, net.now)
         sent, handled = [], []
 
         def handle(event):
             handled.append(event)
             if isinstance(event, MessageReceived):
-                server.send(event.session, b"pong", net.now)  # queues a datagram while draining
+                server.sendMessage(event.session, b"pong", net.now)  # queues a datagram while draining
 
         drain(server, sent.append, handle)
         self.assertEqual([type(e) for e in handled], [MessageReceived])

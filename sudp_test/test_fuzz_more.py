@@ -15,7 +15,7 @@ exception, and round-trips what has an encoder.
      L{ConfigurationError} (or L{KeyFileError} for a key file, as
      docs/keys.md says), and never listen or connect.
   C. The sframe key exchange (L{sudp.stream.handshake}) and the handshake
-     functions of L{sudp.handshake} (C{checkAnswer}, C{checkClientProof}).
+     functions of L{sudp.udp.handshake} (C{checkAnswer}, C{checkClientProof}).
   D. Authenticated CONTROL packets holding arbitrary records (the session's
      record handling, which only unauthenticated fuzzing reached before).
   E. C{benchmarks/mutate.py --quick} as a subprocess.
@@ -51,7 +51,7 @@ from sudp.errors import (
     MalformedPacket,
     PublicKeyFormatError,
 )
-from sudp.handshake import checkClientProof, clientProof
+from sudp.udp.handshake import checkClientProof, clientProof
 from sudp.keys import (
     Identity,
     PublicKey,
@@ -975,7 +975,7 @@ class EndpointStringTests(TempDirMixin, unittest.TestCase):
 
 
 # ---------------------------------------------------------------------------
-# C. the sframe key exchange and sudp.handshake
+# C. the sframe key exchange and sudp.udp.handshake
 # ---------------------------------------------------------------------------
 
 SERVER_IDENTITY = Identity(bytes(range(32)))
@@ -1279,7 +1279,7 @@ class SFrameKeyExchangeTests(unittest.TestCase):
     @given(st.data())
     def test_checkClientProof(self, data):
         """
-        sudp.handshake.checkClientProof on no proof, arbitrary bytes, a
+        sudp.udp.handshake.checkClientProof on no proof, arbitrary bytes, a
         random 96-byte proof, a genuine proof, a genuine proof with one byte
         changed, or one for another transcript, against no, the right or
         other authorized keys: the verified key, None, or
@@ -1390,8 +1390,8 @@ class AuthenticatedRecordTests(unittest.TestCase):
         if closed is None:
             self.assertEqual(receiver.state, OPEN)
             self.assertEqual([e for w, e in events if isinstance(e, SessionEnded)], [])
-            client.send(b"ping", net.now)
-            server.send(serverSession, b"pong", net.now)
+            client.sendMessage(client.session, b"ping", net.now)
+            server.sendMessage(serverSession, b"pong", net.now)
             events = net.pump()
             self.assertEqual(sorted(e.message for w, e in events if isinstance(e, MessageReceived)),
                              [b"ping", b"pong"])

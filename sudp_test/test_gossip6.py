@@ -15,13 +15,14 @@ from twisted.internet import defer, reactor
 from twisted.internet.endpoints import clientFromString, serverFromString
 from twisted.trial import unittest
 
+from sudp.udp.client import ClientState
 from sudp.errors import ConfigurationError
 from sudp.gossip6.config import Gossip6Config, parseLocalAddresses
-from sudp.gossip6.udp import Gossip6ClientEngine, Gossip6ServerEngine
+from sudp.gossip6.udp import gossip6ClientEngine, gossip6ServerEngine
 from sudp.rsakeys import RSAIdentity, saveRSAIdentity
 from sudp.udp.config import Config
 from sudp.errors import ClientNotAuthorized
-from sudp.handshake import clientProof
+from sudp.udp.handshake import clientProof
 from sudp.keys import Identity
 from sudp.udp import records as R
 from sudp.udp.events import ClientRefused, HandshakeFailure, MessageReceived, SessionOpened
@@ -47,9 +48,9 @@ class Pair:
     def __init__(self, config=None, serverConfig=Config(), clientConfig=Config()):
         config = config or CHEAP
         self.now = NOW
-        self.server = Gossip6ServerEngine(SERVER_ID, [CLIENT_ID.publicKey], replace(serverConfig),
+        self.server = gossip6ServerEngine(SERVER_ID, [CLIENT_ID.publicKey], replace(serverConfig),
                                           replace(config, localAddresses=(SERVER,)))
-        self.client = Gossip6ClientEngine(CLIENT_ID, [SERVER_ID.publicKey], SERVER, replace(clientConfig),
+        self.client = gossip6ClientEngine(CLIENT_ID, [SERVER_ID.publicKey], SERVER, replace(clientConfig),
                                           replace(config, localAddresses=(CLIENT,)))
         self.hold = False
         self.held = []
@@ -106,14 +107,14 @@ class EngineTests(unittest.TestCase):
         pair = Pair()
         pair.client.start(pair.now)
         pair.pump()
-        self.assertEqual(pair.client.state, "established")
+        self.assertEqual(pair.client.state, ClientState.ESTABLISHED)
         [opened] = [e for e in pair.events["server"] if type(e) is SessionOpened]
         session = opened.session
         self.assertEqual(session.peerKey, CLIENT_ID.publicKey)
         self.assertEqual(pair.client.session.peerKey, SERVER_ID.publicKey)
         self.assertEqual(session.suite.name, "aes-256-gcm")
-        pair.client.send(b"from alice", pair.now)
-        pair.server.send(session, b"from bob", pair.now)
+        pair.client.sendMessage(pair.client.session, b"from alice", pair.now)
+        pair.server.sendMessage(session, b"from bob", pair.now)
         pair.pump()
         self.assertEqual(pair.messages("server"), [b"from alice"])
         self.assertEqual(pair.messages("client"), [b"from bob"])
@@ -135,7 +136,7 @@ class EngineTests(unittest.TestCase):
         sent = []
         for i in range(110):
             sent.append(b"m%d" % i)
-            pair.client.send(sent[-1], pair.now)
+            pair.client.sendMessage(pair.client.session, sent[-1], pair.now)
             pair.pump()
         self.assertEqual(pair.messages("server"), sent)
         self.assertGreaterEqual(pair.client.session.stats["rekeys"], 5)
@@ -169,9 +170,10 @@ class EngineTests(unittest.TestCase):
         other = Identity.generate()
         confirming = pair.client._confirming
 
-        def withProof(suite, remoteIndex, keys, serverKey, confirm, now):
-            proof = R.encodeRecord(R.CLIENT_AUTH, clientProof(other, keys.transcript))
-            return confirming(suite, remoteIndex, keys, serverKey, proof + confirm, now)
+        def withProof(opening, now):
+            proof = R.encodeRecord(R.CLIENT_AUTH, clientProof(other, opening.keys.transcript))
+            opening.confirm = proof + opening.confirm
+            return confirming(opening, now)
 
         pair.client._confirming = withProof
         pair.client.start(pair.now)
@@ -242,7 +244,7 @@ class EngineTests(unittest.TestCase):
         job.run()
         pair.server.workDone(job, pair.now)
         pair.pump()
-        self.assertEqual(pair.client.state, "established")
+        self.assertEqual(pair.client.state, ClientState.ESTABLISHED)
         self.assertEqual(pair.server.stats()["sessions"], 1)
 
     def test_solvingExpires(self):
@@ -322,16 +324,16 @@ class ConfigurationTests(unittest.TestCase):
             reactor, f"sudp:9000:key={self.key}:handshake=gossip6:trustedKeys={self.trusted}:tMax=30:"
                      "clockSkew=2:scryptN=2048:scryptR=4:scryptP=2:difficulty=9:maxReuseRecords=100:"
                      "localAddresses=203.0.113.5\\:9000,[2001\\:db8\\:\\:1]\\:9000")
-        config = endpoint._gossip6.config
+        config = endpoint._handshake.config
         self.assertEqual((config.tMax, config.clockSkew, config.scryptN, config.scryptR, config.scryptP,
                           config.difficulty, config.maxReuseRecords),
                          (30.0, 2.0, 2048, 4, 2, 9, 100))
         self.assertEqual(config.localAddresses, (("203.0.113.5", 9000), ("2001:db8::1", 9000)))
-        self.assertEqual(endpoint._gossip6.trustedKeys, (CLIENT_ID.publicKey,))
+        self.assertEqual(endpoint._handshake.trustedKeys, (CLIENT_ID.publicKey,))
         client = clientFromString(
             reactor, f"sudp:host=127.0.0.1:port=9:handshake=gossip6:key={self.key}:"
                      f"serverKey={SERVER_ID.publicKey.toText()}")
-        self.assertEqual(client._gossip6.trustedKeys, (SERVER_ID.publicKey,))
+        self.assertEqual(client._handshake.trustedKeys, (SERVER_ID.publicKey,))
 
     def test_parseLocalAddresses(self):
         """

@@ -40,7 +40,8 @@ from sudp.gossip6 import udp as udp_
 from sudp.gossip6.config import Gossip6Config
 from sudp.gossip6.proof import ProofJob, meetsTarget
 from sudp.gossip6.stream import Gossip6StreamSetup
-from sudp.gossip6.udp import Gossip6ClientEngine, Gossip6Refused, Gossip6ServerEngine, Gossip6Setup
+from sudp.gossip6.handshake import Gossip6Handshake
+from sudp.gossip6.udp import Gossip6Refused, gossip6ClientEngine, gossip6ServerEngine
 from sudp.gossip6.wire import (
     NONCE_SIZE,
     Gossip6Init,
@@ -51,7 +52,7 @@ from sudp.gossip6.wire import (
     encodeStreamMessage,
 )
 from sudp.rsakeys import RSAIdentity, RSAPublicKey, saveRSAIdentity
-from sudp.handshake import clientProof
+from sudp.udp.handshake import clientProof
 from sudp.keys import Identity
 from sudp.stream.handshake import Established, framed
 from sudp.stream.protocol import SFrameProtocol
@@ -59,9 +60,10 @@ from sudp.udp import packets as P
 from sudp.udp.client import CONFIRM_SENT, ESTABLISHED, FAILED
 from sudp.udp.config import Config
 from sudp.udp.events import ClientRefused, HandshakeFailure
+from sudp.udp.server import ServerEngine
 from sudp.work import WorkNeeded
 from sudp.udp.keyschedule import SFRAME_LABELS, Ephemeral
-from sudp.udp.packets import G6_INIT, G6_RESP
+from sudp.gossip6.wire import G6_INIT, G6_RESP
 
 from sudp_test.enginehelpers import (
     CLIENT_ADDR as C,
@@ -198,19 +200,11 @@ class FakeStream:
         return self._peer
 
 
-class FakeUDPPort:
-    def __init__(self, host):
-        self._host = address(host, "UDP")
-
-    def getHost(self):
-        return self._host
-
-
 def udpServer(local=(S,), gossip6=G, config=None, cookieSecret=None):
     """
     A gossip6 UDP server engine trusting the client and the other key.
     """
-    return Gossip6ServerEngine(KEYS.server, [KEYS.client.publicKey, KEYS.other.publicKey], config or SUITES,
+    return gossip6ServerEngine(KEYS.server, [KEYS.client.publicKey, KEYS.other.publicKey], config or SUITES,
                                replace(gossip6, localAddresses=tuple(local)), cookieSecret)
 
 
@@ -229,7 +223,7 @@ def clientAwaitingResp(local=(C,), gossip6=G, now=START, random_=os.urandom):
 
     @return: C{(client, the INIT it sent)}.
     """
-    client = Gossip6ClientEngine(KEYS.client, [KEYS.server.publicKey, KEYS.other.publicKey], S, SUITES,
+    client = gossip6ClientEngine(KEYS.client, [KEYS.server.publicKey, KEYS.other.publicKey], S, SUITES,
                                  replace(gossip6, localAddresses=tuple(local)), random=random_)
     client.start(now)
     [event] = client.events
@@ -449,8 +443,8 @@ class UDPServerRuleTests(RulesMixin, unittest.TestCase):
         is checked, so that it is never evaluated twice (checks.checkSigned).
         """
         digest = checks_.messageDigest(Gossip6Init.decode(datagram).signed)
-        recorded = server.reuse.seen(digest, now)
-        before = serverState(server), len(server.reuse), list(server.events)
+        recorded = server.handshake.reuse.seen(digest, now)
+        before = serverState(server), len(server.handshake.reuse), list(server.events)
         drops = dropsDuring(server, lambda: server.receiveDatagram(datagram, addr, now))
         self.assertEqual(drops, {reason: 1})
         self.assertEqual(takeOutbox(server), [])
@@ -462,15 +456,15 @@ class UDPServerRuleTests(RulesMixin, unittest.TestCase):
         self.assertEqual(server.events[:len(before[2])], before[2])
         self.assertEqual(serverState(server), before[0])
         proofRecorded = reason == "bad-signature"  # remembered apart, not in the record
-        self.assertEqual(len(server.reuse), before[1])
-        self.assertEqual(server.reuse.seen(digest, now), recorded or proofRecorded)
+        self.assertEqual(len(server.handshake.reuse), before[1])
+        self.assertEqual(server.handshake.reuse.seen(digest, now), recorded or proofRecorded)
         self.assertEqual(server.pendingCount, pending)
 
     def refuse(self, signed, reason, now=START, local=(S,)):
         server = udpServer(local)
         self.assertServerRefuses(server, initFor(server, signed, C, now), reason, C, now)
         # a valid proof with a bad signature is remembered apart, never in the record
-        self.assertEqual((server.sessions, server.byEphemeral, len(server.reuse), server.reuse.failedCount()),
+        self.assertEqual((server.sessions, server.byEphemeral, len(server.handshake.reuse), server.handshake.reuse.failedCount()),
                          ({}, {}, 0, int(reason == "bad-signature")))
 
     def accept(self, signed, now=START, local=(S,), server=None, addr=C, complete=True):
@@ -489,8 +483,8 @@ class UDPServerRuleTests(RulesMixin, unittest.TestCase):
         server.events = []
         self.assertIsInstance(event, WorkNeeded)
         self.assertEqual(server.pendingCount, pending + 1)
-        self.assertTrue(server.reuse.seen(checks_.messageDigest(signed), now))
-        self.assertLessEqual(len(server.reuse), server.gossip6.maxReuseRecords)
+        self.assertTrue(server.handshake.reuse.seen(checks_.messageDigest(signed), now))
+        self.assertLessEqual(len(server.handshake.reuse), server.handshake.gossip6.maxReuseRecords)
         if complete:
             event.job.run()
             server.workDone(event.job, now)
@@ -512,13 +506,13 @@ class UDPServerRuleTests(RulesMixin, unittest.TestCase):
         wrong-address -- else a message made for another host that listens
         on the same port is accepted here, which the address rule is for.
         """
-        setup = Gossip6Setup([KEYS.client.publicKey], G)
-        server = setup.serverEngine(KEYS.server, SUITES)
-        setup.bound(server, FakeUDPPort(("0.0.0.0", S[1])))
-        self.assertEqual(server.localAddresses, (("0.0.0.0", S[1]),))
+        handshake = Gossip6Handshake([KEYS.client.publicKey], G)
+        server = ServerEngine(KEYS.server, SUITES, handshake=handshake.datagramServer(KEYS.server))
+        server.bound(("0.0.0.0", S[1]))
+        self.assertEqual(server.handshake.localAddresses, (("0.0.0.0", S[1]),))
         self.accept(self.make(peer=("127.0.0.1", S[1])), server=server, complete=False)
-        server = setup.serverEngine(KEYS.server, SUITES)
-        setup.bound(server, FakeUDPPort(("0.0.0.0", S[1])))
+        server = ServerEngine(KEYS.server, SUITES, handshake=handshake.datagramServer(KEYS.server))
+        server.bound(("0.0.0.0", S[1]))
         self.assertServerRefuses(server, initFor(server, self.make(peer=("192.0.2.1", S[1]))), "wrong-address")
 
     def test_reusedProof(self):
@@ -535,12 +529,12 @@ class UDPServerRuleTests(RulesMixin, unittest.TestCase):
         server = self.accept(signed)
         self.assertServerRefuses(server, initFor(server, signed, C2, START + 1, senderIndex=99), "duplicate-ephemeral",
                                  C2, START + 1, pending=1)
-        sessions, records = dict(server.sessions), len(server.reuse)
+        sessions, records = dict(server.sessions), len(server.handshake.reuse)
         drops = dropsDuring(server, lambda: server.receiveDatagram(initFor(server, signed, C2, START + 1), C2, START + 1))
         self.assertEqual((drops, server.events, server.counters["resp-retransmitted"]), ({}, [], 1))
         [(resp, dst)] = takeOutbox(server)
         self.assertEqual((dst, Gossip6Resp.decode(resp).signed.message.peer), (C2, C))  # still names the first address
-        self.assertEqual((server.sessions, len(server.reuse), server.pendingCount), (sessions, records, 1))
+        self.assertEqual((server.sessions, len(server.handshake.reuse), server.pendingCount), (sessions, records, 1))
         later = START + server.config.handshakeTimeout + 1
         self.assertEqual(dropsDuring(server, lambda: server.onTimer(later)), {"handshake-expired": 1})
         self.assertEqual((server.pendingCount, server.sessions, server.byEphemeral), (0, {}, {}))
@@ -558,7 +552,7 @@ class UDPServerRuleTests(RulesMixin, unittest.TestCase):
         server.onTimer(later)
         self.assertServerRefuses(server, initFor(server, signed, C2, later), "stale-timestamp", C2, later)
         self.accept(self.make(int(later)), later, server=server, complete=False)
-        self.assertEqual(len(server.reuse), 1)
+        self.assertEqual(len(server.handshake.reuse), 1)
 
     def test_badSignaturesCannotFillTheRecord(self):
         """
@@ -576,7 +570,7 @@ class UDPServerRuleTests(RulesMixin, unittest.TestCase):
             forged.append(Signed(genuine.message, genuine.raw, KEYS.other.sign(genuine.raw)))
             self.assertServerRefuses(server, initFor(server, forged[-1], ("127.0.0.9", 41000 + i)),
                                      "bad-signature", ("127.0.0.9", 41000 + i))
-        self.assertEqual((len(server.reuse), server.reuse.failedCount()), (0, 2))
+        self.assertEqual((len(server.handshake.reuse), server.handshake.reuse.failedCount()), (0, 2))
         self.assertServerRefuses(server, initFor(server, forged[-1], C2), "reused-proof", C2)
         self.accept(self.make(), server=server, complete=False)
 
@@ -594,7 +588,7 @@ class UDPServerRuleTests(RulesMixin, unittest.TestCase):
         server.onTimer(later)
         self.assertEqual(server.pendingCount, 0)
         self.accept(self.make(int(later)), later, server=server, complete=False)
-        self.assertEqual(len(server.reuse), 1)
+        self.assertEqual(len(server.handshake.reuse), 1)
 
     def test_reuseRecordBounded(self):
         """
@@ -608,9 +602,9 @@ class UDPServerRuleTests(RulesMixin, unittest.TestCase):
             server.onTimer(now)
             for i in range(bound):
                 self.accept(self.make(int(now)), now, server=server, addr=("127.0.0.1", 41000 + i), complete=False)
-            self.assertLessEqual(len(server.reuse), bound)
-            self.assertLessEqual(len(server.reuse._heap), bound)
-            self.assertLessEqual(len(server.reuse._expires), bound)
+            self.assertLessEqual(len(server.handshake.reuse), bound)
+            self.assertLessEqual(len(server.handshake.reuse._heap), bound)
+            self.assertLessEqual(len(server.handshake.reuse._expires), bound)
 
     def test_reuseRecordFreesExpiredRecords(self):
         """
@@ -811,8 +805,8 @@ class LargestMessageTests(unittest.TestCase):
         G6_INIT and G6_RESP fit in maxDatagramSize.
         """
         big = KEYS.big4096
-        server = Gossip6ServerEngine(big, [big.publicKey], SUITES, replace(G, localAddresses=(self.S6,)))
-        client = Gossip6ClientEngine(big, [big.publicKey], self.S6, SUITES, replace(G, localAddresses=(self.C6,)))
+        server = gossip6ServerEngine(big, [big.publicKey], SUITES, replace(G, localAddresses=(self.S6,)))
+        client = gossip6ClientEngine(big, [big.publicKey], self.S6, SUITES, replace(G, localAddresses=(self.C6,)))
         client.start(START)
         sizes = {}
         for _ in range(10):
@@ -1004,7 +998,7 @@ class CheckOrderTests(unittest.TestCase):
         ]
         for datagram, addr, now, reason in cases:
             self.assertEqual(self.cost(server, datagram, reason, addr, now), {})
-        self.assertEqual((len(server.reuse), server.pendingCount), (0, 0))
+        self.assertEqual((len(server.handshake.reuse), server.pendingCount), (0, 0))
 
     def test_rateLimitBeforeScrypt(self):
         """
@@ -1337,8 +1331,8 @@ class EngineFuzzTests(unittest.TestCase):
         twice while remembered), and nothing else.
         """
         failed = int(server.drops.get("bad-signature", 0) == 1)
-        self.assertEqual((server.sessions, server.byEphemeral, server.pendingCount, len(server.reuse),
-                          server.reuse.failedCount()),
+        self.assertEqual((server.sessions, server.byEphemeral, server.pendingCount, len(server.handshake.reuse),
+                          server.handshake.reuse.failedCount()),
                          ({}, {}, 0, 0, failed), datagram[:64].hex())
         # nothing reported but the refusal of a cookie-proven client, for the log
         self.assertEqual([e for e in server.events if not isinstance(e, ClientRefused)], [])
@@ -1626,11 +1620,11 @@ class Gossip6EndpointTests(unittest.TestCase):
         @return: a list receiving the reason of every gossip6 refusal of an
             sframe server endpoint's connections (sframe keeps no drop counters).
         """
-        setup, refusals = endpoint._gossip6, []
-        make = setup.keyExchange
+        handshake, refusals = endpoint._handshake, []
+        make = handshake.streamKeyExchange
 
-        def keyExchange(identity, isClient):
-            kx = make(identity, isClient)
+        def keyExchange(isClient, identity, streamConfig, random=None):
+            kx = make(isClient, identity, streamConfig, random)
             receive = kx.receive
 
             def recording(data, now):
@@ -1643,7 +1637,7 @@ class Gossip6EndpointTests(unittest.TestCase):
             kx.receive = recording
             return kx
 
-        setup.keyExchange = keyExchange
+        handshake.streamKeyExchange = keyExchange
         return refusals
 
     @defer.inlineCallbacks
@@ -1660,7 +1654,7 @@ class Gossip6EndpointTests(unittest.TestCase):
         stats = port.engine.stats()
         self.assertEqual(set(stats["drops"]) & REFUSALS, set())
         self.assertEqual((stats["proofs-started"], stats["sessions-opened"]), (1, 1))
-        self.assertEqual(port.engine.localAddresses, (("127.0.0.1", port.getHost().port),))
+        self.assertEqual(port.engine.handshake.localAddresses, (("127.0.0.1", port.getHost().port),))
 
     @defer.inlineCallbacks
     def test_sframeTrustedClient(self):
@@ -1673,7 +1667,7 @@ class Gossip6EndpointTests(unittest.TestCase):
         refusals = self.recordRefusals(endpoint)
         client = yield clientFromString(reactor, self.sframeClient(port.getHost().port)).connect(RecorderFactory())
         yield self.exchange(client, factory)
-        self.assertEqual((refusals, len(endpoint._gossip6.reuse)), ([], 1))
+        self.assertEqual((refusals, len(endpoint._handshake.streamSetup().reuse)), ([], 1))
 
     @defer.inlineCallbacks
     def test_sframeClientProofRefused(self):
@@ -1729,7 +1723,7 @@ class Gossip6EndpointTests(unittest.TestCase):
         d = clientFromString(reactor, self.sframeClient(port.getHost().port, key="stranger")).connect(
             RecorderFactory())
         yield self.assertFailure(d, HandshakeFailed)
-        self.assertEqual((refusals, len(endpoint._gossip6.reuse)), (["untrusted-key"], 0))
+        self.assertEqual((refusals, len(endpoint._handshake.streamSetup().reuse)), (["untrusted-key"], 0))
         self.assertFalse(factory.connected.called)
 
     @defer.inlineCallbacks
@@ -1798,7 +1792,7 @@ class Gossip6EndpointTests(unittest.TestCase):
         """
         factory = PeerFactory()
         _, port = yield self.listen(self.sudpServer(extra=""), factory)
-        config = port.engine.gossip6
+        config = port.engine.handshake.gossip6
         self.assertEqual((config.scryptN, config.scryptR, config.scryptP, config.difficulty), (1024, 8, 1, 6))
         client = yield clientFromString(reactor, self.sudpClient(port.getHost().port, extra="")).connect(
             RecorderFactory())

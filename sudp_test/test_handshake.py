@@ -1,5 +1,5 @@
 """
-Tests for L{sudp.handshake}: the sudp/1 handshake functions are
+Tests for L{sudp.udp.handshake}: the sudp/1 handshake functions are
 domain-separated per protocol (sudp/1 over UDP, sframe), so that nothing
 signed for one is accepted by the other.
 """
@@ -9,7 +9,7 @@ import os
 from twisted.trial import unittest
 
 from sudp.errors import BadServerSignature, ClientNotAuthorized
-from sudp.handshake import answerInit, checkAnswer, checkClientProof, clientProof
+from sudp.udp.handshake import answerInit, checkAnswer, checkClientProof, clientProof
 from sudp.keys import Identity
 from sudp.stream.handshake import (
     SEED003, ClientKeyExchange, ServerKeyExchange, StreamConfig, framed)

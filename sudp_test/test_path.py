@@ -82,7 +82,7 @@ class SpoofedSourceTests(unittest.TestCase):
 
         @return: its size.
         """
-        self.client.send(message, self.net.now)
+        self.client.sendMessage(self.client.session, message, self.net.now)
         [(data, _)] = takeOutbox(self.client)
         self.server.receiveDatagram(data, VICTIM, self.net.now)
         return len(data)
@@ -97,7 +97,7 @@ class SpoofedSourceTests(unittest.TestCase):
         self.assertEqual(event.message, b"from the victim's address")
         self.server.events = []
         self.assertEqual(self.session.peerAddr, CLIENT_ADDR)
-        self.server.send(self.session, b"reply", self.net.now)
+        self.server.sendMessage(self.session, b"reply", self.net.now)
         destinations = [dst for _, dst in self.server.outbox]
         self.assertIn(CLIENT_ADDR, destinations)
         self.net.pump()
@@ -117,15 +117,15 @@ class SpoofedSourceTests(unittest.TestCase):
         for i in range(20):
             sent += self.spoof(b"x" * 10)
             for _ in range(5):  # the application answers with more than it got
-                self.server.send(self.session, b"y" * 200, self.net.now)
+                self.server.sendMessage(self.session, b"y" * 200, self.net.now)
             self.net.pump()
             self.net.advance(0.1)
         self.assertGreater(bytesTo(self.net, VICTIM, start), 0)  # the challenges went there
         after = len(self.net.sent)
         for i in range(100):  # the real client and the server go on talking
-            self.client.send(b"real %d" % i, self.net.now)
+            self.client.sendMessage(self.client.session, b"real %d" % i, self.net.now)
             self.net.pump()
-            self.server.send(self.session, b"answer %d" % i, self.net.now)
+            self.server.sendMessage(self.session, b"answer %d" % i, self.net.now)
             self.net.pump()
             self.net.advance(0.5)
         self.assertLessEqual(bytesTo(self.net, VICTIM, start), AMPLIFICATION_FACTOR * sent)
@@ -171,12 +171,12 @@ class RebindingTests(unittest.TestCase):
         net, server, client = connectedPair()
         session = serverSessionOf(server, client)
         net.move(client, NEW_ADDR)  # the old mapping is gone: nothing reaches CLIENT_ADDR
-        client.send(b"c2s after the rebinding", net.now)
+        client.sendMessage(client.session, b"c2s after the rebinding", net.now)
         for data, _ in takeOutbox(client):
             server.receiveDatagram(data, NEW_ADDR, net.now)
         self.assertEqual(session.peerAddr, CLIENT_ADDR)
         # the server answers before the path is validated
-        server.send(session, b"s2c during validation", net.now)
+        server.sendMessage(session, b"s2c during validation", net.now)
         net.pump()
         self.assertEqual(session.peerAddr, NEW_ADDR)
         self.assertEqual(server.counters["paths-validated"], 1)
@@ -185,7 +185,7 @@ class RebindingTests(unittest.TestCase):
         self.assertEqual([e.message for e in net.take("server", MessageReceived)], [b"c2s after the rebinding"])
         # from now on the server sends to the new address only
         start = len(net.sent)
-        server.send(session, b"after", net.now)
+        server.sendMessage(session, b"after", net.now)
         net.pump()
         self.assertEqual([dst for src, dst, _ in net.sent[start:] if src == SERVER_ADDR], [NEW_ADDR])
         self.assertEqual(client.drops["replay"], 0)
@@ -199,7 +199,7 @@ class RebindingTests(unittest.TestCase):
         session = serverSessionOf(server, client)
         net.move(client, NEW_ADDR)
         for i in range(3):
-            client.send(b"%d" % i, net.now)
+            client.sendMessage(client.session, b"%d" % i, net.now)
         net.pump(drop=lambda data, src, dst: src == SERVER_ADDR)
         self.assertEqual(session.peerAddr, CLIENT_ADDR)
         self.assertEqual(server.counters["path-challenges"], 1)
@@ -215,7 +215,7 @@ class RebindingTests(unittest.TestCase):
         net, server, client = connectedPair(serverConfig=Config(pathValidationTimeout=1.0))
         session = serverSessionOf(server, client)
         net.move(client, NEW_ADDR)
-        client.send(b"lost answers", net.now)
+        client.sendMessage(client.session, b"lost answers", net.now)
         net.pump(drop=lambda data, src, dst: src == NEW_ADDR and data[0] & 0xFE == P.CONTROL)
         net.drop = lambda data, src, dst: src == NEW_ADDR and data[0] & 0xFE == P.CONTROL
         net.advance(1.0)
@@ -223,7 +223,7 @@ class RebindingTests(unittest.TestCase):
         self.assertEqual(session.peerAddr, CLIENT_ADDR)
         self.assertEqual(server.drops["path-validation-failed"], 1)
         net.drop = lambda data, src, dst: False
-        client.send(b"tries again", net.now)
+        client.sendMessage(client.session, b"tries again", net.now)
         net.pump()
         self.assertEqual(session.peerAddr, NEW_ADDR)
 
@@ -251,7 +251,7 @@ class RebindingTests(unittest.TestCase):
         """
         net, server, client = connectedPair()
         session = serverSessionOf(server, client)
-        server.send(session, b"hello", net.now)
+        server.sendMessage(session, b"hello", net.now)
         [(data, _)] = takeOutbox(server)
         client.receiveDatagram(data, VICTIM, net.now)
         self.assertEqual(client.session.peerAddr, SERVER_ADDR)

@@ -8,6 +8,7 @@ import random
 
 from twisted.trial import unittest
 
+from sudp.udp.client import ClientState
 from sudp.udp import packets as P
 from sudp.udp.config import Config
 from sudp.udp.events import ClientRefused, SessionOpened
@@ -134,7 +135,7 @@ class ExhaustionTests(unittest.TestCase):
             t += step
             if current is not None:
                 addr, client, began = current
-                if client.state == "established":
+                if client.state == ClientState.ESTABLISHED:
                     results[addr] = net.now - began
                     current = None
                 elif net.now - began > 3.0:

@@ -83,7 +83,7 @@ class ContractTests(unittest.TestCase):
         session.lastRecv = 5.0
         self.assertEqual(rx.lastRecv, 5.0)
         net.now += 1
-        client.send(b"x", net.now)
+        client.sendMessage(client.session, b"x", net.now)
         net.pump()
         self.assertEqual(rx.lastRecv, net.now)
         session.close(net.now)
@@ -108,7 +108,7 @@ class ContractTests(unittest.TestCase):
         path = native.DataPath({session.localIndex: bare}, MessageReceived, MalformedPacket,
                                SessionState.OPEN, server.config.maxDatagramSize)
         for i in range(3):
-            client.send(b"m%d" % i, net.now)
+            client.sendMessage(client.session, b"m%d" % i, net.now)
         datagrams = [d for d, _ in takeOutbox(client)]
         events = []
         self.assertEqual(path.run(datagrams, 0, CLIENT_ADDR, net.now + 2, events), 3)

@@ -64,7 +64,7 @@ class ResetTests(unittest.TestCase):
         """
         net, server, client = connectedPair()
         restart(net)
-        client.send(b"x" * 100, net.now)
+        client.sendMessage(client.session, b"x" * 100, net.now)
         [message] = takeOutbox(client)
         net.server.receiveDatagram(message[0], CLIENT_ADDR, net.now)
         [(reset, dst)] = takeOutbox(net.server)
@@ -96,7 +96,7 @@ class ResetTests(unittest.TestCase):
         """
         net, server, client = connectedPair()
         restart(net, identity=Identity.generate())
-        client.send(b"x" * 100, net.now)
+        client.sendMessage(client.session, b"x" * 100, net.now)
         net.pump()
         self.assertEqual(client.session.state, "open")
         self.assertEqual(client.drops["bad-reset"], 1)
@@ -113,7 +113,7 @@ class ResetTests(unittest.TestCase):
         """
         net, server, client = connectedPair()
         restart(net)
-        client.send(b"x" * 100, net.now)
+        client.sendMessage(client.session, b"x" * 100, net.now)
         [message] = takeOutbox(client)
         net.server.receiveDatagram(message[0], ("127.0.0.1", 40001), net.now)
         [(reset, dst)] = takeOutbox(net.server)
@@ -201,12 +201,12 @@ class ResetTests(unittest.TestCase):
         net, server, client = connectedPair()
         newAddr = ("127.0.0.1", 40010)
         net.move(client, newAddr)
-        client.send(b"after the move", net.now)
+        client.sendMessage(client.session, b"after the move", net.now)
         net.pump()
         self.assertEqual(serverSessionOf(server, client).peerAddr, newAddr)
         self.assertEqual(client.session.resetToken, server.resetToken(serverSessionOf(server, client)))
         restart(net)
-        client.send(b"x" * 50, net.now)
+        client.sendMessage(client.session, b"x" * 50, net.now)
         net.pump()
         self.assertEqual(ends(net, newAddr), ["stateless-reset"])
 

@@ -49,7 +49,7 @@ class SessionHostTests(unittest.TestCase):
         session = serverSessionOf(server, client)
         session.host = serverHost = OnlyTheInterface(server)
         client.session.host = clientHost = OnlyTheInterface(client)
-        client.send(b"hello", net.now)
+        client.sendMessage(client.session, b"hello", net.now)
         session.sendMessage(b"back", net.now)
         client.session._sendControl(client._confirm, net.now)  # a CONFIRM again: answered again
         net.pump()
@@ -64,7 +64,7 @@ class SessionHostTests(unittest.TestCase):
         self.assertEqual((client.session.sendEpoch.number, session.sendEpoch.number), (2, 2))
         newAddr = ("127.0.0.1", 40404)
         net.move(client, newAddr)
-        client.send(b"moved", net.now)
+        client.sendMessage(client.session, b"moved", net.now)
         net.pump()
         self.assertEqual(session.peerAddr, newAddr)
         client.session.close(net.now)

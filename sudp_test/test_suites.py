@@ -242,7 +242,7 @@ class IntegrityLimitTests(unittest.TestCase):
         link, server, client = connect(self, Config(suites=(suite,)))
         s = serverSession(server)
         genuine = []
-        client.send(b"real", link.now)
+        client.sendMessage(client.session, b"real", link.now)
         genuine = [d for d, _ in client.outbox]
         link.pump()
 
@@ -264,7 +264,7 @@ class IntegrityLimitTests(unittest.TestCase):
         self.assertEqual(s.sendEpoch.number, 1)
         self.assertEqual(server.drops["bad-tag"], 5)
         # under the new key, reaching the full limit closes the session
-        client.send(b"real again", link.now)
+        client.sendMessage(client.session, b"real again", link.now)
         genuine = [d for d, _ in client.outbox]
         link.pump()
         forge(10)

@@ -90,7 +90,7 @@ SPEC_SUITES = {"chacha20-poly1305": 1, "aes-256-gcm": 2, "xchacha20-poly1305": 3
 PROTECTED = frozenset((0x18, 0x19, 0x1A, 0x1B))
 # G6_INIT and G6_RESP are gossip6's (protocol.md section 4): assigned, but
 # not received by a sudp/1 engine, so they fall to unexpected-type below
-TYPES = frozenset((P.HELLO, P.COOKIE, P.HANDSHAKE_INIT, P.HANDSHAKE_RESP, P.G6_INIT, P.G6_RESP,
+TYPES = frozenset((P.HELLO, P.COOKIE, P.HANDSHAKE_INIT, P.HANDSHAKE_RESP, P.PLUGIN_INIT, P.PLUGIN_RESP,
                    P.HANDSHAKE_REFUSED, P.STATELESS_RESET)) | PROTECTED
 REPLY_COOKIE = "reply:COOKIE"  # a HELLO: answered statelessly with a COOKIE, not dropped
 PASSES = "passes"  # gets past every drop check of the receiver's first step
@@ -509,8 +509,8 @@ class ProtectedTamperMixin:
         """
         client, server, session = self.client, self.server, self.serverSession
         return [
-            (client, lambda m: client.send(m, self.net.now), client.session, server, CLIENT_ADDR),
-            (server, lambda m: server.send(session, m, self.net.now), session, client, SERVER_ADDR),
+            (client, lambda m: client.sendMessage(client.session, m, self.net.now), client.session, server, CLIENT_ADDR),
+            (server, lambda m: server.sendMessage(session, m, self.net.now), session, client, SERVER_ADDR),
         ]
 
     def capture(self, sender, send, session, receiver, src):
@@ -1131,10 +1131,10 @@ class ReplayMixin:
         session = serverSessionOf(self.server, self.client)
         client, server = self.client, self.server
         self.directions = [
-            Direction("client to server", client, lambda m: client.send(m, self.net.now),
+            Direction("client to server", client, lambda m: client.sendMessage(client.session, m, self.net.now),
                       lambda: client.session, server, lambda: server.sessions.get(session.localIndex),
                       CLIENT_ADDR),
-            Direction("server to client", server, lambda m: server.send(session, m, self.net.now),
+            Direction("server to client", server, lambda m: server.sendMessage(session, m, self.net.now),
                       lambda: session, client, lambda: client.session, SERVER_ADDR),
         ]
         self.rng = random.Random(f"{self.suiteName} {self.ordering}")
@@ -1302,7 +1302,7 @@ class ReplayMixin:
             self.assertReplayed(d, [s for s in d.sent if s.epoch == 1], {"no-key"})
             self.assertReplayed(d, [s for s in d.sent if s.epoch != 1], {"bad-tag", "replay"})
         # (g)
-        self.client.close(self.net.now)
+        self.client.closeSession(self.client.session, self.net.now)
         self.net.pump()
         self.assertEqual(self.server.sessions, {})
         for d, reason in zip(self.directions, ("unknown-session", "no-key")):
@@ -1359,11 +1359,11 @@ class NonceUniquenessMixin:
         for i in range(ROUNDS):
             for j in range(rng.randrange(3)):
                 message = b"c%d.%d" % (i, j)
-                client.send(message, net.now)
+                client.sendMessage(client.session, message, net.now)
                 sent["server"].add(message)
             for j in range(rng.randrange(3)):
                 message = b"s%d.%d" % (i, j)
-                server.send(session, message, net.now)
+                server.sendMessage(session, message, net.now)
                 sent[CLIENT_ADDR].add(message)
             for engine in (client, server):
                 rng.shuffle(engine.outbox)
@@ -1381,9 +1381,9 @@ class NonceUniquenessMixin:
         # each way brings both sides to the same epoch
         net.drop = lambda data, src, dst: False
         net.advance(2)
-        client.send(b"last", net.now)
+        client.sendMessage(client.session, b"last", net.now)
         net.pump()
-        server.send(session, b"last", net.now)
+        server.sendMessage(session, b"last", net.now)
         net.pump()
         self.assertEqual((client.session.state, session.state), ("open", "open"))
         self.assertEqual([e for w, e in net.events if isinstance(e, (SessionEnded, HandshakeFailure))], [])

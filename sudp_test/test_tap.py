@@ -137,8 +137,8 @@ class ServerWideOptionTests(unittest.TestCase):
         options.parseOptions(["--port", "0", "--interface", "127.0.0.1", "--key", rsaKey, "--handshake",
                               "gossip6", "--trusted-keys", trusted, "--difficulty", "3", "--listen", LISTEN])
         [listener] = [s for s in makeService(options) if isinstance(s, StreamListener)]
-        self.assertIsNotNone(listener.endpoint._gossip6)
-        self.assertEqual(listener.endpoint._gossip6.config.difficulty, 3)
+        self.assertIsNotNone(listener.endpoint._handshake)
+        self.assertEqual(listener.endpoint._handshake.config.difficulty, 3)
 
     def test_explicitListenOptionWins(self):
         """

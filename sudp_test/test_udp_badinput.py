@@ -16,7 +16,7 @@ from sudp.errors import BadServerSignature, HandshakeFailed, MessageTooLarge
 from sudp.keys import Identity
 from sudp.udp import packets as P
 from sudp.udp import records as R
-from sudp.udp.client import ClientEngine
+from sudp.udp.client import ClientEngine, ClientState
 from sudp.udp.config import Config
 from sudp.udp.cookie import CookieFactory
 from sudp.udp.events import ClientRefused, HandshakeFailure, MessageReceived, SessionEnded, SessionOpened
@@ -156,10 +156,10 @@ class EngineTestCase(unittest.TestCase):
         server = server or net.server
         session = serverSessionOf(server, client)
         tag = os.urandom(8)
-        client.send(b"ping " + tag, net.now)
+        client.sendMessage(client.session, b"ping " + tag, net.now)
         events = net.pump()
         self.assertIn(b"ping " + tag, messages(events))
-        server.send(session, b"pong " + tag, net.now)
+        server.sendMessage(session, b"pong " + tag, net.now)
         events = net.pump()
         self.assertIn(b"pong " + tag, messages(events))
 
@@ -169,10 +169,10 @@ class EngineTestCase(unittest.TestCase):
         and return it undelivered with its sequence number.
         """
         for i in range(deliverFirst):
-            client.send(b"before %d" % i, net.now)
+            client.sendMessage(client.session, b"before %d" % i, net.now)
         net.pump()
         net.take("server", MessageReceived)
-        client.send(message, net.now)
+        client.sendMessage(client.session, message, net.now)
         [(packet, dst)] = takeOutbox(client)
         self.assertEqual(dst, SERVER_ADDR)
         return packet, header(packet)[2]
@@ -520,7 +520,7 @@ class DataAuthenticationTests(EngineTestCase):
         """
         packets = []
         for i in range(3):
-            self.client.send(b"%d" % i, START)
+            self.client.sendMessage(self.client.session, b"%d" % i, START)
             packets.extend(p for p, _ in takeOutbox(self.client))
         a, b, c = packets
         for p in (c, a):
@@ -541,12 +541,12 @@ class DataAuthenticationTests(EngineTestCase):
         """
         config = Config(replayWindow=1024)
         net, server, client = connectedPair(config)
-        client.send(b"delivered", net.now)
+        client.sendMessage(client.session, b"delivered", net.now)
         net.pump()
-        client.send(b"never delivered", net.now)
+        client.sendMessage(client.session, b"never delivered", net.now)
         [(old, _)] = takeOutbox(client)
         for i in range(1100):
-            client.send(b"%d" % i, net.now)
+            client.sendMessage(client.session, b"%d" % i, net.now)
         events = net.pump()
         self.assertEqual(len(events), 1100)
         session = serverSessionOf(server, client)
@@ -561,8 +561,8 @@ class DataAuthenticationTests(EngineTestCase):
         is a C{replay} even if it was never seen.
         """
         net, server, client = connectedPair(Config(ordering="strict"))
-        client.send(b"first", net.now)
-        client.send(b"second", net.now)
+        client.sendMessage(client.session, b"first", net.now)
+        client.sendMessage(client.session, b"second", net.now)
         (first, _), (second, _) = takeOutbox(client)
         server.receiveDatagram(second, CLIENT_ADDR, net.now)
         self.assertEqual([e.message for e in server.events], [b"second"])
@@ -781,14 +781,14 @@ class ClientHandshakeTests(EngineTestCase):
         self.client.start(self.net.now)
         self.net.pump(drop=lambda data, src, dst: data[0] == P.HANDSHAKE_RESP)
         [self.resp] = [d for s, dst, d in self.net.sent if d[0] == P.HANDSHAKE_RESP]
-        self.assertEqual(self.client.state, "init-sent")
+        self.assertEqual(self.client.state, ClientState.INIT_SENT)
 
     def assertFails(self, data, errorType):
         self.client.receiveDatagram(data, SERVER_ADDR, self.net.now)
         [failure] = self.client.events
         self.assertIsInstance(failure, HandshakeFailure)
         self.assertIsInstance(failure.error, errorType)
-        self.assertEqual(self.client.state, "failed")
+        self.assertEqual(self.client.state, ClientState.FAILED)
         self.assertIsNone(self.client.session)
         self.assertIsNone(self.client.nextDeadline())
         # the genuine RESP can no longer open anything
@@ -836,7 +836,7 @@ class ClientHandshakeTests(EngineTestCase):
         self.assertIsInstance(failure.error, BadServerSignature)
         self.assertIn(other.toText(), str(failure.error))
         self.assertEqual(net.take("server", SessionOpened), [])
-        self.assertEqual(client.state, "failed")
+        self.assertEqual(client.state, ClientState.FAILED)
         self.assertEqual(server.openCount, 0)
 
     def test_genuineRespAfterJunk(self):
@@ -895,7 +895,7 @@ class ClientBadInputTests(EngineTestCase):
         """
         net, server, client = connectedPair()
         session = serverSessionOf(server, client)
-        server.send(session, b"hello", net.now)
+        server.sendMessage(session, b"hello", net.now)
         [(packet, _)] = takeOutbox(server)
         for n in range(1, 29):
             self.assertClientDrops(client, packet[:n], "truncated")
@@ -919,7 +919,7 @@ class ClientBadInputTests(EngineTestCase):
             serverConfig=Config(maxDatagramSize=4000), clientConfig=Config()
         )
         session = serverSessionOf(server, client)
-        server.send(session, b"x" * 2000, net.now)
+        server.sendMessage(session, b"x" * 2000, net.now)
         [(packet, _)] = takeOutbox(server)
         self.assertGreater(len(packet), client.config.maxDatagramSize)
         self.assertClientDrops(client, packet, "oversized")
@@ -1025,7 +1025,7 @@ class AmplificationTests(EngineTestCase):
         a DATA or CONTROL packet for no session a smaller stateless reset.
         """
         net, server, client = connectedPair()
-        client.send(b"x" * 100, net.now)
+        client.sendMessage(client.session, b"x" * 100, net.now)
         net.pump()
         captured = [d for s, dst, d in net.sent]
         ts, cookie = getCookie(server, ("198.51.100.1", 7), net.now)
@@ -1120,16 +1120,16 @@ class AddressAndWindowTests(EngineTestCase):
         """
         net, server, client = connectedPair()
         session = serverSessionOf(server, client)
-        client.send(b"held back", net.now)
+        client.sendMessage(client.session, b"held back", net.now)
         [(held, _)] = takeOutbox(client)
-        client.send(b"newer", net.now)
+        client.sendMessage(client.session, b"newer", net.now)
         net.pump()
         attacker = ("198.51.100.66", 6666)
         server.receiveDatagram(held, attacker, net.now)
         self.assertEqual([e.message for e in server.events], [b"held back"])
         server.events = []
         self.assertEqual(session.peerAddr, CLIENT_ADDR)
-        server.send(session, b"reply", net.now)
+        server.sendMessage(session, b"reply", net.now)
         self.assertEqual([dst for _, dst in takeOutbox(server)], [CLIENT_ADDR])
 
     def test_natRebinding(self):
@@ -1144,11 +1144,11 @@ class AddressAndWindowTests(EngineTestCase):
         self.assertServerDrops(server, forged, newAddr, "bad-tag")
         self.assertEqual(session.peerAddr, CLIENT_ADDR)
         net.move(client, newAddr)
-        client.send(b"from the new port", net.now)
+        client.sendMessage(client.session, b"from the new port", net.now)
         events = net.pump()
         self.assertEqual([e.message for w, e in events], [b"from the new port"])
         self.assertEqual(session.peerAddr, newAddr)
-        server.send(session, b"reply", net.now)
+        server.sendMessage(session, b"reply", net.now)
         [(reply, dst)] = list(server.outbox)
         self.assertEqual(dst, newAddr)
         events = net.pump()
@@ -1168,7 +1168,7 @@ class AddressAndWindowTests(EngineTestCase):
         """
         net, server, client = connectedPair(Config(rekeyAfterMessages=2))
         session = serverSessionOf(server, client)
-        client.send(b"starts a rekey", net.now)
+        client.sendMessage(client.session, b"starts a rekey", net.now)
         for data, _ in takeOutbox(client):  # DATA, then the REKEY_REQUEST
             server.receiveDatagram(data, CLIENT_ADDR, net.now)
         self.assertEqual([ep.number for ep in session.epochs], [0, 1])
@@ -1178,7 +1178,7 @@ class AddressAndWindowTests(EngineTestCase):
         self.assertEqual(len(net.undelivered), 1)
         for i in range(5):
             net.advance(1.0)  # the client retransmits its request
-            client.send(b"%d" % i, net.now)
+            client.sendMessage(client.session, b"%d" % i, net.now)
             net.pump()
         self.assertEqual(session.peerAddr, newAddr)
         # the stuck rekey completed (and, at 2 messages a key, later ones too)
@@ -1214,7 +1214,7 @@ class LimitTests(EngineTestCase):
         lastToThird = [d for s, dst, d in net.sent if dst == ("127.0.0.1", 41002)][-1]
         self.assertEqual(lastToThird[0], P.COOKIE)
         self.assertEqual(server.pendingCount, 2)
-        self.assertEqual(third.state, "init-sent")
+        self.assertEqual(third.state, ClientState.INIT_SENT)
         self.assertWorks(net, first)
 
     def test_maxSessions(self):
@@ -1231,14 +1231,14 @@ class LimitTests(EngineTestCase):
         c = net.add(ClientEngine(server.identity.publicKey, SERVER_ADDR), ("127.0.0.1", 41002))
         c.start(net.now)
         self.assertEqual(dropsDuring(server, net.pump), {"server-full": 1})
-        self.assertEqual(c.state, "init-sent")
+        self.assertEqual(c.state, ClientState.INIT_SENT)
         self.assertWorks(net, a)
         self.assertWorks(net, b)
-        a.close(net.now)
+        a.closeSession(a.session, net.now)
         net.pump()
         self.assertEqual(server.openCount, 1)
         net.advance(0.6)  # c retransmits its INIT
-        self.assertEqual(c.state, "established")
+        self.assertEqual(c.state, ClientState.ESTABLISHED)
         self.assertEqual(server.openCount, 2)
         self.assertWorks(net, b)
         self.assertWorks(net, c)
@@ -1253,10 +1253,10 @@ class LimitTests(EngineTestCase):
         config = Config(rekeyAfterMessages=2, rejectAfterMessages=3)
         net, server, client = connectedPair(config)
         session = serverSessionOf(server, client)
-        server.send(session, b"a", net.now)  # seq 1; then the ask, seq 2
+        server.sendMessage(session, b"a", net.now)  # seq 1; then the ask, seq 2
         self.assertEqual(session.sendEpoch.sendSeq, 3)
         takeOutbox(server)  # all lost
-        client.send(b"x", net.now)  # seq 1, then the client's REKEY_REQUEST
+        client.sendMessage(client.session, b"x", net.now)  # seq 1, then the client's REKEY_REQUEST
         for data, _ in takeOutbox(client):
             server.receiveDatagram(data, CLIENT_ADDR, net.now)
         self.assertEqual(session.state, "closed")
@@ -1283,7 +1283,7 @@ class LimitTests(EngineTestCase):
 
         net.drop = drop
         client = connect(net, CLIENT_ADDR, config)
-        self.assertEqual(client.state, "established")
+        self.assertEqual(client.state, ClientState.ESTABLISHED)
         self.assertLess(len(net.sent), 100, f"{len(net.sent)} datagrams, "
                         f"{client.session.stats['rekeys']} rekeys, no application data")
 
@@ -1297,8 +1297,8 @@ class LimitTests(EngineTestCase):
         session = serverSessionOf(server, client)
         limit = Config().maxMessageSize
         self.assertEqual(limit, MAX - 29)
-        for send, engine, sess in ((lambda m: client.send(m, net.now), client, client.session),
-                                   (lambda m: server.send(session, m, net.now), server, session)):
+        for send, engine, sess in ((lambda m: client.sendMessage(client.session, m, net.now), client, client.session),
+                                   (lambda m: server.sendMessage(session, m, net.now), server, session)):
             seq = sess.sendEpoch.sendSeq
             e = self.assertRaises(MessageTooLarge, send, b"x" * (limit + 1))
             self.assertEqual((e.size, e.limit), (limit + 1, limit))
@@ -1364,10 +1364,10 @@ class NonceTests(EngineTestCase):
         session = serverSessionOf(server, client)
         sent = []
         for i in range(150):
-            client.send(b"c%d" % i, net.now)
+            client.sendMessage(client.session, b"c%d" % i, net.now)
             sent.append(("server", b"c%d" % i))
             if i % 3:
-                server.send(session, b"s%d" % i, net.now)
+                server.sendMessage(session, b"s%d" % i, net.now)
                 sent.append((CLIENT_ADDR, b"s%d" % i))
             if i % 7 == 0:
                 net.pump()
@@ -1408,8 +1408,8 @@ class NonceTests(EngineTestCase):
         net.drop = lambda data, src, dst: rng.random() < 0.33
         for i in range(300):
             if session.state == "open":
-                server.send(session, b"s%d" % i, net.now)
-            client.send(b"c%d" % i, net.now)
+                server.sendMessage(session, b"s%d" % i, net.now)
+            client.sendMessage(client.session, b"c%d" % i, net.now)
             # deliver what is queued in a shuffled order
             for engine, src in ((client, CLIENT_ADDR), (server, SERVER_ADDR)):
                 out = takeOutbox(engine)
@@ -1450,7 +1450,7 @@ class MaliciousPeerTests(EngineTestCase):
         client = net.add(ClientEngine(server.identity.publicKey, SERVER_ADDR, identity=identity))
         client.start(net.now)
         net.pump(drop=lambda data, src, dst: src == CLIENT_ADDR and data[0] == P.CONTROL)
-        self.assertEqual(client.state, "confirm-sent")
+        self.assertEqual(client.state, ClientState.CONFIRM_SENT)
         [session] = server.sessions.values()
         self.assertEqual(session.state, "pending")
         return net, server, client, session
@@ -1575,7 +1575,7 @@ class MaliciousPeerTests(EngineTestCase):
         Once a session is open, a CLIENT_AUTH with a valid proof for another
         key does not change who the server thinks the client is.
         """
-        from sudp.handshake import clientProof
+        from sudp.udp.handshake import clientProof
 
         alice, mallory = Identity.generate(), Identity.generate()
         net, server, client = connectedPair(
@@ -1599,7 +1599,7 @@ class MaliciousPeerTests(EngineTestCase):
         another transcript, a valid proof of an unauthorized key, and none.
         """
         from sudp.errors import ClientNotAuthorized
-        from sudp.handshake import clientProof
+        from sudp.udp.handshake import clientProof
 
         alice, mallory = Identity.generate(), Identity.generate()
         notAPoint = bytes([2] + [0] * 30 + [0x80])  # y = 2 (with the sign bit) is off the curve
@@ -1635,7 +1635,7 @@ class MaliciousPeerTests(EngineTestCase):
         said the last counted, the code took the first.)
         """
         from sudp.errors import ClientNotAuthorized
-        from sudp.handshake import clientProof
+        from sudp.udp.handshake import clientProof
 
         alice, mallory = Identity.generate(), Identity.generate()
         for first, second in ((alice, mallory), (mallory, alice), (alice, alice)):
@@ -1665,7 +1665,7 @@ class MaliciousPeerTests(EngineTestCase):
         self.seal(client.session, R.encodeRecord(R.CONFIRM))
         net.pump()
         self.assertEqual(session.state, "open")
-        self.assertEqual(client.state, "established")
+        self.assertEqual(client.state, ClientState.ESTABLISHED)
 
     def test_appDataRecordOnPendingSession(self):
         """

@@ -202,8 +202,8 @@ def exchange(link, server, client, count):
     """
     s = serverSession(server)
     for i in range(count):
-        client.send(b"c%d.0" % i, link.now)
-        server.send(s, b"s%d.0" % i, link.now)
+        client.sendMessage(client.session, b"c%d.0" % i, link.now)
+        server.sendMessage(s, b"s%d.0" % i, link.now)
         link.pump()
 
 
@@ -227,11 +227,11 @@ class DataTests(unittest.TestCase):
             heavy = second < 300
             for j in range(1 if heavy else (1 if second % 7 == 0 else 0)):
                 msg = b"c%d.%d" % (second, j)
-                client.send(msg, link.now)
+                client.sendMessage(client.session, msg, link.now)
                 sentC.append(msg)
             for j in range(4 if heavy else (1 if second % 5 == 0 else 0)):
                 msg = b"s%d.%d" % (second, j)
-                server.send(s, msg, link.now)
+                server.sendMessage(s, msg, link.now)
                 sentS.append(msg)
             link.pump()
             link.advance(1)
@@ -284,13 +284,13 @@ class DataTests(unittest.TestCase):
         sending afterwards raises SessionClosed.
         """
         link, server, client = connect(self)
-        client.close(link.now)
+        client.closeSession(client.session, link.now)
         link.pump()
         [ended] = link.take("server", SessionEnded)
         self.assertEqual(ended.reason.reason, "closed-by-peer")
         [ended] = link.take(CLIENT_ADDR, SessionEnded)
         self.assertEqual(ended.reason.reason, "closed")
-        self.assertRaises(SessionClosed, client.send, b"x", link.now)
+        self.assertRaises(SessionClosed, client.sendMessage, client.session, b"x", link.now)
 
     def test_shutdown(self):
         """
@@ -311,8 +311,8 @@ class DataTests(unittest.TestCase):
         link, server, client = connect(self, config)
         link.drop = lambda data, src, dst: src == SERVER_ADDR  # rekey responses never arrive
         for i in range(6):  # 1 confirm + 6 = 7 packets, then the rekey request is the 8th
-            client.send(b"m%d" % i, link.now)
-        self.assertRaises(SessionClosed, client.send, b"one too many", link.now)
+            client.sendMessage(client.session, b"m%d" % i, link.now)
+        self.assertRaises(SessionClosed, client.sendMessage, client.session, b"one too many", link.now)
         [ended] = link.take(CLIENT_ADDR, SessionEnded) or [None]
         link.pump()
         self.assertEqual(client.session.closeReason, "key-exhausted")
@@ -338,7 +338,7 @@ class RegressionTests(unittest.TestCase):
         s = serverSession(server)
         link.drop = lambda data, src, dst: True  # nothing arrives any more
         for i in range(2):  # the ack was 0; these are 1 and 2; the rekey ask that follows is 3
-            server.send(s, b"m%d" % i, link.now)
+            server.sendMessage(s, b"m%d" % i, link.now)
         self.assertEqual(s.sendEpoch.sendSeq, 4)
         link.drop = lambda data, src, dst: False
         client.session._sendControl(client._confirm, link.now)  # a retransmitted CONFIRM
@@ -372,14 +372,14 @@ class RegressionTests(unittest.TestCase):
         """
         link, server, client = connect(self)
         s = serverSession(server)
-        client.send(b"old", link.now)
+        client.sendMessage(client.session, b"old", link.now)
         [(held, _)] = client.outbox
         client.outbox = []
-        client.send(b"new", link.now)
+        client.sendMessage(client.session, b"new", link.now)
         link.pump()
         server.receiveDatagram(held, ("127.0.0.1", 6666), link.now)
         self.assertEqual(s.peerAddr, CLIENT_ADDR)
-        client.send(b"newest", link.now)
+        client.sendMessage(client.session, b"newest", link.now)
         [(newest, _)] = client.outbox
         client.outbox = []
         server.receiveDatagram(newest, ("127.0.0.1", 7777), link.now)
@@ -481,12 +481,12 @@ class CipherCacheTests(unittest.TestCase):
         for round_ in range(20):
             for addr, client in clients:
                 message = b"%s:%d" % (str(addr[1]).encode(), round_)
-                client.send(message, link.now)
+                client.sendMessage(client.session, message, link.now)
                 sent[addr].append(message)
                 link.pump()
                 self.assertLessEqual(len(server.ciphers), 2)
                 reply = sessions[client.session.localIndex]
-                server.send(reply, b"r" + message, link.now)
+                server.sendMessage(reply, b"r" + message, link.now)
                 link.pump()
         got = [e for w, e in link.events if w == "server" and isinstance(e, MessageReceived)]
         for addr, _ in clients:

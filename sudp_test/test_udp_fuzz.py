@@ -325,8 +325,8 @@ class EngineFuzzTests(unittest.TestCase):
         self.count = 0
         # real packets of every kind, all already delivered
         for i in range(8):
-            self.client.send(b"c%d" % i, self.net.now)
-            self.server.send(self.session, b"s%d" % i, self.net.now)
+            self.client.sendMessage(self.client.session, b"c%d" % i, self.net.now)
+            self.server.sendMessage(self.session, b"s%d" % i, self.net.now)
             self.net.pump()
         self.fromClient = [d for s, dst, d in self.net.sent if dst == SERVER_ADDR]
         self.fromServer = [d for s, dst, d in self.net.sent if s == SERVER_ADDR]
@@ -343,8 +343,8 @@ class EngineFuzzTests(unittest.TestCase):
         self.assertEqual(self.client.session.state, "open")
         self.count += 1
         tag = b"%d" % self.count
-        self.client.send(b"ping" + tag, self.net.now)
-        self.server.send(self.session, b"pong" + tag, self.net.now)
+        self.client.sendMessage(self.client.session, b"ping" + tag, self.net.now)
+        self.server.sendMessage(self.session, b"pong" + tag, self.net.now)
         events = self.net.pump()
         got = sorted(e.message for w, e in events if isinstance(e, MessageReceived))
         self.assertEqual(got, [b"ping" + tag, b"pong" + tag])
@@ -455,7 +455,7 @@ class EngineFuzzTests(unittest.TestCase):
         net, server, client = connectedPair(Config(ordering="strict" if strict else "window"))
         packets = []
         for i in range(12):
-            client.send(b"%d" % i, net.now)
+            client.sendMessage(client.session, b"%d" % i, net.now)
             packets.extend(d for d, _ in takeOutbox(client))
         order = data.draw(st.lists(st.integers(0, len(packets) - 1), max_size=40))
         for i in order:

@@ -197,11 +197,11 @@ class Scenario:
 
     def clientSends(self, name, when):
         self.runTimers(self.t(when))
-        self.client.send(self.v[name], self.t(when))
+        self.client.sendMessage(self.client.session, self.v[name], self.t(when))
 
     def serverSends(self, name, when):
         self.runTimers(self.t(when))
-        self.server.send(self.session, self.v[name], self.t(when))
+        self.server.sendMessage(self.session, self.v[name], self.t(when))
 
     def events(self, engine, kind):
         found = [e for e in engine.events if isinstance(e, kind)]
@@ -550,7 +550,7 @@ class EngineTests(unittest.TestCase):
         newAddr = ("127.0.0.1", 51000)
         s.session.sendEpoch.sendSeq = 10
         s.client.session.sendEpoch.sendSeq = 9
-        s.client.send(b"from a new port", s.t("t_server_pong"))  # sequence 9
+        s.client.sendMessage(s.client.session, b"from a new port", s.t("t_server_pong"))  # sequence 9
         [(moved, _)] = s.client.outbox
         s.client.outbox = []
         s.server.random = lambda n: v["path_challenge_value"][:n]

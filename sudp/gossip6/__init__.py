@@ -10,6 +10,7 @@ endpoints with C{handshake=gossip6}. The specification is docs/gossip6.md. ::
   proof     the scrypt proof of work: check, and solve (in a thread)
   checks    the server's and the client's ordered discard rules, the reuse record
   keys      the transcript and the session keys
-  udp       the server and client engines for UDP
+  udp       the halves of the UDP server and client engines
   stream    the key exchange for sframe
+  handshake the plug-in object (sudp.interfaces.IHandshake) endpoints are given
 """

@@ -137,26 +137,3 @@ def gossip6FromOptions(options, what, serverKey=None):
             f"{what} (gossip6): give trustedKeys=FILE (the peers' RSA keys, one per line)"
             + (" or serverKey=rsa-..." if what.endswith("client") else ""))
     return config, trusted
-
-
-def handshakeFromOptions(options, what, setupClass, authorized=None, serverKey=None):
-    """
-    Take C{handshake=sudp|gossip6} and, for gossip6, its options out of an
-    endpoint string's options (sudp: and sframe: alike).
-
-    @param setupClass: builds the setup from C{(trusted keys, Gossip6Config)}.
-    @param authorized: the C{authorizedKeys=} given, refused with gossip6.
-    @return: a C{setupClass} instance, or None for the sudp/1 handshake.
-    @raise ConfigurationError: on a bad combination or value.
-    """
-    handshake = options.pop("handshake", "sudp")
-    if handshake == "sudp":
-        return None
-    if handshake != "gossip6":
-        raise ConfigurationError(f"{what}: handshake is sudp or gossip6, not {handshake!r}")
-    if authorized is not None:
-        raise ConfigurationError(f"{what}: gossip6 authenticates peers with trustedKeys=, not authorizedKeys=")
-    if "suites" in options:
-        raise ConfigurationError(f"{what}: gossip6 protects data with aes-256-gcm only (no suites=)")
-    config, trusted = gossip6FromOptions(options, what, serverKey)
-    return setupClass(trusted, config)

@@ -26,7 +26,7 @@ from sudp.stream.handshake import GCM_FRAMES, Established, Messages, frameKeys, 
 from sudp.stream.rekey import keyChains
 from sudp.work import WorkNeeded
 from sudp.udp.keyschedule import Ephemeral
-from sudp.udp.packets import G6_INIT, G6_RESP
+from sudp.gossip6.wire import G6_INIT, G6_RESP
 
 
 MAX_MESSAGE = 1536  # type byte and m|s with RSA-4096 and an IPv6 peer: 1,140 bytes

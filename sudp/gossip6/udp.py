@@ -1,34 +1,38 @@
+# -*- test-case-name: sudp_test.test_gossip6, sudp_test.test_gossip6_rules -*-
 """
-gossip6 on UDP: server and client engines (sans-IO, like sudp/1's).
+gossip6 on UDP: the halves the sudp/1 engines are given (sans-IO, like
+sudp/1's, L{sudp.udp.sudp1}).
 
 The handshake sits behind sudp/1's stateless cookie (HELLO, COOKIE), then
 G6_INIT carries the client's m|s and G6_RESP the server's; the client's
 CONFIRM and everything after are sudp/1 CONTROL and DATA packets of an
 AES-256-GCM session (rekeys included, signed with the server's RSA key).
 
-A proof of work is seconds of CPU at high difficulties: the engines never
-compute one in a call. They report L{WorkNeeded} with a
-L{sudp.gossip6.proof.ProofJob}; whoever drives the engine runs
-C{job.run()} (the Twisted adapters in a worker thread) and then calls
-C{workDone(job, now)} (or C{workFailed(job, now)}).
+A proof of work is seconds of CPU at high difficulties: the halves never
+compute one in a call. They ask their engine for off-thread work
+(L{sudp.work.WorkNeeded} with a L{sudp.gossip6.proof.ProofJob}); whoever
+drives the engine runs C{job.run()} (the Twisted adapters in a worker
+thread) and then calls the engine's C{workDone(job, now)} (or
+C{workFailed(job, now)}).
 """
 
 import os
 
+from zope.interface import implementer
+
 from sudp.errors import HandshakeFailed
-from sudp.handshake import randomIndex
+from sudp.interfaces import IDatagramClientHandshake, IDatagramServerHandshake
 from sudp.gossip6.checks import ReuseRecord, checkSigned, trustStore
 from sudp.gossip6.config import Gossip6Config
 from sudp.gossip6.keys import SUITE, sessionKeys
 from sudp.gossip6.proof import ProofJob
-from sudp.gossip6.wire import Gossip6Init, Gossip6Resp
-from sudp.udp import packets as P
-from sudp.udp.client import IDLE, INIT_SENT, ClientEngine
+from sudp.gossip6.wire import G6_INIT, G6_RESP, Gossip6Init, Gossip6Resp
+from sudp.udp.client import ClientEngine
 from sudp.udp.config import Config
-from sudp.work import WorkNeeded
+from sudp.udp.handshake import randomIndex
 from sudp.udp.keyschedule import Ephemeral
-from sudp.udp.server import SOLVING, ServerEngine
-from sudp.udp.timers import NEVER
+from sudp.udp.server import ServerEngine
+from sudp.udp.sudp1 import Opening
 
 
 class Gossip6Refused(HandshakeFailed):
@@ -44,228 +48,158 @@ class Gossip6Refused(HandshakeFailed):
                                        + (f" ({detail})" if detail else ""))
 
 
-class _Solving:
+class _Half:
     """
-    A server handshake whose answer is being proven: holds its slot among
-    the pending handshakes until the proof is ready or the time is up.
-    """
-
-    state = SOLVING
-    respBytes = None
-
-    def __init__(self, engine, init, initBytes, addr, clientKey, ephemeral, secret, job, expires):
-        self.engine = engine
-        self.init = init
-        self.initBytes = initBytes
-        self.addr = addr
-        self.clientKey = clientKey
-        self.ephemeral = ephemeral
-        self.secret = secret
-        self.job = job
-        self.remoteIndex = init.senderIndex
-        self.expires = expires
-        self.deadline = NEVER
-        self.done = False
-
-    def onTimer(self, now):
-        if not self.done and now >= self.expires:
-            self.engine._solved(self, now, expired=True)
-
-    def evict(self, now):
-        """
-        Give this handshake's slot to a newcomer: the proof is cancelled.
-        """
-        if not self.done:
-            self.engine._solved(self, now)
-            self.job.cancel()
-            self.engine.drops["pending-evicted"] += 1
-
-
-class Gossip6ServerEngine(ServerEngine):
-    """
-    A server that answers gossip6 handshakes (and only those).
+    What both halves hold: the trusted keys, the options, and the addresses
+    a peer may name as ours.
 
     @ivar trusted: DER SubjectPublicKeyInfo -> the trusted L{RSAPublicKey}.
-    @ivar localAddresses: the C{(host, port)} pairs clients may name as
-        this server (the Gossip-6 spec's "Bob's P2P listening socket"): the
-        configured ones, else the adapter sets the socket's own.
-    @ivar reuse: the L{ReuseRecord} of accepted proofs.
+    @ivar localAddresses: the C{(host, port)} pairs a peer may name as this
+        side (the Gossip-6 spec's "Bob's P2P listening socket" and "Alice's
+        P2P client socket"): the configured ones, else the socket's own
+        (L{bound}).
     """
 
-    INIT_TYPE = P.G6_INIT
-
-    def __init__(self, identity, trustedKeys, config=None, gossip6=None, cookieSecret=None, random=os.urandom):
-        """
-        @param identity: the server's L{sudp.rsakeys.RSAIdentity}.
-        @param trustedKeys: the clients' L{sudp.rsakeys.RSAPublicKey}s.
-        @param gossip6: a L{Gossip6Config}.
-        """
-        ServerEngine.__init__(self, identity, config or Config(suites=(SUITE,)), None, cookieSecret, random)
+    def __init__(self, trustedKeys, gossip6):
         self.gossip6 = gossip6 or Gossip6Config()
         self.trusted = trustStore(trustedKeys)
         self.localAddresses = self.gossip6.localAddresses
+
+    def bound(self, address):
+        """
+        Without configured localAddresses, answer to the socket's own.
+        """
+        if not self.localAddresses:
+            self.localAddresses = (address,)
+
+
+@implementer(IDatagramServerHandshake)
+class Gossip6Server(_Half):
+    """
+    The server half: answers gossip6 handshakes (and only those).
+
+    @ivar reuse: the L{ReuseRecord} of accepted proofs.
+    """
+
+    initType = G6_INIT
+
+    def __init__(self, identity, trustedKeys, gossip6=None):
+        """
+        @param identity: the server's L{sudp.rsakeys.RSAIdentity} (its
+            engine's too: it signs the rekeys).
+        @param trustedKeys: the clients' L{sudp.rsakeys.RSAPublicKey}s.
+        @param gossip6: a L{Gossip6Config}.
+        """
+        _Half.__init__(self, trustedKeys, gossip6)
+        self.signatureSize = identity.signatureSize
         self.reuse = ReuseRecord(self.gossip6.maxReuseRecords)
 
-    def _decodeInit(self, data):
+    def decodeInit(self, data):
         return Gossip6Init.decode(data)
 
-    def _answer(self, init, initBytes, addr, now):
+    def answer(self, engine, init, initBytes, addr, now):
         reason, clientKey = checkSigned(init.signed, now, self.localAddresses, self.trusted, self.gossip6, self.reuse)
         if reason:
-            self.refuse(addr, reason)  # counted, and reported for the server's log
+            engine.refuse(addr, reason)  # counted, and reported for the server's log
             return
-        ephemeral = Ephemeral(self.random(32))
+        ephemeral = Ephemeral(engine.random(32))
         try:
             secret = ephemeral.exchange(init.signed.message.dhe)
         except HandshakeFailed:
-            self.drops["bad-ephemeral"] += 1
+            engine.drops["bad-ephemeral"] += 1
             return
-        job = ProofJob(self.identity, ephemeral.public, addr, int(now), self.gossip6, self.random)
-        solving = _Solving(self, init, initBytes, addr, clientKey, ephemeral, secret, job,
-                           now + self.config.handshakeTimeout)
-        job.context = solving
-        self.byEphemeral[bytes(init.ephemeral)] = solving
-        self.holdSlot(solving, addr)
-        self.timers.arm(solving, solving.expires)
-        self.counters["proofs-started"] += 1
-        self.events.append(WorkNeeded(job))
+        job = ProofJob(engine.identity, ephemeral.public, addr, int(now), self.gossip6, engine.random)
+        job.context = engine.awaitWork(job, init, addr, now, (init, initBytes, clientKey, secret))
+        engine.counters["proofs-started"] += 1
 
-    def workDone(self, job, now):
+    def workDone(self, engine, pending, now):
         """
         The server's own proof is solved: send G6_RESP and keep the session
         pending until the client's CONFIRM.
         """
-        solving = job.context
-        if solving.done:  # expired meanwhile, or the server shut down
-            return
-        self._solved(solving, now)
-        index = self._newIndex()
-        resp = Gossip6Resp(solving.init.senderIndex, index, job.signed).encode()
-        keys = sessionKeys(solving.initBytes, resp, solving.secret)
-        self._pending(index, solving.init.senderIndex, solving.init.ephemeral, SUITE, keys, resp, solving.addr, now,
-                      peerKey=solving.clientKey)
-        self.counters["proof-attempts"] += job.attempts
+        init, initBytes, clientKey, secret = pending.context
+        job = pending.job
+        index = engine.newIndex()
+        resp = Gossip6Resp(init.senderIndex, index, job.signed).encode()
+        keys = sessionKeys(initBytes, resp, secret)
+        engine.openPending(index, init.senderIndex, init.ephemeral, SUITE, keys, resp, pending.addr, now,
+                           peerKey=clientKey)
+        engine.counters["proof-attempts"] += job.attempts
 
-    def workFailed(self, job, now):
+    def workFailed(self, engine, pending, now):
         """
         The proof could not be made (cancelled, or the solver failed).
         """
-        if not job.context.done:
-            self._solved(job.context, now)
-            self.drops["proof-failed"] += 1
-
-    def _solved(self, solving, now, expired=False):
-        solving.done = True
-        solving.deadline = NEVER
-        if self.byEphemeral.get(bytes(solving.init.ephemeral)) is solving:
-            del self.byEphemeral[bytes(solving.init.ephemeral)]
-        self.releaseSlot(solving)
-        if expired:
-            solving.job.cancel()
-            self.drops["handshake-expired"] += 1
-
-    def shutdown(self, now):
-        for solving in [s for s in self.byEphemeral.values() if s.state is SOLVING]:
-            self._solved(solving, now)
-            solving.job.cancel()
-        ServerEngine.shutdown(self, now)
+        engine.drops["proof-failed"] += 1
 
 
-class Gossip6ClientEngine(ClientEngine):
+@implementer(IDatagramClientHandshake)
+class Gossip6Client(_Half):
     """
-    A client that runs the gossip6 handshake: it proves and signs its m
-    first (L{WorkNeeded}), then HELLO, COOKIE, G6_INIT, G6_RESP, CONFIRM.
-
-    @ivar localAddresses: the C{(host, port)} pairs the server may name as
-        this client (the Gossip-6 spec's "Alice's P2P client socket"): configured, or
-        set by the adapter to the socket's own address.
+    The client half: it proves and signs its m first (the engine reports
+    L{sudp.work.WorkNeeded}), then HELLO, COOKIE, G6_INIT, G6_RESP, CONFIRM.
     """
 
-    RESP_TYPE = P.G6_RESP
+    respType = G6_RESP
+    pinned = ()  # no Ed25519 key: the trusted RSA keys decide
 
-    def __init__(self, identity, trustedKeys, serverAddr, config=None, gossip6=None, random=os.urandom):
+    def __init__(self, identity, trustedKeys, gossip6=None):
         """
         @param identity: the client's L{sudp.rsakeys.RSAIdentity}.
         @param trustedKeys: the servers' L{sudp.rsakeys.RSAPublicKey}s.
         """
-        ClientEngine.__init__(self, None, serverAddr, config or Config(suites=(SUITE,)), None, random)
+        _Half.__init__(self, trustedKeys, gossip6)
         self.rsaIdentity = identity
-        self.gossip6 = gossip6 or Gossip6Config()
-        self.trusted = trustStore(trustedKeys)
-        self.localAddresses = self.gossip6.localAddresses
-        self._job = None
+        self.signatureSize = max((key.signatureSize for key in self.trusted.values()), default=0)
+        self._job = self._ephemeral = None
 
-    def start(self, now):
+    def start(self, engine, now):
         """
-        Start the handshake clock and ask for the proof of work of our m.
+        @return: the proof of work of our m.
         """
-        if self.state is not IDLE:
-            raise HandshakeFailed("the handshake was already started")
-        self._expires = now + self.config.handshakeTimeout
-        self.state = SOLVING
-        self._ephemeral = Ephemeral(self.random(32))
-        self._job = ProofJob(self.rsaIdentity, self._ephemeral.public, self.serverAddr, int(now), self.gossip6,
-                             self.random)
-        self.events.append(WorkNeeded(self._job))
+        self._ephemeral = Ephemeral(engine.random(32))
+        self._job = ProofJob(self.rsaIdentity, self._ephemeral.public, engine.serverAddr, int(now), self.gossip6,
+                             engine.random)
+        return self._job
 
-    def workDone(self, job, now):
-        """
-        Our m|s is ready: start the cookie exchange.
-        """
-        if self.state is SOLVING and job is self._job:
-            self._hello(now)
+    def workFailed(self, job):
+        return HandshakeFailed("gossip6: the proof of work could not be made")
 
-    def workFailed(self, job, now):
-        if self.state is SOLVING and job is self._job:
-            self._fail(HandshakeFailed("gossip6: the proof of work could not be made"), now)
+    def makeInit(self, engine, timestamp, cookie):
+        index = randomIndex(engine.random)
+        return index, Gossip6Init(index, timestamp, cookie, self._job.signed).encode()
 
-    def _makeInit(self, timestamp, cookie):
-        self._index = randomIndex(self.random)
-        return Gossip6Init(self._index, timestamp, cookie, self._job.signed).encode()
+    def decodeResp(self, data):
+        return Gossip6Resp.decode(data)
 
-    def _resp(self, data, now):
-        resp = Gossip6Resp.decode(data)
-        if self.state is not INIT_SENT or resp.receiverIndex != self._index:
-            self.drops["unexpected-resp"] += 1
-            return
+    def checkResp(self, engine, resp, respBytes, initBytes, now):
         reason, serverKey = checkSigned(resp.signed, now, self.localAddresses, self.trusted, self.gossip6)
         if reason:
-            self.drops[reason] += 1
-            self._fail(Gossip6Refused(reason), now)
-            return
-        try:
-            secret = self._ephemeral.exchange(resp.signed.message.dhe)
-        except HandshakeFailed as e:
-            self._fail(e, now)
-            return
-        self._confirming(SUITE, resp.senderIndex, sessionKeys(self._packet, data, secret), serverKey, b"", now)
+            engine.drops[reason] += 1
+            raise Gossip6Refused(reason)
+        secret = self._ephemeral.exchange(resp.signed.message.dhe)
+        return Opening(SUITE, resp.senderIndex, sessionKeys(initBytes, respBytes, secret), serverKey)
 
-    def _fail(self, error, now):
-        if self._job is not None and self.state is SOLVING:
-            self._job.cancel()
-        ClientEngine._fail(self, error, now)
-
-
-class Gossip6Setup:
-    """
-    What a C{sudp:} endpoint needs to run gossip6 instead of the sudp/1
-    handshake: the trusted keys and the options.
-    """
-
-    def __init__(self, trustedKeys, config=None):
-        self.trustedKeys = tuple(trustedKeys)
-        self.config = config or Gossip6Config()
-
-    def serverEngine(self, identity, config, cookieSecret=None):
-        return Gossip6ServerEngine(identity, self.trustedKeys, config, self.config, cookieSecret)
-
-    def clientEngine(self, identity, serverAddr, config):
-        return Gossip6ClientEngine(identity, self.trustedKeys, serverAddr, config, self.config)
-
-    def bound(self, engine, udpPort):
+    def checkRefusal(self, refused, initBytes, offered):
         """
-        Without configured localAddresses, the engine answers to its socket's own.
+        A gossip6 server never refuses a suite: a refusal is unexpected.
         """
-        if not engine.localAddresses:
-            host = udpPort.getHost()
-            engine.localAddresses = ((host.host, host.port),)
+        return None, "unexpected-refusal"
+
+
+def gossip6ServerEngine(identity, trustedKeys, config=None, gossip6=None, cookieSecret=None, random=os.urandom):
+    """
+    @return: a L{ServerEngine} answering gossip6 handshakes (and only those)
+        with a L{Gossip6Server} half.
+    """
+    return ServerEngine(identity, config or Config(suites=(SUITE,)), None, cookieSecret, random,
+                        handshake=Gossip6Server(identity, trustedKeys, gossip6))
+
+
+def gossip6ClientEngine(identity, trustedKeys, serverAddr, config=None, gossip6=None, random=os.urandom):
+    """
+    @return: a L{ClientEngine} running the gossip6 handshake with a
+        L{Gossip6Client} half.
+    """
+    return ClientEngine(None, serverAddr, config or Config(suites=(SUITE,)), None, random,
+                        handshake=Gossip6Client(identity, trustedKeys, gossip6))

@@ -19,7 +19,12 @@ import struct
 
 from sudp.addresses import unmappedHost
 from sudp.errors import MalformedPacket
-from sudp.udp.packets import G6_INIT, G6_RESP, expectType
+from sudp.udp.packets import expectType
+
+# the type bytes sudp/1 reserves for a handshake plug-in (sudp.udp.packets:
+# PLUGIN_INIT, PLUGIN_RESP), gossip6's in protocol.md section 4
+G6_INIT = 0x15
+G6_RESP = 0x16
 
 DHE_SIZE = 32
 NONCE_SIZE = 16

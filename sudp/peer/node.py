@@ -156,7 +156,7 @@ class PeerNode(DatagramProtocol):
             peer.session.close(now, text="peer removed")
         if peer.engine is not None:
             engine = peer.engine
-            engine.close(now)
+            engine.closeSession(engine.session, now)
             self._drain(engine)  # its CLOSE: the peer is no longer listed, so _flushAll would not see it
             self._forget(engine)
         self._flushAll()

@@ -1,23 +1,18 @@
+# -*- test-case-name: sudp_test.test_listener, sudp_test.test_sframe_integration -*-
 """
-sframe endpoints: wrap any stream endpoint. ::
+sframe endpoints: wrap any stream endpoint. Their string forms
+(C{sframe:key=server.key:endpoint=tcp\\:9001}) are parsed in
+L{sudp.parsers}.
 
-  sframe:key=server.key:endpoint=tcp\\:9001
-  sframe:serverKey=ed25519-...:endpoint=tcp\\:127.0.0.1\\:9001
-
-Options: C{suites=aes-256-ctr-sha256,chacha20-poly1305},
-C{maxFramePayload=65536}, C{frameTimeout=30}, C{handshakeTimeout=10}; a
-server takes C{authorizedKeys=FILE}, a client C{key=FILE}.
+The handshake is a plug-in object (L{sudp.interfaces.IHandshake}) the
+endpoint is given; None: sudp/1's.
 """
 
 from twisted.internet import defer
-from twisted.internet.endpoints import clientFromString, serverFromString
 from twisted.internet.interfaces import IStreamClientEndpoint, IStreamServerEndpoint
 from zope.interface import implementer
 
-from sudp.errors import ConfigurationError
-from sudp.options import checkNames, configFromOptions, optionNames, rejectGossip6Only
-from sudp.keys import loadAuthorizedKeys
-from sudp.stream.handshake import StreamConfig, parseStreamSuites
+from sudp.stream.handshake import StreamConfig
 from sudp.stream.listener import LimitedListenerFactory
 from sudp.stream.protocol import SFrameFactory
 
@@ -28,25 +23,27 @@ class SFrameServerEndpoint:
     An sframe server on top of any stream server endpoint.
     """
 
-    def __init__(self, reactor, inner, identity, config=None, authorizedKeys=None, gossip6=None):
+    def __init__(self, reactor, inner, identity, config=None, authorizedKeys=None, handshake=None):
         """
-        @param gossip6: a L{sudp.gossip6.stream.Gossip6StreamSetup} to run the
-            gossip6 key exchange (C{identity} is then an RSA identity).
+        @param handshake: the L{sudp.interfaces.IHandshake} whose key
+            exchange to run (C{identity} is the key it signs with), or None
+            for sudp/1's.
         """
         self._reactor = reactor
         self._inner = inner
         self._identity = identity
         self._config = config or StreamConfig()
         self._authorizedKeys = authorizedKeys
-        self._gossip6 = gossip6
+        self._handshake = handshake
 
     def listen(self, factory):
         """
         @return: the inner endpoint's listening port, serving C{factory}'s
             protocols over sframe.
         """
+        exchanges = keyExchanges(self._handshake, False, self._identity, self._config)
         framing = SFrameFactory(factory, self._config, self._reactor, identity=self._identity,
-                                authorizedKeys=self._authorizedKeys, gossip6=self._gossip6, isClient=False)
+                                authorizedKeys=self._authorizedKeys, gossip6=_Exchanges(exchanges), isClient=False)
         limited = LimitedListenerFactory(framing, self._config, self._reactor)
         framing.connectionLog = limited.connectionLog
         return self._inner.listen(limited)
@@ -59,18 +56,19 @@ class SFrameClientEndpoint:
     with the application protocol once the server proved its key.
     """
 
-    def __init__(self, reactor, inner, serverKey, config=None, identity=None, gossip6=None):
+    def __init__(self, reactor, inner, serverKey, config=None, identity=None, handshake=None):
         """
-        @param gossip6: a L{sudp.gossip6.stream.Gossip6StreamSetup} to run the
-            gossip6 key exchange (C{identity} is then the client's RSA
-            identity, and C{serverKey} is unused: the trusted keys decide).
+        @param handshake: the L{sudp.interfaces.IHandshake} whose key
+            exchange to run (C{identity} is then the client's key for it,
+            and C{serverKey} is unused: the handshake's trusted keys
+            decide), or None for sudp/1's.
         """
         self._reactor = reactor
         self._inner = inner
         self._serverKey = serverKey
         self._config = config or StreamConfig()
         self._identity = identity
-        self._gossip6 = gossip6
+        self._handshake = handshake
 
     def connect(self, factory):
         state = {}
@@ -84,8 +82,9 @@ class SFrameClientEndpoint:
                 wrapper.transport.abortConnection()
 
         ready = defer.Deferred(cancel)
+        exchanges = keyExchanges(self._handshake, True, self._identity, self._config, self._serverKey)
         wrapping = SFrameFactory(factory, self._config, self._reactor, identity=self._identity,
-                                 serverKey=self._serverKey, ready=ready, gossip6=self._gossip6, isClient=True)
+                                 serverKey=self._serverKey, ready=ready, gossip6=_Exchanges(exchanges), isClient=True)
         connecting = self._inner.connect(wrapping)
         state["connecting"] = connecting
 
@@ -100,88 +99,30 @@ class SFrameClientEndpoint:
         return ready
 
 
-def _config(options):
-    return configFromOptions(StreamConfig, options, parseStreamSuites, "sframe")
-
-
-SERVER_OPTIONS = frozenset({"key", "endpoint", "authorizedKeys", "handshake", "createKey"})
-CLIENT_OPTIONS = frozenset({"serverKey", "serverKeys", "endpoint", "key", "handshake", "createKey"})
-
-
-def _checkNames(options, own, what):
-    from sudp.gossip6.config import OPTION_NAMES as GOSSIP6_NAMES
-
-    checkNames(options, own | optionNames(StreamConfig) | set(GOSSIP6_NAMES), what)
-
-
-def _inner(parse, reactor, description):
+def keyExchanges(handshake, isClient, identity, config, serverKeys=()):
     """
-    Parse the stream endpoint sframe wraps.
-
-    @raise ConfigurationError: whatever Twisted's parser or the endpoint
-        class refuses, named as this option's.
+    @param handshake: an L{sudp.interfaces.IHandshake}, or None for sudp/1's
+        with C{serverKeys} pinned (a client).
+    @return: a zero-argument callable giving a fresh
+        C{IStreamKeyExchange} for each connection.
     """
-    try:
-        return parse(reactor, description)
-    except Exception as e:
-        raise ConfigurationError(f"sframe: endpoint={description!r}: {type(e).__name__}: {e}") from e
+    if handshake is None:
+        from sudp.stream.handshake import ClientKeyExchange, ServerKeyExchange
+
+        if isClient:
+            return lambda: ClientKeyExchange(serverKeys, config, identity=identity)
+        return lambda: ServerKeyExchange(identity, config)
+    return lambda: handshake.streamKeyExchange(isClient, identity, config)
 
 
-def parseServer(reactor, /, *args, **kwargs):
+class _Exchanges:
     """
-    C{sframe:key=FILE:endpoint=INNER[:authorizedKeys=FILE][:option=value...]}
+    L{keyExchanges} as today's C{SFrameFactory(gossip6=...)} calls it, until
+    that factory takes C{keyExchanges} itself.
     """
-    from sudp.udp.endpoints import identityFromFile, popCreateKey
 
-    options = dict(kwargs)
-    _checkNames(options, SERVER_OPTIONS, "sframe server")
-    if args:
-        raise ConfigurationError(f"sframe server: options only (key=, endpoint=), got {args}")
-    keyFile = options.pop("key", None)
-    inner = options.pop("endpoint", None)
-    if not keyFile or not inner:
-        raise ConfigurationError(r"sframe server: give key=FILE and endpoint=..., e.g. sframe:key=server.key:endpoint=tcp\:9001")
-    authorized = options.pop("authorizedKeys", None)
-    gossip6 = _handshake(options, "sframe server", authorized=authorized)
-    create = popCreateKey(options, "sframe server")
-    config = _config(options)
-    rejectGossip6Only(options, "sframe server")
-    return SFrameServerEndpoint(
-        reactor, _inner(serverFromString, reactor, inner), identityFromFile(keyFile, gossip6, create), config,
-        authorizedKeys=None if authorized is None else loadAuthorizedKeys(authorized), gossip6=gossip6,
-    )
+    def __init__(self, exchanges):
+        self._exchanges = exchanges
 
-
-def _handshake(options, what, authorized=None, serverKey=None):
-    from sudp.gossip6.config import handshakeFromOptions
-    from sudp.gossip6.stream import Gossip6StreamSetup
-
-    return handshakeFromOptions(options, what, Gossip6StreamSetup, authorized, serverKey)
-
-
-def parseClient(reactor, /, *args, **kwargs):
-    """
-    C{sframe:serverKey=KEY:endpoint=INNER[:key=FILE][:option=value...]}
-    """
-    from sudp.udp.endpoints import clientTrust, identityFromFile, popCreateKey
-
-    options = dict(kwargs)
-    _checkNames(options, CLIENT_OPTIONS, "sframe client")
-    if args:
-        raise ConfigurationError(f"sframe client: options only (serverKey=, endpoint=), got {args}")
-    inner = options.pop("endpoint", None)
-    keyFile = options.pop("key", None)
-    gossip6, pinned = clientTrust(options, "sframe client", _handshake)
-    if not inner or (gossip6 is None and not pinned):
-        raise ConfigurationError(
-            r"sframe client: give serverKey=ed25519-... and endpoint=..., e.g. endpoint=tcp\:127.0.0.1\:9001"
-        )
-    if gossip6 is not None and keyFile is None:
-        raise ConfigurationError("sframe client (gossip6): give key=FILE, the client's RSA key")
-    create = popCreateKey(options, "sframe client")
-    config = _config(options)
-    rejectGossip6Only(options, "sframe client")
-    return SFrameClientEndpoint(
-        reactor, _inner(clientFromString, reactor, inner), None if gossip6 else pinned, config,
-        identity=identityFromFile(keyFile, gossip6, create), gossip6=gossip6,
-    )
+    def keyExchange(self, identity, isClient):
+        return self._exchanges()

@@ -1,5 +1,5 @@
 """
-Key establishment for sframe: the sudp/1 handshake (L{sudp.handshake}) over
+Key establishment for sframe: the sudp/1 handshake (L{sudp.udp.handshake}) over
 the stream, without the cookie (the stream already proved the address). ::
 
   client -> server   u16 length | HANDSHAKE_INIT (timestamp 0, cookie zero)
@@ -35,7 +35,7 @@ from zope.interface import implementer
 from sudp.errors import ConfigurationError, HandshakeFailed, MalformedPacket
 from sudp.interfaces import IStreamSuite
 from sudp.registry import SuiteRegistry
-from sudp.handshake import answerInit, checkAnswer, chooseSuite, clientProof, randomIndex
+from sudp.udp.handshake import answerInit, checkAnswer, chooseSuite, clientProof, randomIndex
 from sudp.stream.frames import DEFAULT_MAX_PAYLOAD, AEADFrameCipher, CTRChainCipher
 from sudp.stream.rekey import DEFAULT_REKEY_AFTER_FRAMES, DEFAULT_REKEY_AFTER_TIME, keyChains
 from sudp.udp import packets as P

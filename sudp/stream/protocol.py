@@ -17,7 +17,7 @@ from zope.interface import Attribute, Interface, implementer
 
 from sudp.errors import ClientNotAuthorized, HandshakeFailed, HandshakeTimeout, SUDPError
 from sudp.offthread import runOffThread
-from sudp.handshake import checkClientProof
+from sudp.udp.handshake import checkClientProof
 from sudp.udp.keyschedule import SFRAME_LABELS
 from sudp.stream.frames import (
     CODE_ACCEPT,

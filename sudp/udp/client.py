@@ -1,3 +1,4 @@
+# -*- test-case-name: sudp_test.test_client, sudp_test.test_handshake, sudp_test.test_handshakes -*-
 """
 The sudp/1 client engine: sans-IO, no reactor, one session to one server.
 
@@ -7,8 +8,13 @@ L{sudp.engine.IDatagramEngine}); after each call send C{datagramsToSend()} and
 handle C{nextEvents()} (the adapter does this). The engine reports
 L{SessionOpened} once the server has confirmed the session, or
 L{HandshakeFailure} with a L{sudp.errors.HandshakeFailed}.
+
+The handshake between the cookie and CONFIRM is the client half of a
+handshake plug-in (L{sudp.interfaces.IDatagramClientHandshake}; sudp/1's
+own, L{sudp.udp.sudp1.SUDP1Client}, unless another is given).
 """
 
+import enum
 import hmac
 import os
 from collections import Counter
@@ -31,16 +37,30 @@ from sudp.udp import records as R
 from sudp.udp.config import Config
 from sudp.udp.reset import isReset
 from sudp.udp.events import HandshakeFailure, ServerKeyAnnounced
-from sudp.handshake import checkAnswer, checkRefusal, clientProof, pinnedKeys, randomIndex
-from sudp.udp.keyschedule import Ephemeral
 from sudp.udp.session import CLIENT, CONFIRMING, OPEN, Session
+from sudp.udp.sudp1 import SUDP1Client
+from sudp.work import WorkNeeded
 from sudp.udp.ciphercache import CipherCache
 from sudp.udp.datapath import fastPath, receiveAll
 from sudp.udp.timers import NEVER, TimerQueue
 
-IDLE, HELLO_SENT, INIT_SENT, CONFIRM_SENT, ESTABLISHED, FAILED = (
-    "idle", "hello-sent", "init-sent", "confirm-sent", "established", "failed",
-)
+
+
+class ClientState(enum.Enum):
+    """
+    Where a client's handshake stands.
+    """
+
+    IDLE = "idle"  # not started
+    WORKING = "working"  # the handshake's off-thread work (sudp.work) runs before the HELLO
+    HELLO_SENT = "hello-sent"
+    INIT_SENT = "init-sent"
+    CONFIRM_SENT = "confirm-sent"
+    ESTABLISHED = "established"
+    FAILED = "failed"
+
+
+IDLE, WORKING, HELLO_SENT, INIT_SENT, CONFIRM_SENT, ESTABLISHED, FAILED = ClientState
 
 
 @implementer(IDatagramEngine)
@@ -50,16 +70,24 @@ class ClientEngine(EngineOutput):
     @ivar drops: a C{Counter} of dropped datagrams by reason.
     """
 
-    def __init__(self, serverKey, serverAddr, config=None, identity=None, random=os.urandom):
+    def __init__(self, serverKey, serverAddr, config=None, identity=None, random=os.urandom, handshake=None):
         """
         @param serverKey: the server's L{sudp.keys.PublicKey}, or several
             (while the server rolls its key); the handshake fails unless
-            the server proves it holds the private half of one.
+            the server proves it holds the private half of one (sudp/1's
+            handshake; unused with C{handshake}).
         @param serverAddr: C{(host, port)} of the server.
-        @param identity: an L{sudp.keys.Identity} to authenticate with, or None.
+        @param identity: an L{sudp.keys.Identity} to authenticate with, or
+            None (sudp/1's handshake; unused with C{handshake}).
+        @param handshake: the client half of the handshake to run (an
+            L{sudp.interfaces.IDatagramClientHandshake}, from an
+            L{sudp.interfaces.IHandshake}'s C{datagramClient(identity)});
+            None: sudp/1's, with C{serverKey} and C{identity}.
         """
+        self.handshake = SUDP1Client(serverKey, identity) if handshake is None else handshake
+        self.signatureSize = self.handshake.signatureSize  # the longest signature the server's rekeys carry
         # the pinned keys; serverKey: the one the server proved, once it has
-        self.pinned = () if serverKey is None else pinnedKeys(serverKey)
+        self.pinned = self.handshake.pinned
         self.serverKey = self.pinned[0] if self.pinned else None
         self.serverAddr = serverAddr
         self.config = config or Config()
@@ -82,9 +110,17 @@ class ClientEngine(EngineOutput):
         self._expires = NEVER
         self._failure = None
         self._announced = set()  # next server keys reported
+        self._job = None  # the work the handshake asked for before the HELLO
 
     def drop(self, reason):
         self.drops[reason] += 1
+
+    def bound(self, address):
+        """
+        The adapter's socket is bound to C{address} (C{(host, port)}): the
+        handshake may bind its messages to it.
+        """
+        self.handshake.bound(address)
 
     @property
     def helloNonce(self):
@@ -105,12 +141,32 @@ class ClientEngine(EngineOutput):
 
     def start(self, now):
         """
-        Send HELLO and start the handshake clock.
+        Start the handshake clock and send HELLO, or first ask for the work
+        the handshake needs (L{WorkNeeded}; the HELLO follows L{workDone}).
         """
         if self.state is not IDLE:
             raise HandshakeFailed("the handshake was already started")
         self._expires = now + self.config.handshakeTimeout
-        self._hello(now)
+        self._job = self.handshake.start(self, now)
+        if self._job is None:
+            self._hello(now)
+        else:
+            self.state = WORKING
+            self.events.append(WorkNeeded(self._job))
+
+    def workDone(self, job, now):
+        """
+        The work the handshake asked for is done: start the cookie exchange.
+        """
+        if self.state is WORKING and job is self._job:
+            self._hello(now)
+
+    def workFailed(self, job, now):
+        """
+        The work the handshake asked for could not be done: the handshake fails.
+        """
+        if self.state is WORKING and job is self._job:
+            self._fail(self.handshake.workFailed(job), now)
 
     def _hello(self, now):
         self._nonce = self.random(P.HELLO_NONCE_SIZE)
@@ -137,7 +193,7 @@ class ClientEngine(EngineOutput):
                 self._data(data, t, addr, now)
             elif t == P.COOKIE:
                 self._cookie(data, now)
-            elif t == self.RESP_TYPE:
+            elif t == self.handshake.respType:
                 self._resp(data, now)
             elif t == P.STATELESS_RESET:
                 self._statelessReset(data, now)
@@ -173,13 +229,12 @@ class ClientEngine(EngineOutput):
 
     def _refused(self, data, now):
         refused = P.HandshakeRefused.decode(data)
-        if self.state is not INIT_SENT or refused.receiverIndex != self._index or self.serverKey is None:
-            # (a gossip6 client pins no Ed25519 key; its servers never refuse a suite)
+        if self.state is not INIT_SENT or refused.receiverIndex != self._index:
             self.drops["unexpected-refusal"] += 1
             return
-        error = checkRefusal(self.pinned, self._packet, refused, self.config.suites)
-        if error is None:  # not signed by the server: anyone could have sent it
-            self.drops["bad-refusal"] += 1
+        error, dropped = self.handshake.checkRefusal(refused, self._packet, self.config.suites)
+        if error is None:  # e.g. not signed by the server: anyone could have sent it
+            self.drops[dropped] += 1
             return
         self._fail(error, now)
 
@@ -195,47 +250,32 @@ class ClientEngine(EngineOutput):
         if self.state is not HELLO_SENT or not hmac.compare_digest(nonce, self._nonce):
             self.drops["unexpected-cookie"] += 1
             return
-        self._send(INIT_SENT, self._makeInit(timestamp, cookie), now)
-
-    RESP_TYPE = P.HANDSHAKE_RESP  # the answer this engine's handshake waits for
-
-    def _makeInit(self, timestamp, cookie):
-        """
-        @return: the INIT packet carrying the server's cookie.
-        """
-        self._ephemeral = Ephemeral(self.random(32))
-        self._index = randomIndex(self.random)
-        return P.HandshakeInit(
-            self._index, timestamp, cookie, self._ephemeral.public,
-            [s.suiteId for s in self.config.suites],
-        ).encode(padTo=P.HANDSHAKE_RESP_SIZE)  # a resent RESP is never larger than this INIT
+        self._index, init = self.handshake.makeInit(self, timestamp, cookie)
+        self._send(INIT_SENT, init, now)
 
     def _resp(self, data, now):
-        resp = P.HandshakeResp.decode(data)
+        resp = self.handshake.decodeResp(data)
         if self.state is not INIT_SENT or resp.receiverIndex != self._index:
             self.drops["unexpected-resp"] += 1
             return
         try:
-            answer = checkAnswer(self.pinned, self._packet, resp, self._ephemeral, self.config.suites)
+            opening = self.handshake.checkResp(self, resp, data, self._packet, now)
         except HandshakeFailed as e:
             self._fail(e, now)
             return
-        self.serverKey = answer.serverKey
-        confirm = b""
-        if self.identity is not None:
-            confirm = R.encodeRecord(R.CLIENT_AUTH, clientProof(self.identity, answer.keys.transcript))
-        self._confirming(answer.suite, resp.senderIndex, answer.keys, self.serverKey, confirm, now)
+        self._confirming(opening, now)
 
-    def _confirming(self, suite, remoteIndex, keys, serverKey, confirm, now):
+    def _confirming(self, opening, now):
         """
         Keys exist: keep the session (confirming) and send the CONFIRM.
         """
+        self.serverKey = serverKey = opening.serverKey
         self.session = Session(
-            self, CLIENT, self.config, suite, self._index, remoteIndex, self.serverAddr,
-            keys, now, serverKey=serverKey, peerKey=serverKey,
+            self, CLIENT, self.config, opening.suite, self._index, opening.remoteIndex, self.serverAddr,
+            opening.keys, now, serverKey=serverKey, peerKey=serverKey,
         )
         self._sessions[self._index] = self.session
-        self._confirm = confirm + R.encodeRecord(R.CONFIRM)
+        self._confirm = opening.confirm + R.encodeRecord(R.CONFIRM)
         self.state = CONFIRM_SENT
         self._interval = self.config.retransmitInitial
         self._retransmitAt = now + self._interval
@@ -244,6 +284,8 @@ class ClientEngine(EngineOutput):
     def _fail(self, error, now):
         if self.state in (FAILED, ESTABLISHED):
             return
+        if self.state is WORKING:
+            self._job.cancel()
         self.state = FAILED
         self._retransmitAt = self._expires = NEVER
         if self.session is not None and self.session.state is not OPEN:
@@ -306,7 +348,7 @@ class ClientEngine(EngineOutput):
 
     _STAGES = {
         HELLO_SENT: "no answer at all (is a sudp server running there? is the UDP port open in "
-                    "firewalls on the way? a gossip6 server needs handshake=gossip6)",
+                    "firewalls on the way? does it run the handshake= this client runs?)",
         INIT_SENT: "the server answered the HELLO but not the HANDSHAKE_INIT (is it overloaded, "
                    "or refusing this client's address? see its log)",
         CONFIRM_SENT: "the server did not confirm the session (see its log)",
@@ -314,7 +356,7 @@ class ClientEngine(EngineOutput):
 
     def _timeoutText(self):
         return (f"no handshake with {displayAddress(self.serverAddr)} within "
-                f"{self.config.handshakeTimeout:g} s: {self._STAGES.get(self.state, self.state)}")
+                f"{self.config.handshakeTimeout:g} s: {self._STAGES.get(self.state, self.state.value)}")
 
     def portUnreachable(self, now):
         """
@@ -333,22 +375,24 @@ class ClientEngine(EngineOutput):
             f"{self.serverAddr[1]} (ICMP port unreachable); check that the server runs, the host "
             f"and port, and firewalls"), now)
 
-    def send(self, message, now):
+    def sendMessage(self, session, message, now):
         """
-        Send one application message.
+        Send one application message on C{session} (this engine's one).
 
         @raise sudp.errors.MessageTooLarge: over the session's maxMessageSize.
-        @raise sudp.errors.SessionClosed: if the session is not open.
+        @raise sudp.errors.SessionClosed: if the session is not open (or
+            the handshake has not made one).
         """
-        if self.session is None:
+        if session is None:
             raise SessionClosed("not-open", "the handshake has not completed")
-        self.session.sendMessage(message, now)
+        EngineOutput.sendMessage(self, session, message, now)
 
-    def close(self, now):
+    def closeSession(self, session, now, text=""):
         """
-        Close the session (telling the server), or abandon the handshake.
+        Close C{session} (telling the server) once it is open; before that
+        (C{session} None or still confirming), abandon the handshake.
         """
-        if self.session is not None and self.session.state is OPEN:
-            self.session.close(now)
+        if session is not None and session.state is OPEN:
+            EngineOutput.closeSession(self, session, now, text)
         else:
             self._fail(HandshakeFailed("the handshake was cancelled"), now)

@@ -9,7 +9,7 @@ L{ControlRecords} is that part of L{sudp.udp.session.Session}.
 """
 
 from sudp.errors import ClientNotAuthorized, MalformedPacket
-from sudp.handshake import checkClientProof
+from sudp.udp.handshake import checkClientProof
 from sudp.keys import PublicKey
 from sudp.udp import records as R
 from sudp.udp.events import ClientRefused
@@ -34,7 +34,7 @@ class ControlRecords:
 
     def _control(self, plaintext, now, addr=None):
         try:
-            recs = R.decodeRecords(plaintext)
+            recs = R.decodeRecords(plaintext, self.host.signatureSize)
         except MalformedPacket as e:
             self.host.drop(e.reason)
             self.close(now, R.CLOSE_PROTOCOL_ERROR, f"malformed records: {e}")

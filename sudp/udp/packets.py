@@ -17,8 +17,8 @@ HELLO = 0x11
 COOKIE = 0x12
 HANDSHAKE_INIT = 0x13
 HANDSHAKE_RESP = 0x14
-G6_INIT = 0x15  # gossip6 (docs/gossip6.md)
-G6_RESP = 0x16
+PLUGIN_INIT = 0x15  # assigned to a handshake plug-in's INIT and RESP (protocol.md section 4)
+PLUGIN_RESP = 0x16
 HANDSHAKE_REFUSED = 0x17  # the server has no suite the client offered (signed)
 DATA = 0x18  # | key phase bit; plaintext is one application message
 CONTROL = 0x1A  # | key phase bit; plaintext is a sequence of records
@@ -48,8 +48,8 @@ PACKET_NAMES = {
     COOKIE: "COOKIE",
     HANDSHAKE_INIT: "HANDSHAKE_INIT",
     HANDSHAKE_RESP: "HANDSHAKE_RESP",
-    G6_INIT: "G6_INIT",
-    G6_RESP: "G6_RESP",
+    PLUGIN_INIT: "PLUGIN_INIT",
+    PLUGIN_RESP: "PLUGIN_RESP",
     DATA: "DATA",
     DATA | 1: "DATA",
     CONTROL: "CONTROL",
@@ -80,8 +80,8 @@ def packetType(data):
 def expectType(data, typeByte):
     """
     Check a handshake message's type byte. The engines dispatch on the
-    type byte first; sframe (and gossip6 on a stream) decode handshake
-    messages straight from the stream, so the decoders check it too.
+    type byte first; a key exchange on a stream decodes handshake messages
+    straight from the stream, so the decoders check it too.
 
     @raise MalformedPacket: C{empty}, or C{unexpected-type} naming both types.
     """

@@ -1,7 +1,8 @@
 # -*- test-case-name: sudp_test.test_pending -*-
 """
-The server's pending handshakes (a RESP sent, the CONFIRM awaited, or a
-gossip6 answer being proven), counted by source prefix, with fair eviction.
+The server's pending handshakes (a RESP sent, the CONFIRM awaited, or an
+answer waiting for off-thread work, L{AwaitingWork}), counted by source
+prefix, with fair eviction.
 
 Each pending handshake holds a slot for up to C{handshakeTimeout} seconds.
 When every slot is held, a new cookie-proven handshake takes the slot of
@@ -13,7 +14,90 @@ handshakes"). Sources are counted by prefix (L{sudp.addresses.addressPrefix}:
 an IPv6 /64 is one source by default).
 """
 
+import enum
 from collections import defaultdict
+
+from sudp.udp.timers import NEVER
+
+
+class PendingState(enum.Enum):
+    """
+    The state of a pending handshake that is not a session yet.
+    """
+
+    WORKING = "working"  # its answer waits for off-thread work (sudp.work)
+
+
+class AwaitingWork:
+    """
+    A handshake the server admitted whose answer waits for off-thread work
+    (L{sudp.work.WorkNeeded}): it holds its pending slot and its client's
+    ephemeral key until the work is done, the time is up or a newcomer
+    evicts it (L{sudp.udp.server.ServerEngine.awaitWork}); the handshake
+    that asked keeps what it needs in C{context}.
+
+    @ivar job: the L{sudp.work.IWork} being run.
+    @ivar context: what the handshake needs to finish its answer.
+    @ivar done: True once the work is done, failed, expired or evicted.
+    """
+
+    state = PendingState.WORKING
+    respBytes = None  # no answer to resend yet
+
+    def __init__(self, engine, job, remoteIndex, clientEphemeral, addr, expires, context):
+        self.engine = engine
+        self.job = job
+        self.remoteIndex = remoteIndex
+        self.clientEphemeral = bytes(clientEphemeral)
+        self.addr = addr
+        self.expires = expires
+        self.context = context
+        self.deadline = NEVER
+        self.done = False
+
+    def hold(self):
+        """
+        Take a pending slot, the client's ephemeral key and a timer in the engine.
+        """
+        engine = self.engine
+        engine.working[self.job] = self
+        engine.byEphemeral[self.clientEphemeral] = self
+        engine.holdSlot(self, self.addr)
+        engine.timers.arm(self, self.expires)
+
+    def end(self, reason=None):
+        """
+        Give all that back; with a C{reason} (counted as a drop), the work
+        is cancelled too.
+
+        @return: False if it had ended already.
+        """
+        if self.done:
+            return False
+        self.done = True
+        self.deadline = NEVER
+        engine = self.engine
+        del engine.working[self.job]
+        if engine.byEphemeral.get(self.clientEphemeral) is self:
+            del engine.byEphemeral[self.clientEphemeral]
+        engine.releaseSlot(self)
+        if reason is not None:
+            self.job.cancel()
+            engine.drops[reason] += 1
+        return True
+
+    def onTimer(self, now):
+        """
+        The handshake's time is up: give the slot back, cancel the work.
+        """
+        if now >= self.expires:
+            self.end("handshake-expired")
+
+    def evict(self, now):
+        """
+        Give this handshake's slot to a newcomer: the work is cancelled.
+        """
+        self.end("pending-evicted")
 
 
 class PendingSlots:

@@ -62,7 +62,7 @@ _SIZES = {
     RESET_TOKEN: (16, 16),
     NEXT_SERVER_KEY: (96, 96),
     REKEY_REQUEST: (4, 36),
-    REKEY_RESPONSE: (100, 36 + 512),  # an Ed25519 signature, or gossip6's RSA-PSS (up to RSA-4096)
+    REKEY_RESPONSE: (100, 36 + 512),  # epoch, ephemeral key, a signature of 64 to 512 bytes (see decodeRecords)
     CLOSE: (1, 1 + 512),
 }
 
@@ -76,8 +76,11 @@ def encodeRecord(recordType, value=b""):
     return _HEADER.pack(recordType, len(value)) + value
 
 
-def decodeRecords(plaintext):
+def decodeRecords(plaintext, signatureSize=512):
     """
+    @param signatureSize: the longest signature the session's handshake
+        signs rekeys with (REKEY_RESPONSE), in bytes: its engine's
+        C{signatureSize}; by default the longest the record holds.
     @return: a list of C{(type, value)} in order, optional unknown types left out.
     @raise MalformedPacket: on a truncated record, an unknown mandatory type or
         a record whose size is wrong for its type.
@@ -101,6 +104,8 @@ def decodeRecords(plaintext):
                 raise MalformedPacket("unknown-record", f"record type 0x{rtype:02x}")
             continue
         bounds = _SIZES.get(rtype)
+        if rtype == REKEY_RESPONSE:
+            bounds = (bounds[0], 36 + max(64, signatureSize))
         if bounds is not None and not bounds[0] <= length <= bounds[1]:
             raise MalformedPacket("bad-record", f"record 0x{rtype:02x} of {length} bytes")
         if rtype == REKEY_REQUEST and length not in (4, 36):

@@ -1,3 +1,4 @@
+# -*- test-case-name: sudp_test.test_udp_engine, sudp_test.test_pending, sudp_test.test_handshakes -*-
 """
 The sudp/1 server engine: sans-IO, no reactor.
 
@@ -10,6 +11,12 @@ does this, with L{sudp.engine.drain}).
 Before a valid cookie the server holds no per-client state at all: a HELLO is
 answered with a smaller COOKIE computed from the address and the clock, and
 everything else from an unvalidated address is dropped and counted.
+
+The handshake behind the cookie is the server half of a handshake plug-in
+(L{sudp.interfaces.IDatagramServerHandshake}; sudp/1's own,
+L{sudp.udp.sudp1.SUDP1Server}, unless another is given): the engine admits
+its INIT (cookie, replay, rate, pending slots) and the half answers it,
+through the calls below (L{openPending}, L{awaitWork}, L{refuse}...).
 """
 
 import os
@@ -20,8 +27,7 @@ from zope.interface import implementer
 from sudp.engine import EngineOutput, IDatagramEngine
 
 from sudp.addresses import addressPrefix
-from sudp.errors import HandshakeFailed, MalformedPacket
-from sudp.handshake import answerInit, chooseSuite, refuseInit
+from sudp.errors import MalformedPacket
 from sudp.udp import packets as P
 from sudp.udp.config import Config
 from sudp.udp.cookie import CookieFactory
@@ -30,12 +36,13 @@ from sudp.udp.session import OPEN, PENDING, SERVER, Session
 from sudp.udp.datapath import fastPath, receiveAll
 from sudp.udp.ciphercache import CipherCache
 from sudp.udp.events import ClientRefused
-from sudp.udp.pending import PendingSlots
+from sudp.udp.pending import AwaitingWork, PendingSlots, PendingState
 from sudp.udp.ratelimit import HandshakeRateLimiter
 from sudp.udp.reset import RESET_KEY_LABEL, ResetTokens
+from sudp.udp.sudp1 import SUDP1Server
 from sudp.udp.timers import TimerQueue
+from sudp.work import WorkNeeded
 
-SOLVING = "solving"  # a handshake whose answer's proof of work is being computed (gossip6)
 _DATA_MASK = 0xFC  # 0x18-0x1B: DATA and CONTROL, either key phase, version 1
 _DATA = P.DATA
 _HEADER_SIZE = P.DATA_HEADER_SIZE
@@ -50,7 +57,7 @@ class ServerEngine(EngineOutput):
     """
 
     def __init__(self, identity, config=None, authorizedKeys=None, cookieSecret=None, random=os.urandom,
-                 nextIdentity=None):
+                 nextIdentity=None, handshake=None):
         """
         @param identity: the server's L{sudp.keys.Identity}.
         @param authorizedKeys: None (any client), or a collection of
@@ -62,6 +69,10 @@ class ServerEngine(EngineOutput):
             L{sudp.keys.Identity} it will use next: each client is told of
             it, with proof (protocol.md 9.4), and the handshake stays signed
             by C{identity}.
+        @param handshake: the server half of the handshake to answer (an
+            L{sudp.interfaces.IDatagramServerHandshake}, from an
+            L{sudp.interfaces.IHandshake}'s C{datagramServer()}); None:
+            sudp/1's own.
         """
         self.identity = identity
         self.nextIdentity = nextIdentity
@@ -84,6 +95,9 @@ class ServerEngine(EngineOutput):
         self.drops = Counter()
         self.counters = Counter()
         self._fast = fastPath(self.sessions, self._maxDatagram)
+        self.handshake = SUDP1Server() if handshake is None else handshake
+        self.signatureSize = self.handshake.signatureSize  # the longest signature its rekeys carry
+        self.working = {}  # job -> the AwaitingWork waiting for it
 
     @property
     def pendingCount(self):
@@ -117,8 +131,8 @@ class ServerEngine(EngineOutput):
 
     def holdSlot(self, entry, addr):
         """
-        Let a pending handshake (a L{Session}, or a gossip6 answer being
-        proven) hold a slot counted for C{addr}'s prefix.
+        Let a pending handshake (a L{Session}, or an L{AwaitingWork}) hold a
+        slot counted for C{addr}'s prefix.
         """
         self.pending.add(entry, self.prefixOf(addr))
 
@@ -174,7 +188,7 @@ class ServerEngine(EngineOutput):
             t = P.packetType(data)
             if t == P.HELLO:
                 self._hello(data, addr, now)
-            elif t == self.INIT_TYPE:
+            elif t == self.handshake.initType:
                 self._init(data, addr, now)
             else:
                 self.drops["unexpected-type"] += 1
@@ -213,15 +227,10 @@ class ServerEngine(EngineOutput):
         self.outbox.append((P.encodeCookie(nonce, timestamp, cookie), addr))
         self.counters["cookies-sent"] += 1
 
-    INIT_TYPE = P.HANDSHAKE_INIT  # the handshake this engine answers
-
     def _init(self, data, addr, now):
-        init = self._decodeInit(data)
+        init = self.handshake.decodeInit(data)
         if self._admit(init, addr, now, len(data)):
-            self._answer(init, data, addr, now)
-
-    def _decodeInit(self, data):
-        return P.HandshakeInit.decode(data)
+            self.handshake.answer(self, init, data, addr, now)
 
     def _admit(self, init, addr, now, size):
         """
@@ -247,7 +256,7 @@ class ServerEngine(EngineOutput):
                 else:
                     self.outbox.append((known.respBytes, addr))  # our RESP was lost
                     self.counters["resp-retransmitted"] += 1
-            elif known.remoteIndex == init.senderIndex and known.state is SOLVING:
+            elif known.remoteIndex == init.senderIndex and known.state is PendingState.WORKING:
                 self.counters["init-while-solving"] += 1  # the answer is on its way
             else:  # a replayed INIT of a session that exists: no new work, no reply
                 self.drops["duplicate-ephemeral"] += 1
@@ -270,34 +279,35 @@ class ServerEngine(EngineOutput):
             return False
         return True
 
-    def _answer(self, init, initBytes, addr, now):
-        suite = chooseSuite(self.config.suites, init.suites)
-        if suite is None:
-            self.refuse(addr, "no-common-suite")
-            # signed, so that the client can believe it; never longer than the INIT
-            refusal = refuseInit(self.identity, init, initBytes, self.config.suites)
-            if len(refusal) <= len(initBytes):
-                self.outbox.append((refusal, addr))
-                self.counters["refusals-sent"] += 1
-            return
-        seed = self.random(32)  # the ephemeral's randomness is drawn before the index
-        index = self._newIndex()
-        try:
-            answer = answerInit(self.identity, init, initBytes, suite, index, seed)
-        except HandshakeFailed:
-            self.drops["bad-ephemeral"] += 1
-            return
-        self._pending(index, init.senderIndex, init.ephemeral, suite, answer.keys, answer.resp, addr, now)
+    # -- what a handshake half calls ----------------------------------------
 
-    def _newIndex(self):
+    def queueDatagram(self, datagram, addr):
+        """
+        Send C{datagram} to C{addr} (an answer that opens no session).
+        """
+        self.outbox.append((datagram, addr))
+
+    def newIndex(self):
+        """
+        @return: a fresh session index: random, 32 bits, not 0, unused.
+        """
         while True:
             index = int.from_bytes(self.random(4), "big")
             if index and index not in self.sessions:
                 return index
 
-    def _pending(self, index, remoteIndex, clientEphemeral, suite, keys, resp, addr, now, peerKey=None):
+    def openPending(self, index, remoteIndex, clientEphemeral, suite, keys, resp, addr, now, peerKey=None):
         """
         Keep a pending session (RESP sent, CONFIRM awaited) and send its RESP.
+
+        @param index: this side's index (L{newIndex}), C{remoteIndex} the client's.
+        @param clientEphemeral: the client's ephemeral key (an INIT carrying
+            it again is a retransmission or a replay).
+        @param keys: the epoch-0 L{sudp.udp.keyschedule.EpochKeys}.
+        @param resp: the encoded answer, resent if the INIT comes again.
+        @param peerKey: the client's key, if the handshake verified it
+            (no CLIENT_AUTH is then accepted).
+        @return: the pending L{Session}.
         """
         session = Session(self, SERVER, self.config, suite, index, remoteIndex, addr, keys, now, peerKey=peerKey)
         session.clientEphemeral = bytes(clientEphemeral)
@@ -310,6 +320,46 @@ class ServerEngine(EngineOutput):
         self.outbox.append((resp, addr))
         self.counters["handshakes"] += 1
         return session
+
+    def awaitWork(self, job, init, addr, now, context=None):
+        """
+        Hold C{init}'s pending slot while C{job} runs off the reactor thread,
+        and report L{WorkNeeded}; the half hears of it again in its
+        C{workDone(engine, pending, now)} (or C{workFailed}), unless the
+        handshake times out or is evicted first (the job is then cancelled).
+
+        @param context: what the half needs to finish (C{pending.context}).
+        @return: the L{AwaitingWork}.
+        """
+        pending = AwaitingWork(self, job, init.senderIndex, init.ephemeral, addr,
+                               now + self.config.handshakeTimeout, context)
+        pending.hold()
+        self.events.append(WorkNeeded(job))
+        return pending
+
+    def workDone(self, job, now):
+        """
+        Off-thread work the handshake asked for is done: it answers now
+        (unless the handshake expired, was evicted or the server shut down).
+        """
+        pending = self.working.get(job)
+        if pending is not None and pending.end():
+            self.handshake.workDone(self, pending, now)
+
+    def workFailed(self, job, now):
+        """
+        The work could not be done (cancelled, or it raised).
+        """
+        pending = self.working.get(job)
+        if pending is not None and pending.end():
+            self.handshake.workFailed(self, pending, now)
+
+    def bound(self, address):
+        """
+        The adapter's socket is bound to C{address} (C{(host, port)}): the
+        handshake may bind its messages to it.
+        """
+        self.handshake.bound(address)
 
     # -- timers and output ---------------------------------------------------
 
@@ -326,19 +376,14 @@ class ServerEngine(EngineOutput):
         for session in self.timers.due(now):
             session.onTimer(now)
 
-    def send(self, session, message, now):
-        """
-        Send one application message on an open session (C{sendMessage}).
-
-        @raise sudp.errors.MessageTooLarge: over the session's maxMessageSize.
-        @raise sudp.errors.SessionClosed: if the session is not open.
-        """
-        self.sendMessage(session, message, now)
-
     def shutdown(self, now):
         """
-        Close every session, telling each client the server is going away.
+        Close every session, telling each client the server is going away,
+        and cancel the work pending handshakes wait for.
         """
+        for pending in list(self.working.values()):
+            pending.end()
+            pending.job.cancel()
         for session in list(self.sessions.values()):
             session.close(now, CLOSE_SHUTDOWN, "server shutting down", notify=session.state is OPEN)
 

@@ -17,7 +17,7 @@ import sys
 from twisted.internet import defer, protocol, stdio
 from twisted.logger import globalLogBeginner, textFileLogObserver
 
-from sudp.cli import EXIT_FAILURE, EXIT_OK
+from sudp.exits import EXIT_FAILURE, EXIT_OK
 from sudp.errors import SessionClosed
 from sudp.netcat import CLOSE_GRACE, LineSender, MessagePrinter, runUntilFinished
 

@@ -55,7 +55,7 @@ class _SUDPServerParser:
     prefix = "sudp"
 
     def parseStreamServer(self, reactor, /, *args, **kwargs):
-        from sudp.udp.endpoints import parseServer
+        from sudp.parsers import parseServer
 
         return parseServer(reactor, *args, **kwargs)
 
@@ -65,7 +65,7 @@ class _SUDPClientParser:
     prefix = "sudp"
 
     def parseStreamClient(self, reactor, /, *args, **kwargs):
-        from sudp.udp.endpoints import parseClient
+        from sudp.parsers import parseClient
 
         return parseClient(reactor, *args, **kwargs)
 
@@ -75,9 +75,9 @@ class _SFrameServerParser:
     prefix = "sframe"
 
     def parseStreamServer(self, reactor, /, *args, **kwargs):
-        from sudp.stream.endpoints import parseServer
+        from sudp.parsers import parseStreamServer
 
-        return parseServer(reactor, *args, **kwargs)
+        return parseStreamServer(reactor, *args, **kwargs)
 
 
 @implementer(IPlugin, IStreamClientEndpointStringParserWithReactor)
@@ -85,9 +85,9 @@ class _SFrameClientParser:
     prefix = "sframe"
 
     def parseStreamClient(self, reactor, /, *args, **kwargs):
-        from sudp.stream.endpoints import parseClient
+        from sudp.parsers import parseStreamClient
 
-        return parseClient(reactor, *args, **kwargs)
+        return parseStreamClient(reactor, *args, **kwargs)
 
 
 sudpServiceMaker = _SUDPServiceMaker()
