@@ -47,13 +47,12 @@ def session():
     client = ClientEngine(ident.publicKey, SERVER)
     client.start(0.0)
     for _ in range(4):
-        for d, _a in client.outbox:
+        for d, _a in client.datagramsToSend():
             server.receiveDatagram(d, CLIENT, 0.0)
-        client.datagramsToSend()
-        for d, _a in server.outbox:
+        for d, _a in server.datagramsToSend():
             client.receiveDatagram(d, SERVER, 0.0)
-        server.datagramsToSend()
-    server.events, client.events = [], []
+    server.nextEvents()
+    client.nextEvents()
     return server, client
 
 
@@ -94,36 +93,37 @@ def run(size, n, repeats):
     # and freed (keeping 20,000 of them alive would time page faults, not sudp)
     def sessionSend(n):
         send = client.session.sendMessage
+        take = client.datagramsToSend
         for i in range(n):
             send(payload, 1.0)
             if i & 31 == 31:
-                client.outbox.clear()
-        client.outbox.clear()
+                take()
+        take()
 
     def sessionReceive(n, batch=None, fast=True):
         send = client.session.sendMessage
         for _ in range(n):
             send(payload, 1.0)
-        packets = [d for d, _ in client.outbox]
-        client.datagramsToSend()
+        packets = [d for d, _ in client.datagramsToSend()]
         saved = server._fast
         if not fast:
             server._fast = None
         t = time.perf_counter()
         if batch is None:
             receive = server.receiveDatagram
+            events = server.nextEvents
             for i, d in enumerate(packets):
                 receive(d, CLIENT, 1.0)
                 if i & 31 == 31:
-                    server.events.clear()
+                    events()
         else:
             receive = server.receiveDatagrams
             for i in range(0, n, batch):
                 receive(packets[i : i + batch], CLIENT, 1.0)
-                server.events.clear()
+                server.nextEvents()
         elapsed = time.perf_counter() - t
         server._fast = saved
-        server.events.clear()
+        server.nextEvents()
         return elapsed
 
     datagrams = []

@@ -174,8 +174,7 @@ def measure(difficulty=6, scryptN=1024, scryptR=8, scryptP=1, repeats=5, bits=30
 
     server = gossip6ServerEngine(serverId, [clientId.publicKey], OPEN_LIMITS, config)
     server.receiveDatagram(P.encodeHello(b"N" * 8), CLIENT_ADDR, NOW)
-    [(reply, _)] = server.outbox
-    server.datagramsToSend()
+    [(reply, _)] = server.datagramsToSend()
     _, cookieTime, cookie = P.decodeCookie(reply)
 
     def init(signed, goodCookie=True):
@@ -226,8 +225,7 @@ def measure(difficulty=6, scryptN=1024, scryptR=8, scryptP=1, repeats=5, bits=30
     # accepted: the checks, the server's own proof and signature, its RESP
     def accept(signed):
         server.receiveDatagram(init(signed), CLIENT_ADDR, NOW)
-        [event] = [e for e in server.events if type(e) is WorkNeeded]
-        server.nextEvents()
+        [event] = [e for e in server.nextEvents() if type(e) is WorkNeeded]
         assert type(event) is WorkNeeded, event
         event.job.run()
         server.workDone(event.job, NOW)

@@ -601,8 +601,8 @@ class Legit:
     def live(self):
         return [(self.engines[k].session.remoteIndex, self.accepted.get(k, [])) for k in self.opened - self.ended]
 
-    def _flush(self, engine):
-        for data, _ in engine.outbox:
+    def _flush(self, engine, out=None):
+        for data, _ in engine.datagramsToSend() if out is None else out:
             try:
                 self.sock.sendto(data, self.server.addr)
             except BlockingIOError:
@@ -610,7 +610,6 @@ class Legit:
                 continue
             self.sent[data[0]] += 1
             self.sentDuringJunk += self.flooding
-        engine.datagramsToSend()
 
     def _after(self, engine, now):
         index = getattr(engine, "_index", None)
@@ -656,8 +655,9 @@ class Legit:
         except SessionClosed:
             self.ended.add(k)
             return None
-        seq = int.from_bytes(engine.outbox[-1][0][5:13], "big")
-        self._flush(engine)
+        out = engine.datagramsToSend()
+        seq = int.from_bytes(out[-1][0][5:13], "big")
+        self._flush(engine, out)
         return seq
 
     def service(self, now):

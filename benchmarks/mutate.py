@@ -293,10 +293,8 @@ class Driver:
                     "datagrams": [d.hex() for d in datagrams[:8]],
                 })
         self.engineSeconds += time.perf_counter() - t0
-        if server.events:
-            self.serverEvents()
-        if server.outbox:
-            self.serverOutput(max(len(d) for d in datagrams))
+        self.serverEvents()
+        self.serverOutput(max(len(d) for d in datagrams))
 
     def serverEvents(self):
         events = self.server.nextEvents()
@@ -334,6 +332,7 @@ class Driver:
             that drew this output, if it came from one (a batch: which one
             drew a reset is not known here; sudp_test.test_reset checks each
             reset against its own trigger).
+        @return: whether the server had anything to send.
         """
         out = self.server.datagramsToSend()
         for data, dst in out:
@@ -360,11 +359,10 @@ class Driver:
                 if not self.mutating:
                     self.capture(data, self.label(data, "server"))
                 self.helper.receiveDatagram(data, SERVER_ADDR, self.now)
-                self.helper.events = [e for e in self.helper.events if not isinstance(e, SessionOpened)]
-                for e in self.helper.events:
+                for e in self.helper.nextEvents():
                     if isinstance(e, HandshakeFailure):
                         self.failures.add("helper-handshake", str(e.error))
-                self.helper.nextEvents()
+        return bool(out)
 
     def clientEvents(self):
         events = self.client.nextEvents()
@@ -386,18 +384,16 @@ class Driver:
         while moved:
             moved = False
             for addr, engine in ((CLIENT_ADDR, self.client), (HELPER_ADDR, self.helper)):
-                if engine is None or not engine.outbox:
+                if engine is None:
                     continue
                 out = engine.datagramsToSend()
                 for data, dst in out:
                     moved = True
                     self.toServer([data], addr, batch=self.rng.random() < 0.5)
                     self.capture(data, self.label(data, "client"))
-            if self.server.outbox:
+            if self.serverOutput():
                 moved = True
-                self.serverOutput()
-            if self.client.events:
-                self.clientEvents()
+            self.clientEvents()
 
     def runTimers(self):
         for engine in (self.server, self.client, self.helper):
@@ -656,8 +652,6 @@ class Driver:
             "cookieSecrets": len(getattr(s.cookies, "_cache", ())),
             "cipherCache": len(getattr(s.ciphers, "_held", ())),
             "dropReasons": len(s.drops),
-            "outbox": len(s.outbox),
-            "events": len(s.events),
         }
 
     def sample(self):

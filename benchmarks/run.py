@@ -139,7 +139,7 @@ class Clients:
             if getattr(engine, "_index", None):
                 self.byIndex[engine._index] = engine
             self._flush(engine)
-            for event in engine.events:
+            for event in engine.nextEvents():
                 if isinstance(event, (SessionOpened, HandshakeFailure)):
                     active.discard(engine)
                     self.byNonce.pop(engine._nonce, None)
@@ -149,7 +149,6 @@ class Clients:
                         failed += 1
                     if started < count:
                         begin()
-            engine.nextEvents()
         if failed or len(opened) < count:
             raise RuntimeError(f"handshakes: {len(opened)} of {count} opened, {failed} failed")
         return opened
@@ -198,7 +197,8 @@ def oneWayRate(mode, size, count, gso=False, pure=False):
             packets = []
             for _ in range(count):
                 engine.session.sendMessage(payload, time.monotonic())
-                packets.append(engine.outbox.pop()[0])
+                [(packet, _)] = engine.datagramsToSend()
+                packets.append(packet)
         sock.connect(server.addr)
         send = sock.send
         server.command("reset")
@@ -403,14 +403,12 @@ def overheadBytes():
         client = ClientEngine(identity.publicKey, ("127.0.0.1", 9000), config)
         client.start(0.0)
         for _ in range(3):
-            for d, _ in client.outbox:
+            for d, _ in client.datagramsToSend():
                 server.receiveDatagram(d, ("127.0.0.1", 4000), 0.0)
-            client.datagramsToSend()
-            for d, _ in server.outbox:
+            for d, _ in server.datagramsToSend():
                 client.receiveDatagram(d, ("127.0.0.1", 9000), 0.0)
-            server.datagramsToSend()
         client.sendMessage(client.session, b"x" * 100, 0.0)
-        [(packet, _)] = client.outbox
+        [(packet, _)] = client.datagramsToSend()
         out[name] = len(packet) - 100
     out.update(profileOverheads())
     return out
@@ -441,18 +439,15 @@ def profileOverheads():
     client.start(time.time())
     for _ in range(6):
         for engine in (client, server):
-            for event in [e for e in engine.events if type(e) is WorkNeeded]:
+            for event in [e for e in engine.nextEvents() if type(e) is WorkNeeded]:
                 event.job.run()
                 engine.workDone(event.job, time.time())
-            engine.nextEvents()
-        for d, _ in client.outbox:
+        for d, _ in client.datagramsToSend():
             server.receiveDatagram(d, ("127.0.0.1", 4000), time.time())
-        client.datagramsToSend()
-        for d, _ in server.outbox:
+        for d, _ in server.datagramsToSend():
             client.receiveDatagram(d, ("127.0.0.1", 9000), time.time())
-        server.datagramsToSend()
     client.sendMessage(client.session, b"x" * 100, time.time())
-    [(packet, _)] = client.outbox
+    [(packet, _)] = client.datagramsToSend()
     out["gossip6 session (aes-256-gcm)"] = len(packet) - 100
     return out
 

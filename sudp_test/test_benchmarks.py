@@ -54,3 +54,34 @@ class BenchmarkSmokeTests(unittest.TestCase):
                                     cwd=ROOT, capture_output=True, text=True, timeout=120)
             self.assertEqual(result.returncode, 0, result.stderr[-3000:])
             self.assertIn(needle, result.stdout)
+
+
+class EngineContractTests(unittest.TestCase):
+    """
+    Benchmarks and stress tools drive the engines through the engine
+    contract only (L{sudp.engine}): they never reach into an engine's
+    output lists.
+    """
+
+    def test_noDriverReachesIn(self):
+        import re
+        offenders = []
+        for folder in ("benchmarks", "stress"):
+            path = os.path.join(ROOT, folder)
+            if not os.path.isdir(path):
+                continue
+            for name in sorted(os.listdir(path)):
+                if name.endswith(".py"):
+                    with open(os.path.join(path, name)) as f:
+                        for number, line in enumerate(f, 1):
+                            if re.search(r"\.(outbox|events)\b", line) and "sudp.udp.events" not in line:
+                                offenders.append(f"{folder}/{name}:{number}: {line.strip()}")
+        self.assertEqual(offenders, [])
+
+    def test_patternCatchesAReach(self):
+        """
+        The check above is not vacuous: it sees the idioms it forbids.
+        """
+        import re
+        for line in ("for d, _ in client.outbox:", "server.events.clear()", "x = engine.events"):
+            self.assertTrue(re.search(r"\.(outbox|events)\b", line), line)
