@@ -6,7 +6,7 @@ Benchmark servers, one per process, for benchmarks/run.py.
 MODE is udp-count, udp-echo (plaintext Twisted UDP), sudp-count or
 sudp-echo (sudp/1 through its endpoint), the sudp ones optionally with
 ":SUITE" to serve one cipher suite only; sudp-echo-limited is sudp-echo with
-the default per-address handshake limits (benchmarks/flood.py). The server
+the default per-address handshake limits (stress/flood.py). The server
 binds 127.0.0.1 on a free port, prints one line of JSON ({"port": ...,
 "key": ...}) and serves.
 Each line "reset" on standard input zeroes the counters (answer: {}); each
@@ -52,7 +52,7 @@ def watch(datagrams, addr):
 
 def containers(engine):
     """
-    The sizes of what a server engine keeps (benchmarks/flood.py checks that
+    The sizes of what a server engine keeps (stress/flood.py checks that
     junk adds nothing to them).
     """
     return {"sessions": len(engine.sessions), "byEphemeral": len(engine.byEphemeral),

@@ -1,5 +1,5 @@
 """
-benchmarks/flood.py end to end: junk of every kind at a sudp server in its
+stress/flood.py end to end: junk of every kind at a sudp server in its
 own process while legitimate clients are served, bounded (a few thousand
 junk datagrams, 50 clients with a few messages each). The tool's own checks
 must all pass and its figures must add up. No timing is asserted.
@@ -13,13 +13,13 @@ import sys
 from twisted.trial import unittest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FLOOD = os.path.join(ROOT, "benchmarks", "flood.py")
+FLOOD = os.path.join(ROOT, "stress", "flood.py")
 
 
 class FloodTests(unittest.TestCase):
     def flood(self, *args):
         """
-        Run benchmarks/flood.py --quick with C{args}.
+        Run stress/flood.py --quick with C{args}.
 
         @return: its JSON report.
         """

@@ -18,7 +18,7 @@ exception, and round-trips what has an encoder.
      functions of L{sudp.udp.handshake} (C{checkAnswer}, C{checkClientProof}).
   D. Authenticated CONTROL packets holding arbitrary records (the session's
      record handling, which only unauthenticated fuzzing reached before).
-  E. C{benchmarks/mutate.py --quick} as a subprocess.
+  E. C{stress/mutate.py --quick} as a subprocess.
 
 Tests named C{test_bug_*} pin down library bugs these properties found;
 they fail until the bug is fixed (see each docstring).
@@ -1403,13 +1403,13 @@ class AuthenticatedRecordTests(unittest.TestCase):
 
 
 # ---------------------------------------------------------------------------
-# E. benchmarks/mutate.py
+# E. stress/mutate.py
 # ---------------------------------------------------------------------------
 
 
 class MutationRunTests(unittest.TestCase):
     """
-    C{benchmarks/mutate.py --quick} end to end, in a subprocess.
+    C{stress/mutate.py --quick} end to end, in a subprocess.
     """
 
     def runQuick(self, env=None):
@@ -1419,7 +1419,7 @@ class MutationRunTests(unittest.TestCase):
         """
         out = os.path.abspath(self.mktemp())
         result = subprocess.run(
-            [sys.executable, os.path.join(ROOT, "benchmarks", "mutate.py"), "--quick", "--seed", "7",
+            [sys.executable, os.path.join(ROOT, "stress", "mutate.py"), "--quick", "--seed", "7",
              "--json", out],
             cwd=ROOT, capture_output=True, text=True, timeout=300, env=dict(os.environ, **(env or {})),
         )
@@ -1473,7 +1473,7 @@ class MutationRunTests(unittest.TestCase):
 
     def test_quickRun(self):
         """
-        benchmarks/mutate.py --quick (20,000 mutated datagrams fed to a
+        stress/mutate.py --quick (20,000 mutated datagrams fed to a
         server engine, through the C data path where it is built, while a
         real session runs) exits 0, and its JSON report says: no exception,
         every genuine message delivered exactly once, the session open at

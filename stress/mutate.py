@@ -1,7 +1,7 @@
 """
 A bounded mutation run against the sudp/1 server engine, in memory.
 
-    python benchmarks/mutate.py [--count 1000000] [--seed N] [--quick] [--json FILE]
+    python stress/mutate.py [--count 1000000] [--seed N] [--quick] [--json FILE]
 
 A real sudp/1 session runs between a L{ServerEngine} and a L{ClientEngine}
 (with a client identity, so its CONFIRM carries CLIENT_AUTH), joined in

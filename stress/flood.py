@@ -3,7 +3,7 @@ A bounded junk flood at a sudp/1 server on loopback, with legitimate clients
 served at the same time (docs/security.md: spoofed-source floods, state
 exhaustion, amplification).
 
-    python benchmarks/flood.py [--quick] [--json FILE] [--seed N] [--rate R]
+    python stress/flood.py [--quick] [--json FILE] [--seed N] [--rate R]
                                [--clients N] [--messages N] [--ports N]
                                [--hellos N] [--spoofed N] [--forged-inits N] ...
 
@@ -90,9 +90,9 @@ import time
 from collections import Counter
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "benchmarks"))
 
-from run import Clients, Server  # noqa: E402  (run.py puts the repository on sys.path)
+from run import Clients, Server  # noqa: E402  (benchmarks/run.py puts the repository on sys.path)
 from sudp.errors import SessionClosed  # noqa: E402
 from sudp.udp import packets as P  # noqa: E402
 from sudp.udp.client import ClientEngine  # noqa: E402
