@@ -54,7 +54,8 @@ from sudp.gossip6.config import Gossip6Config  # noqa: E402
 from sudp.gossip6.proof import ProofJob, meetsTarget  # noqa: E402
 from sudp.gossip6.udp import gossip6ServerEngine  # noqa: E402
 from sudp.gossip6.wire import Gossip6Init, Message, Signed  # noqa: E402
-from sudp.rsakeys import RSAIdentity, RSAPublicKey  # noqa: E402
+from sudp.rsaidentity import RSAIdentity
+from sudp.rsakeys import RSAPublicKey  # noqa: E402
 from sudp.udp import packets as P  # noqa: E402
 from sudp.udp.config import Config  # noqa: E402
 from sudp.work import WorkNeeded  # noqa: E402

@@ -422,7 +422,7 @@ def profileOverheads():
     """
     from sudp.gossip6.config import Gossip6Config
     from sudp.gossip6.udp import gossip6ClientEngine, gossip6ServerEngine
-    from sudp.rsakeys import RSAIdentity
+    from sudp.rsaidentity import RSAIdentity
     from sudp.work import WorkNeeded
     from sudp.vpn041.dataplane import PacketCodec
 

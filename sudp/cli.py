@@ -22,15 +22,9 @@ import sys
 from sudp import __version__
 from sudp.errors import SUDPError
 from sudp.keys import Identity, saveIdentity
-from sudp.rsakeys import (
-    DEFAULT_RSA_BITS,
-    MAX_RSA_BITS,
-    MIN_RSA_BITS,
-    RSAIdentity,
-    isRSAKeySize,
-    loadAnyPublicKey,
-    saveRSAIdentity,
-)
+from sudp.rsaidentity import RSAIdentity
+from sudp.rsakeyfiles import loadAnyPublicKey, saveRSAIdentity
+from sudp.rsakeys import DEFAULT_RSA_BITS, MAX_RSA_BITS, MIN_RSA_BITS, isRSAKeySize
 from sudp.exits import (  # the statuses and waits its clients share, named here too
     DEFAULT_MAX_WAIT,
     DEFAULT_WAIT,

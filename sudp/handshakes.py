@@ -16,7 +16,8 @@ from zope.interface import implementer
 
 from sudp.errors import ConfigurationError
 from sudp.interfaces import IHandshake
-from sudp.keys import identityForEndpoint, loadIdentity, loadOrCreateIdentity
+from sudp.keyfiles import identityForEndpoint
+from sudp.keys import loadIdentity, loadOrCreateIdentity
 from sudp.udp.handshake import pinnedKeys
 from sudp.udp.sudp1 import SUDP1Client, SUDP1Server
 

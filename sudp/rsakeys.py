@@ -31,7 +31,6 @@ L{PSS_SALT_LENGTH} (32) and L{DIGEST_SIZE} (32, the SHA3-256 digest length).
 import base64
 import binascii
 import hashlib
-import os
 
 from cryptography.exceptions import InternalError, InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
@@ -48,20 +47,8 @@ from cryptography.hazmat.primitives.asymmetric import (
     x25519,
 )
 
-from sudp.errors import KeyFileError, PublicKeyFormatError
-from sudp.keys import (
-    ED25519_PREFIX,
-    Identity,
-    PublicKey,
-    deriveSecret,
-    _loadOrCreate,
-    _loadPrivatePEM,
-    _loadPublicKeyFile,
-    _parseKeyLines,
-    _readKeyListFile,
-    _readPrivateKeyFile,
-    _writeKeyFiles,
-)
+from sudp.errors import PublicKeyFormatError
+from sudp.keys import ED25519_PREFIX
 
 RSA_PREFIX = "rsa-"
 MIN_RSA_BITS = 2048
@@ -76,7 +63,7 @@ PSS_SALT_LENGTH = DIGEST_SIZE
 _MAX_DER_SIZE = 1024
 _MAX_TEXT_SIZE = (_MAX_DER_SIZE * 4 + 2) // 3
 _B64URL = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
-_ANY_PREFIXES = (RSA_PREFIX, ED25519_PREFIX)
+KEY_PREFIXES = (RSA_PREFIX, ED25519_PREFIX)
 
 
 def isRSAKeySize(bits):
@@ -88,11 +75,11 @@ def isRSAKeySize(bits):
             and MIN_RSA_BITS <= bits <= MAX_RSA_BITS and bits % 256 == 0)
 
 
-def _pss():
+def pssPadding():
     return padding.PSS(mgf=padding.MGF1(hashes.SHA3_256()), salt_length=PSS_SALT_LENGTH)
 
 
-def _kind(key):
+def keyKind(key):
     """
     @return: the name of the type of a C{cryptography} key, in words
         (C{"Ed25519"}, C{"EC (secp256r1)"}, ...).
@@ -115,11 +102,11 @@ def _kind(key):
     return type(key).__name__.replace("PrivateKey", "").replace("PublicKey", "") or "unknown"
 
 
-def _an(word):
+def withArticle(word):
     return ("an " if word[:1].upper() in "AEIOURX" else "a ") + word
 
 
-def _rsaProblem(publicKey):
+def rsaProblem(publicKey):
     """
     @param publicKey: a C{cryptography} RSA public key.
     @return: what makes C{publicKey} unacceptable to sudp, in words, or
@@ -141,7 +128,7 @@ def _rsaProblem(publicKey):
     return None
 
 
-def _keyText(text):
+def keyText(text):
     """
     @return: a public key's text form as C{str}, stripped.
     @raise PublicKeyFormatError: if it is neither text nor ASCII bytes.
@@ -175,8 +162,8 @@ class RSAPublicKey:
             accepts (size, exponent).
         """
         if not isinstance(key, rsa.RSAPublicKey):
-            raise PublicKeyFormatError(f"{_an(_kind(key))} key, expected an RSA public key")
-        problem = _rsaProblem(key)
+            raise PublicKeyFormatError(f"{withArticle(keyKind(key))} key, expected an RSA public key")
+        problem = rsaProblem(key)
         if problem:
             raise PublicKeyFormatError(problem)
         self._key = key
@@ -216,7 +203,7 @@ class RSAPublicKey:
             ) from None
         if not isinstance(key, rsa.RSAPublicKey):
             raise PublicKeyFormatError(
-                f"holds {_an(_kind(key))} public key, expected an RSA key"
+                f"holds {withArticle(keyKind(key))} public key, expected an RSA key"
             )
         result = cls(key)
         if result.der != der:
@@ -236,7 +223,7 @@ class RSAPublicKey:
 
         @raise PublicKeyFormatError: if C{text} is not an acceptable RSA key.
         """
-        text = _keyText(text)
+        text = keyText(text)
         if not text.startswith(RSA_PREFIX):
             if text.startswith(ED25519_PREFIX):
                 hint = "this is an Ed25519 key, not an RSA key"
@@ -311,7 +298,7 @@ class RSAPublicKey:
         if not isinstance(signature, (bytes, bytearray, memoryview)) or len(signature) != self.signatureSize:
             return False
         try:
-            self._key.verify(bytes(signature), data, _pss(), algorithm)
+            self._key.verify(bytes(signature), data, pssPadding(), algorithm)
         except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm, InternalError):
             return False
         return True
@@ -347,262 +334,3 @@ class RSAPublicKey:
     __str__ = toText
 
 
-class RSAIdentity:
-    """
-    An RSA private key (2048 to 4096 bits, exponent 65537) with its public key.
-
-    @ivar publicKey: the L{RSAPublicKey}.
-    """
-
-    def __init__(self, key):
-        """
-        @param key: a C{cryptography} RSA private key.
-        @raise ValueError: if C{key} is not an RSA private key sudp accepts.
-        """
-        if not isinstance(key, rsa.RSAPrivateKey):
-            raise ValueError(f"{_an(_kind(key))} key, expected an RSA private key")
-        problem = _rsaProblem(key.public_key())
-        if problem:
-            raise ValueError(problem)
-        self._key = key
-        self.publicKey = RSAPublicKey(key.public_key())
-
-    @property
-    def bits(self):
-        """
-        The size of the modulus in bits.
-        """
-        return self.publicKey.bits
-
-    def deriveSecret(self, label):
-        """
-        A secret of this key's own for one purpose, the same every time the
-        key is loaded: HKDF-SHA-256 of the private key's PKCS#8 DER form,
-        with C{label} as info (L{sudp.keys.deriveSecret}).
-
-        @return: 32 bytes.
-        """
-        der = self._key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
-                                      serialization.NoEncryption())
-        return deriveSecret(der, label)
-
-    @property
-    def signatureSize(self):
-        """
-        The length of every signature L{sign} makes: C{ceil(bits / 8)} bytes.
-        """
-        return self.publicKey.signatureSize
-
-    @classmethod
-    def generate(cls, bits=DEFAULT_RSA_BITS):
-        """
-        @param bits: the key size: 2048 to 4096, a multiple of 256 (2048,
-            2304, ..., 3072, ..., 4096).
-        @return: a new random identity, public exponent 65537.
-        @raise ValueError: for any other C{bits}.
-        """
-        if not isRSAKeySize(bits):
-            raise ValueError(
-                f"an RSA key size is {MIN_RSA_BITS} to {MAX_RSA_BITS} bits, a multiple "
-                f"of 256 (such as 2048, 3072, 4096), not {bits!r}"
-            )
-        return cls(rsa.generate_private_key(public_exponent=RSA_PUBLIC_EXPONENT, key_size=bits))
-
-    def sign(self, data):
-        """
-        Sign C{data} with RSA-PSS: SHA3-256 as the message digest, MGF1 with
-        SHA3-256, a 32-byte salt. What is signed (PSS-encoded) is the digest
-        SHA3-256(C{data}): this computes exactly
-        C{key.sign(data, PSS(mgf=MGF1(SHA3_256()), salt_length=32), SHA3_256())},
-        which hashes C{data} once; so it is the protocol's "sign the digest
-        SHA3-256(m)" when given C{m} itself. Do not pass the digest here
-        (that would sign SHA3-256(SHA3-256(m))); use L{signDigest} for that.
-
-        @return: the signature, L{signatureSize} bytes (randomised: two
-            signatures of the same data differ).
-        """
-        return self._key.sign(data, _pss(), hashes.SHA3_256())
-
-    def signDigest(self, digest):
-        """
-        Like L{sign}, given the 32-byte digest SHA3-256(m) instead of m:
-        C{signDigest(hashlib.sha3_256(m).digest())} is a signature of C{m}
-        that L{RSAPublicKey.verify} accepts (for a transcript hash kept
-        incrementally).
-
-        @raise ValueError: if C{digest} is not 32 bytes.
-        """
-        if not isinstance(digest, (bytes, bytearray, memoryview)) or len(digest) != DIGEST_SIZE:
-            raise ValueError(f"a SHA3-256 digest is {DIGEST_SIZE} bytes")
-        return self._key.sign(bytes(digest), _pss(), utils.Prehashed(hashes.SHA3_256()))
-
-    def toPEM(self):
-        """
-        @return: the private key as unencrypted PKCS#8 PEM bytes.
-        """
-        return self._key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-
-    @classmethod
-    def fromPEM(cls, data, name="<key>"):
-        """
-        Parse an unencrypted PEM private key (PKCS#8, as L{toPEM} writes; the
-        older PKCS#1 C{BEGIN RSA PRIVATE KEY} form is read too).
-
-        @param name: the file name used in error messages.
-        @raise KeyFileError: naming C{name}, if C{data} is encrypted, a public
-            key, corrupt, not an RSA key (the message names the type found),
-            or an RSA key outside 2048 to 4096 bits or with an exponent other
-            than 65537.
-        """
-        if isinstance(data, str):
-            data = data.encode("utf-8", "replace")
-        key = _loadPrivatePEM(data, name, _ANY_PREFIXES)
-        return cls._fromPrivateKey(key, name)
-
-    @classmethod
-    def _fromPrivateKey(cls, key, name):
-        if not isinstance(key, rsa.RSAPrivateKey):
-            raise KeyFileError(
-                f"{name}: holds {_an(_kind(key))} private key, expected an RSA key"
-            )
-        problem = _rsaProblem(key.public_key())
-        if problem:
-            raise KeyFileError(f"{name}: {problem}")
-        return cls(key)
-
-    def __repr__(self):
-        """
-        @return: C{<RSAIdentity 3072 bits SHA256:...>} (public information only).
-        """
-        return f"<RSAIdentity {self.bits} bits {self.publicKey.fingerprint()}>"
-
-
-def loadRSAIdentity(path):
-    """
-    Load an RSA identity from a private key file.
-
-    @raise KeyFileError: if the file is missing, readable by group or others
-        (the message says C{chmod 600}), empty, or not an acceptable RSA
-        private key; the message names the file.
-    """
-    path = os.fspath(path)
-    return RSAIdentity.fromPEM(_readPrivateKeyFile(path), name=path)
-
-
-def saveRSAIdentity(identity, path, force=False, comment=""):
-    """
-    Write C{identity} to C{path} (PKCS#8 PEM, mode 0600) and its public key
-    to C{path + ".pub"} (UTF-8: the text form, a space and C{comment} if
-    there is one).
-
-    @return: C{path}.
-    @raise KeyFileError: if C{path} exists and C{force} is false, if
-        C{comment} is more than one line, or if the file cannot be written.
-    """
-    return _writeKeyFiles(
-        path, identity.toPEM(), identity.publicKey.toText(), force=force, comment=comment
-    )
-
-
-def loadOrCreateRSAIdentity(path):
-    """
-    Load the RSA identity at C{path}, creating one of L{DEFAULT_RSA_BITS}
-    (0600) if the file does not exist.
-
-    @return: a 2-tuple C{(identity, created)}.
-    """
-    return _loadOrCreate(path, RSAIdentity.generate, saveRSAIdentity, loadRSAIdentity)
-
-
-def loadRSAPublicKey(path):
-    """
-    Load an RSA public key from a C{.pub} file (its first line that is
-    neither blank nor a C{#} comment), or the public half of an RSA private
-    key file (with the checks of L{loadRSAIdentity}).
-
-    @raise KeyFileError: naming the file (and the line) if it does not hold an
-        acceptable RSA public key.
-    """
-    return _loadPublicKeyFile(path, RSAPublicKey.fromText, loadRSAIdentity)
-
-
-def parseTrustedKeys(text, name="<trusted keys>"):
-    """
-    Parse a trusted keys file: one RSA public key per line in the text form,
-    then optional whitespace and a comment; blank lines and lines starting
-    with C{#} are ignored (the same rules as
-    L{sudp.keys.parseAuthorizedKeys}).
-
-    @return: a dict mapping each L{RSAPublicKey} to its comment (C{""} if
-        none; the last comment of a repeated key).
-    @raise KeyFileError: naming C{name} and the line number of the first bad
-        line (C{FILE:LINE: ...}).
-    """
-    return _parseKeyLines(text, name, RSAPublicKey)
-
-
-def loadTrustedKeys(path):
-    """
-    Load a trusted keys file (UTF-8); see L{parseTrustedKeys}.
-
-    @raise KeyFileError: naming the file if it is missing, unreadable, not
-        UTF-8, or has a bad line.
-    """
-    path = os.fspath(path)
-    return parseTrustedKeys(_readKeyListFile(path, "trusted keys"), name=path)
-
-
-def loadAnyIdentity(path):
-    """
-    Load an Ed25519 or an RSA identity from a private key file, deciding by
-    the type of the key in the PEM.
-
-    @return: a L{sudp.keys.Identity} or an L{RSAIdentity}.
-    @raise KeyFileError: as L{loadRSAIdentity}, naming the type found if it
-        is neither.
-    """
-    path = os.fspath(path)
-    key = _loadPrivatePEM(_readPrivateKeyFile(path), path, _ANY_PREFIXES)
-    if isinstance(key, ed25519.Ed25519PrivateKey):
-        return Identity(key.private_bytes_raw())
-    if isinstance(key, rsa.RSAPrivateKey):
-        return RSAIdentity._fromPrivateKey(key, path)
-    raise KeyFileError(
-        f"{path}: holds {_an(_kind(key))} private key, expected an Ed25519 or an RSA key"
-    )
-
-
-def parseAnyPublicKey(text):
-    """
-    Parse the text form of an Ed25519 (C{ed25519-...}) or an RSA (C{rsa-...})
-    public key, deciding by the prefix.
-
-    @return: a L{sudp.keys.PublicKey} or an L{RSAPublicKey}.
-    @raise PublicKeyFormatError: if C{text} is neither.
-    """
-    stripped = _keyText(text)
-    if stripped.startswith(RSA_PREFIX):
-        return RSAPublicKey.fromText(stripped)
-    if stripped.startswith(ED25519_PREFIX):
-        return PublicKey.fromText(stripped)
-    kind = stripped.split("-", 1)[0] if "-" in stripped else stripped[:16]
-    raise PublicKeyFormatError(
-        f"expected a public key of the form {ED25519_PREFIX}<...> or "
-        f"{RSA_PREFIX}<...>, got {kind!r}..."
-    )
-
-
-def loadAnyPublicKey(path):
-    """
-    Load an Ed25519 or RSA public key from a C{.pub} file (its first line
-    that is neither blank nor a comment) or from a private key file of
-    either type (with the checks of L{loadAnyIdentity}).
-
-    @return: a L{sudp.keys.PublicKey} or an L{RSAPublicKey}.
-    @raise KeyFileError: naming the file (and line).
-    """
-    return _loadPublicKeyFile(path, parseAnyPublicKey, loadAnyIdentity)

@@ -399,7 +399,7 @@ def makeService(options):
             handshake = None
         else:
             from sudp.handshakes import handshakeFromOptions
-            from sudp.rsakeys import loadOrCreateRSAIdentity
+            from sudp.rsakeyfiles import loadOrCreateRSAIdentity
 
             identity, created = loadOrCreateRSAIdentity(options["key"])
             handshake = handshakeFromOptions(dict(gossip6, handshake="gossip6"), "twist sudp")

@@ -172,7 +172,8 @@ class IPv6Tests(unittest.TestCase):
         """
         The gossip6 handshake on sudp: over ::1.
         """
-        from sudp.rsakeys import RSAIdentity, saveRSAIdentity
+        from sudp.rsaidentity import RSAIdentity
+        from sudp.rsakeyfiles import saveRSAIdentity
 
         server, client = RSAIdentity.generate(2048), RSAIdentity.generate(2048)
         paths = {}

@@ -19,7 +19,8 @@ from sudp.udp.client import ClientState
 from sudp.errors import ConfigurationError
 from sudp.gossip6.config import Gossip6Config, parseLocalAddresses
 from sudp.gossip6.udp import gossip6ClientEngine, gossip6ServerEngine
-from sudp.rsakeys import RSAIdentity, saveRSAIdentity
+from sudp.rsaidentity import RSAIdentity
+from sudp.rsakeyfiles import saveRSAIdentity
 from sudp.udp.config import Config
 from sudp.errors import ClientNotAuthorized
 from sudp.udp.handshake import clientProof

@@ -51,7 +51,9 @@ from sudp.gossip6.wire import (
     decodeStreamMessage,
     encodeStreamMessage,
 )
-from sudp.rsakeys import RSAIdentity, RSAPublicKey, saveRSAIdentity
+from sudp.rsaidentity import RSAIdentity
+from sudp.rsakeyfiles import saveRSAIdentity
+from sudp.rsakeys import RSAPublicKey
 from sudp.udp.handshake import clientProof
 from sudp.keys import Identity
 from sudp.stream.handshake import Established, framed

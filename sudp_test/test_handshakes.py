@@ -24,7 +24,7 @@ from sudp.handshakes import (
 )
 from sudp.interfaces import IDatagramClientHandshake, IDatagramServerHandshake, IHandshake
 from sudp.keys import Identity
-from sudp.rsakeys import RSAIdentity
+from sudp.rsaidentity import RSAIdentity
 from sudp.stream.handshake import ClientKeyExchange, ServerKeyExchange, StreamConfig
 from sudp.udp import packets as P
 from sudp.udp import records as R

@@ -172,7 +172,7 @@ class KeyFileTests(unittest.TestCase):
         landed code: "permissions 0755 are too open"), by the loaders of
         both key types.
         """
-        from sudp.rsakeys import loadRSAIdentity
+        from sudp.rsakeyfiles import loadRSAIdentity
 
         os.makedirs(self.path, mode=0o755)
         for load in (loadIdentity, loadRSAIdentity, loadOrCreateIdentity):

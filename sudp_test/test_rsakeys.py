@@ -30,11 +30,8 @@ from twisted.trial import unittest
 from sudp import cli
 from sudp.errors import KeyFileError, PublicKeyFormatError
 from sudp.keys import Identity, PublicKey, loadIdentity, saveIdentity
-from sudp.rsakeys import (
-    DEFAULT_RSA_BITS,
-    RSA_PREFIX,
-    RSAIdentity,
-    RSAPublicKey,
+from sudp.rsaidentity import RSAIdentity
+from sudp.rsakeyfiles import (
     loadAnyIdentity,
     loadAnyPublicKey,
     loadRSAIdentity,
@@ -44,6 +41,7 @@ from sudp.rsakeys import (
     parseTrustedKeys,
     saveRSAIdentity,
 )
+from sudp.rsakeys import DEFAULT_RSA_BITS, RSA_PREFIX, RSAPublicKey
 from sudp_test.keyfiles import B64URL, TempDirMixin, assertKeyListModel, assertKeyListTotal, nearKeyTexts
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -126,7 +126,8 @@ class ServerWideOptionTests(unittest.TestCase):
         """
         --handshake gossip6 and its options hold on the listener.
         """
-        from sudp.rsakeys import RSAIdentity, saveRSAIdentity
+        from sudp.rsaidentity import RSAIdentity
+        from sudp.rsakeyfiles import saveRSAIdentity
 
         rsaKey = os.path.join(self.dir, "rsa.key")
         saveRSAIdentity(RSAIdentity.generate(2048), rsaKey)

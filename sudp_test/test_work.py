@@ -12,7 +12,7 @@ from zope.interface.verify import verifyObject
 from sudp.gossip6.config import Gossip6Config
 from sudp.gossip6.proof import ProofJob
 from sudp.offthread import runOffThread
-from sudp.rsakeys import RSAIdentity
+from sudp.rsaidentity import RSAIdentity
 from sudp.work import IWork, WorkCancelled, WorkNeeded
 
 

@@ -114,7 +114,8 @@ def gossip6FromOptions(options, what, serverKey=None):
     """
     from sudp import options as options_
     from sudp.errors import SUDPError
-    from sudp.rsakeys import RSAPublicKey, loadRSAPublicKey, loadTrustedKeys
+    from sudp.rsakeyfiles import loadRSAPublicKey, loadTrustedKeys
+    from sudp.rsakeys import RSAPublicKey
 
     trustedFile = options.pop("trustedKeys", None)
     local = options.pop("localAddresses", None)

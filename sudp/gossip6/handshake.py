@@ -12,7 +12,7 @@ from zope.interface import implementer
 
 from sudp.errors import ConfigurationError
 from sudp.interfaces import IHandshake
-from sudp.keys import identityForEndpoint
+from sudp.keyfiles import identityForEndpoint
 from sudp.gossip6.config import Gossip6Config, gossip6FromOptions
 from sudp.gossip6.stream import Gossip6StreamSetup
 from sudp.gossip6.udp import Gossip6Client, Gossip6Server
@@ -39,7 +39,7 @@ class Gossip6Handshake:
         """
         @return: the RSA identity in C{path} (made there with C{create}).
         """
-        from sudp.rsakeys import loadOrCreateRSAIdentity, loadRSAIdentity
+        from sudp.rsakeyfiles import loadOrCreateRSAIdentity, loadRSAIdentity
 
         return identityForEndpoint(path, create, loadRSAIdentity, loadOrCreateRSAIdentity, "sudp keygen --type rsa")
 

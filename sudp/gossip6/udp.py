@@ -85,7 +85,7 @@ class Gossip6Server(_Half):
 
     def __init__(self, identity, trustedKeys, gossip6=None):
         """
-        @param identity: the server's L{sudp.rsakeys.RSAIdentity} (its
+        @param identity: the server's L{sudp.rsaidentity.RSAIdentity} (its
             engine's too: it signs the rekeys).
         @param trustedKeys: the clients' L{sudp.rsakeys.RSAPublicKey}s.
         @param gossip6: a L{Gossip6Config}.
@@ -145,7 +145,7 @@ class Gossip6Client(_Half):
 
     def __init__(self, identity, trustedKeys, gossip6=None):
         """
-        @param identity: the client's L{sudp.rsakeys.RSAIdentity}.
+        @param identity: the client's L{sudp.rsaidentity.RSAIdentity}.
         @param trustedKeys: the servers' L{sudp.rsakeys.RSAPublicKey}s.
         """
         _Half.__init__(self, trustedKeys, gossip6)
