@@ -45,6 +45,7 @@ from sudp.peer.framing import (
 )
 from sudp.peer.knownpeers import KnownPeers, PeerKeyChanged, formatAddress, parseAddress
 from sudp.peer.node import PROTOCOL_VERSION, PeerNode, listenPeers
+from sudp.peer.peers import nextDeadline
 from sudp.udp import packets as P
 from sudp.udp.config import Config
 
@@ -644,7 +645,7 @@ class KeyRefreshTests(PeerNet, unittest.TestCase):
         self.assertEqual(session.epochs, [None, None])
         self.assertNotIn(session.localIndex, a.server.sessions)
         self.assertEqual(a.server.stats()["sessions"], 0)
-        self.assertIsNone(a._nextDeadline())  # nothing left to time
+        self.assertIsNone(nextDeadline(a.server, a.peers.values(), a.knownPeers))  # nothing left to time
         yield waitUntil(lambda: [s.closeReason for s in b.ended] == ["closed-by-peer"], "b's end to close")
         self.assertIsNone(b.peers[a.addr].session)
 

@@ -14,7 +14,7 @@ close the other, so exactly one remains.
 
 import ipaddress
 import os
-from collections import Counter, deque
+from collections import Counter
 from dataclasses import replace
 
 from twisted.internet.protocol import DatagramProtocol
@@ -24,7 +24,7 @@ from sudp.addresses import canonicalAddress, formatAddress
 from sudp.errors import BadServerSignature, MalformedPacket, SessionClosed
 from sudp.peer.framing import PEER_VERSION, Framing, UnknownVersion, interfaceMTU
 from sudp.peer.knownpeers import PeerKeyChanged
-from sudp.udp import packets as P
+from sudp.peer.peers import Peer, nextDeadline, route
 from sudp.udp.batching import senderFor
 from sudp.udp.client import ClientEngine
 from sudp.udp.config import Config
@@ -37,41 +37,6 @@ from sudp.udp.server import ServerEngine
 PROTOCOL_VERSION = f"sudp/1 peer v{PEER_VERSION}"
 MAX_QUEUED = 256  # messages held per peer until its session opens
 DUPLICATE_GRACE = 2.0  # seconds a duplicate session still delivers what was in flight on it
-_DATA_TYPES = frozenset((P.DATA, P.DATA | 1, P.CONTROL, P.CONTROL | 1))
-
-
-class Peer:
-    """
-    What a node knows of one peer.
-
-    @ivar addr: the peer's address, C{(host, port)}.
-    @ivar session: the open sudp/1 session with it, or None.
-    @ivar engine: the L{ClientEngine} of a session this node started, or None.
-    @ivar stats: counters: sent, received, dropped (by reason), rekeys.
-    @ivar lastHandshake: when the last session with it opened (the node's clock).
-    """
-
-    def __init__(self, addr):
-        self.addr = addr
-        self.session = None
-        self.engine = None
-        self.queue = deque()
-        self.retryAt = 0.0
-        self.stats = Counter()
-        self.dropped = Counter()
-        self.lastHandshake = None
-        self.versionWarned = False
-        self.retiring = {}  # duplicate session -> the call that closes it after DUPLICATE_GRACE
-
-    def describe(self):
-        """
-        @return: this peer's entry of L{PeerNode.stats}.
-        """
-        rekeys = self.session.stats["rekeys"] if self.session is not None else 0
-        return {"state": "open" if self.session is not None else ("connecting" if self.engine else "idle"),
-                "sent": self.stats["sent"], "received": self.stats["received"], "dropped": dict(self.dropped),
-                "rekeys": self.stats["rekeys"] + rekeys, "lastHandshake": self.lastHandshake,
-                "key": None if self.session is None else self.session.peerKey.fingerprint()}
 
 
 class PeerNode(DatagramProtocol):
@@ -354,20 +319,7 @@ class PeerNode(DatagramProtocol):
         """
         @return: the client engine a datagram is for, or None (the server's).
         """
-        if not data:
-            return None
-        t = data[0]
-        if t == P.COOKIE and len(data) >= 9:
-            nonce = bytes(data[1:9])
-            for peer in self.peers.values():
-                if peer.engine is not None and peer.engine.helloNonce == nonce:
-                    return peer.engine
-            return None
-        if (t == P.HANDSHAKE_RESP or t in _DATA_TYPES) and len(data) >= 5:
-            index = int.from_bytes(data[1:5], "big")
-            if index not in self.server.sessions:
-                return self._byIndex.get(index)
-        return None
+        return route(data, self.peers.values(), self.server.sessions, self._byIndex)
 
     def _flushAll(self):
         """
@@ -417,18 +369,8 @@ class PeerNode(DatagramProtocol):
 
     # -- timers -------------------------------------------------------------------
 
-    def _nextDeadline(self):
-        when = [self.server.nextDeadline()]
-        for peer in self.peers.values():
-            if peer.engine is not None:
-                when.append(peer.engine.nextDeadline())
-            if peer.session is None and peer.engine is None and (peer.queue or self.knownPeers.get(peer.addr)):
-                when.append(peer.retryAt)
-        when = [w for w in when if w is not None]
-        return min(when) if when else None
-
     def _schedule(self):
-        when = self._nextDeadline()
+        when = nextDeadline(self.server, self.peers.values(), self.knownPeers)
         self._cancelTimer()
         if when is not None and self.transport is not None:
             self._call = self.reactor.callLater(max(0.0, when - self.reactor.seconds()), self._onTimer)
