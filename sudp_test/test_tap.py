@@ -12,7 +12,8 @@ from twisted.trial import unittest
 from sudp.errors import ClientNotAuthorized
 from sudp.keys import Identity, saveIdentity
 from sudp.stream.handshake import AEAD_FRAMES, GCM_FRAMES
-from sudp.tap import Options, StreamListener, makeService
+from sudp.tap import Options, makeService
+from sudp.tapservices import StreamListener
 
 from sudp_test.waiting import waitUntil
 
@@ -175,7 +176,7 @@ class KeyLocationTests(unittest.TestCase):
         os.makedirs(self.dir)
 
     def service(self, *args, env=None):
-        from sudp.tap import SUDPService
+        from sudp.tapservices import SUDPService
 
         old = os.environ.pop("STATE_DIRECTORY", None)
         self.addCleanup(lambda: os.environ.__setitem__("STATE_DIRECTORY", old) if old is not None
