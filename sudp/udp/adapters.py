@@ -13,8 +13,6 @@ from twisted.internet.protocol import DatagramProtocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from sudp.errors import HandshakeFailed
-from sudp.addresses import displayAddress
 from sudp.engine import drain
 from sudp.eventlog import ConnectionLog
 from sudp.udp.overflow import OverflowWatch
@@ -35,7 +33,7 @@ OVERFLOW_LOG_INTERVAL = 60.0  # seconds between two receive-buffer warnings of o
 _SEND_DROPS = (errno.EAGAIN, errno.EWOULDBLOCK, errno.ENOBUFS, errno.ECONNREFUSED, errno.EMSGSIZE)
 
 
-class _EngineAdapter(DatagramProtocol):
+class EngineAdapter(DatagramProtocol):
     """
     What server and client adapters share: output, events, timers.
     """
@@ -287,7 +285,7 @@ class _EngineAdapter(DatagramProtocol):
         return self.transport.getHost()
 
 
-class ServerAdapter(_EngineAdapter):
+class ServerAdapter(EngineAdapter):
     """
     Serves a L{sudp.udp.server.ServerEngine} on one UDP port; every session
     that opens gets a protocol from the application's factory.
@@ -297,7 +295,7 @@ class ServerAdapter(_EngineAdapter):
     """
 
     def __init__(self, engine, factory, reactor):
-        _EngineAdapter.__init__(self, engine, factory, reactor)
+        EngineAdapter.__init__(self, engine, factory, reactor)
         self.connectionLog = ConnectionLog(reactor, transport="udp")
 
     def datagramReceived(self, data, addr):
@@ -331,7 +329,7 @@ class ServerAdapter(_EngineAdapter):
     def _ended(self, session, reason):
         self.connectionLog.ended(session.peerAddr, reason.reason, _fingerprint(session.peerKey),
                                  session.suite.name)
-        _EngineAdapter._ended(self, session, reason)
+        EngineAdapter._ended(self, session, reason)
 
     def _refused(self, event):
         suite = event.suite.name if event.suite is not None else None
@@ -345,85 +343,6 @@ class ServerAdapter(_EngineAdapter):
         self.flush()
         self._stopTimer()
         self.stopProtocol()
-
-
-class ClientAdapter(_EngineAdapter):
-    """
-    Drives a L{sudp.udp.client.ClientEngine} over a UDP port and fires
-    C{ready} with the application protocol once the handshake is done.
-
-    The socket is connect()ed to the server, so that the kernel reports an
-    ICMP port unreachable (L{connectionRefused}) and drops datagrams from
-    other sources; any that still come from elsewhere are dropped and counted.
-    """
-
-    def __init__(self, engine, factory, reactor, ready, onEnd):
-        _EngineAdapter.__init__(self, engine, factory, reactor)
-        self.ready = ready
-        self._onEnd = onEnd
-
-    def datagramReceived(self, data, addr):
-        self.datagramsReceived((data,), addr)
-
-    def datagramsReceived(self, datagrams, addr):
-        if addr != self.engine.serverAddr:
-            self.engine.drops["wrong-source"] += len(datagrams)
-            return
-        self.engine.receiveDatagrams(datagrams, addr, self.reactor.seconds())
-        self.flush()
-
-    def start(self):
-        self.engine.start(self.reactor.seconds())
-        self.flush()
-
-    def connectionRefused(self):
-        """
-        The connected socket saw an ICMP port unreachable from the server's
-        address: the engine decides (L{ClientEngine.portUnreachable}).
-        """
-        self.engine.portUnreachable(self.reactor.seconds())
-        self.flush()
-
-    def _opened(self, session):
-        ready, self.ready = self.ready, None
-        protocol = self._bind(session)
-        if protocol is None:
-            self.engine.closeSession(session, self.reactor.seconds(), text="the application refused the session")
-            if ready is not None and not ready.called:
-                ready.errback(HandshakeFailed("the client factory returned no protocol"))
-            return
-        if ready is not None and not ready.called:
-            ready.callback(protocol)
-
-    def _nextServerKey(self, event):
-        """
-        The server announced a next key this client does not pin: say what
-        to do before the server switches to it.
-        """
-        old, new = event.serverKey.toText(), event.key.toText()
-        self.log.warn(
-            "sudp: the server at {address} announces its next key {key} ({fingerprint}); it still proves "
-            "{old}. Pin both before it switches: serverKey={old},{key} (or add the new key to the "
-            "serverKeys file)",
-            address=displayAddress(self.engine.serverAddr), key=new, fingerprint=event.key.fingerprint(), old=old,
-        )
-
-    def _handshakeFailed(self, error):
-        ready, self.ready = self.ready, None
-        self._finish()
-        if ready is not None and not ready.called:
-            ready.errback(error)
-
-    def _ended(self, session, reason):
-        _EngineAdapter._ended(self, session, reason)
-        self._finish()
-
-    def _finish(self):
-        self._stopTimer()
-        self.stopProtocol()
-        onEnd, self._onEnd = self._onEnd, None
-        if onEnd is not None:
-            self.reactor.callLater(0, onEnd)
 
 
 def _fingerprint(key):

@@ -8,7 +8,6 @@ endpoint is given; None: sudp/1's.
 """
 
 import errno
-import os
 import socket
 
 from twisted.internet import defer
@@ -22,7 +21,8 @@ from sudp.resolve import anyAddressFor, resolveHost
 
 from sudp import speedups
 from sudp.udp import batching
-from sudp.udp.adapters import ClientAdapter, ServerAdapter
+from sudp.udp.adapters import ServerAdapter
+from sudp.udp.clientadapter import ClientAdapter
 from sudp.udp.client import ClientEngine
 from sudp.udp.config import Config
 from sudp.udp.server import ServerEngine
