@@ -275,15 +275,23 @@ class GROPort(udp.Port):
             try:
                 data, ancdata, flags, addr = recvmsg(self.maxPacketSize, _GRO_CMSG_SPACE)
             except OSError as e:
-                if e.errno in _READ_DONE:
-                    return
-                if e.errno == errno.ECONNREFUSED:
-                    return self._refused()
-                raise
+                return self._readFailed(e)
             read += len(data)
             if self.addressFamily == socket.AF_INET6:
                 addr = addr[:2]
             self._deliver(splitSegments(data, ancdata) if ancdata else (data,), addr)
+
+    def _readFailed(self, error):
+        """
+        End a read loop on C{error}: the socket is drained (nothing more to
+        read), or an ICMP error was queued on a connected socket (reported
+        to the protocol); anything else is raised.
+        """
+        if error.errno in _READ_DONE:
+            return None
+        if error.errno == errno.ECONNREFUSED:
+            return self._refused()
+        raise error
 
     def _readBatches(self):
         read = 0
@@ -294,11 +302,7 @@ class GROPort(udp.Port):
             try:
                 groups, size = receive()
             except OSError as e:
-                if e.errno in _READ_DONE:
-                    return
-                if e.errno == errno.ECONNREFUSED:
-                    return self._refused()
-                raise
+                return self._readFailed(e)
             if not groups:
                 return
             read += size
