@@ -13,6 +13,10 @@ no Twisted object, and is driven with the time passed in.
     (L{sudp.udp.events}), each list taken once; then C{nextDeadline()},
     when to call C{handleTimer} next (None: never).
 
+A stream engine (L{IStreamEngine}, sframe's
+L{sudp.stream.connection.StreamConnection}) keeps the same contract over
+one byte stream: C{receiveData(data, now)} in, C{dataToSend()} out.
+
 A driver (a Twisted adapter, peer mode, a test helper, a benchmark) calls
 these and nothing else; L{drain} is the loop they share.
 
@@ -140,6 +144,87 @@ class ISessionHost(Interface):
         """
         (Client) The server proved C{key}, a L{sudp.keys.PublicKey}, to be
         its next key.
+        """
+
+
+class IStreamEngine(Interface):
+    """
+    A sans-IO protocol engine over one byte stream (sframe). Addresses are
+    C{(host, port)} tuples or None.
+    """
+
+    def start(now, localAddr, peerAddr):
+        """
+        The stream is up: begin (a client sends its first message).
+        """
+
+    def receiveData(data, now):
+        """
+        Take bytes from the stream, in any pieces; never raises on bad
+        input (the connection ends, with a reason).
+        """
+
+    def handleTimer(now):
+        """
+        Run what is due at C{now} (timeouts, keepalives, coalesced writes).
+        """
+
+    def nextDeadline():
+        """
+        @return: when L{handleTimer} should next be called, or None.
+        """
+
+    def dataToSend():
+        """
+        @return: the bytes to write on the stream since the last call
+            (C{b""} if none), taken once.
+        """
+
+    def nextEvents():
+        """
+        @return: the events reported since the last call, in order; the
+            list is then empty.
+        """
+
+    def sendData(data, now):
+        """
+        Send application bytes (coalesced until the next L{handleTimer}).
+        """
+
+    def writeFrame(code, data, now):
+        """
+        Send C{data} in frames of the application's C{code}.
+        """
+
+    def close(now):
+        """
+        Close, telling the peer; the stream is closed once that is written.
+        """
+
+    def connectionLost(now, clean, detail):
+        """
+        The stream below has ended (C{clean}: an orderly close).
+        """
+
+    def workDone(job, now):
+        """
+        Work the engine asked for (L{sudp.work.WorkNeeded}) was done.
+        """
+
+    def workFailed(job, now):
+        """
+        Work the engine asked for raised, or was cancelled.
+        """
+
+    def pauseReading(now):
+        """
+        The application stopped reading: time spent paused counts against
+        no peer.
+        """
+
+    def resumeReading(now):
+        """
+        The application reads again.
         """
 
 

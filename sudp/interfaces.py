@@ -289,3 +289,48 @@ class IStreamSuite(Interface):
         @param encrypt: True for the sending side.
         @return: an L{sudp.stream.frames.IStreamCipher}.
         """
+
+
+class IStreamKeyExchange(Interface):
+    """
+    One stream connection's key exchange (sudp/1's, gossip6's, ...), sans-IO:
+    what L{sudp.stream.connection.StreamConnection} runs before its frames.
+
+    Every call returns a L{sudp.stream.handshake.KeyExchangeStep}: the bytes
+    to write (C{toSend}), work to have done off the reactor thread
+    (C{work}, a L{sudp.work.WorkNeeded}), the keys once established
+    (C{established}, a L{sudp.stream.handshake.Established}) and the stream
+    bytes that came after the last handshake message (C{rest}). A step
+    with none of them means: waiting for more bytes.
+    """
+
+    def connected(localAddr, peerAddr):
+        """
+        The stream is up between these addresses, each a C{(host, port)}
+        tuple or None (not an IP stream). A key exchange that binds its
+        messages to the addresses keeps them.
+
+        @raise sudp.errors.HandshakeFailed: if it cannot run on this stream.
+        """
+
+    def start(now):
+        """
+        Begin (a client sends its first message; a server waits).
+
+        @return: a L{sudp.stream.handshake.KeyExchangeStep}.
+        """
+
+    def receive(data, now):
+        """
+        Take stream bytes, in any pieces.
+
+        @return: a L{sudp.stream.handshake.KeyExchangeStep}.
+        @raise sudp.errors.HandshakeFailed: (or a subclass) on a bad message.
+        """
+
+    def workDone(job, now):
+        """
+        The work of a step's C{work} was done (C{job.run()} returned).
+
+        @return: a L{sudp.stream.handshake.KeyExchangeStep}.
+        """

@@ -1033,9 +1033,9 @@ class SFrameKeyExchangeTests(unittest.TestCase):
                 result = server.receive(piece)
             except HandshakeFailed as e:
                 return "failed", e
-            if result is not None:
+            if not result.waiting:
                 # the rest of the stream is handed back for the frame reader
-                done, reply, rest = result
+                done, reply, rest = result.established, result.toSend, result.rest
                 self.assertEqual(fed[2 + struct.unpack(">H", wire[:2])[0]:], rest)
                 return "ok", (done, reply, wire[len(fed):])
         return "wait", None
@@ -1122,7 +1122,7 @@ class SFrameKeyExchangeTests(unittest.TestCase):
         client = ClientKeyExchange(SERVER_IDENTITY.publicKey, StreamConfig(suites=clientSuites),
                                    identity=CLIENT_IDENTITY if withIdentity else None)
         common = [s for s in serverSuites if s in clientSuites]
-        outcome, value = self.feedServer(client.start(), cuts, StreamConfig(suites=serverSuites))
+        outcome, value = self.feedServer(client.start().toSend, cuts, StreamConfig(suites=serverSuites))
         if not common:
             self.assertEqual(outcome, "failed")
             return
@@ -1132,10 +1132,10 @@ class SFrameKeyExchangeTests(unittest.TestCase):
         for i, piece in enumerate(pieces):
             result = client.receive(piece)
             # it waits until the last byte of the RESP, then answers at once
-            self.assertEqual(result is None, i < len(pieces) - 1 and sum(map(len, pieces[i + 1:])) > 0)
-            if result is not None:
+            self.assertEqual(result.waiting, i < len(pieces) - 1 and sum(map(len, pieces[i + 1:])) > 0)
+            if not result.waiting:
                 break
-        clientDone, rest = result
+        clientDone, rest = result.established, result.rest
         self.assertEqual(rest, b"")
         self.assertIs(clientDone.suite, common[0])
         self.assertIs(serverDone.suite, common[0])
@@ -1151,7 +1151,7 @@ class SFrameKeyExchangeTests(unittest.TestCase):
         """
         config = config or StreamConfig()
         client = ClientKeyExchange(SERVER_IDENTITY.publicKey, config)
-        outcome, value = self.feedServer(client.start(), [], config)
+        outcome, value = self.feedServer(client.start().toSend, [], config)
         self.assertEqual(outcome, "ok")
         return client, value[1]
 
@@ -1189,17 +1189,17 @@ class SFrameKeyExchangeTests(unittest.TestCase):
             for piece in chunked(wire, cuts):
                 fed += piece
                 result = client.receive(piece)
-                if result is not None:
+                if not result.waiting:
                     break
         except HandshakeFailed:
             self.assertNotEqual(wire[:124], genuine)
             return
-        if result is None:  # still waiting for the whole message
+        if result is None or result.waiting:  # still waiting for the whole message
             self.assertTrue(len(wire) < 2 or len(wire) - 2 < struct.unpack(">H", wire[:2])[0] <= 1024)
             return
         self.assertEqual(wire[:124], genuine)
-        done, rest = result
-        self.assertEqual(rest, fed[124:])
+        self.assertIsNotNone(result.established)
+        self.assertEqual(result.rest, fed[124:])
 
     def test_regression_handshakeTypeByteIgnored(self):
         """
@@ -1219,7 +1219,7 @@ class SFrameKeyExchangeTests(unittest.TestCase):
         client, genuine = self.genuineReply()
         forged = genuine[:2] + b"\x15" + genuine[3:]
         self.assertRaises(HandshakeFailed, client.receive, forged)
-        init = ClientKeyExchange(SERVER_IDENTITY.publicKey, StreamConfig()).start()
+        init = ClientKeyExchange(SERVER_IDENTITY.publicKey, StreamConfig()).start().toSend
         for typeByte in (0x11, 0x14, 0x00):
             outcome, _ = self.feedServer(init[:2] + bytes([typeByte]) + init[3:], [])
             self.assertEqual(outcome, "failed", hex(typeByte))
@@ -1243,7 +1243,7 @@ class SFrameKeyExchangeTests(unittest.TestCase):
         """
         config = StreamConfig(suites=offered)
         client = ClientKeyExchange(SERVER_IDENTITY.publicKey, config)
-        init = client.start()[2:]
+        init = client.start().toSend[2:]
         if ephemeral[0] == "real":
             eph = Ephemeral(ephemeral[1].to_bytes(32, "big"))
             public = eph.public
@@ -1263,7 +1263,8 @@ class SFrameKeyExchangeTests(unittest.TestCase):
         good = (decodable and not badSignature and suite in {s.suiteId for s in offered}
                 and eph is not None and rightConfirm)
         try:
-            done, rest = client.receive(wire)
+            step = client.receive(wire)
+            done, rest = step.established, step.rest
         except BadServerSignature:
             self.assertTrue(decodable and badSignature)
             return

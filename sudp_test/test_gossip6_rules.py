@@ -26,7 +26,6 @@ from dataclasses import replace
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from twisted.internet import defer, protocol, reactor
-from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.endpoints import clientFromString, serverFromString
 from twisted.python import log
 from twisted.trial import unittest
@@ -57,7 +56,7 @@ from sudp.rsakeys import RSAPublicKey
 from sudp.udp.handshake import clientProof
 from sudp.keys import Identity
 from sudp.stream.handshake import Established, framed
-from sudp.stream.protocol import SFrameProtocol
+from sudp.stream.connection import StreamConnection
 from sudp.udp import packets as P
 from sudp.udp.client import CONFIRM_SENT, ESTABLISHED, FAILED
 from sudp.udp.config import Config
@@ -182,26 +181,6 @@ def flippedInM(make, proofHolds, config=G):
                 return base, Signed(Message.decode(raw), raw, base.signature)
 
 
-def address(hostPort, kind="TCP"):
-    host, port = hostPort
-    return (IPv6Address if ":" in host else IPv4Address)(kind, host, port)
-
-
-class FakeStream:
-    """
-    What the sframe key exchange asks of a stream transport: its addresses.
-    """
-
-    def __init__(self, host, peer):
-        self._host, self._peer = address(host), address(peer)
-
-    def getHost(self):
-        return self._host
-
-    def getPeer(self):
-        return self._peer
-
-
 def udpServer(local=(S,), gossip6=G, config=None, cookieSecret=None):
     """
     A gossip6 UDP server engine trusting the client and the other key.
@@ -250,7 +229,7 @@ def streamServer(host=S, peer=C, gossip6=G, setup=None, local=()):
     setup = setup or Gossip6StreamSetup([KEYS.client.publicKey, KEYS.other.publicKey],
                                         replace(gossip6, localAddresses=tuple(local)))
     kx = setup.keyExchange(KEYS.server, isClient=False)
-    kx.connected(FakeStream(host, peer))
+    kx.connected(host, peer)
     return setup, kx
 
 
@@ -260,8 +239,8 @@ def streamClient(host=C, peer=S, gossip6=G, now=START):
     """
     setup = Gossip6StreamSetup([KEYS.server.publicKey, KEYS.other.publicKey], gossip6)
     kx = setup.keyExchange(KEYS.client, isClient=True)
-    kx.connected(FakeStream(host, peer))
-    need = kx.start(now)
+    kx.connected(host, peer)
+    need = kx.start(now).work
     need.job.run()
     kx.workDone(need.job, now)
     return kx
@@ -646,11 +625,12 @@ class StreamServerRuleTests(RulesMixin, unittest.TestCase):
 
     def accept(self, signed, now=START, local=(S,), setup=None, peer=C):
         setup, kx = streamServer(local[0], peer, setup=setup)
-        need = kx.receive(framed(encodeStreamMessage(G6_INIT, signed)), now)
+        need = kx.receive(framed(encodeStreamMessage(G6_INIT, signed)), now).work
         self.assertIsInstance(need, WorkNeeded)
         self.assertTrue(setup.reuse.seen(checks_.messageDigest(signed), now))
         need.job.run()
-        done, reply, rest = kx.workDone(need.job, now)
+        step = kx.workDone(need.job, now)
+        done, reply, rest = step.established, step.toSend, step.rest
         self.assertIsInstance(done, Established)
         self.assertEqual(done.peerKey, KEYS.client.publicKey)
         self.assertEqual(rest, b"")
@@ -763,7 +743,8 @@ class StreamClientRuleTests(RulesMixin, unittest.TestCase):
 
     def accept(self, signed, now=START, local=(C,)):
         kx = streamClient(local[0])
-        done, rest = kx.receive(framed(encodeStreamMessage(G6_RESP, signed)), now)
+        step = kx.receive(framed(encodeStreamMessage(G6_RESP, signed)), now)
+        done, rest = step.established, step.rest
         self.assertIsInstance(done, Established)
         self.assertEqual((done.peerKey, rest), (KEYS.server.publicKey, b""))
 
@@ -783,9 +764,10 @@ class TransportSeparationTests(unittest.TestCase):
         """
         _, kx = streamServer()
         init = encodeStreamMessage(G6_INIT, solved(KEYS.client, S))
-        need = kx.receive(framed(init), START)
+        need = kx.receive(framed(init), START).work
         need.job.run()
-        done, reply, _ = kx.workDone(need.job, START)
+        step = kx.workDone(need.job, START)
+        done, reply = step.established, step.toSend
         resp = reply[2:]
         label = b"gossip6 stream handshake\0"
         expected = hashlib.sha256(label + struct.pack(">I", len(init)) + init + resp)
@@ -839,17 +821,18 @@ class LargestMessageTests(unittest.TestCase):
         clientSetup = Gossip6StreamSetup([big.publicKey], G)
         serverSetup = Gossip6StreamSetup([big.publicKey], G)
         client = clientSetup.keyExchange(big, isClient=True)
-        client.connected(FakeStream(self.C6, self.S6))
+        client.connected(self.C6, self.S6)
         server = serverSetup.keyExchange(big, isClient=False)
-        server.connected(FakeStream(self.S6, self.C6))
-        need = client.start(START)
+        server.connected(self.S6, self.C6)
+        need = client.start(START).work
         need.job.run()
-        init = client.workDone(need.job, START)
+        init = client.workDone(need.job, START).toSend
         self.assertGreater(len(init), 1100)
-        need = server.receive(init, START)
+        need = server.receive(init, START).work
         need.job.run()
-        serverDone, resp, _ = server.workDone(need.job, START)
-        clientDone, _ = client.receive(resp, START)
+        step = server.workDone(need.job, START)
+        serverDone, resp = step.established, step.toSend
+        clientDone = client.receive(resp, START).established
         self.assertEqual(clientDone.transcript, serverDone.transcript)
         self.assertEqual((clientDone.peerKey, serverDone.peerKey), (big.publicKey, big.publicKey))
 
@@ -1683,14 +1666,14 @@ class Gossip6EndpointTests(unittest.TestCase):
         factory = PeerFactory()
         _, port = yield self.listen(self.sframeServer(), factory)
         other = Identity.generate()
-        established = SFrameProtocol._established
+        keysSet = StreamConnection._step
 
-        def withProof(protocol, result):
-            if protocol.factory.isClient:
-                result[0].confirm = clientProof(other, result[0].transcript, SFRAME_LABELS)
-            return established(protocol, result)
+        def withProof(engine, step, now):
+            if engine.isClient and step.established is not None:
+                step.established.confirm = clientProof(other, step.established.transcript, SFRAME_LABELS)
+            return keysSet(engine, step, now)
 
-        self.patch(SFrameProtocol, "_established", withProof)
+        self.patch(StreamConnection, "_step", withProof)
         d = clientFromString(reactor, self.sframeClient(port.getHost().port)).connect(RecorderFactory())
         yield self.assertFailure(d, ClientNotAuthorized)
         self.assertFalse(factory.connected.called)

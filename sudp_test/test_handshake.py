@@ -43,8 +43,9 @@ class CrossProtocolTests(unittest.TestCase):
         [(init, _)] = client.outbox
         client.outbox = []
         sframeServer = ServerKeyExchange(self.server, StreamConfig(suites=(SEED003,)))
-        established, reply, _ = sframeServer.receive(framed(init))
-        resp = reply[2:]
+        step = sframeServer.receive(framed(init))
+        self.assertIsNotNone(step.established)
+        resp = step.toSend[2:]
         client.receiveDatagram(resp, SERVER_ADDR, 0.1)
         self.assertNotEqual(client.state, CONFIRM_SENT)
         self.assertEqual(client.state, FAILED)
@@ -58,7 +59,7 @@ class CrossProtocolTests(unittest.TestCase):
         refused by the sframe client as not signed by the server.
         """
         client = ClientKeyExchange(self.server.publicKey, StreamConfig(suites=(SEED003,)))
-        initBytes = client.start()[2:]
+        initBytes = client.start().toSend[2:]
         init = P.HandshakeInit.decode(initBytes)
         udpAnswer = answerInit(self.server, init, initBytes, SEED003, 9, os.urandom(32))
         error = self.assertRaises(BadServerSignature, client.receive, framed(udpAnswer.resp))

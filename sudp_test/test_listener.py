@@ -245,7 +245,7 @@ class BackpressureTests(_RealListenerMixin, unittest.TestCase):
         tcp = wrapper.transport
         buffered = len(tcp.dataBuffer) + tcp._tempDataLen
         self.assertLess(buffered, 1 << 20, f"{buffered} bytes buffered for a peer that does not read")
-        self.assertTrue(tcp.producerPaused or wrapper.wrappedProtocol._paused)
+        self.assertTrue(tcp.producerPaused or wrapper.wrappedProtocol.engine.paused)
         client.transport.abortConnection()
 
 

@@ -60,6 +60,7 @@ from sudp.stream.handshake import (
     ServerKeyExchange,
     StreamConfig,
 )
+from sudp.stream.connection import StreamState
 from sudp.stream.protocol import SFrameDone, SFrameFactory, SFrameLost
 from sudp.udp import packets as P
 
@@ -749,9 +750,11 @@ class SlowPeerTests(MemoryMixin, unittest.TestCase):
         conn.reactor.advance(timeout * 3)
         conn.pump.flush()
         self.assertIsNone(server.lost)
-        # no slow-peer timer is left; only each side's idle/keepalive timer
+        # no slow-peer timer is left; only each side's idle/keepalive (and key rotation) timer
         self.assertEqual(sorted(c.func.__name__ for c in conn.reactor.getDelayedCalls()),
-                         ["_idleCheck", "_idleCheck"])
+                         ["_onTimer", "_onTimer"])
+        for app in (client, server):
+            self.assertEqual(sorted(app.transport.engine.timers()), ["idle", "keepalive", "rekey"])
 
     def test_steadyStreamIsNotSlow(self):
         """
@@ -872,7 +875,8 @@ class HandshakeTests(MemoryMixin, unittest.TestCase):
             clock = MemoryReactorClock()
             app = RecorderFactory()
             config = StreamConfig(handshakeTimeout=3)
-            factory = SFrameFactory(app, config, clock, identity=Identity.generate())
+            identity = Identity.generate()
+            factory = SFrameFactory(app, config, clock, lambda: ServerKeyExchange(identity, config))
 
             class Mute(Protocol):
                 def connectionMade(self):
@@ -883,7 +887,7 @@ class HandshakeTests(MemoryMixin, unittest.TestCase):
             clock.advance(3.01)
             self.assertTrue(pump.serverIO.disconnecting)
             pump.flush()
-            self.assertEqual(s.state, "closed")
+            self.assertIs(s.engine.state, StreamState.CLOSED)
             self.assertFalse(app.built[0].made)
             self.assertIsNone(app.built[0].lost)
 
@@ -965,7 +969,8 @@ class GarbageHandshakeTests(MemoryMixin, unittest.TestCase):
         """
         clock = MemoryReactorClock()
         app = RecorderFactory()
-        factory = SFrameFactory(app, StreamConfig(handshakeTimeout=3), clock, identity=Identity.generate())
+        identity, config = Identity.generate(), StreamConfig(handshakeTimeout=3)
+        factory = SFrameFactory(app, config, clock, lambda: ServerKeyExchange(identity, config))
         c, s, pump = connectedServerAndClient(lambda: factory.buildProtocol(None), Protocol, clock=clock)
         size = max(1, -(-len(garbage) // pieces))
         for i in range(0, len(garbage), size):
@@ -975,7 +980,7 @@ class GarbageHandshakeTests(MemoryMixin, unittest.TestCase):
             clock.advance(3.01)
         self.assertTrue(pump.serverIO.disconnecting)
         pump.flush()
-        self.assertEqual(s.state, "closed")
+        self.assertIs(s.engine.state, StreamState.CLOSED)
         self.assertFalse(app.built[0].made)
         self.assertEqual(clock.getDelayedCalls(), [])
 
@@ -985,7 +990,9 @@ class GarbageHandshakeTests(MemoryMixin, unittest.TestCase):
         """
         for prefix in (b"\x04\x01", b"\xff\xff", b"\x80\x00"):
             clock = MemoryReactorClock()
-            factory = SFrameFactory(RecorderFactory(), StreamConfig(), clock, identity=Identity.generate())
+            identity = Identity.generate()
+            factory = SFrameFactory(RecorderFactory(), StreamConfig(), clock,
+                                    lambda: ServerKeyExchange(identity, StreamConfig()))
             c, s, pump = connectedServerAndClient(lambda: factory.buildProtocol(None), Protocol, clock=clock)
             pump.serverIO.bufferReceived(prefix)
             self.assertTrue(pump.serverIO.disconnecting, prefix)
@@ -1028,14 +1035,13 @@ class ScriptedClient(Protocol):
         self.after = after
 
     def connectionMade(self):
-        self.transport.write(self.kx.start())
+        self.transport.write(self.kx.start().toSend)
 
     def dataReceived(self, data):
         if self.kx is not None:
-            result = self.kx.receive(data)
-            if result is not None:
+            done = self.kx.receive(data).established
+            if done is not None:
                 self.kx = None
-                done = result[0]
                 self.transport.write(self.after(done, FrameWriter(done.writer)))
 
 
@@ -1051,10 +1057,10 @@ class ScriptedServer(Protocol):
 
     def dataReceived(self, data):
         if self.kx is not None:
-            result = self.kx.receive(data)
-            if result is not None:
+            step = self.kx.receive(data)
+            if step.established is not None:
                 self.kx = None
-                done, reply, _ = result
+                done, reply = step.established, step.toSend
                 self.transport.write(reply + self.after(FrameWriter(done.writer)))
 
 
@@ -1068,7 +1074,8 @@ class MaliciousPeerTests(MemoryMixin, unittest.TestCase):
         clock = MemoryReactorClock()
         identity = Identity.generate()
         app = RecorderFactory()
-        factory = SFrameFactory(app, StreamConfig(suites=(SEED003,)), clock, identity=identity,
+        config = StreamConfig(suites=(SEED003,))
+        factory = SFrameFactory(app, config, clock, lambda: ServerKeyExchange(identity, config),
                                 authorizedKeys=authorizedKeys)
         c, s, pump = connectedServerAndClient(
             lambda: factory.buildProtocol(None),
@@ -1085,8 +1092,8 @@ class MaliciousPeerTests(MemoryMixin, unittest.TestCase):
         never connected.
         """
         s, app = self.serveScripted(lambda done, w: w.frame(0, b"sneaky") + w.frame(CODE_CONFIRM, b""))
-        self.assertEqual(s.state, "closed")
-        self.assertEqual(s._ending.reason, "protocol-error")
+        self.assertIs(s.engine.state, StreamState.CLOSED)
+        self.assertEqual(s.engine.ending.reason, "protocol-error")
         self.assertFalse(app.built[0].made)
         self.assertEqual(app.built[0].events, [])
 
@@ -1101,7 +1108,7 @@ class MaliciousPeerTests(MemoryMixin, unittest.TestCase):
                 lambda done, w: w.frame(CODE_CONFIRM, proof) + w.frame(0, b"sneaky"),
                 authorizedKeys=[me.publicKey],
             )
-            self.assertEqual(s._ending.reason, "not-authorized")
+            self.assertEqual(s.engine.ending.reason, "not-authorized")
             self.assertFalse(app.built[0].made)
             self.assertEqual(app.built[0].events, [])
 
@@ -1194,8 +1201,10 @@ class FlowControlTests(unittest.TestCase):
         config = StreamConfig(suites=(suite,))
         serverApp, clientApp = RecorderFactory(), RecorderFactory()
         ready = defer.Deferred()
-        server = SFrameFactory(serverApp, config, clock, identity=identity).buildProtocol(None)
-        clientFactory = SFrameFactory(clientApp, config, clock, serverKey=identity.publicKey, ready=ready)
+        server = SFrameFactory(serverApp, config, clock,
+                               lambda: ServerKeyExchange(identity, config)).buildProtocol(None)
+        clientFactory = SFrameFactory(clientApp, config, clock, lambda: ClientKeyExchange(identity.publicKey, config),
+                                      ready=ready, isClient=True)
         client = clientFactory.buildProtocol(None)
         self.st, self.ct = StringTransport(), StringTransport()
         server.makeConnection(self.st)

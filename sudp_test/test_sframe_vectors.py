@@ -310,11 +310,13 @@ class CodeTests(unittest.TestCase):
         v = self.v
         for s in sessions():
             client, server = self.keyExchanges(s)
-            self.assertEqual(client.start(), v[f"{s}_init_message"], s)
-            sdone, reply, rest = server.receive(v[f"{s}_init_message"])
-            self.assertEqual((reply, rest), (v[f"{s}_resp_message"], b""), s)
-            cdone, rest = client.receive(v[f"{s}_resp_message"])
-            self.assertEqual(rest, b"")
+            self.assertEqual(client.start().toSend, v[f"{s}_init_message"], s)
+            step = server.receive(v[f"{s}_init_message"])
+            sdone = step.established
+            self.assertEqual((step.toSend, step.rest), (v[f"{s}_resp_message"], b""), s)
+            step = client.receive(v[f"{s}_resp_message"])
+            cdone = step.established
+            self.assertEqual(step.rest, b"")
             self.assertEqual(cdone.transcript, v[f"{s}_transcript"])
             self.assertEqual(sdone.transcript, v[f"{s}_transcript"])
             self.assertEqual(cdone.suite.suiteId, v[f"{s}_resp"][9])
@@ -331,9 +333,10 @@ class CodeTests(unittest.TestCase):
         client.start()
         message = v["ctr_init_message"]
         for i in range(len(message) - 1):
-            self.assertIsNone(server.receive(message[i : i + 1]))
-        done, reply, rest = server.receive(message[-1:] + b"xyz")
-        self.assertEqual((reply, rest), (v["ctr_resp_message"], b"xyz"))
+            self.assertTrue(server.receive(message[i : i + 1]).waiting)
+        step = server.receive(message[-1:] + b"xyz")
+        self.assertIsNotNone(step.established)
+        self.assertEqual((step.toSend, step.rest), (v["ctr_resp_message"], b"xyz"))
 
     def test_frameKeys(self):
         """
@@ -567,7 +570,7 @@ class CodeTests(unittest.TestCase):
         """
         A client and a server L{SFrameProtocol} for session C{s}, on
         StringTransports and a Clock, with the key exchanges of
-        L{keyExchanges} put in place of their random ones (C{_kx}).
+        L{keyExchanges} in place of random ones.
         """
         p = self.p
         if authorized is None:
@@ -595,16 +598,16 @@ class CodeTests(unittest.TestCase):
         identity = self.client if p[f"{s}_client_identity"] == "client" else None
         ready = defer.Deferred()
         authorizedKeys = [self.client.publicKey] if authorized == "client" else None
+        clientKX, serverKX = self.keyExchanges(s)
         serverFactory = SFrameFactory(
             factory("server"), HS.StreamConfig(suites=self.suites(p[f"{s}_server_suites"])), clock,
-            identity=self.server, authorizedKeys=authorizedKeys,
+            lambda: serverKX, authorizedKeys=authorizedKeys,
         )
         clientFactory = SFrameFactory(
             factory("client"), HS.StreamConfig(suites=self.suites(p[f"{s}_client_suites"])), clock,
-            identity=identity, serverKey=self.server.publicKey, ready=ready,
+            lambda: clientKX, ready=ready, isClient=True,
         )
         server, client = serverFactory.buildProtocol(None), clientFactory.buildProtocol(None)
-        client._kx, server._kx = self.keyExchanges(s)
         st, ct = StringTransport(), StringTransport()
         return client, ct, server, st, apps, clock, ready
 

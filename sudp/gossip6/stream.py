@@ -7,13 +7,16 @@ AES-256-GCM stream suite, keyed from the X25519 secret through HKDF. ::
   server -> client   u16 length | 0x16 | m|s   (the server's m names the client's)
   then CONFIRM and ACCEPT frames, as sframe.md section 7.1
 
-The addresses are the stream's own (C{getHost}/C{getPeer} of TCP), or the
-configured localAddresses. The key exchanges return L{WorkNeeded} where a
-proof of work has to be made; the protocol solves it in a thread and calls
-C{workDone(job, now)}.
+The addresses are the stream's own (given to C{connected} as C{(host, port)}
+tuples), or the configured localAddresses. The key exchanges implement
+L{sudp.interfaces.IStreamKeyExchange}: a step carries a L{WorkNeeded}
+where a proof of work has to be made; the connection's driver has it
+solved in a thread and calls C{workDone(job, now)}.
 """
 
 import os
+
+from zope.interface import implementer
 
 from sudp.errors import HandshakeFailed, MalformedPacket
 from sudp.gossip6.checks import ReuseRecord, checkSigned, trustStore
@@ -22,7 +25,9 @@ from sudp.gossip6.keys import STREAM_TRANSCRIPT_LABEL, transcript
 from sudp.gossip6.proof import ProofJob
 from sudp.gossip6.udp import Gossip6Refused
 from sudp.gossip6.wire import decodeStreamMessage, encodeStreamMessage
-from sudp.stream.handshake import GCM_FRAMES, Established, Messages, frameKeys, framed
+from sudp.interfaces import IStreamKeyExchange
+from sudp.stream.handshake import (
+    GCM_FRAMES, Established, KeyExchangeStep, Messages, StreamKeyExchange, frameKeys, framed)
 from sudp.stream.rekey import keyChains
 from sudp.work import WorkNeeded
 from sudp.udp.keyschedule import Ephemeral
@@ -30,14 +35,6 @@ from sudp.gossip6.wire import G6_INIT, G6_RESP
 
 
 MAX_MESSAGE = 1536  # type byte and m|s with RSA-4096 and an IPv6 peer: 1,140 bytes
-
-
-def _address(address):
-    """
-    @return: C{(host, port)} of a Twisted IP address, or None for other kinds.
-    """
-    host, port = getattr(address, "host", None), getattr(address, "port", None)
-    return None if host is None or port is None else (host, port)
 
 
 def _established(th, secret, isClient, peerKey):
@@ -49,7 +46,7 @@ def _established(th, secret, isClient, peerKey):
     return done
 
 
-class _KeyExchange:
+class _KeyExchange(StreamKeyExchange):
     def __init__(self, identity, trusted, gossip6, random):
         self.identity = identity
         self.trusted = trusted
@@ -59,14 +56,13 @@ class _KeyExchange:
         self.peer = None
         self._messages = Messages(MAX_MESSAGE)
 
-    def connected(self, transport):
+    def connected(self, localAddr, peerAddr):
         """
         Learn the stream's addresses (the Gossip-6 spec's address binding).
         """
-        self.peer = _address(transport.getPeer())
+        self.peer = peerAddr
         if not self.ours:
-            local = _address(transport.getHost())
-            self.ours = (local,) if local else ()
+            self.ours = (localAddr,) if localAddr else ()
         if self.peer is None or not self.ours:
             raise HandshakeFailed("gossip6 binds each message to IP addresses: "
                                   "use it over TCP, or give localAddresses=")
@@ -81,40 +77,47 @@ class _KeyExchange:
             raise HandshakeFailed(f"gossip6: bad handshake message: {e}") from None
 
 
+@implementer(IStreamKeyExchange)
 class Gossip6ClientKeyExchange(_KeyExchange):
     """
     The client's side: L{start} asks for the proof of our m, L{workDone}
     gives the INIT to write, L{receive} checks the server's m|s.
     """
 
+    isClient = True
+
     def start(self, now):
+        """
+        @return: a step asking for the proof of work of our m.
+        """
         self._ephemeral = Ephemeral(self.random(32))
         self._job = ProofJob(self.identity, self._ephemeral.public, self.peer, int(now), self.gossip6, self.random)
-        return WorkNeeded(self._job)
+        return KeyExchangeStep(work=WorkNeeded(self._job))
 
     def workDone(self, job, now):
         """
-        @return: the bytes to write: the length-prefixed INIT.
+        @return: a step sending the length-prefixed INIT.
         """
         self._init = encodeStreamMessage(G6_INIT, job.signed)
-        return framed(self._init)
+        return KeyExchangeStep(toSend=framed(self._init))
 
     def receive(self, data, now):
         """
-        @return: None while waiting, then C{(Established, leftover bytes)}.
+        @return: a waiting step, then one with C{established} and C{rest}.
         @raise HandshakeFailed: (L{Gossip6Refused} for a broken rule).
         """
         message, signed = self._read(data, G6_RESP)
         if message is None:
-            return None
+            return KeyExchangeStep()
         reason, serverKey = checkSigned(signed, now, self.ours, self.trusted, self.gossip6)
         if reason:
             raise Gossip6Refused(reason)
         secret = self._ephemeral.exchange(signed.message.dhe)
         th = transcript(self._init, message, STREAM_TRANSCRIPT_LABEL)
-        return _established(th, secret, True, serverKey), self._messages.rest()
+        return KeyExchangeStep(established=_established(th, secret, True, serverKey), rest=self._messages.rest())
 
 
+@implementer(IStreamKeyExchange)
 class Gossip6ServerKeyExchange(_KeyExchange):
     """
     The server's side: L{receive} checks the client's m|s and asks for the
@@ -127,28 +130,29 @@ class Gossip6ServerKeyExchange(_KeyExchange):
 
     def receive(self, data, now):
         """
-        @return: None while waiting, then L{WorkNeeded}.
+        @return: a waiting step, then one asking for the proof of work of the answer.
         @raise HandshakeFailed: (L{Gossip6Refused} for a broken rule).
         """
         message, signed = self._read(data, G6_INIT)
         if message is None:
-            return None
+            return KeyExchangeStep()
         reason, self._clientKey = checkSigned(signed, now, self.ours, self.trusted, self.gossip6, self.reuse)
         if reason:
             raise Gossip6Refused(reason)
         ephemeral = Ephemeral(self.random(32))
         self._secret = ephemeral.exchange(signed.message.dhe)
         self._init = message
-        return WorkNeeded(ProofJob(self.identity, ephemeral.public, self.peer, int(now), self.gossip6, self.random))
+        job = ProofJob(self.identity, ephemeral.public, self.peer, int(now), self.gossip6, self.random)
+        return KeyExchangeStep(work=WorkNeeded(job))
 
     def workDone(self, job, now):
         """
-        @return: C{(Established, reply bytes, leftover bytes)}.
+        @return: a step with C{established}, the answer in C{toSend}, and C{rest}.
         """
         resp = encodeStreamMessage(G6_RESP, job.signed)
         th = transcript(self._init, resp, STREAM_TRANSCRIPT_LABEL)
         done = _established(th, self._secret, False, self._clientKey)
-        return done, framed(resp), self._messages.rest()
+        return KeyExchangeStep(framed(resp), established=done, rest=self._messages.rest())
 
 
 class Gossip6StreamSetup:
@@ -165,6 +169,9 @@ class Gossip6StreamSetup:
         self.random = random
 
     def keyExchange(self, identity, isClient):
+        """
+        @return: a fresh L{sudp.interfaces.IStreamKeyExchange} for one connection.
+        """
         if isClient:
             return Gossip6ClientKeyExchange(identity, self.trusted, self.config, self.random)
         return Gossip6ServerKeyExchange(identity, self.trusted, self.config, self.reuse, self.random)

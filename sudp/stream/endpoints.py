@@ -42,8 +42,8 @@ class SFrameServerEndpoint:
             protocols over sframe.
         """
         exchanges = keyExchanges(self._handshake, False, self._identity, self._config)
-        framing = SFrameFactory(factory, self._config, self._reactor, identity=self._identity,
-                                authorizedKeys=self._authorizedKeys, gossip6=_Exchanges(exchanges), isClient=False)
+        framing = SFrameFactory(factory, self._config, self._reactor, exchanges,
+                                authorizedKeys=self._authorizedKeys, isClient=False)
         limited = LimitedListenerFactory(framing, self._config, self._reactor)
         framing.connectionLog = limited.connectionLog
         return self._inner.listen(limited)
@@ -83,8 +83,7 @@ class SFrameClientEndpoint:
 
         ready = defer.Deferred(cancel)
         exchanges = keyExchanges(self._handshake, True, self._identity, self._config, self._serverKey)
-        wrapping = SFrameFactory(factory, self._config, self._reactor, identity=self._identity,
-                                 serverKey=self._serverKey, ready=ready, gossip6=_Exchanges(exchanges), isClient=True)
+        wrapping = SFrameFactory(factory, self._config, self._reactor, exchanges, ready=ready, isClient=True)
         connecting = self._inner.connect(wrapping)
         state["connecting"] = connecting
 
@@ -114,15 +113,3 @@ def keyExchanges(handshake, isClient, identity, config, serverKeys=()):
         return lambda: ServerKeyExchange(identity, config)
     return lambda: handshake.streamKeyExchange(isClient, identity, config)
 
-
-class _Exchanges:
-    """
-    L{keyExchanges} as today's C{SFrameFactory(gossip6=...)} calls it, until
-    that factory takes C{keyExchanges} itself.
-    """
-
-    def __init__(self, exchanges):
-        self._exchanges = exchanges
-
-    def keyExchange(self, identity, isClient):
-        return self._exchanges()

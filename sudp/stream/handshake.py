@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
 from zope.interface import implementer
 
 from sudp.errors import ConfigurationError, HandshakeFailed, MalformedPacket
-from sudp.interfaces import IStreamSuite
+from sudp.interfaces import IStreamKeyExchange, IStreamSuite
 from sudp.registry import SuiteRegistry
 from sudp.udp.handshake import answerInit, checkAnswer, chooseSuite, clientProof, randomIndex
 from sudp.stream.frames import DEFAULT_MAX_PAYLOAD, AEADFrameCipher, CTRChainCipher
@@ -208,6 +208,37 @@ def _established(answer, isClient):
     return done
 
 
+class KeyExchangeStep:
+    """
+    What one call of an L{sudp.interfaces.IStreamKeyExchange} gives back.
+
+    @ivar toSend: bytes to write on the stream now (a handshake message).
+    @ivar work: a L{sudp.work.WorkNeeded} to have done before it can go on, or None.
+    @ivar established: the L{Established} keys once the exchange is done, or None.
+    @ivar rest: with C{established}, the stream bytes after the last
+        handshake message (the first frames).
+    """
+
+    __slots__ = ("toSend", "work", "established", "rest")
+
+    def __init__(self, toSend=b"", work=None, established=None, rest=b""):
+        self.toSend = toSend
+        self.work = work
+        self.established = established
+        self.rest = rest
+
+    @property
+    def waiting(self):
+        """
+        True when there is nothing to do until more bytes arrive.
+        """
+        return not self.toSend and self.work is None and self.established is None
+
+    def __repr__(self):
+        return (f"<KeyExchangeStep toSend={len(self.toSend)} work={self.work!r} "
+                f"established={self.established is not None} rest={len(self.rest)}>")
+
+
 class Messages:
     """
     Length-prefixed handshake messages from a byte stream.
@@ -241,11 +272,43 @@ def framed(packet):
     return _LEN.pack(len(packet)) + packet
 
 
-class ClientKeyExchange:
+class StreamKeyExchange:
     """
-    The client's side: L{start}, then L{receive} until it returns an
+    What every sframe key exchange shares: its side, and the calls it
+    answers with nothing (a server's L{start}; L{workDone} where it never
+    asks for work).
+
+    @ivar isClient: which side of the stream this is.
+    """
+
+    isClient = False
+
+    def connected(self, localAddr, peerAddr):
+        """
+        The stream is up (sudp/1's key exchange needs nothing from it).
+        """
+
+    def start(self, now=None):
+        """
+        @return: a waiting L{KeyExchangeStep}: the server speaks second.
+        """
+        return KeyExchangeStep()
+
+    def workDone(self, job, now):
+        """
+        @raise HandshakeFailed: no work was asked for.
+        """
+        raise HandshakeFailed("this key exchange asked for no work")
+
+
+@implementer(IStreamKeyExchange)
+class ClientKeyExchange(StreamKeyExchange):
+    """
+    The client's side: L{start}, then L{receive} until it gives an
     L{Established} (whose C{confirm} is the CONFIRM payload to send).
     """
+
+    isClient = True
 
     def __init__(self, serverKey, config, identity=None, random=os.urandom):
         self.serverKey = serverKey
@@ -254,29 +317,24 @@ class ClientKeyExchange:
         self.random = random
         self._messages = Messages()
 
-    def connected(self, transport):
-        """
-        The stream is up (sudp/1's key exchange needs nothing from it).
-        """
-
     def start(self, now=None):
         """
-        @return: the bytes to write: the length-prefixed HANDSHAKE_INIT.
+        @return: a L{KeyExchangeStep} sending the length-prefixed HANDSHAKE_INIT.
         """
         self._ephemeral = Ephemeral(self.random(32))
         self._init = P.HandshakeInit(
             randomIndex(self.random), 0, bytes(16), self._ephemeral.public, [s.suiteId for s in self.config.suites]
         ).encode()
-        return framed(self._init)
+        return KeyExchangeStep(toSend=framed(self._init))
 
     def receive(self, data, now=None):
         """
-        @return: None while waiting, then C{(Established, leftover bytes)}.
+        @return: a L{KeyExchangeStep}: waiting, then C{established} and C{rest}.
         @raise HandshakeFailed: (or a subclass) if the server's answer is bad.
         """
         message = self._messages.feed(data)
         if message is None:
-            return None
+            return KeyExchangeStep()
         try:
             resp = P.HandshakeResp.decode(message)
         except MalformedPacket as e:
@@ -286,12 +344,13 @@ class ClientKeyExchange:
         done.peerKey = answer.serverKey  # the pinned key that signed (one of several while a server rolls)
         if self.identity is not None:
             done.confirm = clientProof(self.identity, done.transcript, SFRAME_LABELS)
-        return done, self._messages.rest()
+        return KeyExchangeStep(established=done, rest=self._messages.rest())
 
 
-class ServerKeyExchange:
+@implementer(IStreamKeyExchange)
+class ServerKeyExchange(StreamKeyExchange):
     """
-    The server's side: L{receive} until it returns an L{Established} with
+    The server's side: L{receive} until it gives an L{Established} with
     the bytes to write (the length-prefixed HANDSHAKE_RESP).
     """
 
@@ -301,16 +360,15 @@ class ServerKeyExchange:
         self.random = random
         self._messages = Messages()
 
-    connected = ClientKeyExchange.connected
-
     def receive(self, data, now=None):
         """
-        @return: None while waiting, then C{(Established, reply bytes, leftover bytes)}.
+        @return: a L{KeyExchangeStep}: waiting, then C{established}, the
+            RESP in C{toSend}, and C{rest}.
         @raise HandshakeFailed: on a malformed INIT or no common suite.
         """
         message = self._messages.feed(data)
         if message is None:
-            return None
+            return KeyExchangeStep()
         try:
             init = P.HandshakeInit.decode(message)
         except MalformedPacket as e:
@@ -324,4 +382,5 @@ class ServerKeyExchange:
             raise HandshakeFailed("no sframe suite in common")
         seed = self.random(32)
         answer = answerInit(self.identity, init, message, suite, randomIndex(self.random), seed, SFRAME_LABELS)
-        return _established(answer, isClient=False), framed(answer.resp), self._messages.rest()
+        return KeyExchangeStep(framed(answer.resp), established=_established(answer, isClient=False),
+                               rest=self._messages.rest())

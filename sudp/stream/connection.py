@@ -1,0 +1,473 @@
+# -*- test-case-name: sudp_test.test_connection -*-
+"""
+L{StreamConnection}: one sframe connection, sans-IO (docs/sframe.md). It
+holds all of sframe's protocol logic: the key exchange it is given (an
+L{sudp.interfaces.IStreamKeyExchange}), CONFIRM / ACCEPT / CLOSE, the
+client-proof check, the handshake, slow-peer and idle timeouts, KEEPALIVE,
+write coalescing and why the connection ended. It keeps
+L{sudp.engine.IStreamEngine}: bytes and the time go in, bytes to write,
+events (L{sudp.stream.events}) and the next deadline come out.
+
+States::
+
+  HANDSHAKE --keys--> CONFIRMING --ACCEPT (client) / good CONFIRM (server)--> OPEN
+      |                   |                                                    |
+      +-------------------+---- any failure, or the stream ends ----------> CLOSED
+"""
+
+import enum
+
+from zope.interface import implementer
+
+from sudp.engine import IStreamEngine
+from sudp.errors import ClientNotAuthorized, HandshakeFailed, HandshakeTimeout
+from sudp.udp.handshake import checkClientProof
+from sudp.stream.events import CloseStream, DataReceived, Ended, FrameReceived, Opened, SFrameClosed
+from sudp.stream.frames import (
+    CODE_ACCEPT,
+    CODE_CLOSE,
+    CODE_CONFIRM,
+    CODE_DATA,
+    CODE_KEEPALIVE,
+    RESERVED_CODES,
+    FrameReader,
+    FrameWriter,
+)
+from sudp.udp.keyschedule import SFRAME_LABELS
+
+
+class StreamState(enum.Enum):
+    """
+    Where a L{StreamConnection} is.
+    """
+
+    HANDSHAKE = "handshake"
+    CONFIRMING = "confirming"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+HANDSHAKE, CONFIRMING, OPEN, CLOSED = StreamState
+
+
+@implementer(IStreamEngine)
+class StreamConnection:
+    """
+    One sframe connection, either side.
+
+    @ivar state: a L{StreamState}.
+    @ivar peerKey: the peer's verified key (the server's; a client's if it
+        proved one), or None.
+    @ivar suite: the negotiated stream suite's name, once keys are set.
+    @ivar ending: the L{SFrameClosed} once this side or the peer ended the
+        connection, or None.
+    @ivar closing: True once no more is sent: the application closed, or
+        the peer sent CLOSE.
+    @ivar localAddr: this side's C{(host, port)}, or None.
+    @ivar peerAddr: the peer's C{(host, port)}, or None.
+    """
+
+    def __init__(self, keyExchange, config, isClient, authorizedKeys=None):
+        """
+        @param keyExchange: a fresh L{sudp.interfaces.IStreamKeyExchange}.
+        @param config: a L{sudp.stream.handshake.StreamConfig}.
+        @param authorizedKeys: (a server) the client keys allowed in, or
+            None to let any client in.
+        """
+        self.config = config
+        self.isClient = isClient
+        self.authorizedKeys = authorizedKeys
+        self.state = HANDSHAKE
+        self.peerKey = self.suite = self.localAddr = self.peerAddr = None
+        self.closing = False
+        self._kx = keyExchange
+        self._writer = self._reader = self._transcript = None
+        self._out = []
+        self._events = []
+        self.ending = None
+        self._handshakeAt = self._slowAt = self._flushAt = None
+        self._lastRecv = self._lastSend = 0.0
+        self._paused = False
+        self._pending = []  # application writes coalesced until _flushAt
+        self._pendingSize = 0
+        self._work = None  # the job the key exchange waits for
+        self._held = b""  # what arrived meanwhile
+
+    # -- pull ---------------------------------------------------------------------
+
+    def dataToSend(self):
+        """
+        @return: the bytes to write on the stream, once.
+        """
+        out, self._out = self._out, []
+        return out[0] if len(out) == 1 else b"".join(out)
+
+    def nextEvents(self):
+        """
+        @return: the events since the last call (L{sudp.stream.events},
+            L{sudp.work.WorkNeeded}), in order, once.
+        """
+        events, self._events = self._events, []
+        return events
+
+    def nextDeadline(self):
+        """
+        @return: when L{handleTimer} should next run, or None.
+        """
+        timers = self.timers()
+        return min(timers.values()) if timers else None
+
+    def timers(self):
+        """
+        @return: the clocks running, by name (C{"handshake"}, C{"flush"},
+            C{"slow-peer"}, C{"idle"}, C{"keepalive"}, C{"rekey"}): when each
+            is due.
+        """
+        if self.state is CLOSED:
+            return {}
+        timers = {name: t for name, t in (("handshake", self._handshakeAt), ("flush", self._flushAt),
+                                          ("slow-peer", self._slowAt)) if t is not None}
+        if self._sending():
+            c = self.config
+            timers["idle"] = self._lastRecv + c.idleTimeout
+            timers["keepalive"] = self._lastSend + c.keepaliveInterval
+            rekeyAt = getattr(self._writer, "rekeyAt", None)  # time-based key rotation (FrameWriter)
+            if rekeyAt is not None:
+                timers["rekey"] = rekeyAt
+        return timers
+
+    @property
+    def paused(self):
+        """
+        True while the application has paused reading.
+        """
+        return self._paused
+
+    # -- feed ---------------------------------------------------------------------
+
+    def start(self, now, localAddr=None, peerAddr=None):
+        """
+        The stream is up between C{localAddr} and C{peerAddr} (C{(host,
+        port)} tuples or None): start the key exchange and its clock.
+        """
+        self.localAddr, self.peerAddr = localAddr, peerAddr
+        self._lastRecv = self._lastSend = now
+        self._handshakeAt = now + self.config.handshakeTimeout
+        try:
+            self._kx.connected(localAddr, peerAddr)
+            self._step(self._kx.start(now), now)
+        except HandshakeFailed as e:
+            self._end(SFrameClosed("protocol-error", str(e)), e)
+
+    def receiveData(self, data, now):
+        """
+        Bytes from the stream, in any pieces.
+        """
+        if self.ending is not None or self.state is CLOSED:
+            return
+        self._lastRecv = now
+        if self.state is HANDSHAKE:
+            if self._work is not None:
+                self._held += data  # read once the work is done
+                return
+            try:
+                data = self._step(self._kx.receive(data, now), now)
+            except HandshakeFailed as e:
+                return self._end(SFrameClosed("protocol-error", str(e)), e)
+            if not data:
+                return
+        frames, error = self._reader.feed(data)
+        for code, payload in frames:
+            self._frame(code, payload, now)
+            if self.state is CLOSED or self.ending is not None:
+                return
+        if error is not None:
+            # everything verified before the bad frame has been reported
+            return self._end(SFrameClosed(error.reason, error.detail))
+        self._watchSlowPeer(now, restart=bool(frames))
+
+    def workDone(self, job, now):
+        """
+        The key exchange's work is done: go on with it.
+        """
+        if job is not self._work:
+            return
+        self._work = None
+        if self.ending is not None or self.state is CLOSED:
+            return
+        held, self._held = self._held, b""
+        try:
+            rest = self._step(self._kx.workDone(job, now), now)
+        except HandshakeFailed as e:
+            return self._end(SFrameClosed("protocol-error", str(e)), e)
+        if rest or held:
+            self.receiveData(rest + held, now)
+
+    def workFailed(self, job, now):
+        """
+        The key exchange's work could not be done: the connection ends.
+        """
+        if job is self._work:
+            self._work = None
+            self._end(SFrameClosed("protocol-error", "the work the key exchange needed could not be done"))
+
+    def handleTimer(self, now):
+        """
+        Run what is due at C{now}: the handshake deadline, coalesced writes,
+        the slow-peer clock, idle timeout, KEEPALIVE and key rotation.
+        """
+        if self.state is CLOSED:
+            return
+        c = self.config
+        if self._handshakeAt is not None and now >= self._handshakeAt:
+            error = HandshakeTimeout(f"sframe key exchange not done within {c.handshakeTimeout:g} s")
+            return self._end(SFrameClosed("protocol-error", str(error)), error)
+        if self._flushAt is not None and now >= self._flushAt:
+            self._flush(now)
+        if self._slowAt is not None and now >= self._slowAt:
+            return self._end(SFrameClosed("slow-peer", f"a frame took longer than {c.frameTimeout:g} s"))
+        if not self._sending():
+            return
+        if now >= self._lastRecv + c.idleTimeout:
+            return self._end(SFrameClosed("idle-timeout", f"nothing received for {c.idleTimeout:g} s"))
+        rekeyAt = getattr(self._writer, "rekeyAt", None)
+        if rekeyAt is not None and now >= rekeyAt:
+            self._send(self._writer.rekey(now), now)
+        if now >= self._lastSend + c.keepaliveInterval:
+            self._send(self._writer.frame(CODE_KEEPALIVE, b""), now)
+
+    def connectionLost(self, now, clean=False, detail=""):
+        """
+        The stream below ended (C{clean}: an orderly close); report the end
+        if it was not reported yet.
+        """
+        if self._work is not None:
+            self._work.cancel()
+            self._work = None
+        if self.state is CLOSED:
+            return
+        wasOpen = self.state is OPEN
+        self._stop()
+        ending = self.ending
+        if ending is None:
+            ending = (SFrameClosed("closed") if self.closing and clean
+                      else SFrameClosed("connection-lost", detail))
+        error = None if wasOpen else HandshakeFailed(
+            f"the connection ended during the sframe key exchange: {ending}")
+        self._events.append(Ended(ending, error))
+
+    # -- the application's calls -----------------------------------------------------
+
+    def sendData(self, data, now):
+        """
+        Queue application bytes. Writes made before the next L{handleTimer}
+        (the deadline is C{now}: one reactor turn) go out together, in as
+        few frames as C{maxFramePayload} allows; a full frame's worth goes
+        at once.
+        """
+        if not data or not self._sending():
+            return
+        self._pending.append(data if type(data) is bytes else bytes(data))
+        self._pendingSize += len(data)
+        if self._pendingSize >= self.config.maxFramePayload:
+            self._flush(now)
+        elif self._flushAt is None:
+            self._flushAt = now
+
+    def writeFrame(self, code, data, now):
+        """
+        Send C{data} in frames of the application's C{code}, after any
+        queued bytes.
+
+        @raise ValueError: for a code sframe keeps, or one out of range.
+        """
+        if code in RESERVED_CODES or not 0 <= code < 2**32:
+            raise ValueError(f"frame code 0x{code:x} is reserved for sframe")
+        if self._sending():
+            self._flush(now)
+            self._send(self._writer.frames(code, bytes(data)), now)
+
+    def close(self, now):
+        """
+        Close: queued bytes and a CLOSE frame go out (if open), then the
+        stream closes.
+        """
+        if self.closing or self.state is CLOSED:
+            return
+        self.closing = True
+        if self.ending is not None:
+            return
+        if self.state is OPEN:
+            self._flush(now)
+            self._out.append(self._writer.frame(CODE_CLOSE, b""))
+        self._events.append(CloseStream(False))
+
+    def abort(self, now):
+        """
+        Close the stream at once, sending nothing more.
+        """
+        if self.state is CLOSED:
+            return
+        self.closing = True
+        self._clearWrites()
+        self._events.append(CloseStream(True))
+
+    def applicationFailed(self, now):
+        """
+        The application raised on what it was given: end the connection.
+        """
+        self._end(SFrameClosed("application-error", "the application protocol raised"))
+
+    def pauseReading(self, now):
+        """
+        The application stopped reading: the slow-peer clock stops too.
+        """
+        self._paused = True
+        self._slowAt = None  # our own pause must not make the peer look slow
+
+    def resumeReading(self, now):
+        """
+        Reading goes on; a frame in progress gets a fresh clock.
+        """
+        self._paused = False
+        if self.state is OPEN and self.ending is None:
+            self._watchSlowPeer(now, restart=True)
+
+    # -- inside -------------------------------------------------------------------
+
+    def _sending(self):
+        return self.state is OPEN and self.ending is None and not self.closing
+
+    def _step(self, step, now):
+        """
+        Act on a key exchange's step: bytes to write, work to ask for, or
+        the established keys.
+
+        @return: the stream bytes after the key exchange, to read as frames.
+        """
+        if step.toSend:
+            self._out.append(step.toSend)
+        if step.work is not None:
+            self._work = step.work.job
+            self._events.append(step.work)
+        done = step.established
+        if done is None:
+            return b""
+        c = self.config
+        self.suite = done.suite.name
+        self._transcript = done.transcript
+        self._writer = FrameWriter(done.writer, c.maxFramePayload, keys=done.writeKeys, now=now,
+                                   rekeyAfterFrames=c.rekeyAfterFrames, rekeyAfterTime=c.rekeyAfterTime)
+        self._reader = FrameReader(done.reader, c.maxFramePayload, keys=done.readKeys)
+        self.state = CONFIRMING
+        if done.peerKey is not None:
+            self.peerKey = done.peerKey
+        if self.isClient:
+            self._out.append(self._writer.frame(CODE_CONFIRM, done.confirm))
+        return step.rest
+
+    def _frame(self, code, payload, now):
+        if self.state is OPEN:
+            if code == CODE_DATA:
+                self._events.append(DataReceived(payload))
+            elif code == CODE_CLOSE:
+                self.ending = SFrameClosed("closed-by-peer", payload.decode("utf-8", "replace"))
+                self.closing = True  # nothing more is sent after the peer's CLOSE
+                self._clearWrites()
+                self._slowAt = None
+                self._events.append(CloseStream(False))
+            elif code in RESERVED_CODES:
+                if code != CODE_KEEPALIVE:  # a KEEPALIVE has refreshed _lastRecv
+                    self._end(SFrameClosed("protocol-error", f"unexpected control frame 0x{code:08x}"))
+            else:
+                self._events.append(FrameReceived(code, payload))
+        elif self.isClient:
+            if code == CODE_ACCEPT:
+                self._open()
+            elif code == CODE_CLOSE:
+                text = payload.decode("utf-8", "replace")
+                error = ClientNotAuthorized(f"the server refused this client: {text}")
+                self._end(SFrameClosed("not-authorized", text), error)
+            else:
+                self._end(SFrameClosed("protocol-error", "no ACCEPT from the server"))
+        elif code != CODE_CONFIRM:
+            self._end(SFrameClosed("protocol-error", "the client did not CONFIRM"))
+        else:
+            self._confirm(payload)
+
+    def _confirm(self, payload):
+        """
+        The server checks the client's CONFIRM: ACCEPT, or CLOSE with why.
+        """
+        try:
+            if self.peerKey is not None:
+                # the key exchange verified the client already: that
+                # identity stays, no other key may replace it
+                if payload:
+                    raise ClientNotAuthorized("this handshake authenticated the client; a client proof is refused")
+            else:
+                self.peerKey = checkClientProof(payload or None, self._transcript, self.authorizedKeys,
+                                                SFRAME_LABELS)
+        except ClientNotAuthorized as e:
+            reason = str(e).encode()[: self.config.maxFramePayload]
+            self._out.append(self._writer.frame(CODE_CLOSE, reason))
+            return self._end(SFrameClosed("not-authorized", str(e)), flush=True)
+        self._out.append(self._writer.frame(CODE_ACCEPT, b""))
+        self._open()
+
+    def _open(self):
+        self._handshakeAt = None
+        self.state = OPEN
+        self._events.append(Opened(self.peerKey, self.suite))
+
+    def _watchSlowPeer(self, now, restart=False):
+        """
+        Time each frame from its first byte: a frame that completes restarts
+        the clock for the next one, and no clock runs while reading is paused.
+        """
+        if self._reader.midFrame and not self._paused:
+            if restart or self._slowAt is None:
+                self._slowAt = now + self.config.frameTimeout
+        else:
+            self._slowAt = None
+
+    def _send(self, data, now):
+        self._lastSend = now
+        self._out.append(data)
+
+    def _flush(self, now):
+        self._flushAt = None
+        if self._pending:
+            data = self._pending[0] if len(self._pending) == 1 else b"".join(self._pending)
+            self._pending = []
+            self._pendingSize = 0
+            self._send(self._writer.frames(CODE_DATA, data), now)
+
+    def _clearWrites(self):
+        self._pending = []
+        self._pendingSize = 0
+        self._flushAt = None
+
+    def _stop(self):
+        self.state = CLOSED
+        self._handshakeAt = self._slowAt = None
+        self._clearWrites()
+
+    def _end(self, closed, handshakeError=None, flush=False):
+        """
+        End the connection for C{closed}. One that never opened is reported
+        at once, with C{handshakeError} (or a HandshakeFailed from
+        C{closed}) for a client's connect; an open one when its stream has
+        gone (L{connectionLost}). With C{flush}, what was written (a CLOSE
+        frame) goes out first.
+        """
+        if self.ending is not None:
+            return
+        self.ending = closed
+        if self.state is OPEN:
+            self._handshakeAt = self._slowAt = None
+            self._clearWrites()
+        else:
+            self._stop()
+            self._events.append(Ended(closed, handshakeError or HandshakeFailed(str(closed)), refused=True))
+        self._events.append(CloseStream(not flush))
