@@ -60,7 +60,7 @@ from sudp.stream.handshake import (
     ServerKeyExchange,
     StreamConfig,
 )
-from sudp.stream.connection import StreamState
+from sudp.stream.events import StreamState
 from sudp.stream.protocol import SFrameDone, SFrameFactory, SFrameLost
 from sudp.udp import packets as P
 

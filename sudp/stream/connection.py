@@ -15,37 +15,17 @@ States::
       +-------------------+---- any failure, or the stream ends ----------> CLOSED
 """
 
-import enum
-
 from zope.interface import implementer
 
 from sudp.engine import IStreamEngine
 from sudp.errors import ClientNotAuthorized, HandshakeFailed, HandshakeTimeout
 from sudp.udp.handshake import checkClientProof
-from sudp.stream.events import CloseStream, DataReceived, Ended, FrameReceived, Opened, SFrameClosed
+from sudp.stream.events import (
+    CloseStream, DataReceived, Ended, FrameReceived, Opened, SFrameClosed, StreamState)
 from sudp.stream.frames import (
-    CODE_ACCEPT,
-    CODE_CLOSE,
-    CODE_CONFIRM,
-    CODE_DATA,
-    CODE_KEEPALIVE,
-    RESERVED_CODES,
-    FrameReader,
-    FrameWriter,
-)
+    CODE_ACCEPT, CODE_CLOSE, CODE_CONFIRM, CODE_DATA, CODE_KEEPALIVE, RESERVED_CODES, FrameReader, FrameWriter)
+from sudp.stream.outbox import StreamOutbox
 from sudp.udp.keyschedule import SFRAME_LABELS
-
-
-class StreamState(enum.Enum):
-    """
-    Where a L{StreamConnection} is.
-    """
-
-    HANDSHAKE = "handshake"
-    CONFIRMING = "confirming"
-    OPEN = "open"
-    CLOSED = "closed"
-
 
 HANDSHAKE, CONFIRMING, OPEN, CLOSED = StreamState
 
@@ -65,14 +45,14 @@ class StreamConnection:
         the peer sent CLOSE.
     @ivar localAddr: this side's C{(host, port)}, or None.
     @ivar peerAddr: the peer's C{(host, port)}, or None.
+    @ivar paused: True while the application has paused reading.
     """
 
     def __init__(self, keyExchange, config, isClient, authorizedKeys=None):
         """
         @param keyExchange: a fresh L{sudp.interfaces.IStreamKeyExchange}.
         @param config: a L{sudp.stream.handshake.StreamConfig}.
-        @param authorizedKeys: (a server) the client keys allowed in, or
-            None to let any client in.
+        @param authorizedKeys: (a server) the client keys let in, or None: any.
         """
         self.config = config
         self.isClient = isClient
@@ -80,16 +60,14 @@ class StreamConnection:
         self.state = HANDSHAKE
         self.peerKey = self.suite = self.localAddr = self.peerAddr = None
         self.closing = False
-        self._kx = keyExchange
-        self._writer = self._reader = self._transcript = None
-        self._out = []
-        self._events = []
         self.ending = None
-        self._handshakeAt = self._slowAt = self._flushAt = None
-        self._lastRecv = self._lastSend = 0.0
-        self._paused = False
-        self._pending = []  # application writes coalesced until _flushAt
-        self._pendingSize = 0
+        self._kx = keyExchange
+        self._reader = self._transcript = None
+        self._outbox = StreamOutbox(config.maxFramePayload)
+        self._events = []
+        self._handshakeAt = self._slowAt = None
+        self._lastRecv = 0.0
+        self.paused = False
         self._work = None  # the job the key exchange waits for
         self._held = b""  # what arrived meanwhile
 
@@ -99,8 +77,7 @@ class StreamConnection:
         """
         @return: the bytes to write on the stream, once.
         """
-        out, self._out = self._out, []
-        return out[0] if len(out) == 1 else b"".join(out)
+        return self._outbox.take()
 
     def nextEvents(self):
         """
@@ -119,29 +96,21 @@ class StreamConnection:
 
     def timers(self):
         """
-        @return: the clocks running, by name (C{"handshake"}, C{"flush"},
-            C{"slow-peer"}, C{"idle"}, C{"keepalive"}, C{"rekey"}): when each
-            is due.
+        @return: when each running clock is due, by name: C{"handshake"},
+            C{"flush"}, C{"slow-peer"}, C{"idle"}, C{"keepalive"}, C{"rekey"}.
         """
         if self.state is CLOSED:
             return {}
-        timers = {name: t for name, t in (("handshake", self._handshakeAt), ("flush", self._flushAt),
+        timers = {name: t for name, t in (("handshake", self._handshakeAt), ("flush", self._outbox.flushAt),
                                           ("slow-peer", self._slowAt)) if t is not None}
         if self._sending():
             c = self.config
             timers["idle"] = self._lastRecv + c.idleTimeout
-            timers["keepalive"] = self._lastSend + c.keepaliveInterval
-            rekeyAt = getattr(self._writer, "rekeyAt", None)  # time-based key rotation (FrameWriter)
+            timers["keepalive"] = self._outbox.lastSend + c.keepaliveInterval
+            rekeyAt = getattr(self._outbox.writer, "rekeyAt", None)  # time-based key rotation (FrameWriter)
             if rekeyAt is not None:
                 timers["rekey"] = rekeyAt
         return timers
-
-    @property
-    def paused(self):
-        """
-        True while the application has paused reading.
-        """
-        return self._paused
 
     # -- feed ---------------------------------------------------------------------
 
@@ -151,7 +120,7 @@ class StreamConnection:
         port)} tuples or None): start the key exchange and its clock.
         """
         self.localAddr, self.peerAddr = localAddr, peerAddr
-        self._lastRecv = self._lastSend = now
+        self._lastRecv = self._outbox.lastSend = now
         self._handshakeAt = now + self.config.handshakeTimeout
         try:
             self._kx.connected(localAddr, peerAddr)
@@ -222,19 +191,20 @@ class StreamConnection:
         if self._handshakeAt is not None and now >= self._handshakeAt:
             error = HandshakeTimeout(f"sframe key exchange not done within {c.handshakeTimeout:g} s")
             return self._end(SFrameClosed("protocol-error", str(error)), error)
-        if self._flushAt is not None and now >= self._flushAt:
-            self._flush(now)
+        out = self._outbox
+        if out.flushAt is not None and now >= out.flushAt:
+            out.flush(now)
         if self._slowAt is not None and now >= self._slowAt:
             return self._end(SFrameClosed("slow-peer", f"a frame took longer than {c.frameTimeout:g} s"))
         if not self._sending():
             return
         if now >= self._lastRecv + c.idleTimeout:
             return self._end(SFrameClosed("idle-timeout", f"nothing received for {c.idleTimeout:g} s"))
-        rekeyAt = getattr(self._writer, "rekeyAt", None)
+        rekeyAt = getattr(out.writer, "rekeyAt", None)
         if rekeyAt is not None and now >= rekeyAt:
-            self._send(self._writer.rekey(now), now)
-        if now >= self._lastSend + c.keepaliveInterval:
-            self._send(self._writer.frame(CODE_KEEPALIVE, b""), now)
+            out.sent(out.writer.rekey(now), now)
+        if now >= out.lastSend + c.keepaliveInterval:
+            out.sent(out.writer.frame(CODE_KEEPALIVE, b""), now)
 
     def connectionLost(self, now, clean=False, detail=""):
         """
@@ -247,7 +217,8 @@ class StreamConnection:
         if self.state is CLOSED:
             return
         wasOpen = self.state is OPEN
-        self._stop()
+        self._quiet()
+        self.state = CLOSED
         ending = self.ending
         if ending is None:
             ending = (SFrameClosed("closed") if self.closing and clean
@@ -265,14 +236,8 @@ class StreamConnection:
         few frames as C{maxFramePayload} allows; a full frame's worth goes
         at once.
         """
-        if not data or not self._sending():
-            return
-        self._pending.append(data if type(data) is bytes else bytes(data))
-        self._pendingSize += len(data)
-        if self._pendingSize >= self.config.maxFramePayload:
-            self._flush(now)
-        elif self._flushAt is None:
-            self._flushAt = now
+        if data and self._sending():
+            self._outbox.queue(data, now)
 
     def writeFrame(self, code, data, now):
         """
@@ -284,8 +249,7 @@ class StreamConnection:
         if code in RESERVED_CODES or not 0 <= code < 2**32:
             raise ValueError(f"frame code 0x{code:x} is reserved for sframe")
         if self._sending():
-            self._flush(now)
-            self._send(self._writer.frames(code, bytes(data)), now)
+            self._outbox.frames(code, bytes(data), now)
 
     def close(self, now):
         """
@@ -298,8 +262,8 @@ class StreamConnection:
         if self.ending is not None:
             return
         if self.state is OPEN:
-            self._flush(now)
-            self._out.append(self._writer.frame(CODE_CLOSE, b""))
+            self._outbox.flush(now)
+            self._outbox.control(CODE_CLOSE)
         self._events.append(CloseStream(False))
 
     def abort(self, now):
@@ -309,7 +273,7 @@ class StreamConnection:
         if self.state is CLOSED:
             return
         self.closing = True
-        self._clearWrites()
+        self._outbox.clear()
         self._events.append(CloseStream(True))
 
     def applicationFailed(self, now):
@@ -322,14 +286,14 @@ class StreamConnection:
         """
         The application stopped reading: the slow-peer clock stops too.
         """
-        self._paused = True
+        self.paused = True
         self._slowAt = None  # our own pause must not make the peer look slow
 
     def resumeReading(self, now):
         """
         Reading goes on; a frame in progress gets a fresh clock.
         """
-        self._paused = False
+        self.paused = False
         if self.state is OPEN and self.ending is None:
             self._watchSlowPeer(now, restart=True)
 
@@ -346,7 +310,7 @@ class StreamConnection:
         @return: the stream bytes after the key exchange, to read as frames.
         """
         if step.toSend:
-            self._out.append(step.toSend)
+            self._outbox.raw(step.toSend)
         if step.work is not None:
             self._work = step.work.job
             self._events.append(step.work)
@@ -356,14 +320,14 @@ class StreamConnection:
         c = self.config
         self.suite = done.suite.name
         self._transcript = done.transcript
-        self._writer = FrameWriter(done.writer, c.maxFramePayload, keys=done.writeKeys, now=now,
-                                   rekeyAfterFrames=c.rekeyAfterFrames, rekeyAfterTime=c.rekeyAfterTime)
+        self._outbox.writer = FrameWriter(done.writer, c.maxFramePayload, keys=done.writeKeys, now=now,
+                                          rekeyAfterFrames=c.rekeyAfterFrames, rekeyAfterTime=c.rekeyAfterTime)
         self._reader = FrameReader(done.reader, c.maxFramePayload, keys=done.readKeys)
         self.state = CONFIRMING
         if done.peerKey is not None:
             self.peerKey = done.peerKey
         if self.isClient:
-            self._out.append(self._writer.frame(CODE_CONFIRM, done.confirm))
+            self._outbox.control(CODE_CONFIRM, done.confirm)
         return step.rest
 
     def _frame(self, code, payload, now):
@@ -373,7 +337,7 @@ class StreamConnection:
             elif code == CODE_CLOSE:
                 self.ending = SFrameClosed("closed-by-peer", payload.decode("utf-8", "replace"))
                 self.closing = True  # nothing more is sent after the peer's CLOSE
-                self._clearWrites()
+                self._outbox.clear()
                 self._slowAt = None
                 self._events.append(CloseStream(False))
             elif code in RESERVED_CODES:
@@ -397,22 +361,21 @@ class StreamConnection:
 
     def _confirm(self, payload):
         """
-        The server checks the client's CONFIRM: ACCEPT, or CLOSE with why.
+        The server checks the client's CONFIRM: ACCEPT, or CLOSE with why. A
+        client the key exchange verified keeps that identity: no proof may
+        replace it.
         """
         try:
-            if self.peerKey is not None:
-                # the key exchange verified the client already: that
-                # identity stays, no other key may replace it
-                if payload:
-                    raise ClientNotAuthorized("this handshake authenticated the client; a client proof is refused")
-            else:
+            if self.peerKey is None:
                 self.peerKey = checkClientProof(payload or None, self._transcript, self.authorizedKeys,
                                                 SFRAME_LABELS)
+            elif payload:
+                raise ClientNotAuthorized("this handshake authenticated the client; a client proof is refused")
         except ClientNotAuthorized as e:
             reason = str(e).encode()[: self.config.maxFramePayload]
-            self._out.append(self._writer.frame(CODE_CLOSE, reason))
+            self._outbox.control(CODE_CLOSE, reason)
             return self._end(SFrameClosed("not-authorized", str(e)), flush=True)
-        self._out.append(self._writer.frame(CODE_ACCEPT, b""))
+        self._outbox.control(CODE_ACCEPT)
         self._open()
 
     def _open(self):
@@ -425,33 +388,15 @@ class StreamConnection:
         Time each frame from its first byte: a frame that completes restarts
         the clock for the next one, and no clock runs while reading is paused.
         """
-        if self._reader.midFrame and not self._paused:
+        if self._reader.midFrame and not self.paused:
             if restart or self._slowAt is None:
                 self._slowAt = now + self.config.frameTimeout
         else:
             self._slowAt = None
 
-    def _send(self, data, now):
-        self._lastSend = now
-        self._out.append(data)
-
-    def _flush(self, now):
-        self._flushAt = None
-        if self._pending:
-            data = self._pending[0] if len(self._pending) == 1 else b"".join(self._pending)
-            self._pending = []
-            self._pendingSize = 0
-            self._send(self._writer.frames(CODE_DATA, data), now)
-
-    def _clearWrites(self):
-        self._pending = []
-        self._pendingSize = 0
-        self._flushAt = None
-
-    def _stop(self):
-        self.state = CLOSED
+    def _quiet(self):
         self._handshakeAt = self._slowAt = None
-        self._clearWrites()
+        self._outbox.clear()
 
     def _end(self, closed, handshakeError=None, flush=False):
         """
@@ -464,10 +409,8 @@ class StreamConnection:
         if self.ending is not None:
             return
         self.ending = closed
-        if self.state is OPEN:
-            self._handshakeAt = self._slowAt = None
-            self._clearWrites()
-        else:
-            self._stop()
+        self._quiet()
+        if self.state is not OPEN:
+            self.state = CLOSED
             self._events.append(Ended(closed, handshakeError or HandshakeFailed(str(closed)), refused=True))
         self._events.append(CloseStream(not flush))

@@ -1,15 +1,29 @@
 # -*- test-case-name: sudp_test.test_connection -*-
 """
-What a L{sudp.stream.connection.StreamConnection} reports through
-C{nextEvents()}, and L{SFrameClosed}, why a connection ended. Besides
+What a L{sudp.stream.connection.StreamConnection} shows: its state
+(L{StreamState}), the events it reports through C{nextEvents()}, and
+L{SFrameClosed}, why a connection ended. Besides
 these it reports L{sudp.work.WorkNeeded}. Plain objects: no Twisted type
 (L{sudp.stream.protocol} turns an L{SFrameClosed} into its
 C{ConnectionDone} or C{ConnectionLost} kind for the application).
 """
 
+import enum
+
 from sudp.errors import SUDPError
 
 CLEAN_REASONS = frozenset({"closed", "closed-by-peer"})
+
+
+class StreamState(enum.Enum):
+    """
+    Where a L{sudp.stream.connection.StreamConnection} is.
+    """
+
+    HANDSHAKE = "handshake"
+    CONFIRMING = "confirming"
+    OPEN = "open"
+    CLOSED = "closed"
 
 
 class SFrameClosed(SUDPError):

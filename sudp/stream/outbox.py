@@ -1,0 +1,93 @@
+# -*- test-case-name: sudp_test.test_connection -*-
+"""
+L{StreamOutbox}: what one sframe connection writes, in order, sans-IO; with
+write coalescing: application writes made before the next flush (one
+reactor turn, for the Twisted wrapper) go out together, in as few frames
+as C{maxFramePayload} allows (streams carry bytes, not messages), and a
+full frame's worth goes at once.
+"""
+
+from sudp.stream.frames import CODE_DATA
+
+
+class StreamOutbox:
+    """
+    The bytes a L{sudp.stream.connection.StreamConnection} has to write.
+
+    @ivar writer: the connection's L{sudp.stream.frames.FrameWriter}, once
+        its keys are set.
+    @ivar flushAt: when the coalesced writes are due, or None.
+    @ivar lastSend: when frames were last sent (control frames aside).
+    """
+
+    def __init__(self, maxFramePayload):
+        self.maxFramePayload = maxFramePayload
+        self.writer = None
+        self.flushAt = None
+        self.lastSend = 0.0
+        self._out = []
+        self._pending = []
+        self._pendingSize = 0
+
+    def take(self):
+        """
+        @return: everything to write since the last call, as one bytes.
+        """
+        out, self._out = self._out, []
+        return out[0] if len(out) == 1 else b"".join(out)
+
+    def raw(self, data):
+        """
+        Write C{data} as it is (a handshake message).
+        """
+        self._out.append(data)
+
+    def control(self, code, payload=b""):
+        """
+        Write one control frame (CONFIRM, ACCEPT, CLOSE).
+        """
+        self._out.append(self.writer.frame(code, payload))
+
+    def sent(self, data, now):
+        """
+        Write frames that count as sending (data, KEEPALIVE, REKEY).
+        """
+        self.lastSend = now
+        self._out.append(data)
+
+    def queue(self, data, now):
+        """
+        Queue application bytes, due at C{now} (or at once if a frame's
+        worth is queued).
+        """
+        self._pending.append(data if type(data) is bytes else bytes(data))
+        self._pendingSize += len(data)
+        if self._pendingSize >= self.maxFramePayload:
+            self.flush(now)
+        elif self.flushAt is None:
+            self.flushAt = now
+
+    def frames(self, code, data, now):
+        """
+        Write C{data} in frames of C{code}, after the queued bytes.
+        """
+        self.flush(now)
+        self.sent(self.writer.frames(code, data), now)
+
+    def flush(self, now):
+        """
+        Write the queued bytes now.
+        """
+        self.flushAt = None
+        if self._pending:
+            data = self._pending[0] if len(self._pending) == 1 else b"".join(self._pending)
+            self.clear()
+            self.sent(self.writer.frames(CODE_DATA, data), now)
+
+    def clear(self):
+        """
+        Drop the queued bytes.
+        """
+        self._pending = []
+        self._pendingSize = 0
+        self.flushAt = None
