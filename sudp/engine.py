@@ -201,6 +201,16 @@ class IStreamEngine(Interface):
         Close, telling the peer; the stream is closed once that is written.
         """
 
+    def abort(now):
+        """
+        Close the stream at once, sending nothing more.
+        """
+
+    def applicationFailed(now):
+        """
+        The application raised on what it was given: the connection ends.
+        """
+
     def connectionLost(now, clean, detail):
         """
         The stream below has ended (C{clean}: an orderly close).

@@ -132,8 +132,8 @@ class StreamConnection:
         """
         Bytes from the stream, in any pieces.
         """
-        if self.ending is not None or self.state is CLOSED:
-            return
+        if self.ending is not None or self.state is CLOSED or (self.closing and self.state is not OPEN):
+            return  # (closed before it opened: it reads nothing more)
         self._lastRecv = now
         if self.state is HANDSHAKE:
             if self._work is not None:
