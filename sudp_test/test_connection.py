@@ -21,7 +21,8 @@ from sudp.keys import Identity
 from sudp.stream.connection import StreamConnection
 from sudp.stream.events import (
     CloseStream, DataReceived, Ended, FrameReceived, Opened, SFrameClosed, StreamState)
-from sudp.stream.frames import CODE_CLOSE, CODE_CONFIRM, CODE_KEEPALIVE, HEADER_SIZE
+from sudp.stream.confirm import checkConfirm, refusal
+from sudp.stream.frames import CODE_ACCEPT, CODE_CLOSE, CODE_CONFIRM, CODE_KEEPALIVE, HEADER_SIZE, FrameError
 from sudp.stream.handshake import (
     AEAD_FRAMES, GCM_FRAMES, SEED003, ClientKeyExchange, KeyExchangeStep, ServerKeyExchange, StreamConfig)
 from sudp.work import WorkNeeded
@@ -31,7 +32,7 @@ CLIENT = Identity.generate()
 OTHER = Identity.generate()
 SUITES = (SEED003, AEAD_FRAMES, GCM_FRAMES)
 REASONS = {"closed", "closed-by-peer", "bad-mac", "bad-checksum", "bad-sequence", "frame-too-large",
-           "slow-peer", "idle-timeout", "protocol-error", "not-authorized", "application-error",
+           "bad-rekey", "key-exhausted", "slow-peer", "idle-timeout", "protocol-error", "not-authorized", "application-error",
            "connection-lost"}
 
 BOUNDED = settings(max_examples=300, deadline=None,
@@ -128,7 +129,7 @@ class TransitionTests(unittest.TestCase):
         self.assertIs(client.state, StreamState.OPEN)
         [event] = client.nextEvents()
         self.assertEqual((type(event), event.peerKey, event.suite), (Opened, SERVER.publicKey, SEED003.name))
-        self.assertEqual(sorted(client.timers()), ["idle", "keepalive"])
+        self.assertEqual(client.timers(), {"idle": 301.0, "keepalive": 60.0, "rekey": 1.0 + StreamConfig().rekeyAfterTime})
 
     def test_handshakeTimeout(self):
         """
@@ -340,27 +341,43 @@ class TransitionTests(unittest.TestCase):
         self.assertEqual(client.dataToSend(), b"")
         self.assertEqual([e.abort for e in client.nextEvents()], [True])
 
-    def test_rekeyDeadline(self):
+    def test_rekeyByTime(self):
         """
-        A writer with C{rekeyAt} (time-based key rotation) puts it among
-        the deadlines, and handleTimer sends its C{rekey(now)} frame when
-        due.
+        The writer's next rotation by time is among the deadlines; when it
+        is due, handleTimer sends the REKEY frame, and the peer reads on
+        under the new keys.
         """
-        client, server = opened()
-        writer = client._outbox.writer
-        calls = []
-        writer.rekeyAt = 20.0
-
-        def rekey(now):
-            calls.append(now)
-            writer.rekeyAt = None
-            return b"REKEY"
-
-        writer.rekey = rekey
+        client, server = engines(StreamConfig(rekeyAfterTime=20.0))
+        shuttle(client, server)
+        client.nextEvents(), server.nextEvents()
         self.assertEqual(client.nextDeadline(), 20.0)
         client.handleTimer(20.0)
-        self.assertEqual((calls, client.dataToSend()), ([20.0], b"REKEY"))
+        client.sendData(b"after", 20.0)
+        client.handleTimer(20.0)
+        server.receiveData(client.dataToSend(), 20.0)
+        self.assertEqual([e.data for e in server.nextEvents()], [b"after"])
+        self.assertEqual(client.timers()["rekey"], 40.0)
         self.assertEqual(client.timers()["keepalive"], 80.0)
+
+    def test_keyExhausted(self):
+        """
+        A writer whose keys cannot go on (key-exhausted) ends the
+        connection with that reason; nothing more is written, not even a
+        CLOSE.
+        """
+        for act in (lambda c: c.sendData(b"x" * 70000, 1.0), lambda c: c.writeFrame(9, b"x", 1.0),
+                    lambda c: (c.sendData(b"x", 1.0), c.close(1.0)), lambda c: c.handleTimer(61.0)):
+            client, _ = opened()
+            writer = client._outbox.writer
+
+            def exhausted(*args):
+                raise FrameError("key-exhausted", "no key chain")
+
+            writer.frame = writer.frames = exhausted
+            act(client)
+            self.assertEqual(client.dataToSend(), b"")
+            self.assertEqual(client.ending.reason, "key-exhausted")
+            self.assertEqual([e.abort for e in client.nextEvents() if type(e) is CloseStream][-1:], [True])
 
     def test_work(self):
         """
@@ -413,6 +430,36 @@ class TransitionTests(unittest.TestCase):
                          [True, True, False])
         self.assertEqual(SFrameClosed("bad-mac", "x").describe(), "bad-mac: x")
         self.assertIn("Opened", repr(Opened(None, "s")))
+
+
+class ConfirmTests(unittest.TestCase):
+    """
+    L{sudp.stream.confirm}: the first frames under the new keys.
+    """
+
+    def test_checkConfirm(self):
+        """
+        Only a CONFIRM is accepted; a client the key exchange verified keeps
+        its key and may not add a proof; an anonymous CONFIRM with no
+        authorized keys is let in as anonymous.
+        """
+        self.assertRaises(HandshakeFailed, checkConfirm, 0, b"", None, b"t" * 32, None)
+        self.assertRaises(ClientNotAuthorized, checkConfirm, CODE_CONFIRM, b"x" * 96, OTHER.publicKey,
+                          b"t" * 32, None)
+        self.assertIs(checkConfirm(CODE_CONFIRM, b"", OTHER.publicKey, b"t" * 32, None), OTHER.publicKey)
+        self.assertIsNone(checkConfirm(CODE_CONFIRM, b"", None, b"t" * 32, None))
+
+    def test_refusal(self):
+        """
+        ACCEPT opens; CLOSE refuses with its text (ClientNotAuthorized);
+        anything else is a protocol error.
+        """
+        self.assertIsNone(refusal(CODE_ACCEPT, b""))
+        closed, error = refusal(CODE_CLOSE, b"go away")
+        self.assertEqual((closed.reason, closed.detail), ("not-authorized", "go away"))
+        self.assertIsInstance(error, ClientNotAuthorized)
+        closed, error = refusal(0, b"")
+        self.assertEqual((closed.reason, error), ("protocol-error", None))
 
 
 class _Job:

@@ -19,13 +19,13 @@ from zope.interface import implementer
 
 from sudp.engine import IStreamEngine
 from sudp.errors import ClientNotAuthorized, HandshakeFailed, HandshakeTimeout
-from sudp.udp.handshake import checkClientProof
+from sudp.stream.confirm import checkConfirm, refusal
 from sudp.stream.events import (
     CloseStream, DataReceived, Ended, FrameReceived, Opened, SFrameClosed, StreamState)
 from sudp.stream.frames import (
-    CODE_ACCEPT, CODE_CLOSE, CODE_CONFIRM, CODE_DATA, CODE_KEEPALIVE, RESERVED_CODES, FrameReader, FrameWriter)
+    CODE_ACCEPT, CODE_CLOSE, CODE_CONFIRM, CODE_DATA, CODE_KEEPALIVE, RESERVED_CODES,
+    FrameReader, FrameWriter)
 from sudp.stream.outbox import StreamOutbox
-from sudp.udp.keyschedule import SFRAME_LABELS
 
 HANDSHAKE, CONFIRMING, OPEN, CLOSED = StreamState
 
@@ -58,16 +58,13 @@ class StreamConnection:
         self.isClient = isClient
         self.authorizedKeys = authorizedKeys
         self.state = HANDSHAKE
-        self.peerKey = self.suite = self.localAddr = self.peerAddr = None
-        self.closing = False
-        self.ending = None
+        self.peerKey = self.suite = self.localAddr = self.peerAddr = self.ending = None
+        self.closing = self.paused = False
         self._kx = keyExchange
-        self._reader = self._transcript = None
+        self._reader = self._transcript = self._handshakeAt = self._slowAt = None
         self._outbox = StreamOutbox(config.maxFramePayload)
         self._events = []
-        self._handshakeAt = self._slowAt = None
         self._lastRecv = 0.0
-        self.paused = False
         self._work = None  # the job the key exchange waits for
         self._held = b""  # what arrived meanwhile
 
@@ -107,9 +104,8 @@ class StreamConnection:
             c = self.config
             timers["idle"] = self._lastRecv + c.idleTimeout
             timers["keepalive"] = self._outbox.lastSend + c.keepaliveInterval
-            rekeyAt = getattr(self._outbox.writer, "rekeyAt", None)  # time-based key rotation (FrameWriter)
-            if rekeyAt is not None:
-                timers["rekey"] = rekeyAt
+            if self._outbox.writer.rekeyAt is not None:  # key rotation by time
+                timers["rekey"] = self._outbox.writer.rekeyAt
         return timers
 
     # -- feed ---------------------------------------------------------------------
@@ -133,7 +129,7 @@ class StreamConnection:
         Bytes from the stream, in any pieces.
         """
         if self.ending is not None or self.state is CLOSED or (self.closing and self.state is not OPEN):
-            return  # (closed before it opened: it reads nothing more)
+            return  # (one closed before it opened reads nothing more)
         self._lastRecv = now
         if self.state is HANDSHAKE:
             if self._work is not None:
@@ -194,17 +190,18 @@ class StreamConnection:
         out = self._outbox
         if out.flushAt is not None and now >= out.flushAt:
             out.flush(now)
+            self._checkWriter()
         if self._slowAt is not None and now >= self._slowAt:
             return self._end(SFrameClosed("slow-peer", f"a frame took longer than {c.frameTimeout:g} s"))
         if not self._sending():
             return
         if now >= self._lastRecv + c.idleTimeout:
             return self._end(SFrameClosed("idle-timeout", f"nothing received for {c.idleTimeout:g} s"))
-        rekeyAt = getattr(out.writer, "rekeyAt", None)
-        if rekeyAt is not None and now >= rekeyAt:
-            out.sent(out.writer.rekey(now), now)
+        if out.writer.rekeyAt is not None and now >= out.writer.rekeyAt:
+            out.rekey(now)  # docs/sframe.md section 7.4
         if now >= out.lastSend + c.keepaliveInterval:
-            out.sent(out.writer.frame(CODE_KEEPALIVE, b""), now)
+            out.keepalive(now)
+        self._checkWriter()
 
     def connectionLost(self, now, clean=False, detail=""):
         """
@@ -219,10 +216,8 @@ class StreamConnection:
         wasOpen = self.state is OPEN
         self._quiet()
         self.state = CLOSED
-        ending = self.ending
-        if ending is None:
-            ending = (SFrameClosed("closed") if self.closing and clean
-                      else SFrameClosed("connection-lost", detail))
+        ending = self.ending or (SFrameClosed("closed") if self.closing and clean
+                                 else SFrameClosed("connection-lost", detail))
         error = None if wasOpen else HandshakeFailed(
             f"the connection ended during the sframe key exchange: {ending}")
         self._events.append(Ended(ending, error))
@@ -238,6 +233,7 @@ class StreamConnection:
         """
         if data and self._sending():
             self._outbox.queue(data, now)
+            self._checkWriter()
 
     def writeFrame(self, code, data, now):
         """
@@ -250,6 +246,7 @@ class StreamConnection:
             raise ValueError(f"frame code 0x{code:x} is reserved for sframe")
         if self._sending():
             self._outbox.frames(code, bytes(data), now)
+            self._checkWriter()
 
     def close(self, now):
         """
@@ -264,6 +261,8 @@ class StreamConnection:
         if self.state is OPEN:
             self._outbox.flush(now)
             self._outbox.control(CODE_CLOSE)
+            if self._outbox.failed is not None:
+                return self._checkWriter()
         self._events.append(CloseStream(False))
 
     def abort(self, now):
@@ -306,7 +305,6 @@ class StreamConnection:
         """
         Act on a key exchange's step: bytes to write, work to ask for, or
         the established keys.
-
         @return: the stream bytes after the key exchange, to read as frames.
         """
         if step.toSend:
@@ -337,8 +335,7 @@ class StreamConnection:
             elif code == CODE_CLOSE:
                 self.ending = SFrameClosed("closed-by-peer", payload.decode("utf-8", "replace"))
                 self.closing = True  # nothing more is sent after the peer's CLOSE
-                self._outbox.clear()
-                self._slowAt = None
+                self._quiet()
                 self._events.append(CloseStream(False))
             elif code in RESERVED_CODES:
                 if code != CODE_KEEPALIVE:  # a KEEPALIVE has refreshed _lastRecv
@@ -346,37 +343,21 @@ class StreamConnection:
             else:
                 self._events.append(FrameReceived(code, payload))
         elif self.isClient:
-            if code == CODE_ACCEPT:
+            refused = refusal(code, payload)
+            if refused is None:
                 self._open()
-            elif code == CODE_CLOSE:
-                text = payload.decode("utf-8", "replace")
-                error = ClientNotAuthorized(f"the server refused this client: {text}")
-                self._end(SFrameClosed("not-authorized", text), error)
             else:
-                self._end(SFrameClosed("protocol-error", "no ACCEPT from the server"))
-        elif code != CODE_CONFIRM:
-            self._end(SFrameClosed("protocol-error", "the client did not CONFIRM"))
+                self._end(*refused)
         else:
-            self._confirm(payload)
-
-    def _confirm(self, payload):
-        """
-        The server checks the client's CONFIRM: ACCEPT, or CLOSE with why. A
-        client the key exchange verified keeps that identity: no proof may
-        replace it.
-        """
-        try:
-            if self.peerKey is None:
-                self.peerKey = checkClientProof(payload or None, self._transcript, self.authorizedKeys,
-                                                SFRAME_LABELS)
-            elif payload:
-                raise ClientNotAuthorized("this handshake authenticated the client; a client proof is refused")
-        except ClientNotAuthorized as e:
-            reason = str(e).encode()[: self.config.maxFramePayload]
-            self._outbox.control(CODE_CLOSE, reason)
-            return self._end(SFrameClosed("not-authorized", str(e)), flush=True)
-        self._outbox.control(CODE_ACCEPT)
-        self._open()
+            try:
+                self.peerKey = checkConfirm(code, payload, self.peerKey, self._transcript, self.authorizedKeys)
+            except ClientNotAuthorized as e:
+                self._outbox.control(CODE_CLOSE, str(e).encode()[: self.config.maxFramePayload])
+                return self._end(SFrameClosed("not-authorized", str(e)), flush=True)
+            except HandshakeFailed as e:
+                return self._end(SFrameClosed("protocol-error", str(e)))
+            self._outbox.control(CODE_ACCEPT)
+            self._open()
 
     def _open(self):
         self._handshakeAt = None
@@ -394,17 +375,20 @@ class StreamConnection:
         else:
             self._slowAt = None
 
+    def _checkWriter(self):
+        failed = self._outbox.failed
+        if failed is not None:
+            self._end(SFrameClosed(failed.reason, failed.detail))
+
     def _quiet(self):
         self._handshakeAt = self._slowAt = None
         self._outbox.clear()
 
     def _end(self, closed, handshakeError=None, flush=False):
         """
-        End the connection for C{closed}. One that never opened is reported
-        at once, with C{handshakeError} (or a HandshakeFailed from
-        C{closed}) for a client's connect; an open one when its stream has
-        gone (L{connectionLost}). With C{flush}, what was written (a CLOSE
-        frame) goes out first.
+        End the connection for C{closed}: one that never opened is reported
+        at once (C{handshakeError} fails a client's connect), an open one
+        when its stream has gone. With C{flush}, what was written goes first.
         """
         if self.ending is not None:
             return

@@ -30,9 +30,9 @@ class SFrameClosed(SUDPError):
     """
     Why an sframe connection ended. C{reason} is one of C{"closed"},
     C{"closed-by-peer"}, C{"bad-mac"}, C{"bad-checksum"}, C{"bad-sequence"},
-    C{"frame-too-large"}, C{"slow-peer"}, C{"idle-timeout"},
-    C{"protocol-error"}, C{"not-authorized"}, C{"application-error"},
-    C{"connection-lost"}.
+    C{"frame-too-large"}, C{"bad-rekey"}, C{"key-exhausted"}, C{"slow-peer"},
+    C{"idle-timeout"}, C{"protocol-error"}, C{"not-authorized"},
+    C{"application-error"}, C{"connection-lost"}.
     """
 
     def __init__(self, reason, detail=""):

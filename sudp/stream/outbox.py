@@ -7,7 +7,7 @@ as C{maxFramePayload} allows (streams carry bytes, not messages), and a
 full frame's worth goes at once.
 """
 
-from sudp.stream.frames import CODE_DATA
+from sudp.stream.frames import CODE_DATA, CODE_KEEPALIVE, FrameError
 
 
 class StreamOutbox:
@@ -18,6 +18,8 @@ class StreamOutbox:
         its keys are set.
     @ivar flushAt: when the coalesced writes are due, or None.
     @ivar lastSend: when frames were last sent (control frames aside).
+    @ivar failed: None, or the L{sudp.stream.frames.FrameError}
+        (C{key-exhausted}) after which the writer writes nothing more.
     """
 
     def __init__(self, maxFramePayload):
@@ -25,6 +27,7 @@ class StreamOutbox:
         self.writer = None
         self.flushAt = None
         self.lastSend = 0.0
+        self.failed = None
         self._out = []
         self._pending = []
         self._pendingSize = 0
@@ -46,14 +49,36 @@ class StreamOutbox:
         """
         Write one control frame (CONFIRM, ACCEPT, CLOSE).
         """
-        self._out.append(self.writer.frame(code, payload))
+        self._seal(None, self.writer.frame, code, payload)
 
-    def sent(self, data, now):
+    def keepalive(self, now):
         """
-        Write frames that count as sending (data, KEEPALIVE, REKEY).
+        Write a KEEPALIVE frame.
         """
-        self.lastSend = now
-        self._out.append(data)
+        self._seal(now, self.writer.frame, CODE_KEEPALIVE, b"")
+
+    def rekey(self, now):
+        """
+        Rotate the keys by time: write the REKEY frame.
+        """
+        self._seal(now, self.writer.rekey, now)
+
+    def _seal(self, now, make, *args):
+        """
+        Write what C{make(*args)} builds (counted as sending at C{now},
+        unless None); once the writer has failed, nothing.
+        """
+        if self.failed is not None:
+            return
+        try:
+            wire = make(*args)
+        except FrameError as e:  # key-exhausted: the keys cannot go on
+            self.failed = e
+            self.clear()
+            return
+        if now is not None:
+            self.lastSend = now
+        self._out.append(wire)
 
     def queue(self, data, now):
         """
@@ -72,7 +97,7 @@ class StreamOutbox:
         Write C{data} in frames of C{code}, after the queued bytes.
         """
         self.flush(now)
-        self.sent(self.writer.frames(code, data), now)
+        self._seal(now, self.writer.frames, code, data)
 
     def flush(self, now):
         """
@@ -82,7 +107,7 @@ class StreamOutbox:
         if self._pending:
             data = self._pending[0] if len(self._pending) == 1 else b"".join(self._pending)
             self.clear()
-            self.sent(self.writer.frames(CODE_DATA, data), now)
+            self._seal(now, self.writer.frames, CODE_DATA, data)
 
     def clear(self):
         """
