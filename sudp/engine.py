@@ -189,6 +189,10 @@ class IStreamEngine(Interface):
     def sendData(data, now):
         """
         Send application bytes (coalesced until the next L{handleTimer}).
+
+        @return: False when they only wait for the timer: nothing new to
+            pull (C{dataToSend}, C{nextEvents}, C{nextDeadline}) but the
+            deadline the bytes' first write set.
         """
 
     def writeFrame(code, data, now):

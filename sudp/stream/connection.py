@@ -68,8 +68,6 @@ class StreamConnection:
         self._work = None  # the job the key exchange waits for
         self._held = b""  # what arrived meanwhile
 
-    # -- pull ---------------------------------------------------------------------
-
     def dataToSend(self):
         """
         @return: the bytes to write on the stream, once.
@@ -78,8 +76,7 @@ class StreamConnection:
 
     def nextEvents(self):
         """
-        @return: the events since the last call (L{sudp.stream.events},
-            L{sudp.work.WorkNeeded}), in order, once.
+        @return: the events since the last call, in order, once.
         """
         events, self._events = self._events, []
         return events
@@ -107,8 +104,6 @@ class StreamConnection:
             if self._outbox.writer.rekeyAt is not None:  # key rotation by time
                 timers["rekey"] = self._outbox.writer.rekeyAt
         return timers
-
-    # -- feed ---------------------------------------------------------------------
 
     def start(self, now, localAddr=None, peerAddr=None):
         """
@@ -226,14 +221,16 @@ class StreamConnection:
 
     def sendData(self, data, now):
         """
-        Queue application bytes. Writes made before the next L{handleTimer}
-        (the deadline is C{now}: one reactor turn) go out together, in as
-        few frames as C{maxFramePayload} allows; a full frame's worth goes
-        at once.
+        Queue application bytes (write coalescing: L{StreamOutbox}; the
+        deadline is C{now}, one reactor turn).
+
+        @return: False if they only wait for the timer: nothing new to pull.
         """
-        if data and self._sending():
-            self._outbox.queue(data, now)
+        if data and self.state is OPEN and self.ending is None and not self.closing \
+                and self._outbox.queue(data, now):
             self._checkWriter()
+            return True
+        return False
 
     def writeFrame(self, code, data, now):
         """
@@ -277,7 +274,7 @@ class StreamConnection:
 
     def applicationFailed(self, now):
         """
-        The application raised on what it was given: end the connection.
+        The application raised on what it was given: the connection ends.
         """
         self._end(SFrameClosed("application-error", "the application protocol raised"))
 

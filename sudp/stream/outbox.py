@@ -36,7 +36,10 @@ class StreamOutbox:
         """
         @return: everything to write since the last call, as one bytes.
         """
-        out, self._out = self._out, []
+        out = self._out
+        if not out:
+            return b""
+        self._out = []
         return out[0] if len(out) == 1 else b"".join(out)
 
     def raw(self, data):
@@ -84,13 +87,17 @@ class StreamOutbox:
         """
         Queue application bytes, due at C{now} (or at once if a frame's
         worth is queued).
+
+        @return: True if they were written at once.
         """
         self._pending.append(data if type(data) is bytes else bytes(data))
-        self._pendingSize += len(data)
-        if self._pendingSize >= self.maxFramePayload:
+        size = self._pendingSize = self._pendingSize + len(data)
+        if size >= self.maxFramePayload:
             self.flush(now)
-        elif self.flushAt is None:
+            return True
+        if self.flushAt is None:
             self.flushAt = now
+        return False
 
     def frames(self, code, data, now):
         """

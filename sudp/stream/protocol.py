@@ -116,11 +116,17 @@ class SFrameProtocol(Protocol):
         self._schedule()
 
     def _schedule(self):
+        """
+        Have the timer run at the engine's next deadline. A timer already
+        set for no later stays (it may run early: nothing is due then, and
+        it is set again), so that moving deadlines cost no reactor calls.
+        """
         when = self.engine.nextDeadline()
-        if when == self._callAt and self._call is not None and self._call.active():
-            return
-        if self._call is not None and self._call.active():
-            self._call.cancel()
+        call = self._call
+        if call is not None and call.active():
+            if when is not None and self._callAt <= when:
+                return
+            call.cancel()
         self._call, self._callAt = None, when
         if when is not None:
             self._call = self._reactor.callLater(max(0.0, when - self._reactor.seconds()), self._onTimer)
@@ -130,6 +136,8 @@ class SFrameProtocol(Protocol):
         # the timer was set for _callAt: that moment has come (whatever the float rounding)
         self.engine.handleTimer(max(self._reactor.seconds(), self._callAt))
         self._pump()
+
+
 
     def _opened(self, event):
         log = self.factory.connectionLog
@@ -225,8 +233,10 @@ class SFrameProtocol(Protocol):
         few frames as C{maxFramePayload} allows (streams carry bytes, not
         messages); a full frame's worth goes out at once.
         """
-        self.engine.sendData(data, self._reactor.seconds())
-        self._pump()
+        now = self._reactor.seconds()
+        # bytes that only wait for a timer due this turn (many small writes): that is all
+        if self.engine.sendData(data, now) or self._call is None or self._callAt > now:
+            self._pump()
 
     def writeSequence(self, data):
         self.write(b"".join(data))
