@@ -44,6 +44,7 @@ from sudp.stream.frames import (
     CODE_ACCEPT,
     CODE_CLOSE,
     CODE_CONFIRM,
+    CODE_REKEY,
     HEADER_SIZE,
     MAX_SEQUENCE,
     AEADFrameCipher,
@@ -378,7 +379,9 @@ def withChunkingProperties(cls):
 
     @BOUNDED
     @given(
-        frames=st.lists(st.tuples(st.integers(0, 0xFFFFFFFF), st.binary(max_size=300)), max_size=8),
+        # any code but REKEY, which the reader follows itself (test_frames covers it)
+        frames=st.lists(st.tuples(st.integers(0, 0xFFFFFFFF).filter(lambda c: c != CODE_REKEY),
+                                  st.binary(max_size=300)), max_size=8),
         cuts=st.lists(st.integers(0, 10_000), max_size=30),
         first=st.sampled_from([1, 2, MAX_SEQUENCE - 2, MAX_SEQUENCE]),
     )
