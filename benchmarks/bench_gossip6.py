@@ -35,7 +35,7 @@ every proof it has found valid; a trusted private key and
     python benchmarks/bench_gossip6.py --json out.json
 
 Timing belongs here, never in assertions: the test suite runs this with
-tiny settings only to check that it works (sudp_test.test_gossip6_rules).
+tiny settings only to check that it works (sudp_test.gossip6.test_udp).
 """
 
 import argparse

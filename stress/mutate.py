@@ -330,7 +330,7 @@ class Driver:
         """
         @param largestInput: the size of the largest datagram of the input
             that drew this output, if it came from one (a batch: which one
-            drew a reset is not known here; sudp_test.test_reset checks each
+            drew a reset is not known here; sudp_test.udp.test_reset checks each
             reset against its own trigger).
         @return: whether the server had anything to send.
         """

@@ -1,3 +1,4 @@
+# -*- test-case-name: sudp_test -*-
 """
 sudp: secure messaging over UDP and TCP as a Twisted plugin suite.
 

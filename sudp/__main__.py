@@ -1,3 +1,4 @@
+# -*- test-case-name: sudp_test.test_cli -*-
 """
 C{python -m sudp}: the same as the C{sudp} command.
 """

@@ -1,3 +1,4 @@
+# -*- test-case-name: sudp_test.test_addresses -*-
 """
 IP socket addresses as text: C{"host:port"}, IPv6 hosts in brackets
 (C{"[::1]:9000"}), for known-peers files and address options alike.

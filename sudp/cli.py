@@ -1,4 +1,4 @@
-# -*- test-case-name: sudp_test.test_keys, sudp_test.test_netcat -*-
+# -*- test-case-name: sudp_test.test_cli -*-
 """
 The C{sudp} command (also C{python -m sudp}).
 

@@ -1,3 +1,4 @@
+# -*- test-case-name: sudp_test.gossip6.test_config, sudp_test.udp.test_client, sudp_test.udp.test_control -*-
 """
 The exception types of sudp.
 

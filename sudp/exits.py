@@ -1,4 +1,4 @@
-# -*- test-case-name: sudp_test.test_netcat -*-
+# -*- test-case-name: sudp_test.test_cli, sudp_test.test_netcat -*-
 """
 The exit statuses and waits of the C{sudp} command (L{sudp.cli}), shared
 with its clients (L{sudp.netcat}, L{sudp.vpn041.netcat}) without their

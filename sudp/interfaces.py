@@ -1,3 +1,4 @@
+# -*- test-case-name: sudp_test.stream.test_connection, sudp_test.test_handshakes, sudp_test.test_suites -*-
 """
 The zope.interface contracts of sudp.
 """

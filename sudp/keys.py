@@ -1,3 +1,4 @@
+# -*- test-case-name: sudp_test.test_keys -*-
 """
 Key files, handled like OpenSSH handles its keys.
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: sudp_test.test_work -*-
+# -*- test-case-name: sudp_test.test_offthread -*-
 """
 The Twisted side of L{sudp.work}: run an engine's L{sudp.work.IWork} in the
 reactor's thread pool and tell the engine when it is done. Both transport

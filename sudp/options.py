@@ -1,3 +1,4 @@
+# -*- test-case-name: sudp_test.test_options -*-
 """
 Endpoint-string options: text values turned into a frozen config dataclass,
 by the types of its fields, for C{sudp:} and C{sframe:} alike.

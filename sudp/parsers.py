@@ -1,4 +1,4 @@
-# -*- test-case-name: sudp_test.test_endpoints, sudp_test.test_gossip6, sudp_test.test_plugins -*-
+# -*- test-case-name: sudp_test.test_parsers -*-
 """
 The string forms of the C{sudp:} and C{sframe:} endpoints (the Twisted
 plugins in C{twisted/plugins/sudp_plugins.py} call these). ::

@@ -1,3 +1,4 @@
+# -*- test-case-name: sudp_test.test_handshakes, sudp_test.test_suites -*-
 """
 Registries of suites by name and wire id, for datagram cipher suites
 (L{sudp.interfaces.ICipherSuite}) and sframe stream suites

@@ -1,4 +1,4 @@
-# -*- test-case-name: sudp_test.test_rsakeys -*-
+# -*- test-case-name: sudp_test.gossip6.test_checks, sudp_test.test_rsakeys, sudp_test.test_tap -*-
 """
 L{RSAIdentity}: an RSA key pair of gossip6 (its public half is a
 L{sudp.rsakeys.RSAPublicKey}): signing with RSA-PSS and SHA3-256, secrets

@@ -1,4 +1,4 @@
-# -*- test-case-name: sudp_test.test_rsakeys -*-
+# -*- test-case-name: sudp_test.gossip6.test_config, sudp_test.gossip6.test_handshake, sudp_test.test_tap -*-
 """
 RSA key files for gossip6 (the rules of L{sudp.keyfiles}, as for Ed25519
 keys): an identity's PKCS#8 PEM file and its C{.pub} line, public key

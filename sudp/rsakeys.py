@@ -1,3 +1,4 @@
+# -*- test-case-name: sudp_test.test_rsakeys -*-
 """
 RSA key material for gossip6, handled like the Ed25519 keys of L{sudp.keys}.
 

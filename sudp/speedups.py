@@ -1,3 +1,4 @@
+# -*- test-case-name: sudp_test.test_speedups -*-
 """
 The optional C speedups of the data path (C{sudp._speedups}), and the
 choice between them and the pure-Python code.

@@ -1,3 +1,4 @@
+# -*- test-case-name: sudp_test.test_suites -*-
 """
 Cipher suites: L{ICipherSuite} implementations and the registry by name. ::
 

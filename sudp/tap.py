@@ -1,4 +1,4 @@
-# -*- test-case-name: sudp_test.test_tap, sudp_test.test_netcat -*-
+# -*- test-case-name: sudp_test.test_tap -*-
 """
 C{twist sudp}: run a sudp/1 server. ::
 

@@ -1,8 +1,8 @@
-# -*- test-case-name: sudp_test.test_server_attacks -*-
+# -*- test-case-name: sudp_test.udp.test_adapters -*-
 """
 Attackers and measuring clients over real UDP sockets, for the attack
-reproductions (L{sudp_test.test_server_attacks},
-L{sudp_test.test_path_integration}) and C{benchmarks/bench_exhaustion.py}.
+reproductions (L{sudp_test.udp.test_adapters},
+L{sudp_test.udp.test_path_integration}) and C{benchmarks/bench_exhaustion.py}.
 
   - L{CountingSocket}: a socket that counts the bytes it sends and receives
     (a victim, or a socket to send spoofed packets from);
@@ -16,7 +16,7 @@ L{sudp_test.test_path_integration}) and C{benchmarks/bench_exhaustion.py}.
     after another, with their outcome and connect time;
   - L{serverProcess}, L{silentConnections}, L{established}: a server in a
     child process, flooded with TCP connections that never send a byte
-    (L{sudp_test.test_listener}, L{sudp_test.test_vpn041_attacks}).
+    (L{sudp_test.stream.test_listener}, L{sudp_test.vpn041.test_gateway}).
 
 C{python -m sudp_test.attackers prefix-flood} runs the IPv6 form of the
 handshake exhaustion attack inside a network namespace the caller made

@@ -1,4 +1,4 @@
-# -*- test-case-name: sudp_test.test_path_integration -*-
+# -*- test-case-name: sudp_test.udp.test_path_integration -*-
 """
 An in-process UDP relay that behaves like a NAT whose mapping changes (a NAT
 rebinding), for integration tests.

@@ -1,4 +1,4 @@
-# -*- test-case-name: sudp_test.test_server_attacks -*-
+# -*- test-case-name: sudp_test.udp.test_adapters -*-
 """
 A C{twist sudp} server in a child process for integration tests: started on
 a free port, its printed client endpoint string read back, stopped (and

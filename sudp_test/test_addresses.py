@@ -1,3 +1,4 @@
+# -*- test-case-name: sudp_test.test_addresses -*-
 """
 Tests for L{sudp.addresses}: address text and the prefixes limits count by.
 """
@@ -5,7 +6,6 @@ Tests for L{sudp.addresses}: address text and the prefixes limits count by.
 from twisted.trial import unittest
 
 from sudp.addresses import addressPrefix, canonicalAddress, formatAddress, parseAddress
-
 
 class AddressTextTests(unittest.TestCase):
     def test_roundTrip(self):
@@ -17,7 +17,6 @@ class AddressTextTests(unittest.TestCase):
     def test_bad(self):
         for text in ("nohost:1", "1.2.3.4:0", "1.2.3.4:70000", "1.2.3.4"):
             self.assertRaises(ValueError, parseAddress, text)
-
 
 class AddressPrefixTests(unittest.TestCase):
     def test_ipv6PerSlash64(self):
@@ -41,7 +40,6 @@ class AddressPrefixTests(unittest.TestCase):
 
     def test_notNumeric(self):
         self.assertRaises(ValueError, addressPrefix, "localhost")
-
 
 class UnmappedHostTests(unittest.TestCase):
     def test_mappedForms(self):

@@ -1,6 +1,22 @@
+# -*- test-case-name: sudp_test.test_benchmarks -*-
 """
+Tests of benchmarks.
+
 A smoke run of the benchmark suite with tiny counts, so it cannot rot.
 No figure is asserted: timing belongs to benchmarks/, not to tests.
+
+gossip6 (seed 004) against bad handshake messages: every discard rule of the
+seed enforced on the server (the UDP engine and the sframe key exchange) and,
+where the seed gives the rule to Alice too, on the client, each with the
+exact reason and no state kept; the order of the checks, shown by counting
+scrypt evaluations and RSA operations (cheap rules first, the UDP handshake
+behind the stateless cookie, rate and pending limits before any scrypt);
+the cost figures of benchmarks/bench_gossip6.py; property tests of every
+gossip6 decoder and of both engines; and the endpoints over real sockets on
+127.0.0.1 (trusted and untrusted clients, a server behind "NAT").
+
+Proofs are cheap here (difficulty 4, scrypt N=64) except in one
+integration test at the default parameters.
 """
 
 import json
@@ -8,10 +24,10 @@ import os
 import subprocess
 import sys
 
+from twisted.python import log
 from twisted.trial import unittest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
+from sudp_test.paths import ROOT
 
 class BenchmarkSmokeTests(unittest.TestCase):
     def test_quickRun(self):
@@ -55,7 +71,6 @@ class BenchmarkSmokeTests(unittest.TestCase):
             self.assertEqual(result.returncode, 0, result.stderr[-3000:])
             self.assertIn(needle, result.stdout)
 
-
 class EngineContractTests(unittest.TestCase):
     """
     Benchmarks and stress tools drive the engines through the engine
@@ -85,3 +100,38 @@ class EngineContractTests(unittest.TestCase):
         import re
         for line in ("for d, _ in client.outbox:", "server.events.clear()", "x = engine.events"):
             self.assertTrue(re.search(r"\.(outbox|events)\b", line), line)
+
+class CostFigureTests(unittest.TestCase):
+    def test_benchmarkSmoke(self):
+        """
+        benchmarks/bench_gossip6.py runs with tiny settings in a subprocess:
+        it prints its table and writes figures in which the server's
+        operations per attempt are what the order of the checks promises
+        (nothing for junk, cookies and cheap rules; one scrypt for a weak
+        proof; one scrypt and one verify for a bad signature; for an
+        accepted handshake, its own proof and one sign besides). The table
+        goes to the test log; no time is asserted.
+        """
+        out = os.path.abspath(self.mktemp())
+        result = subprocess.run(
+            [sys.executable, os.path.join(ROOT, "benchmarks", "bench_gossip6.py"), "--difficulty", "1",
+             "--scrypt-n", "16", "--repeats", "1", "--bits", "2048", "--json", out],
+            cwd=ROOT, capture_output=True, text=True, timeout=120,
+        )
+        self.assertEqual(result.returncode, 0, result.stderr[-3000:])
+        log.msg("gossip6 cost figures (tiny settings):\n" + result.stdout)
+        self.assertIn("attacker, one valid message", result.stdout)
+        with open(out) as f:
+            figures = json.load(f)
+        server = figures["server"]
+        ops = {name: (r["scrypt"], r["verify"], r["sign"]) for name, r in server.items()}
+        for name in ("bad-cookie", "stale-timestamp", "wrong-address", "untrusted-key"):
+            self.assertEqual(ops[name], (0, 0, 0), name)
+        self.assertEqual(ops["weak-proof"], (1, 0, 0))
+        self.assertEqual(ops["bad-signature"], (1, 1, 0))
+        self.assertEqual(ops["accepted"][1:], (1, 1))
+        self.assertGreaterEqual(ops["accepted"][0], 2)
+        for name, r in server.items():
+            self.assertGreater(r["seconds"], 0, name)
+        self.assertEqual(figures["attacker"]["expectedEvaluations"], 2)
+        self.assertGreaterEqual(figures["attacker"]["meanEvaluations"], 1)

@@ -1,3 +1,4 @@
+# -*- test-case-name: sudp_test.test_deploy -*-
 """
 The deployment recipes of docs/deployment.md hold: the systemd unit in
 examples/deploy/ is one systemd accepts and runs C{twist sudp} with options
@@ -20,9 +21,9 @@ from twisted.trial import unittest
 from sudp.keys import Identity, saveIdentity
 from sudp.tap import Options
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEPLOY = os.path.join(ROOT, "examples", "deploy")
+from sudp_test.paths import ROOT
 
+DEPLOY = os.path.join(ROOT, "examples", "deploy")
 
 def unitSettings(path):
     """
@@ -36,7 +37,6 @@ def unitSettings(path):
             settings.setdefault(name, []).append(value)
     return settings
 
-
 def twistSudpArguments(argv):
     """
     @return: the arguments after C{sudp} in a C{twist ... sudp ...} command
@@ -45,7 +45,6 @@ def twistSudpArguments(argv):
     options = Options()
     options.parseOptions(argv[argv.index("sudp") + 1:])
     return options
-
 
 class SystemdUnitTests(unittest.TestCase):
     unit = os.path.join(DEPLOY, "sudp.service")
@@ -84,7 +83,6 @@ class SystemdUnitTests(unittest.TestCase):
         result = subprocess.run([analyze, "verify", copy], capture_output=True, text=True, timeout=60)
         self.assertEqual((result.returncode, result.stdout + result.stderr), (0, ""))
 
-
 class ContainerTests(unittest.TestCase):
     def test_command(self):
         """
@@ -103,7 +101,6 @@ class ContainerTests(unittest.TestCase):
         [volume] = json.loads(instructions["VOLUME"])
         self.assertEqual(os.path.dirname(options["key"]), volume)
 
-
 class Echoed(protocol.Protocol):
     def __init__(self):
         self.received = b""
@@ -113,7 +110,6 @@ class Echoed(protocol.Protocol):
         self.received += data
         if self.received.endswith(b"\n"):
             self.done.callback(self.received)
-
 
 class SocketActivationTests(unittest.TestCase):
     """

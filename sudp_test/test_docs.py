@@ -1,3 +1,4 @@
+# -*- test-case-name: sudp_test.test_docs -*-
 """
 The documentation builds and stays true to the repository: the site (mkdocs,
 strict) with the API reference (pydoctor, epytext, warnings as errors), the
@@ -15,13 +16,12 @@ import sys
 
 from twisted.trial import unittest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DOCS = os.path.join(ROOT, "docs")
+from sudp_test.paths import ROOT
 
+DOCS = os.path.join(ROOT, "docs")
 
 def _missing(*modules):
     return [name for name in modules if importlib.util.find_spec(name) is None]
-
 
 class SiteTests(unittest.TestCase):
     def test_build(self):
@@ -62,7 +62,6 @@ class SiteTests(unittest.TestCase):
         self.assertIn("--warnings-as-errors", command)
         self.assertEqual(command[-1], os.path.join(ROOT, "sudp"))
 
-
 class ImageTests(unittest.TestCase):
     def test_imagesUpToDate(self):
         """
@@ -87,7 +86,6 @@ class ImageTests(unittest.TestCase):
         text = "".join(open(path, encoding="utf-8").read() for path in glob.glob(os.path.join(DOCS, "*.md")))
         for name in ("handshake.svg", "performance.svg"):
             self.assertIn(f"](images/{name})", text)
-
 
 class ContentTests(unittest.TestCase):
     def documents(self):

@@ -1,3 +1,4 @@
+# -*- test-case-name: sudp_test.test_engine -*-
 """
 Tests for L{sudp.engine}: the engine contract the datagram engines keep,
 and the drain loop their drivers share.
@@ -6,11 +7,10 @@ and the drain loop their drivers share.
 from twisted.trial import unittest
 from zope.interface.verify import verifyObject
 
-from sudp.engine import IDatagramEngine, drain
+from sudp.engine import drain, IDatagramEngine
 from sudp.udp.events import MessageReceived
 
-from sudp_test.enginehelpers import CLIENT_ADDR, SERVER_ADDR, connectedPair
-
+from sudp_test.enginehelpers import CLIENT_ADDR, connectedPair, SERVER_ADDR
 
 class ContractTests(unittest.SynchronousTestCase):
     def test_bothEnginesProvideIt(self):
@@ -63,7 +63,6 @@ class ContractTests(unittest.SynchronousTestCase):
         self.assertEqual(len(sent), 1)
         self.assertEqual(server.datagramsToSend(), [])
 
-
 def twistedObjectsIn(obj, depth=2, seen=None):
     """
     @return: the names of attributes of C{obj} (and of the objects, dicts
@@ -95,7 +94,6 @@ def twistedObjectsIn(obj, depth=2, seen=None):
             found += twistedObjectsIn(child, depth - 1, seen)
     return found
 
-
 class WalkerTests(unittest.SynchronousTestCase):
     def test_findsTwistedObjects(self):
         """
@@ -115,7 +113,6 @@ class WalkerTests(unittest.SynchronousTestCase):
         inner.call = None
         inner.transport = SessionTransport(None, None)
         self.assertEqual(twistedObjectsIn(outer, 3), ["Holder holds sudp.udp.transport.SessionTransport"])
-
 
 class NoTwistedObjectTests(unittest.TestCase):
     """

@@ -1,3 +1,4 @@
+# -*- test-case-name: sudp_test.test_eventlog -*-
 """
 Tests for L{sudp.eventlog}: connection events, and the limit that keeps a
 flood out of the log.
@@ -7,8 +8,7 @@ from twisted.internet.task import Clock
 from twisted.logger import LogLevel
 from twisted.trial import unittest
 
-from sudp.eventlog import ENDED, OPENED, REFUSED, ConnectionLog
-
+from sudp.eventlog import ConnectionLog, ENDED, OPENED, REFUSED
 
 class _Recorder:
     def __init__(self):
@@ -16,7 +16,6 @@ class _Recorder:
 
     def emit(self, level, format, **fields):
         self.events.append((level, format, fields))
-
 
 class ConnectionLogTests(unittest.TestCase):
     def setUp(self):

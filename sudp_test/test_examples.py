@@ -1,19 +1,21 @@
+# -*- test-case-name: sudp_test.test_examples -*-
 """
 The examples work: the echo client against an echo server, the game
 server's authority rules, twisted.web over sframe, the peer-mode mesh chat
 and the vpn041 gateway and client, over real sockets on 127.0.0.1.
 """
 
+from examples import mesh_chat, sframe_web
+from examples.echo_client import main as echoMain
+from examples.game_server import GameFactory, MAX_MOVES_PER_SECOND, WORLD
 from twisted.internet import defer, reactor
 from twisted.internet.task import Clock
 from twisted.trial import unittest
 
-from examples import mesh_chat, sframe_web
-from examples.echo_client import main as echoMain
-from examples.game_server import MAX_MOVES_PER_SECOND, WORLD, GameFactory
 from sudp.tap import loadApp
-from sudp_test.test_udp_integration import SUDPIntegrationMixin
 
+from sudp_test.integration import SUDPIntegrationMixin
+from sudp_test.paths import ROOT
 
 class EchoClientExampleTests(SUDPIntegrationMixin, unittest.TestCase):
     @defer.inlineCallbacks
@@ -25,7 +27,6 @@ class EchoClientExampleTests(SUDPIntegrationMixin, unittest.TestCase):
         endpoint = f"sudp:host=127.0.0.1:port={self.port.getHost().port}:serverKey={self.identity.publicKey.toText()}"
         received = yield echoMain(reactor, endpoint, "alpha", "beta")
         self.assertEqual(received, [b"alpha", b"beta"])
-
 
 class GameServerExampleTests(SUDPIntegrationMixin, unittest.TestCase):
     @defer.inlineCallbacks
@@ -89,7 +90,6 @@ class GameServerExampleTests(SUDPIntegrationMixin, unittest.TestCase):
             self.clock.advance(0.2)
         self.assertEqual(reply, "rejected wall")
 
-
 class SFrameWebExampleTests(unittest.TestCase):
     @defer.inlineCallbacks
     def test_serveAndFetch(self):
@@ -107,7 +107,6 @@ class SFrameWebExampleTests(unittest.TestCase):
         self.assertEqual((code, body), (200, b"hello over sframe\n"))
         code, body = yield sframe_web.fetch(reactor, endpoint, "/data")
         self.assertEqual((code, body), (200, bytes(range(256)) * 4096))
-
 
 class MeshChatExampleTests(unittest.TestCase):
     @defer.inlineCallbacks
@@ -133,7 +132,7 @@ class MeshChatExampleTests(unittest.TestCase):
         import subprocess
         import sys
 
-        here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        here = ROOT
         hideZstandard = ("import runpy, sys; sys.modules['zstandard'] = None; "
                          "sys.argv[:] = [sys.argv[1], '--demo']; runpy.run_path(sys.argv[0], run_name='__main__')")
         script = os.path.join("examples", "mesh_chat.py")
@@ -143,7 +142,6 @@ class MeshChatExampleTests(unittest.TestCase):
         self.assertEqual(result.stderr, mesh_chat.EXTRA_MISSING + "\n")
         self.assertIn("pip install 'txsudp[peer]'", result.stderr)
         self.assertIsNone(mesh_chat.missingExtra())
-
 
 class Vpn041ExampleTests(unittest.TestCase):
     @defer.inlineCallbacks
@@ -159,7 +157,7 @@ class Vpn041ExampleTests(unittest.TestCase):
 
         certs = os.path.abspath(self.mktemp())
         self.assertEqual(make_certs.main([certs, "alice"]), 0)
-        here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        here = ROOT
         settings = os.path.join(here, "examples", "vpn041", "gateway.appsettings.json")
         gateway, ports = yield v41gateway.start(reactor, certs, settings, "0", "0")
         self.addCleanup(gateway.stopListening)

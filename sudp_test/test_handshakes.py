@@ -1,4 +1,7 @@
+# -*- test-case-name: sudp_test.udp.test_handshakes -*-
 """
+Tests for L{sudp.handshakes}.
+
 Handshakes as plug-ins: the objects (L{sudp.handshakes.SUDP1Handshake},
 L{sudp.gossip6.handshake.Gossip6Handshake}) keep L{IHandshake} and give
 halves that keep the engines' interfaces; choosing one by name in endpoint
@@ -10,34 +13,31 @@ from twisted.trial import unittest
 from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
-from sudp.errors import ConfigurationError, KeyFileError, MalformedPacket
+from sudp.errors import ConfigurationError, KeyFileError
 from sudp.gossip6.config import Gossip6Config
 from sudp.gossip6.handshake import Gossip6Handshake
 from sudp.gossip6.wire import G6_INIT, G6_RESP
 from sudp.handshakes import (
     _CHOICES,
     HandshakeChoice,
-    SUDP1Handshake,
     handshakeFromOptions,
     handshakeOptionNames,
     registerHandshake,
+    SUDP1Handshake,
 )
 from sudp.interfaces import IDatagramClientHandshake, IDatagramServerHandshake, IHandshake
 from sudp.keys import Identity
-from sudp.rsaidentity import RSAIdentity
 from sudp.stream.handshake import ClientKeyExchange, ServerKeyExchange, StreamConfig
 from sudp.udp import packets as P
-from sudp.udp import records as R
 from sudp.udp.client import ClientEngine, ClientState
 from sudp.udp.config import Config
 from sudp.udp.events import MessageReceived, SessionOpened
 from sudp.udp.server import ServerEngine
 from sudp.udp.sudp1 import SUDP1Server
 from sudp.work import WorkNeeded
-from sudp_test.enginehelpers import CLIENT_ADDR, SERVER_ADDR, Network
 
-RSA = RSAIdentity.generate(2048)
-
+from sudp_test.enginehelpers import CLIENT_ADDR, Network, SERVER_ADDR
+from sudp_test.helpers import RSA
 
 class PluginObjectTests(unittest.SynchronousTestCase):
     """
@@ -93,7 +93,6 @@ class PluginObjectTests(unittest.SynchronousTestCase):
         self.assertEqual((G6_INIT, G6_RESP), (P.PLUGIN_INIT, P.PLUGIN_RESP))
         self.assertEqual(P.packetType(bytes([G6_INIT])), G6_INIT)
 
-
 class ChoosingTests(unittest.SynchronousTestCase):
     """
     Endpoint strings name a handshake; the registry knows them.
@@ -134,7 +133,6 @@ class ChoosingTests(unittest.SynchronousTestCase):
         self.assertRaises(ConfigurationError, registerHandshake, HandshakeChoice("toy", (), fromOptions))
         self.assertRaises(ConfigurationError, registerHandshake, HandshakeChoice("sudp", (), fromOptions))
 
-
 class _Nothing:
     """
     Work that does nothing (its C{run} is the off-thread part).
@@ -148,7 +146,6 @@ class _Nothing:
 
     def cancel(self):
         self.cancelled = True
-
 
 @implementer(IDatagramServerHandshake)
 class SlowSUDP1Server:
@@ -179,7 +176,6 @@ class SlowSUDP1Server:
 
     def bound(self, address):
         pass
-
 
 class ForeignHandshakeTests(unittest.SynchronousTestCase):
     """
@@ -249,27 +245,3 @@ class ForeignHandshakeTests(unittest.SynchronousTestCase):
         self.server.shutdown(self.net.now)
         self.assertTrue(second.cancelled)
         self.assertEqual((self.server.pendingCount, self.server.working), (0, {}))
-
-
-class RekeySignatureTests(unittest.SynchronousTestCase):
-    """
-    A REKEY_RESPONSE is bounded by the signature size of the handshake the
-    session came from, not by the largest any handshake may use.
-    """
-
-    def test_bound(self):
-        """
-        An RSA-2048 signature's REKEY_RESPONSE is refused under sudp/1's
-        bound (64 bytes) and accepted under the RSA key's; the engines say
-        which from their handshake half.
-        """
-        record = R.encodeRecord(R.REKEY_RESPONSE, bytes(36 + RSA.signatureSize))
-        e = self.assertRaises(MalformedPacket, R.decodeRecords, record, 64)
-        self.assertEqual(e.reason, "bad-record")
-        self.assertEqual(R.decodeRecords(record, RSA.signatureSize), [(R.REKEY_RESPONSE, bytes(36 + 256))])
-        self.assertEqual(ServerEngine(Identity.generate()).signatureSize, 64)
-        gossip6 = Gossip6Handshake([RSA.publicKey])
-        engine = ClientEngine(None, SERVER_ADDR, Config(), handshake=gossip6.datagramClient(RSA))
-        self.assertEqual(engine.signatureSize, 256)
-        engine = ServerEngine(RSA, Config(), handshake=gossip6.datagramServer(RSA))
-        self.assertEqual(engine.signatureSize, 256)

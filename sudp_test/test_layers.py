@@ -1,3 +1,4 @@
+# -*- test-case-name: sudp_test.test_layers -*-
 """
 The house's layering (docs/architecture.md): no import cycle between the
 folders of sudp (C{sudp.udp}, C{sudp.stream}, C{sudp.gossip6},
@@ -12,16 +13,19 @@ included, so a lazy import cannot hide a cycle.
 
 import ast
 import os
+import re
 
 from twisted.trial import unittest
 
 import sudp
 
 ROOT = os.path.dirname(os.path.abspath(sudp.__file__))
-FOLDERS = ("udp", "stream", "gossip6", "vpn041", "peer")
-TRANSPORTS = ("sudp.udp", "sudp.stream")
-PLUGINS = ("sudp.gossip6",)
 
+FOLDERS = ("udp", "stream", "gossip6", "vpn041", "peer")
+
+TRANSPORTS = ("sudp.udp", "sudp.stream")
+
+PLUGINS = ("sudp.gossip6",)
 
 def moduleFiles():
     """
@@ -36,7 +40,6 @@ def moduleFiles():
             if parts[-1] == "__init__":
                 parts.pop()
             yield ".".join(parts), path
-
 
 def importsOf(module, path):
     """
@@ -61,7 +64,6 @@ def importsOf(module, path):
             found.update(f"{base}.{alias.name}" for alias in node.names)
     return found
 
-
 def nodeOf(name):
     """
     @return: the layering node of a dotted name inside sudp (a folder, or a
@@ -76,13 +78,11 @@ def nodeOf(name):
         return f"sudp.{parts[1]}"
     return None  # a name imported from the package itself (from sudp import __version__)
 
-
 def moduleGraph():
     """
     @return: C{{module: set of the sudp modules and names it imports}}.
     """
     return {module: {n for n in importsOf(module, path) if nodeOf(n)} for module, path in moduleFiles()}
-
 
 def nodeGraph(modules):
     """
@@ -99,7 +99,6 @@ def nodeGraph(modules):
             if target is not None and target != source:
                 edges.setdefault(target, []).append((module, name))
     return graph
-
 
 def cycles(graph):
     """
@@ -133,7 +132,6 @@ def cycles(graph):
         if node not in index:
             visit(node)
     return out
-
 
 class ImportParsingTests(unittest.SynchronousTestCase):
     """
@@ -172,7 +170,6 @@ class ImportParsingTests(unittest.SynchronousTestCase):
         self.assertEqual(nodeOf("sudp.keys.PublicKey"), "sudp.keys")
         self.assertIsNone(nodeOf("twisted.internet"))
 
-
 class LayeringTests(unittest.SynchronousTestCase):
     """
     The rules of the house hold over every module of sudp.
@@ -208,3 +205,59 @@ class LayeringTests(unittest.SynchronousTestCase):
             if nodeOf(name) in PLUGINS
         )
         self.assertEqual(offending, [])
+
+
+_HEADER = re.compile(r"^# -\*- test-case-name: (?P<names>[\w.]+(?:, [\w.]+)*) -\*-$")
+
+
+def testCaseNames(path):
+    """
+    @return: the test modules the first line of C{path} names, or None
+        without a C{test-case-name} header.
+    """
+    with open(path, encoding="utf-8") as f:
+        match = _HEADER.match(f.readline().rstrip("\n"))
+    return None if match is None else match.group("names").split(", ")
+
+
+class TestCaseNameTests(unittest.SynchronousTestCase):
+    """
+    Every source module names its tests in a C{test-case-name} header (the
+    first line), and every module it names exists: C{trial --testmodule}
+    and editors find a module's tests from it.
+    """
+
+    def sources(self):
+        top = os.path.dirname(ROOT)
+        plugins = os.path.join(top, "twisted", "plugins")
+        paths = [path for _, path in moduleFiles()]
+        paths += [os.path.join(plugins, name) for name in sorted(os.listdir(plugins)) if name.endswith(".py")]
+        return top, paths
+
+    def test_everyModuleNamesItsTests(self):
+        top, paths = self.sources()
+        missing = [os.path.relpath(path, top) for path in paths if testCaseNames(path) is None]
+        self.assertEqual(missing, [])
+
+    def test_namedTestModulesExist(self):
+        top, paths = self.sources()
+        wrong = []
+        for path in paths:
+            for name in testCaseNames(path) or ():
+                where = os.path.join(top, *name.split("."))
+                if not (os.path.exists(where + ".py") or os.path.exists(os.path.join(where, "__init__.py"))):
+                    wrong.append(f"{os.path.relpath(path, top)}: {name}")
+        self.assertEqual(wrong, [])
+
+    def test_headerParsing(self):
+        """
+        The check reads the header form and nothing else.
+        """
+        import tempfile
+        with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
+            f.write("# -*- test-case-name: sudp_test.test_a, sudp_test.udp.test_b -*-\n")
+        self.addCleanup(os.remove, f.name)
+        self.assertEqual(testCaseNames(f.name), ["sudp_test.test_a", "sudp_test.udp.test_b"])
+        with open(f.name, "w") as g:
+            g.write('"""\nno header\n"""\n')
+        self.assertIsNone(testCaseNames(f.name))

@@ -1,4 +1,7 @@
+# -*- test-case-name: sudp_test.test_netcat -*-
 """
+Tests for L{sudp.netcat}.
+
 Tests for C{sudp connect} (L{sudp.netcat}): its quiet period and its exit
 statuses on a L{task.Clock} with a fake session, then against a real echo
 server in this process, then run as the command it is (C{python -m sudp
@@ -24,78 +27,11 @@ from sudp.keys import Identity, saveIdentity
 from sudp.netcat import CLOSE_GRACE, LineSender, Netcat, QuietPeriod
 from sudp.tap import Echo
 
+from sudp_test.helpers import BOUND, ended, spawn
 from sudp_test.serverprocess import startTwistSudp
 from sudp_test.waiting import waiter
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BOUND = 30  # seconds: a bound on a hang, never a speed requirement
-
 waitUntil = waiter(BOUND)
-
-
-def childEnv():
-    """
-    @return: the environment of a child process that imports sudp from this
-        tree.
-    """
-    env = dict(os.environ)
-    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
-    return env
-
-
-class Child(protocol.ProcessProtocol):
-    """
-    A child process's output, collected; C{ended} fires with its exit code
-    (or, killed by a signal, the negated signal number).
-    """
-
-    def __init__(self):
-        self.out = b""
-        self.err = b""
-        self.ended = defer.Deferred()
-
-    def outReceived(self, data):
-        self.out += data
-
-    def errReceived(self, data):
-        self.err += data
-
-    def processEnded(self, reason):
-        code = reason.value.exitCode
-        if code is None:
-            code = -reason.value.signal
-        self.ended.callback(code)
-
-
-def spawn(testCase, *argv):
-    """
-    Start C{python *argv} with sudp from this tree, in a temporary directory;
-    kill it, and wait for it, at the test's cleanup if it is still running.
-
-    @return: its L{Child}.
-    """
-    child = Child()
-    directory = testCase.mktemp()
-    os.makedirs(directory)
-    reactor.spawnProcess(child, sys.executable, [sys.executable, *argv], env=childEnv(),
-                         path=directory)
-
-    def stop():
-        if not child.ended.called:
-            child.transport.signalProcess("KILL")
-            return child.ended
-
-    testCase.addCleanup(stop)
-    return child
-
-
-def ended(child):
-    """
-    @return: a L{Deferred} firing with C{child}'s exit code, failing after
-        L{BOUND} seconds.
-    """
-    return child.ended.addTimeout(BOUND, reactor)
-
 
 class EchoServerMixin:
     """
@@ -119,7 +55,6 @@ class EchoServerMixin:
         self.addCleanup(port.stopListening)
         key = identity.publicKey.toText()
         return f"sudp:host=127.0.0.1:port={port.getHost().port}:serverKey={key}"
-
 
 class QuietPeriodTests(unittest.TestCase):
     """
@@ -246,7 +181,6 @@ class QuietPeriodTests(unittest.TestCase):
         self.assertRaises(ValueError, self.quiet, wait=-1)
         self.assertRaises(ValueError, self.quiet, wait=2, maxWait=1)
 
-
 class FakeKey:
     """
     A peer key with a fingerprint.
@@ -254,7 +188,6 @@ class FakeKey:
 
     def fingerprint(self):
         return "SHA256:fake"
-
 
 class FakeTransport:
     """
@@ -288,7 +221,6 @@ class FakeTransport:
             self.connected = False
             self.protocol.connectionLost(Failure(reason))
 
-
 class FakeEndpoint:
     """
     A client endpoint: C{connect} returns C{self.connecting}, which
@@ -315,7 +247,6 @@ class FakeEndpoint:
         self.protocol.makeConnection(FakeTransport(self.protocol, self.hangs))
         self.connecting.callback(self.protocol)
         return self.protocol
-
 
 class NetcatTests(unittest.TestCase):
     """
@@ -518,7 +449,6 @@ class NetcatTests(unittest.TestCase):
         self.clock.advance(CLOSE_GRACE)
         self.assertEqual(self.statuses, [130])
 
-
 class NetcatEchoTests(EchoServerMixin, unittest.TestCase):
     """
     L{Netcat} against a real sudp echo server in this process.
@@ -544,7 +474,6 @@ class NetcatEchoTests(EchoServerMixin, unittest.TestCase):
         self.assertEqual(status, 0, err.getvalue())
         lines = sorted(out.getvalue().split(), key=int)
         self.assertEqual(lines, [b"%d" % i for i in range(1, 101)])
-
 
 class CommandLineTests(unittest.TestCase):
     """
@@ -633,7 +562,6 @@ class CommandLineTests(unittest.TestCase):
                      "\n  130 ", "\n  143 "]:
             self.assertIn(text, out)
 
-
 class EndOfInputTests(EchoServerMixin, unittest.TestCase):
     """
     End of input does not cut the replies off: C{sudp connect} waits a quiet
@@ -671,7 +599,6 @@ class EndOfInputTests(EchoServerMixin, unittest.TestCase):
         code = yield ended(child)
         self.assertEqual(code, 0, child.err)
         self.assertIn(b"connected", child.err)
-
 
 class InterruptTests(EchoServerMixin, unittest.TestCase):
     """
@@ -736,7 +663,6 @@ class InterruptTests(EchoServerMixin, unittest.TestCase):
         self.assertEqual(code, 130, child.err)
         self.assertQuiet(child)
 
-
 class _Silent(protocol.DatagramProtocol):
     """
     A UDP port that takes datagrams and never answers.
@@ -747,50 +673,3 @@ class _Silent(protocol.DatagramProtocol):
 
     def datagramReceived(self, data, addr):
         self.datagrams.append(data)
-
-
-class VersionTests(unittest.TestCase):
-    """
-    C{sudp --version}, C{twist sudp --version} and C{twist vpn041 --version}
-    report sudp's version.
-    """
-
-    timeout = 2 * BOUND
-
-    @defer.inlineCallbacks
-    def test_sudpVersion(self):
-        """
-        C{sudp --version} prints C{sudp VERSION} and exits 0.
-        """
-        import sudp
-
-        child = spawn(self, "-m", "sudp", "--version")
-        code = yield ended(child)
-        self.assertEqual((code, child.out), (0, f"sudp {sudp.__version__}\n".encode()), child.err)
-
-    @defer.inlineCallbacks
-    def assertTwistVersion(self, plugin):
-        """
-        C{twist PLUGIN --version} prints sudp's version and Twisted's, and
-        exits 0.
-        """
-        import twisted
-
-        import sudp
-
-        child = spawn(self, "-m", "twisted", plugin, "--version")
-        code = yield ended(child)
-        expected = f"sudp {sudp.__version__} (Twisted {twisted.__version__})\n".encode()
-        self.assertEqual((code, child.out), (0, expected), child.err)
-
-    def test_twistSudpVersion(self):
-        """
-        C{twist sudp --version} reports sudp's version, not only Twisted's.
-        """
-        return self.assertTwistVersion("sudp")
-
-    def test_twistVpn041Version(self):
-        """
-        C{twist vpn041 --version} reports sudp's version, not only Twisted's.
-        """
-        return self.assertTwistVersion("vpn041")

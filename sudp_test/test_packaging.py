@@ -1,3 +1,4 @@
+# -*- test-case-name: sudp_test.test_packaging -*-
 """
 Packaging: the sdist carries the license, changelog, tests and docs; the
 wheel built from it carries the Twisted plugin file (and not Twisted's own
@@ -28,12 +29,18 @@ from twisted.trial import unittest
 
 import sudp
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from sudp_test.paths import ROOT
+
 PLUGIN_FILE = "twisted/plugins/sudp_plugins.py"
+
 DIST = f"txsudp-{sudp.__version__}"
+
 SUPPORTED_PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
+
 PROJECT_URLS = {"Homepage", "Documentation", "Source", "Issues", "Changelog"}
+
 NO_SPEEDUPS = "WARNING: txsudp's optional C speedups were not built"
+
 IGNORE = shutil.ignore_patterns(".venv", "_trial_temp*", "build", "dist", "*.egg-info",
                                 "__pycache__", ".git", "dropin.cache", ".hypothesis", "results")
 
@@ -51,7 +58,6 @@ print("twisted/plugins/__init__.py", "untouched" if actual == h.value else "MODI
 sys.exit(0 if actual == h.value else 1)
 """
 
-
 def _run(args, cwd, timeout=600):
     result = subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=timeout)
     if result.returncode != 0:
@@ -59,7 +65,6 @@ def _run(args, cwd, timeout=600):
             f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
         )
     return result.stdout
-
 
 def _runOnTerminal(args, cwd, env, timeout=600):
     """
@@ -94,7 +99,6 @@ def _runOnTerminal(args, cwd, env, timeout=600):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-
 
 class PackagingTests(unittest.TestCase):
     def setUp(self):

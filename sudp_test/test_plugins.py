@@ -1,3 +1,4 @@
+# -*- test-case-name: sudp_test.test_plugins -*-
 """
 Twisted finds every sudp plugin: an import error in the plugin file would
 only be logged and the plugins would silently disappear.
@@ -11,8 +12,8 @@ from twisted.trial import unittest
 from sudp.errors import ConfigurationError
 from sudp.keys import Identity, saveIdentity
 from sudp.udp.endpoints import SUDPClientEndpoint, SUDPServerEndpoint
-from sudp_test import plugincheck
 
+from sudp_test import plugincheck
 
 class PluginDiscoveryTests(unittest.TestCase):
     def test_allFoundAndVerified(self):
@@ -38,7 +39,6 @@ class PluginDiscoveryTests(unittest.TestCase):
         self.assertRaises(usage.UsageError, maker.options().parseOptions, ["--app", "nosuchmodule.factory"])
         self.assertRaises(usage.UsageError, maker.options().parseOptions, ["--app", "sudp.errors.SUDPError"])
         self.assertRaises(usage.UsageError, maker.options().parseOptions, ["--suites", "rot13"])
-
 
 class EndpointStringTests(unittest.TestCase):
     def setUp(self):

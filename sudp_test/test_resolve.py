@@ -1,10 +1,10 @@
+# -*- test-case-name: sudp_test.test_resolve -*-
 """
 Tests for L{sudp.resolve}: names resolved for both address families.
 """
 
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.trial import unittest
-
 
 class ResolveHostTests(unittest.TestCase):
     def test_resolvedNameGivesFamily(self):

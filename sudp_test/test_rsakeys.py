@@ -1,4 +1,7 @@
+# -*- test-case-name: sudp_test.test_rsakeys -*-
 """
+Tests for L{sudp.rsakeys}.
+
 Tests for the RSA key material of gossip6 (L{sudp.rsakeys}) and the RSA side
 of the C{sudp keygen} and C{sudp pubkey} commands.
 
@@ -12,24 +15,19 @@ generating anything.
 import base64
 import functools
 import hashlib
-import io
 import os
 import shutil
 import stat
 import subprocess
-import sys
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives import serialization as S
+from cryptography.hazmat.primitives import hashes, serialization as S
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa, utils
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import given, HealthCheck, settings, strategies as st
 from twisted.trial import unittest
 
-from sudp import cli
 from sudp.errors import KeyFileError, PublicKeyFormatError
-from sudp.keys import Identity, PublicKey, loadIdentity, saveIdentity
+from sudp.keys import Identity, loadIdentity, PublicKey, saveIdentity
 from sudp.rsaidentity import RSAIdentity
 from sudp.rsakeyfiles import (
     loadAnyIdentity,
@@ -42,14 +40,17 @@ from sudp.rsakeyfiles import (
     saveRSAIdentity,
 )
 from sudp.rsakeys import DEFAULT_RSA_BITS, RSA_PREFIX, RSAPublicKey
-from sudp_test.keyfiles import B64URL, TempDirMixin, assertKeyListModel, assertKeyListTotal, nearKeyTexts
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from sudp_test.helpers import A, SMALL, pkcs8
+from sudp_test.keyfiles import (
+    assertKeyListModel,
+    assertKeyListTotal,
+    B64URL,
+    nearKeyTexts,
+    TempDirMixin,
+)
 
-# Made once: two 3072-bit identities (the default size) and a 2048-bit one.
-A = RSAIdentity.generate()
 B = RSAIdentity.generate()
-SMALL = RSAIdentity.generate(2048)
 
 # printable ASCII: no line separators for str.splitlines
 LINE_TEXT = st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=30)
@@ -60,6 +61,7 @@ PROPERTIES = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                            HealthCheck.filter_too_much],
 )
+
 FEWER = settings(PROPERTIES, max_examples=80)
 
 # A known answer made with the openssl command line (OpenSSL 3.0), not with
@@ -70,6 +72,7 @@ FEWER = settings(PROPERTIES, max_examples=80)
 #       -sigopt rsa_mgf1_md:sha3-256 -sign k.pem -out sig m
 #   openssl pkey -in k.pem -pubout -outform DER | openssl dgst -sha256 -binary | base64
 KAT_MESSAGE = b"sudp gossip6 known answer"
+
 KAT_KEY = (
     "rsa-MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAp3bV3A5YTodeaazu3gMrY7NuTM7-G0ydv"
     "LEEWb59ZXspjOfCca7qQQ4spIn_EXNWXxluzvOTHMepGZVxUySt2ksXazQoDWIFj0bfLVKHdWpVnFcXQqTl"
@@ -77,6 +80,7 @@ KAT_KEY = (
     "ofKAARbiwJyPll90LFszc71_iEn02iNFMefLCzzRoRviEOtqcqltOtPuLS7g505wKQSe73O_rbSPrpbN6Cp"
     "gi_AV9xHFs98-SLnlcV0btBoKP1jCyadDjtnL2CwuoaRXOPQjdTSkKPfOfgQIDAQAB"
 )
+
 KAT_SIGNATURE = base64.b64decode(
     "Gds4n9qIuPV72FyCPvqwDTs4uRwl765XlCV39cnYHPTydoVFMVeuSScIdJ3WYRIc61KqsULXXY7RNeMS+9xJ"
     "ksc5LMOslGV7Y7V5os+gNG4dfTtmy+yoUidPzGA6D2omww30hwtfCTs+NjKVB+T8NT+LPoAu5cH+yxnqpoOA"
@@ -84,8 +88,8 @@ KAT_SIGNATURE = base64.b64decode(
     "I+1sHLkCJP31/QGmRrC6EJnt6r/e2bZ3Q712Ip+Y84iRlW8kc3AOYWhav3tj1nmtYpgDJirsAkV1jdl/Et4E"
     "C9ZqHg=="
 )
-KAT_FINGERPRINT = "SHA256:9hh0W5mi9veA/llnRtXfuGh3XXkNFPeQs0/STqWqOZk"
 
+KAT_FINGERPRINT = "SHA256:9hh0W5mi9veA/llnRtXfuGh3XXkNFPeQs0/STqWqOZk"
 
 def pss(salt=32, mgf=hashes.SHA3_256):
     """
@@ -94,20 +98,17 @@ def pss(salt=32, mgf=hashes.SHA3_256):
     """
     return padding.PSS(mgf=padding.MGF1(mgf()), salt_length=salt)
 
-
 def b64url(data):
     """
     @return: the unpadded base64url of C{data}, as str.
     """
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
-
 def spki(key):
     """
     @return: the DER SubjectPublicKeyInfo of a C{cryptography} public key.
     """
     return key.public_bytes(S.Encoding.DER, S.PublicFormat.SubjectPublicKeyInfo)
-
 
 def numbersDER(bits, e=65537, even=False):
     """
@@ -117,15 +118,6 @@ def numbersDER(bits, e=65537, even=False):
     """
     n = (1 << (bits - 1)) | (0x5DEECE66D << 8) | (2 if even else 1)
     return spki(rsa.RSAPublicNumbers(e, n).public_key())
-
-
-def pkcs8(key, encryption=None):
-    """
-    @return: C{key} as PKCS#8 PEM, unencrypted or with C{encryption}.
-    """
-    return key.private_bytes(S.Encoding.PEM, S.PrivateFormat.PKCS8,
-                             encryption or S.NoEncryption())
-
 
 @functools.lru_cache(maxsize=None)
 def oddPrivateKey(kind):
@@ -138,33 +130,6 @@ def oddPrivateKey(kind):
     if kind == "large":
         return rsa.generate_private_key(public_exponent=65537, key_size=4352)
     return rsa.generate_private_key(public_exponent=3, key_size=2048)
-
-
-def run(*argv):
-    """
-    Run the sudp command in this process.
-
-    @return: C{(status, stdout, stderr)}.
-    """
-    out, err = io.StringIO(), io.StringIO()
-    status = cli.main(list(argv), out=out, err=err)
-    return status, out.getvalue(), err.getvalue()
-
-
-def runModule(*argv):
-    """
-    Run C{python -m sudp ARGV} in a subprocess.
-
-    @return: the C{subprocess.CompletedProcess}, text output captured.
-    """
-    return subprocess.run([sys.executable, "-m", "sudp", *argv], cwd=ROOT,
-                          capture_output=True, text=True, timeout=60)
-
-
-# ---------------------------------------------------------------------------
-# RSAPublicKey: text form, DER, fingerprint
-# ---------------------------------------------------------------------------
-
 
 class PublicKeyTextTests(unittest.TestCase):
     """
@@ -360,12 +325,6 @@ class PublicKeyTextTests(unittest.TestCase):
         for bad in (b"\xff", None, "rsa-AAAA", "ed25519-AAAA"):
             self.assertRaises(PublicKeyFormatError, parseAnyPublicKey, bad)
 
-
-# ---------------------------------------------------------------------------
-# Signatures
-# ---------------------------------------------------------------------------
-
-
 class SignatureTests(unittest.TestCase):
     """
     RSA-PSS with SHA3-256, MGF1-SHA3-256 and a 32-byte salt: what sign
@@ -532,12 +491,6 @@ class SignatureTests(unittest.TestCase):
         self.assertIs(A.publicKey.verify(signature, self.data), False)
         self.assertIs(A.publicKey.verify(signature.ljust(384, b"\x00")[:384], self.data), False)
 
-
-# ---------------------------------------------------------------------------
-# RSAIdentity: generation and PEM
-# ---------------------------------------------------------------------------
-
-
 class IdentityTests(unittest.TestCase):
     """
     L{RSAIdentity}: generate, toPEM/fromPEM and every way fromPEM refuses.
@@ -640,12 +593,6 @@ class IdentityTests(unittest.TestCase):
                     b"-----BEGIN PRIVATE KEY-----\n-----END PRIVATE KEY-----\n",
                     b"\n".join(lines[:1] + lines[2:]), bytes(flipped)):
             self.assertBadPEM(bad, "not a valid private key")
-
-
-# ---------------------------------------------------------------------------
-# Files: private keys, .pub files
-# ---------------------------------------------------------------------------
-
 
 class KeyFileTests(TempDirMixin, unittest.TestCase):
     """
@@ -836,12 +783,6 @@ class KeyFileTests(TempDirMixin, unittest.TestCase):
         self.assertBadFile("# only a comment\n\n", "holds no public key", loadRSAPublicKey)
         self.assertBadFile("ssh-rsa AAAA x\n", ":1: ", loadAnyPublicKey)
 
-
-# ---------------------------------------------------------------------------
-# Trusted keys files
-# ---------------------------------------------------------------------------
-
-
 class TrustedKeysTests(TempDirMixin, unittest.TestCase):
     """
     parseTrustedKeys and loadTrustedKeys: one key per line, optional
@@ -911,14 +852,7 @@ class TrustedKeysTests(TempDirMixin, unittest.TestCase):
         self.assertRaises(KeyFileError, loadTrustedKeys, "a\0b")
         self.assertRaises(KeyFileError, loadTrustedKeys, self.dir)
 
-
-# ---------------------------------------------------------------------------
-# Properties
-# ---------------------------------------------------------------------------
-
-
 TEXT_KEYS = [A.publicKey, B.publicKey, SMALL.publicKey]
-
 
 def nearKeys():
     """
@@ -930,7 +864,6 @@ def nearKeys():
     return nearKeyTexts(valid, position, position, position,
                         st.text(alphabet=B64URL, max_size=800).map(lambda t: RSA_PREFIX + t))
 
-
 def mutateDER(der, position, value, cut):
     """
     C{der} with the byte at C{position} (modulo its length) set to C{value},
@@ -939,7 +872,6 @@ def mutateDER(der, position, value, cut):
     data = bytearray(der)
     data[position % len(data)] = value
     return bytes(data[:cut] if cut is not None else data)
-
 
 class PropertyTests(TempDirMixin, unittest.TestCase):
     """
@@ -1088,118 +1020,3 @@ class PropertyTests(TempDirMixin, unittest.TestCase):
         self.assertEqual(loadRSAIdentity(path).publicKey, identity.publicKey)
         self.assertTrue(identity.publicKey.verify(identity.sign(b"m"), b"m"))
         self.assertEqual(RSAIdentity.fromPEM(identity.toPEM()).publicKey, identity.publicKey)
-
-
-# ---------------------------------------------------------------------------
-# The sudp command
-# ---------------------------------------------------------------------------
-
-
-class CommandTests(TempDirMixin, unittest.TestCase):
-    """
-    sudp keygen --type rsa and sudp pubkey on RSA keys, in a subprocess and
-    in this process.
-    """
-
-    def test_pythonDashM(self):
-        """
-        python -m sudp keygen --type rsa FILE --comment C writes a 3072-bit
-        key 0600 and FILE.pub, printing the key and fingerprint; python -m
-        sudp pubkey prints the same two lines from FILE and from FILE.pub.
-        """
-        result = runModule("keygen", "--type", "rsa", self.path, "--comment", "gossip peer")
-        self.assertEqual(result.returncode, 0, result.stderr)
-        self.assertEqual(stat.S_IMODE(os.stat(self.path).st_mode), 0o600)
-        identity = loadRSAIdentity(self.path)
-        self.assertEqual(identity.bits, 3072)
-        key = identity.publicKey
-        self.assertEqual(result.stdout.splitlines()[1:], [key.toText(), key.fingerprint()])
-        with open(self.path + ".pub", encoding="utf-8") as f:
-            self.assertEqual(f.read(), f"{key.toText()} gossip peer\n")
-        for source in (self.path, self.path + ".pub"):
-            result = runModule("pubkey", source)
-            self.assertEqual(result.returncode, 0, result.stderr)
-            self.assertEqual(result.stdout, f"{key.toText()}\n{key.fingerprint()}\n")
-
-    def test_keygenBits(self):
-        """
-        --bits 2048 makes a 2048-bit key; the default type is still Ed25519.
-        """
-        status, out, err = run("keygen", "--type", "rsa", "--bits", "2048", self.path)
-        self.assertEqual((status, err), (0, ""))
-        self.assertEqual(loadRSAIdentity(self.path).bits, 2048)
-        edPath = self.freshPath(".key")
-        self.assertEqual(run("keygen", edPath)[0], 0)
-        self.assertIsInstance(loadIdentity(edPath), Identity)
-
-    def test_usageErrors(self):
-        """
-        Bad --bits values, --bits without --type rsa and an unknown --type
-        are usage errors (exit 2) that say why, and write no file.
-        """
-        for argv, fragment in (
-            (["--type", "rsa", "--bits", "1024"], "2048 to 4096"),
-            (["--type", "rsa", "--bits", "3000"], "multiple of 256"),
-            (["--type", "rsa", "--bits", "8192"], "2048 to 4096"),
-            (["--type", "rsa", "--bits", "many"], "not a number of bits"),
-            (["--bits", "2048"], "--bits applies only to --type rsa"),
-            (["--type", "dsa"], "invalid choice"),
-        ):
-            stderr = io.StringIO()
-            self.patch(sys, "stderr", stderr)
-            e = self.assertRaises(SystemExit, cli.main, ["keygen", *argv, self.path])
-            self.assertEqual(e.code, 2)
-            self.assertIn(fragment, stderr.getvalue())
-            self.assertFalse(os.path.exists(self.path))
-
-    def test_keygenRefusesOverwrite(self):
-        """
-        keygen --type rsa over an existing file exits 1 naming it; --force
-        overwrites.
-        """
-        saveRSAIdentity(A, self.path)
-        status, out, err = run("keygen", "--type", "rsa", "--bits", "2048", self.path)
-        self.assertEqual(status, 1)
-        self.assertIn("refusing to overwrite", err)
-        self.assertIn(self.path, err)
-        self.assertEqual(loadRSAIdentity(self.path).publicKey, A.publicKey)
-        status, out, err = run("keygen", "--type", "rsa", "--bits", "2048", self.path, "--force")
-        self.assertEqual(status, 0)
-        self.assertEqual(loadRSAIdentity(self.path).bits, 2048)
-
-    def test_pubkeyEitherKind(self):
-        """
-        pubkey prints the text form and fingerprint of an Ed25519 or an RSA
-        key, from the private file or the .pub; an RSA key file readable by
-        others, or a file of another key type, exits 1 naming the file.
-        """
-        ed = Identity.generate()
-        edPath = self.freshPath(".key")
-        saveIdentity(ed, edPath)
-        saveRSAIdentity(SMALL, self.path)
-        for source, key in ((edPath, ed.publicKey), (edPath + ".pub", ed.publicKey),
-                            (self.path, SMALL.publicKey), (self.path + ".pub", SMALL.publicKey)):
-            self.assertEqual(run("pubkey", source), (0, f"{key.toText()}\n{key.fingerprint()}\n", ""))
-        os.chmod(self.path, 0o644)
-        status, out, err = run("pubkey", self.path)
-        self.assertEqual(status, 1)
-        self.assertIn(self.path, err)
-        self.assertIn("too open", err)
-        ecPath = self.writeFile(pkcs8(ec.generate_private_key(ec.SECP256R1())))
-        status, out, err = run("pubkey", ecPath)
-        self.assertEqual(status, 1)
-        self.assertIn("expected an Ed25519 or an RSA key", err)
-
-    def test_help(self):
-        """
-        The help of keygen and pubkey mentions RSA, --type and --bits.
-        """
-        for argv, fragments in ((["keygen", "--help"], ["--type", "{ed25519,rsa}", "--bits", "3072"]),
-                                (["pubkey", "--help"], ["Ed25519 or RSA"]),
-                                (["--help"], ["Ed25519 or RSA"])):
-            stdout = io.StringIO()
-            self.patch(sys, "stdout", stdout)
-            e = self.assertRaises(SystemExit, cli.main, argv)
-            self.assertEqual(e.code, 0)
-            for fragment in fragments:
-                self.assertIn(fragment, stdout.getvalue())

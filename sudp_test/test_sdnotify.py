@@ -1,3 +1,4 @@
+# -*- test-case-name: sudp_test.test_sdnotify -*-
 """
 Tests of L{sudp.sdnotify}: the sd_notify datagram protocol over a real
 AF_UNIX datagram socket, readiness once every listener is up, and
@@ -18,10 +19,9 @@ from twisted.internet import defer
 from twisted.internet.task import Clock
 from twisted.trial import unittest
 
-from sudp.sdnotify import NotifyingService, notify
+from sudp.sdnotify import notify, NotifyingService
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
+from sudp_test.paths import ROOT
 
 def notificationSocket(testCase, abstract=False):
     """
@@ -41,7 +41,6 @@ def notificationSocket(testCase, abstract=False):
         sock.bind(value)
     sock.settimeout(20)
     return sock, value
-
 
 class NotifyTests(unittest.TestCase):
     def test_path(self):
@@ -78,7 +77,6 @@ class NotifyTests(unittest.TestCase):
         self.assertFalse(notify("READY=1", {"NOTIFY_SOCKET": missing}))
         self.assertEqual(len(self.flushLoggedErrors()), 0)
 
-
 class Listener(service.Service):
     """
     A child that listens when its Deferred fires, as C{twist sudp}'s do.
@@ -98,7 +96,6 @@ class Listener(service.Service):
         if self.succeed:
             self.port = object()
 
-
 class RunningClock(Clock):
     """
     A clock whose reactor is running: C{callWhenRunning} calls at once.
@@ -106,7 +103,6 @@ class RunningClock(Clock):
 
     def callWhenRunning(self, f, *args, **kwargs):
         f(*args, **kwargs)
-
 
 class NotifyingServiceTests(unittest.TestCase):
     def setUp(self):
@@ -150,7 +146,6 @@ class NotifyingServiceTests(unittest.TestCase):
         self.top.stopService()
         self.assertEqual(self.sent[-1], "STOPPING=1")
         self.assertFalse(child.running)
-
 
 class TwistSudpTests(unittest.TestCase):
     """

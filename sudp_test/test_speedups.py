@@ -1,3 +1,4 @@
+# -*- test-case-name: sudp_test.test_speedups -*-
 """
 The optional C speedups: which path is in use, and the pure-Python path
 still passing the engine and integration tests with them switched off.
@@ -12,8 +13,7 @@ from twisted.trial import unittest
 from sudp import speedups
 from sudp.udp import replay, session
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
+from sudp_test.paths import ROOT
 
 class SpeedupsTests(unittest.TestCase):
     def test_describe(self):
@@ -41,8 +41,8 @@ class SpeedupsTests(unittest.TestCase):
             capture_output=True, text=True, env=env, cwd=ROOT, timeout=60,
         )
         self.assertIn("None pure-Python data path (C speedups disabled by SUDP_NO_SPEEDUPS)", check.stdout)
-        modules = ["sudp_test.test_udp_engine", "sudp_test.test_udp_badinput", "sudp_test.test_udp_integration",
-                   "sudp_test.test_batching", "sudp_test.test_datapath"]
+        modules = ['sudp_test.udp.test_ciphercache.CipherCacheTests', 'sudp_test.udp.test_ratelimit.HandshakeRateLimitTests', 'sudp_test.udp.test_server.RegressionTests', 'sudp_test.udp.test_session.DataTests', 'sudp_test.udp.test_sudp1.HandshakeTests', 'sudp_test.udp.test_sudp1.MutualAuthTests', 'sudp_test.udp.test_client.ClientBadInputTests', 'sudp_test.udp.test_client.ClientHandshakeTests', 'sudp_test.udp.test_control.MaliciousPeerTests', 'sudp_test.udp.test_cookie.CookieTests', 'sudp_test.udp.test_server.AmplificationTests', 'sudp_test.udp.test_server.LimitTests', 'sudp_test.udp.test_server.ServerMalformedTests', 'sudp_test.udp.test_server.StatelessnessTests', 'sudp_test.udp.test_session.AddressAndWindowTests', 'sudp_test.udp.test_session.DataAuthenticationTests', 'sudp_test.udp.test_session.NonceTests', 'sudp_test.test_tap.CommandLineTests', 'sudp_test.udp.test_adapters.ServerRestartTests', 'sudp_test.udp.test_endpoints.EndpointTests', 'sudp_test.udp.test_endpoints.FastFailureTests', 'sudp_test.udp.test_endpoints.KeyRolloverTests', 'sudp_test.udp.test_endpoints.LimitTests', 'sudp_test.udp.test_endpoints.MutualAuthTests',
+                   'sudp_test.udp.test_batching', 'sudp_test.udp.test_datapath']
         result = subprocess.run(
             [sys.executable, "-m", "twisted.trial", "--temp-directory", os.path.abspath(self.mktemp())] + modules,
             capture_output=True, text=True, env=env, cwd=ROOT, timeout=300,
@@ -50,7 +50,6 @@ class SpeedupsTests(unittest.TestCase):
         tail = result.stdout[-2000:]
         self.assertEqual(result.returncode, 0, tail)
         self.assertIn("PASSED", tail)
-
 
 MISUSE = r"""
 import socket, sys
@@ -94,7 +93,6 @@ for name, case in cases.items():
         print(name, "-> no error")
 print("survived")
 """
-
 
 class MisuseTests(unittest.TestCase):
     """

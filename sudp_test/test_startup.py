@@ -1,3 +1,4 @@
+# -*- test-case-name: sudp_test.test_startup -*-
 """
 Tests for L{sudp.startup}: C{twist sudp} and C{twist vpn041} that cannot
 start say why in one line C{Error: ...} on standard error, with no
@@ -13,17 +14,16 @@ import subprocess
 import sys
 import time
 
+from twisted.internet import defer
 from twisted.internet.error import CannotListenError
 from twisted.internet.task import Clock
-from twisted.internet import defer
 from twisted.python.failure import Failure
 from twisted.trial import unittest
 
 from sudp.keys import Identity, saveIdentity
 from sudp.startup import EX_CONFIG, EX_UNAVAILABLE, exitIfListenFails, listenFailure, oneLine
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
+from sudp_test.paths import ROOT
 
 def _makeCerts():
     spec = importlib.util.spec_from_file_location(
@@ -31,7 +31,6 @@ def _makeCerts():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
 
 class _Reactor(Clock):
     """
@@ -50,7 +49,6 @@ class _Reactor(Clock):
 
     def stop(self):
         self.stopped = True
-
 
 class UnitTests(unittest.TestCase):
     def test_oneLine(self):
@@ -86,7 +84,6 @@ class UnitTests(unittest.TestCase):
         reactor, out = _Reactor(), io.StringIO()
         exitIfListenFails(defer.succeed("port"), reactor, "UDP port 9", exitProcess=exits.append, stderr=out)
         self.assertEqual((out.getvalue(), reactor.stopped, reactor.triggers), ("", False, []))
-
 
 class _TwistMixin:
     """
@@ -139,7 +136,6 @@ class _TwistMixin:
         if kind == socket.SOCK_STREAM:
             s.listen(1)
         return s.getsockname()[1]
-
 
 class TwistSUDPTests(_TwistMixin, unittest.TestCase):
     def key(self):
@@ -202,7 +198,6 @@ class TwistSUDPTests(_TwistMixin, unittest.TestCase):
     def test_badListen(self):
         self.assertFailsFast(self.sudp("--listen", "sframe:endpoint=nosuch\\:1"), EX_CONFIG, "--listen")
         self.assertFailsFast(self.sudp("--listen", "sframe:bogus=1:endpoint=tcp\\:0"), EX_CONFIG, "--listen")
-
 
 class TwistVPN041Tests(_TwistMixin, unittest.TestCase):
     def setUp(self):

@@ -1,24 +1,43 @@
+# -*- test-case-name: sudp_test.test_tap -*-
 """
+Tests for L{sudp.tap}.
+
 Tests for L{sudp.tap}: every server-wide option of C{twist sudp} holds for
 its C{--listen} stream listeners too, or the command refuses to start.
+
+Integration tests of sudp/1 over real UDP sockets on 127.0.0.1, through the
+public Twisted face: endpoint strings, factories, protocols, transports.
+
+gossip6 as a handshake of the sudp engines and endpoints: the sessions it
+opens (messages, rekeys signed with RSA), the asynchronous proof of work
+(retransmissions while solving, expiry, shutdown), configuration errors,
+and `twist sudp --handshake gossip6`.
+
+The discard rules, their order and costs, fuzzing and the endpoint
+integration are in test_gossip6_rules; the vectors in test_gossip6_vectors.
 """
 
 import os
+import sys
 
 from twisted.internet import defer, protocol, reactor
 from twisted.internet.endpoints import clientFromString
 from twisted.trial import unittest
 
+from sudp import speedups
 from sudp.errors import ClientNotAuthorized
 from sudp.keys import Identity, saveIdentity
+from sudp.rsakeyfiles import saveRSAIdentity
 from sudp.stream.handshake import AEAD_FRAMES, GCM_FRAMES
-from sudp.tap import Options, makeService
+from sudp.tap import makeService, Options
 from sudp.tapservices import StreamListener
 
-from sudp_test.waiting import waitUntil
+from sudp_test.gossip6.helpers import CLIENT_ID
+from sudp_test.integration import RecorderFactory, SUDPIntegrationMixin, echoOnce
+from sudp_test.paths import ROOT
+from sudp_test.waiting import sleep, waitUntil
 
 LISTEN = "sframe:endpoint=tcp\\:0\\:interface=127.0.0.1"
-
 
 class _Collect(protocol.Protocol):
     def __init__(self):
@@ -26,7 +45,6 @@ class _Collect(protocol.Protocol):
 
     def dataReceived(self, data):
         self.received += data
-
 
 class ServerWideOptionTests(unittest.TestCase):
     def setUp(self):
@@ -159,11 +177,9 @@ class ServerWideOptionTests(unittest.TestCase):
                                  self.options("--authorized-keys", self.authorized, listen="tcp:0"))
         self.assertNotEqual(exit.code, 0)
 
-
 class _Echo(protocol.Protocol):
     def dataReceived(self, data):
         self.transport.write(data)
-
 
 class KeyLocationTests(unittest.TestCase):
     """
@@ -235,3 +251,219 @@ class KeyLocationTests(unittest.TestCase):
         self.assertNotEqual(exit.code, 0)
         exit = self.assertRaises(SystemExit, self.service, "--key", nextKey, "--next-key", nextKey)
         self.assertNotEqual(exit.code, 0)
+
+class ProcessProtocol(protocol.ProcessProtocol):
+    def __init__(self, lines=()):
+        self.out = b""
+        self.err = b""
+        self.lines = list(lines)
+        self.ended = defer.Deferred()
+        self.outWaiters = []
+
+    def connectionMade(self):
+        if self.lines:
+            for line in self.lines:
+                self.transport.write(line + b"\n")
+
+    def outReceived(self, data):
+        self.out += data
+        for needle, d in list(self.outWaiters):
+            if needle in self.out:
+                self.outWaiters.remove((needle, d))
+                d.callback(self.out)
+
+    def errReceived(self, data):
+        self.err += data
+
+    def waitOut(self, needle, timeout=20):
+        if needle in self.out:
+            return defer.succeed(self.out)
+        d = defer.Deferred()
+        self.outWaiters.append((needle, d))
+        return d.addTimeout(timeout, reactor)
+
+    def processEnded(self, reason):
+        self.ended.callback(reason.value.exitCode)
+
+class CommandLineTests(SUDPIntegrationMixin, unittest.TestCase):
+    timeout = 60
+
+    def env(self):
+        env = dict(os.environ)
+        env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+        return env
+
+    @defer.inlineCallbacks
+    def twistSudp(self, key, prefix, *extra, interface="127.0.0.1"):
+        """
+        Start C{twist sudp} on free ports (stopped at cleanup) and wait for the
+        endpoint string it prints that starts with C{prefix}.
+
+        @param interface: its C{--interface}; None: none (all addresses).
+
+        @return: C{(everything printed so far, the endpoint string)}.
+        """
+        pp = ProcessProtocol()
+        reactor.spawnProcess(
+            pp, sys.executable,
+            [sys.executable, "-m", "twisted", "--log-format=text", "sudp", "--port", "0",
+             *(["--interface", interface] if interface else []), "--key", key, *extra],
+            env=self.env(), path=self.dir,
+        )
+
+        def stop():
+            if not pp.ended.called:
+                pp.transport.signalProcess("TERM")
+                return pp.ended
+
+        self.addCleanup(stop)
+        yield pp.waitOut(prefix.encode())
+        for _ in range(100):  # until the line holding the prefix is complete
+            if b"\n" in pp.out[pp.out.index(prefix.encode()):]:
+                break
+            yield sleep(0.05)
+        text = pp.out.decode()
+        line = [ln for ln in text.splitlines() if prefix in ln][0]
+        return text, line[line.index(prefix):].strip()
+
+    @defer.inlineCallbacks
+    def test_twistSudp(self):
+        """
+        twist sudp creates its key, prints the public key and a ready client
+        endpoint string, and serves echo to a client using that string.
+        """
+        key = os.path.join(self.dir, "twist.key")
+        out, endpoint = yield self.twistSudp(key, "sudp:host=")
+        from sudp.keys import loadIdentity
+
+        self.assertIn(loadIdentity(key).publicKey.toText(), out)
+        self.assertIn("created server key", out)
+        self.assertIn("data path: " + speedups.describe(), out)
+        yield self.echoWith(endpoint)
+
+    def echoWith(self, endpoint):
+        return echoOnce(self, endpoint)
+
+    @defer.inlineCallbacks
+    def test_twistSudpIPv6(self):
+        """
+        twist sudp --interface ::1 prints a client string that works as
+        printed (the landed code printed host=::1, which does not parse).
+        """
+        out, shell = yield self.twistSudp(os.path.join(self.dir, "twist.key"), "from a shell: ", interface="::1")
+        endpoint = [line.split("sudp:   ", 1)[1] for line in out.splitlines() if "sudp:   sudp:host=" in line][0]
+        self.assertIn("host=\\:\\:1:", endpoint)
+        self.assertEqual(shell, f"from a shell: sudp connect '{endpoint}'")
+        yield self.echoWith(endpoint)
+
+    @defer.inlineCallbacks
+    def test_twistSudpDualStack(self):
+        """
+        Without --interface, twist sudp listens on both families: the
+        printed (IPv4) client string works, and so does the same over ::1.
+        """
+        out, endpoint = yield self.twistSudp(os.path.join(self.dir, "twist.key"), "sudp:host=", interface=None)
+        self.assertIn("host=127.0.0.1:", endpoint)
+        yield self.echoWith(endpoint)
+        yield self.echoWith(endpoint.replace("host=127.0.0.1:", "host=\\:\\:1:"))
+
+    @defer.inlineCallbacks
+    def test_twistSudpListenSFrameIPv6(self):
+        """
+        The sframe client string printed for an IPv6 stream listener works.
+        """
+        out, endpoint = yield self.twistSudp(
+            os.path.join(self.dir, "twist.key"), "sframe:serverKey=",
+            "--listen", "sframe:endpoint=tcp6\\:0\\:interface=\\\\\\:\\\\\\:1")
+        yield self.echoWith(endpoint)
+
+    @defer.inlineCallbacks
+    def test_twistSudpListenSFrame(self):
+        """
+        twist sudp --listen sframe:endpoint=... serves the same app over
+        sframe beside UDP, with the server key, and prints a ready sframe
+        client endpoint string that works.
+        """
+        key = os.path.join(self.dir, "twist.key")
+        out, endpoint = yield self.twistSudp(
+            key, "sframe:serverKey=", "--listen", "sframe:endpoint=tcp\\:0\\:interface=127.0.0.1"
+        )
+        client = yield clientFromString(reactor, endpoint).connect(RecorderFactory())
+        client.transport.write(b"over tcp")
+        got = yield client.waitFor(1)
+        self.assertEqual(got, [b"over tcp"])
+        self.assertEqual(client.transport.suite, "aes-256-ctr-sha256")
+        client.transport.loseConnection()
+        yield client.lost
+
+    @defer.inlineCallbacks
+    def test_sudpConnect(self):
+        """
+        sudp connect sends each stdin line as a message and prints each
+        message it receives; end of input closes the session, exit 0.
+        """
+        yield self.listen()
+        endpoint = f"sudp:host=127.0.0.1:port={self.port.getHost().port}:serverKey={self.identity.publicKey.toText()}"
+        pp = ProcessProtocol()
+        reactor.spawnProcess(pp, sys.executable, [sys.executable, "-m", "sudp", "connect", endpoint],
+                             env=self.env(), path=self.dir)
+        for line in (b"one", b"two words", b"three"):
+            pp.transport.write(line + b"\n")
+        yield pp.waitOut(b"three\n")
+        pp.transport.closeStdin()
+        code = yield pp.ended.addTimeout(20, reactor)
+        self.assertEqual(pp.out, b"one\ntwo words\nthree\n")
+        self.assertEqual(code, 0, pp.err)
+        self.assertIn(b"connected, server key SHA256:", pp.err)
+
+    @defer.inlineCallbacks
+    def test_sudpConnectWrongKey(self):
+        """
+        sudp connect with a wrong server key exits 1 and says why.
+        """
+        yield self.listen()
+        wrong = Identity.generate().publicKey.toText()
+        endpoint = f"sudp:host=127.0.0.1:port={self.port.getHost().port}:serverKey={wrong}"
+        pp = ProcessProtocol()
+        reactor.spawnProcess(pp, sys.executable, [sys.executable, "-m", "sudp", "connect", endpoint],
+                             env=self.env(), path=self.dir)
+        code = yield pp.ended.addTimeout(20, reactor)
+        self.assertEqual(code, 1)
+        self.assertIn(b"not signed by", pp.err)
+
+class TwistGossip6Tests(SUDPIntegrationMixin, unittest.TestCase):
+    """
+    `twist sudp --handshake gossip6`.
+    """
+
+    timeout = 60
+    env = CommandLineTests.env
+    twistSudp = CommandLineTests.twistSudp
+
+    @defer.inlineCallbacks
+    def test_twistGossip6(self):
+        """
+        twist sudp --handshake gossip6 creates an RSA server key, serves a
+        client whose key is in --trusted-keys (over UDP and over sframe with
+        --listen), and prints client strings to fill in with the client's key.
+        """
+        clientKey = os.path.join(self.dir, "client_rsa.key")
+        saveRSAIdentity(CLIENT_ID, clientKey)
+        trusted = os.path.join(self.dir, "clients.txt")
+        with open(trusted, "w") as f:
+            f.write(CLIENT_ID.publicKey.toText() + "\n")
+        serverKey = os.path.join(self.dir, "server_rsa.key")
+        # the sframe line comes last: wait for it, the UDP one is printed before
+        out, sframe = yield self.twistSudp(
+            serverKey, "sframe:handshake=gossip6", "--handshake", "gossip6", "--trusted-keys", trusted,
+            "--difficulty", "3", "--listen", "sframe:endpoint=tcp\\:0\\:interface=127.0.0.1")
+        self.assertIn("created server key", out)
+        [udp] = [ln[ln.index("sudp:host="):].strip() for ln in out.splitlines() if "sudp:host=" in ln]
+        self.assertIn(":handshake=gossip6:key=CLIENT_RSA.key:serverKey=rsa-", udp)
+        for endpoint in (udp, sframe):
+            client = yield clientFromString(
+                reactor, endpoint.replace("CLIENT_RSA.key", clientKey) + ":difficulty=3").connect(RecorderFactory())
+            client.transport.write(b"ping")
+            self.assertEqual((yield client.waitFor(1)), [b"ping"])
+            self.assertEqual(client.transport.peerPublicKey.toText(), udp.rpartition("serverKey=")[2])
+            client.transport.loseConnection()

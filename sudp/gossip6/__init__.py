@@ -1,3 +1,4 @@
+# -*- test-case-name: sudp_test.gossip6 -*-
 """
 gossip6: the Gossip-6 spec's mutual-authentication handshake (ephemeral X25519 and
 RSA identities, scrypt proof of work, SHA3-256 digests signed with

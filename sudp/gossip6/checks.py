@@ -1,3 +1,4 @@
+# -*- test-case-name: sudp_test.gossip6.test_checks -*-
 """
 The discard rules of the Gossip-6 spec, cheapest first (docs/gossip6.md, "Checks"):
 

@@ -1,3 +1,4 @@
+# -*- test-case-name: sudp_test.gossip6.test_config -*-
 """
 The options of a gossip6 endpoint (docs/gossip6.md, "Options").
 """

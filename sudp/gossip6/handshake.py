@@ -1,4 +1,4 @@
-# -*- test-case-name: sudp_test.test_handshakes, sudp_test.test_gossip6 -*-
+# -*- test-case-name: sudp_test.gossip6.test_handshake -*-
 """
 gossip6 as a handshake plug-in (L{sudp.interfaces.IHandshake}): the object
 an endpoint is given for C{handshake=gossip6}, which gives the datagram

@@ -1,3 +1,4 @@
+# -*- test-case-name: sudp_test.gossip6.test_keys -*-
 """
 The gossip6 transcript and session keys (docs/gossip6.md, "Keys"). ::
 

@@ -1,3 +1,4 @@
+# -*- test-case-name: sudp_test.gossip6.test_checks, sudp_test.gossip6.test_vectors, sudp_test.test_work -*-
 """
 The scrypt proof of work of the Gossip-6 spec (docs/gossip6.md, "Proof of work"). ::
 

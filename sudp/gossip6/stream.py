@@ -1,3 +1,4 @@
+# -*- test-case-name: sudp_test.gossip6.test_stream -*-
 """
 gossip6 on a stream (sframe): the two messages of the Gossip-6 spec length-prefixed
 on the stream (as sframe's own key exchange), then sframe frames with the

@@ -1,4 +1,4 @@
-# -*- test-case-name: sudp_test.test_gossip6, sudp_test.test_gossip6_rules -*-
+# -*- test-case-name: sudp_test.gossip6.test_udp -*-
 """
 gossip6 on UDP: the halves the sudp/1 engines are given (sans-IO, like
 sudp/1's, L{sudp.udp.sudp1}).

@@ -1,3 +1,4 @@
+# -*- test-case-name: sudp_test.gossip6.test_wire -*-
 """
 The gossip6 byte layout (docs/gossip6.md, "Messages"). All integers are
 big-endian; decoders check every length first and raise only

@@ -1,3 +1,4 @@
+# -*- test-case-name: sudp_test.peer -*-
 """
 Peer mode: symmetric secure peers on one UDP socket, with the feature set
 of py-vault-udp (its README) on sudp/1's security (docs/peers.md). ::

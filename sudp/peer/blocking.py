@@ -1,3 +1,4 @@
+# -*- test-case-name: sudp_test.peer.test_blocking -*-
 """
 L{PeerSocket}: a blocking, thread-safe facade of peer mode for programs that
 do not run a Twisted reactor, in the shape of py-vault-udp's

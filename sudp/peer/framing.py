@@ -1,3 +1,4 @@
+# -*- test-case-name: sudp_test.peer.test_framing -*-
 """
 The peer message inside a sudp/1 DATA packet (docs/peers.md, "Wire")::
 

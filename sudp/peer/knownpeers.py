@@ -1,3 +1,4 @@
+# -*- test-case-name: sudp_test.peer.test_knownpeers -*-
 """
 The known-peers file (docs/peers.md, "Trust"), in the manner of OpenSSH's
 known_hosts: one line per peer::

@@ -1,3 +1,4 @@
+# -*- test-case-name: sudp_test.peer.test_node -*-
 """
 L{PeerNode}: symmetric sudp/1 peers on one UDP socket (docs/peers.md).
 

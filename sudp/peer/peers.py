@@ -1,4 +1,4 @@
-# -*- test-case-name: sudp_test.test_peer -*-
+# -*- test-case-name: sudp_test.peer.test_node -*-
 """
 What a peer node knows of each peer (L{Peer}), and which of its engines an
 incoming datagram belongs to (L{route}): no I/O, no reactor.

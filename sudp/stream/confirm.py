@@ -1,4 +1,4 @@
-# -*- test-case-name: sudp_test.test_connection -*-
+# -*- test-case-name: sudp_test.stream.test_connection -*-
 """
 The first frame each side sends under the new keys (docs/sframe.md section
 7.1), as pure checks for L{sudp.stream.connection.StreamConnection}: the

@@ -1,4 +1,4 @@
-# -*- test-case-name: sudp_test.test_connection -*-
+# -*- test-case-name: sudp_test.stream.test_connection -*-
 """
 L{StreamConnection}: one sframe connection, sans-IO (docs/sframe.md). It
 holds all of sframe's protocol logic: the key exchange it is given (an

@@ -1,4 +1,4 @@
-# -*- test-case-name: sudp_test.test_listener, sudp_test.test_sframe_integration -*-
+# -*- test-case-name: sudp_test.stream.test_endpoints -*-
 """
 sframe endpoints: wrap any stream endpoint. Their string forms
 (C{sframe:key=server.key:endpoint=tcp\\:9001}) are parsed in

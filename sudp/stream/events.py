@@ -1,4 +1,4 @@
-# -*- test-case-name: sudp_test.test_connection -*-
+# -*- test-case-name: sudp_test.stream.test_connection, sudp_test.stream.test_protocol -*-
 """
 What a L{sudp.stream.connection.StreamConnection} shows: its state
 (L{StreamState}), the events it reports through C{nextEvents()}, and

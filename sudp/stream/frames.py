@@ -1,4 +1,4 @@
-# -*- test-case-name: sudp_test.test_frames,sudp_test.test_sframe_vectors -*-
+# -*- test-case-name: sudp_test.stream.test_frames -*-
 """
 sframe frames (the peer-to-peer spec's), sans-IO.
 

@@ -1,3 +1,4 @@
+# -*- test-case-name: sudp_test.stream.test_handshake -*-
 """
 Key establishment for sframe: the sudp/1 handshake (L{sudp.udp.handshake}) over
 the stream, without the cookie (the stream already proved the address). ::

@@ -1,4 +1,4 @@
-# -*- test-case-name: sudp_test.test_listener -*-
+# -*- test-case-name: sudp_test.stream.test_listener -*-
 """
 The limits of an sframe listener (docs/sframe.md, "Listener limits"): how
 many connections it holds, how many one source may hold or start, and who

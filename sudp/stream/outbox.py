@@ -1,4 +1,4 @@
-# -*- test-case-name: sudp_test.test_connection -*-
+# -*- test-case-name: sudp_test.stream.test_connection -*-
 """
 L{StreamOutbox}: what one sframe connection writes, in order, sans-IO; with
 write coalescing: application writes made before the next flush (one

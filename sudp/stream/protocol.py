@@ -1,4 +1,4 @@
-# -*- test-case-name: sudp_test.test_sframe_integration,sudp_test.test_sframe_adversarial -*-
+# -*- test-case-name: sudp_test.stream.test_protocol -*-
 """
 L{SFrameProtocol}: sframe between a stream transport (TCP, UNIX, TLS, ...)
 and an application protocol, in the shape of C{twisted.protocols.tls}.

@@ -1,4 +1,4 @@
-# -*- test-case-name: sudp_test.test_frames -*-
+# -*- test-case-name: sudp_test.stream.test_rekey -*-
 """
 sframe key rotation (docs/sframe.md section 7.4): each direction's chain of
 keys after the first, and each stream suite's usage limits (section 10.5).

@@ -1,3 +1,4 @@
+# -*- test-case-name: sudp_test.udp -*-
 """
 sudp/1: the secure UDP protocol of the UDP whitepaper.
 

@@ -1,3 +1,4 @@
+# -*- test-case-name: sudp_test.udp.test_adapters -*-
 """
 Thin Twisted adapters around the sudp/1 engines.
 

@@ -1,3 +1,4 @@
+# -*- test-case-name: sudp_test.udp.test_batching -*-
 """
 Batched UDP I/O where the kernel offers it, with automatic fallback.
 

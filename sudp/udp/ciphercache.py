@@ -1,3 +1,4 @@
+# -*- test-case-name: sudp_test.udp.test_ciphercache -*-
 """
 A bound on the keyed cipher objects an engine holds.
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: sudp_test.test_client, sudp_test.test_handshake, sudp_test.test_handshakes -*-
+# -*- test-case-name: sudp_test.udp.test_client -*-
 """
 The sudp/1 client engine: sans-IO, no reactor, one session to one server.
 

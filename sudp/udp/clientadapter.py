@@ -1,4 +1,4 @@
-# -*- test-case-name: sudp_test.test_client, sudp_test.test_udp_integration -*-
+# -*- test-case-name: sudp_test.udp.test_client, sudp_test.udp.test_adapters -*-
 """
 L{ClientAdapter}: the Twisted adapter of one sudp/1 client engine on its
 own connected UDP port; it fires the connect Deferred when the session

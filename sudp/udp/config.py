@@ -1,3 +1,4 @@
+# -*- test-case-name: sudp_test.gossip6.test_udp, sudp_test.peer.test_node, sudp_test.test_handshakes -*-
 """
 Every limit and timer of sudp/1, in one validated object.
 """

@@ -1,4 +1,4 @@
-# -*- test-case-name: sudp_test.test_control -*-
+# -*- test-case-name: sudp_test.udp.test_control -*-
 """
 The CONTROL records of a sudp/1 session (docs/protocol.md, "Records" and
 9.1, 9.4): each record of an authenticated CONTROL packet handled in

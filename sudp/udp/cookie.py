@@ -1,3 +1,4 @@
+# -*- test-case-name: sudp_test.udp.test_cookie -*-
 """
 Stateless cookies (docs/protocol.md, "Cookie"). ::
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: sudp_test.test_datapath -*-
+# -*- test-case-name: sudp_test.udp.test_datapath -*-
 """
 The receive loop over a batch of datagrams from one address, shared by the
 server and client engines.

@@ -1,4 +1,4 @@
-# -*- test-case-name: sudp_test.test_endpoints, sudp_test.test_adapters, sudp_test.test_udp_integration -*-
+# -*- test-case-name: sudp_test.udp.test_endpoints -*-
 """
 sudp/1 as Twisted stream endpoints: a server on a UDP port, a client to
 one. Their string forms (C{sudp:...}) are parsed in L{sudp.parsers}.

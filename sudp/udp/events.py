@@ -1,3 +1,4 @@
+# -*- test-case-name: sudp_test.gossip6.test_udp, sudp_test.udp.test_client, sudp_test.udp.test_vectors -*-
 """
 Events an engine reports to its adapter, in order, through C{engine.events}.
 """

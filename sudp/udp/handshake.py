@@ -1,3 +1,4 @@
+# -*- test-case-name: sudp_test.udp.test_handshake -*-
 """
 The sudp/1 handshake as pure functions, shared by the UDP engines and the
 sframe stream handshake: choosing a suite, answering HANDSHAKE_INIT with a

@@ -1,3 +1,4 @@
+# -*- test-case-name: sudp_test.gossip6.test_handshake, sudp_test.stream.test_handshake, sudp_test.stream.test_vectors -*-
 """
 The sudp/1 key schedule (docs/protocol.md, "Key schedule"). ::
 

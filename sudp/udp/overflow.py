@@ -1,4 +1,4 @@
-# -*- test-case-name: sudp_test.test_overflow -*-
+# -*- test-case-name: sudp_test.udp.test_overflow -*-
 """
 Datagrams the kernel drops because a socket's receive buffer is full.
 

@@ -1,3 +1,4 @@
+# -*- test-case-name: sudp_test.udp.test_packets -*-
 """
 Encoding and decoding of sudp/1 datagrams (docs/protocol.md, "Packets").
 

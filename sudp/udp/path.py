@@ -1,4 +1,4 @@
-# -*- test-case-name: sudp_test.test_path -*-
+# -*- test-case-name: sudp_test.udp.test_path -*-
 """
 Path validation for a server session (docs/protocol.md, "Addresses and
 path validation"), as QUIC does it (RFC 9000, section 8.2).

@@ -1,4 +1,4 @@
-# -*- test-case-name: sudp_test.test_pending -*-
+# -*- test-case-name: sudp_test.udp.test_pending -*-
 """
 The server's pending handshakes (a RESP sent, the CONFIRM awaited, or an
 answer waiting for off-thread work, L{AwaitingWork}), counted by source

@@ -1,3 +1,4 @@
+# -*- test-case-name: sudp_test.udp.test_ratelimit -*-
 """
 A per-source token bucket for handshakes, as WireGuard keeps one.
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: sudp_test.test_receivestate -*-
+# -*- test-case-name: sudp_test.udp.test_receivestate -*-
 """
 What the receive path reads of a session: its state, its key epochs and
 its validated address, in one object.
@@ -10,7 +10,7 @@ C{receiveState} (L{SESSION_FIELD}) and from there only the names of
 L{RECEIVE_STATE_FIELDS}, and of each L{KeyEpoch} in C{epochs} only those of
 L{EPOCH_FIELDS}. It writes C{lastRecv}, and counts C{stats["received"]}.
 The C module exports the names it uses (C{RECEIVE_STATE_FIELDS},
-C{EPOCH_FIELDS}, C{SESSION_FIELD}) and sudp_test.test_receivestate holds
+C{EPOCH_FIELDS}, C{SESSION_FIELD}) and sudp_test.udp.test_receivestate holds
 both sides to them.
 
 A session keeps these values here and nowhere else (its C{state},

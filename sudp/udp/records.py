@@ -1,4 +1,4 @@
-# -*- test-case-name: sudp_test.test_records -*-
+# -*- test-case-name: sudp_test.udp.test_records -*-
 """
 The records inside CONTROL packets (docs/protocol.md, "Records").
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: sudp_test.test_rekey -*-
+# -*- test-case-name: sudp_test.udp.test_rekey -*-
 """
 Rekeying a sudp/1 session (docs/protocol.md, section 12): the client asks
 with a fresh ephemeral key (by count, by time, or when the server asks),

@@ -1,3 +1,4 @@
+# -*- test-case-name: sudp_test.udp.test_replay -*-
 """
 Replay protection: a sliding window over 64-bit sequence numbers (RFC 6479
 style) or, with C{ordering=strict}, the UDP whitepaper's strictly-greater rule.

@@ -1,4 +1,4 @@
-# -*- test-case-name: sudp_test.test_reset -*-
+# -*- test-case-name: sudp_test.udp.test_reset -*-
 """
 Stateless reset (docs/protocol.md section 10.9), as QUIC's (RFC 9000
 section 10.3): a server that restarted, or ended a session whose CLOSE was

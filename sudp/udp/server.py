@@ -1,4 +1,4 @@
-# -*- test-case-name: sudp_test.test_udp_engine, sudp_test.test_pending, sudp_test.test_handshakes -*-
+# -*- test-case-name: sudp_test.udp.test_server -*-
 """
 The sudp/1 server engine: sans-IO, no reactor.
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: sudp_test.test_session -*-
+# -*- test-case-name: sudp_test.udp.test_session -*-
 """
 An established (or confirming) sudp/1 session, shared by client and server:
 sealing and opening packets, opening, timers and closing. The CONTROL

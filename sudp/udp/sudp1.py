@@ -1,4 +1,4 @@
-# -*- test-case-name: sudp_test.test_handshake, sudp_test.test_udp_engine, sudp_test.test_client -*-
+# -*- test-case-name: sudp_test.udp.test_sudp1 -*-
 """
 The sudp/1 handshake as the datagram engines' halves (docs/protocol.md,
 "Handshake"): the server half answers HANDSHAKE_INIT with a signed

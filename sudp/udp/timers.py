@@ -1,3 +1,4 @@
+# -*- test-case-name: sudp_test.udp.test_pending, sudp_test.udp.test_server -*-
 """
 A deadline queue for engines with many sessions.
 

@@ -1,3 +1,4 @@
+# -*- test-case-name: sudp_test.test_engine, sudp_test.udp.test_adapters, sudp_test.udp.test_endpoints -*-
 """
 The transport an application protocol sees for one sudp/1 session.
 

@@ -1,3 +1,4 @@
+# -*- test-case-name: sudp_test.vpn041 -*-
 """
 vpn041: the gateway profile of spec 041 (docs/vpn041.md).
 

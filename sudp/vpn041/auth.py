@@ -1,3 +1,4 @@
+# -*- test-case-name: sudp_test.vpn041.test_auth -*-
 """
 The authentication plane's messages and the session ids (docs/vpn041.md,
 "Authentication plane"). One JSON object per line, inside TLS::

@@ -1,3 +1,4 @@
+# -*- test-case-name: sudp_test.vpn041.test_client -*-
 """
 The vpn041 client: authenticate over TLS, then push both ways over UDP.
 

@@ -1,3 +1,4 @@
+# -*- test-case-name: sudp_test.vpn041.test_dataplane -*-
 """
 The vpn041 UDP data plane (docs/vpn041.md, "Data plane"), sans-IO. ::
 

@@ -1,3 +1,4 @@
+# -*- test-case-name: sudp_test.vpn041.test_gateway -*-
 """
 The vpn041 gateway (server): the TLS authentication listener, the UDP
 data-plane port and the sessions between them.

@@ -1,4 +1,4 @@
-# -*- test-case-name: sudp_test.test_vpn041 -*-
+# -*- test-case-name: sudp_test.vpn041.test_netcat -*-
 """
 C{sudp vpn041}: the vpn041 command-line client. It authenticates to a
 gateway, then sends each line of standard input as one push and writes

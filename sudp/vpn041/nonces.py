@@ -1,4 +1,4 @@
-# -*- test-case-name: sudp_test.test_vpn041_nonces -*-
+# -*- test-case-name: sudp_test.vpn041.test_nonces -*-
 """
 The vpn041 nonces and each session's record of them (docs/vpn041.md,
 "Replays"), sans-IO.

@@ -1,3 +1,4 @@
+# -*- test-case-name: sudp_test.vpn041.test_settings -*-
 """
 The flat C{appSettings} file of spec 041 (docs/vpn041.md, "Configuration"). ::
 

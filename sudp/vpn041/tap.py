@@ -1,4 +1,4 @@
-# -*- test-case-name: sudp_test.test_vpn041, sudp_test.test_netcat -*-
+# -*- test-case-name: sudp_test.vpn041.test_tap -*-
 """
 C{twist vpn041}: run a vpn041 gateway (docs/vpn041.md). ::
 

@@ -1,3 +1,4 @@
+# -*- test-case-name: sudp_test.vpn041.test_gateway -*-
 """
 The authentication plane's TLS (docs/vpn041.md, "Authentication plane"):
 pyOpenSSL through Twisted, a certificate on each side, each verified

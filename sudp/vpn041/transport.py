@@ -1,3 +1,4 @@
+# -*- test-case-name: sudp_test.vpn041.test_nonces -*-
 """
 What the gateway's and the client's sessions share: the application
 protocol's transport (C{write(payload)} pushes one datagram), the peer

@@ -1,3 +1,4 @@
+# -*- test-case-name: sudp_test.test_plugins -*-
 """
 Twisted plugins of sudp: the C{twist sudp} and C{twist vpn041} service makers, and the C{sudp:}
 and C{sframe:} endpoint string parsers (server and client).

@@ -1,0 +1,3 @@
+"""
+Tests for L{sudp.gossip6}, one test module per module.
+"""

@@ -1,0 +1,3 @@
+"""
+Tests for L{sudp.peer}, one test module per module.
+"""

@@ -1,0 +1,243 @@
+# -*- test-case-name: sudp_test.peer.test_blocking -*-
+"""
+Tests for L{sudp.peer.blocking}.
+
+Peer mode (L{sudp.peer}): symmetric sudp/1 peers on one UDP socket with the
+feature set of py-vault-udp (seed 002). Real sockets on 127.0.0.1, except
+where a point is about pure functions (the framing, the known-peers file).
+
+  1. one port per node; peers added and removed at run time, several on one
+     IP; send to one or to all; the tie-break when both sides start at once
+  2. trust: pinned keys, unknown peers refused, trust on first use, key
+     changes refused loudly; the known-peers file parser
+  3. key lifetime and refresh on sudp/1 rekeying: exactly-once delivery,
+     replay protection across epochs, cleanup on timers, handshake retries
+  4. compression, padding, per-peer rate limits, MTU accounting; Framing
+     robustness (hypothesis)
+  5. stats
+  6. the blocking facade (PeerSocket), in a subprocess
+  7. protocol versioning
+"""
+
+import json
+import os
+import sys
+
+from twisted.internet import defer, protocol, reactor, task
+from twisted.trial import unittest
+
+from sudp.peer import blocking
+from sudp.peer.framing import interfaceMTU
+
+from sudp_test.paths import ROOT
+from sudp_test.peer.helpers import LOCAL, PeerNet
+
+# the start of every script below: PeerSocket, and waitFor(predicate, timeout)
+# polling until the predicate holds (True) or the timeout passes (False)
+SCRIPT_PRELUDE = r'''
+import json, os, threading, time
+from sudp.peer.blocking import PeerSocket
+
+
+def waitFor(predicate, timeout=15):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+'''
+
+THREE_PEERS = SCRIPT_PRELUDE + r'''
+names = "abc"
+received = {n: [] for n in names}
+result = {}
+with PeerSocket(recv_port=0, interface="127.0.0.1") as a, \
+        PeerSocket(recv_port=0, interface="127.0.0.1") as b, \
+        PeerSocket(recv_port=0, interface="127.0.0.1", compress=True) as c:
+    socks = dict(zip(names, (a, b, c)))
+    addrs = {n: ("127.0.0.1", s.port) for n, s in socks.items()}
+    nameOf = {s.port: n for n, s in socks.items()}
+    for n, s in socks.items():
+        s.on_receive(lambda data, addr, n=n: received[n].append([nameOf.get(addr[1], repr(addr)), data.decode()]))
+        for m in names:
+            if m != n:
+                s.add_peer(addrs[m], socks[m].public_key)  # pins its key
+    result["opened"] = waitFor(lambda: all(p["state"] == "open" for s in socks.values()
+                                           for p in s.get_stats()["peers"].values()))
+    a.send_data("a to b", addrs["b"])
+    a.send_data("a to all")
+    b.send_data(b"b to all")
+    c.send_data("c to a", addrs["a"])
+    threads = [threading.Thread(target=lambda t=t: [a.send_data("thread %d msg %d" % (t, k), addrs["b"])
+                                                   for k in range(10)]) for t in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    result["delivered"] = waitFor(lambda: len(received["a"]) >= 2 and len(received["b"]) >= 42
+                                  and len(received["c"]) >= 2)
+    time.sleep(0.2)  # room for a duplicate to show up
+    result["peers"] = {n: sorted(nameOf[port] for _, port in s.get_peers()) for n, s in socks.items()}
+    result["by_ip"] = {n: sorted(nameOf[port] for _, port in s.get_peers_by_ip("127.0.0.1")) for n, s in socks.items()}
+    result["by_other_ip"] = a.get_peers_by_ip("127.0.0.2")
+    result["has_peer"] = [a.has_peer(addrs["b"]), a.has_peer(addrs["c"]), a.has_peer(("127.0.0.1", 9))]
+    result["stats"] = {n: s.get_stats() for n, s in socks.items()}
+    result["names"] = {n: "127.0.0.1:%d" % s.port for n, s in socks.items()}
+    result["reactor_thread_daemon"] = [t.daemon for t in threading.enumerate() if t.name == "sudp-reactor"]
+result["stopped"] = [s._stopped for s in socks.values()]
+a.stop()  # again: harmless
+result["received"] = received
+print(json.dumps(result))
+'''
+
+CALL_FROM_CALLBACK = SCRIPT_PRELUDE + r'''
+a = PeerSocket(recv_port=0, interface="127.0.0.1")
+b = PeerSocket(recv_port=0, interface="127.0.0.1")
+outcome, echoes = {}, []
+
+
+def echo(data, addr):  # seed 002's echo server: answer from the receive callback
+    try:
+        b.send_data(b"echo: " + data, addr)
+        outcome["echo"] = "sent"
+    except RuntimeError as e:
+        outcome["echo"] = "RuntimeError: %s" % e
+
+
+a.on_receive(lambda data, addr: echoes.append(data.decode()))
+b.on_receive(echo)
+a.add_peer(("127.0.0.1", b.port), b.public_key)
+b.add_peer(("127.0.0.1", a.port), a.public_key)
+opened = waitFor(lambda: all(p["state"] == "open" for s in (a, b) for p in s.get_stats()["peers"].values()), 10)
+a.send_data(b"ping")
+answered = waitFor(lambda: "echo" in outcome, 3)
+if outcome.get("echo") == "sent":
+    waitFor(lambda: echoes, 3)
+print(json.dumps({"opened": opened, "outcome": outcome.get("echo", "hung"), "echoes": echoes}), flush=True)
+if answered:
+    a.stop()
+    b.stop()
+os._exit(0)  # a hung reactor thread would block a normal exit's stop()
+'''
+
+class _Collect(protocol.ProcessProtocol):
+    def __init__(self):
+        self.out, self.err = [], []
+        self.done = defer.Deferred()
+        self.ended = False
+
+    def outReceived(self, data):
+        self.out.append(data)
+
+    def errReceived(self, data):
+        self.err.append(data)
+
+    def processEnded(self, reason):
+        self.ended = True
+        self.done.callback((b"".join(self.out).decode(), b"".join(self.err).decode(), reason.value.exitCode))
+
+class BlockingTests(PeerNet, unittest.TestCase):
+    timeout = 45
+
+    def runScript(self, source, limit=30):
+        """
+        Run C{source} as a Python script in a subprocess (killed after
+        C{limit} seconds).
+
+        @return: a Deferred firing with (stdout, stderr, exit code).
+        """
+        directory = os.path.abspath(self.mktemp())
+        os.makedirs(directory)
+        path = os.path.join(directory, "script.py")
+        with open(path, "w") as f:
+            f.write(source)
+        collect = _Collect()
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")])))
+        process = reactor.spawnProcess(collect, sys.executable, [sys.executable, path], env=env, path=directory)
+        killer = reactor.callLater(limit, process.signalProcess, "KILL")
+
+        def cleanup():
+            if killer.active():
+                killer.cancel()
+            if not collect.ended:
+                process.signalProcess("KILL")
+                return collect.done
+
+        self.addCleanup(cleanup)
+        return collect.done
+
+    @defer.inlineCallbacks
+    def test_threePeersInOneProcess(self):
+        """
+        Three PeerSockets in one plain Python process (recv_port=0 on
+        127.0.0.1, the reactor in its daemon thread) pin each other's keys,
+        send to one and to all, and from four threads at once; each gets
+        exactly its messages; peers, peers by IP, has-peer and get_stats()
+        report what happened; the context manager stops all three.
+        """
+        out, err, code = yield self.runScript(THREE_PEERS)
+        self.assertEqual(code, 0, err)
+        result = json.loads(out)
+        self.assertTrue(result["opened"], result)
+        self.assertTrue(result["delivered"], result)
+        got = {n: sorted(map(tuple, messages)) for n, messages in result["received"].items()}
+        threads = [("a", "thread %d msg %d" % (t, k)) for t in range(4) for k in range(10)]
+        self.assertEqual(got["a"], sorted([("b", "b to all"), ("c", "c to a")]))
+        self.assertEqual(got["b"], sorted([("a", "a to b"), ("a", "a to all")] + threads))
+        self.assertEqual(got["c"], sorted([("a", "a to all"), ("b", "b to all")]))
+        self.assertEqual(result["peers"], {"a": ["b", "c"], "b": ["a", "c"], "c": ["a", "b"]})
+        self.assertEqual(result["by_ip"], result["peers"])
+        self.assertEqual(result["by_other_ip"], [])
+        self.assertEqual(result["has_peer"], [True, True, False])
+        self.assertEqual(result["reactor_thread_daemon"], [True])
+        self.assertEqual(result["stopped"], [True, True, True])
+        names = result["names"]
+        for n, stats in result["stats"].items():
+            self.assertEqual(stats["protocol_version"], "sudp/1 peer v1")
+            self.assertEqual(stats["mtu"], interfaceMTU())
+            self.assertEqual(stats["peer_count"], 2)
+            for peer in stats["peers"].values():
+                self.assertEqual(peer["state"], "open")
+                self.assertEqual(peer["dropped"], {})
+        a = result["stats"]["a"]["peers"]
+        self.assertEqual((a[names["b"]]["sent"], a[names["b"]]["received"]), (42, 1))
+        self.assertEqual((a[names["c"]]["sent"], a[names["c"]]["received"]), (1, 1))
+        b = result["stats"]["b"]["peers"]
+        self.assertEqual((b[names["a"]]["sent"], b[names["a"]]["received"]), (1, 42))
+        self.assertEqual(b[names["c"]]["sent"], 1)
+
+    def test_insideRunningReactor(self):
+        """
+        Making a PeerSocket from inside a running reactor (here, trial's)
+        raises the documented RuntimeError (use PeerNode there), and starts
+        no reactor thread.
+        """
+        def attempt():
+            self.assertTrue(reactor.running)  # else PeerSocket would start a reactor thread here
+            self.assertIsNone(blocking._thread)
+            e = self.assertRaises(RuntimeError, blocking.PeerSocket, recv_port=0, interface=LOCAL)
+            self.assertIn("PeerNode", str(e))
+            self.assertIsNone(blocking._thread)
+
+        return task.deferLater(reactor, 0, attempt)
+
+    @defer.inlineCallbacks
+    def test_callFromReceiveCallback(self):
+        """
+        Calling a PeerSocket method from an on_receive callback (that is,
+        from inside the running reactor: seed 002's echo server) must raise
+        the documented RuntimeError, or work; it must not hang the process.
+        """
+        out, err, code = yield self.runScript(CALL_FROM_CALLBACK, limit=25)
+        self.assertEqual(code, 0, err)
+        result = json.loads(out)
+        self.assertTrue(result["opened"], result)
+        self.assertNotEqual(result["outcome"], "hung",
+                            "send_data from the receive callback never returned: the reactor thread is blocked "
+                            "for good (blockingCallFromThread from the reactor thread)")
+        if result["outcome"] == "sent":
+            self.assertEqual(result["echoes"], ["echo: ping"])
+        else:
+            self.assertTrue(result["outcome"].startswith("RuntimeError"), result)

@@ -1,0 +1,3 @@
+"""
+Tests for L{sudp.stream}, one test module per module.
+"""

@@ -1,0 +1,3 @@
+"""
+Tests for L{sudp.udp}, one test module per module.
+"""

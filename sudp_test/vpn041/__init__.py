@@ -1,0 +1,3 @@
+"""
+Tests for L{sudp.vpn041}, one test module per module.
+"""
