@@ -3,7 +3,7 @@
 The documentation builds and stays true to the repository: the site (mkdocs,
 strict) with the API reference (pydoctor, epytext, warnings as errors), the
 pictures redrawn by tools/make_images.py equal to the committed ones, every
-module in docs/index.md's code map, and no reference to a file outside the
+module in docs/architecture.md's code map, and no reference to a file outside the
 repository or to the original specifications by number.
 """
 
@@ -94,15 +94,15 @@ class ContentTests(unittest.TestCase):
 
     def test_codeMap(self):
         """
-        docs/index.md's code map lists every module of the package.
+        docs/architecture.md's code map lists every module of the package.
         """
-        index = open(os.path.join(DOCS, "index.md"), encoding="utf-8").read()
+        index = open(os.path.join(DOCS, "architecture.md"), encoding="utf-8").read()
         modules = sorted(
             os.path.relpath(path, ROOT).replace(os.sep, "/")
             for pattern in ("sudp/**/*.py", "sudp/*.c", "twisted/plugins/*.py")
             for path in glob.glob(os.path.join(ROOT, pattern), recursive=True))
         missing = [module for module in modules if f"`{module}`" not in index]
-        self.assertEqual(missing, [], "add these to the table in docs/index.md, 'Layout of the code'")
+        self.assertEqual(missing, [], "add these to the table in docs/architecture.md, 'The code map'")
 
     def test_noOutsideReferences(self):
         """
