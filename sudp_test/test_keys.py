@@ -6,8 +6,6 @@ Hypothesis properties of the key file decoders: private key files (only
 L{sudp.errors.KeyFileError}), public key text (only
 L{sudp.errors.PublicKeyFormatError}), C{.pub} and authorized keys files;
 round trips of the text form and of saved identities.
-
-Tests for key files (sudp.keys) and the sudp command (sudp.cli).
 """
 
 import base64

@@ -1,14 +1,6 @@
 # -*- test-case-name: sudp_test.test_netcat -*-
 """
 Tests for L{sudp.netcat}.
-
-Tests for C{sudp connect} (L{sudp.netcat}): its quiet period and its exit
-statuses on a L{task.Clock} with a fake session, then against a real echo
-server in this process, then run as the command it is (C{python -m sudp
-connect} in a child process) against a C{twist sudp} echo server or an echo
-server in this process, on 127.0.0.1 and ephemeral ports. Every wait is
-bounded and every child process is ended (and waited for) at cleanup. Also
-C{sudp --version} and the C{--version} of the C{twist} plugins.
 """
 
 import io

@@ -2,10 +2,6 @@
 """
 Tests for L{sudp.parsers}.
 
-Tests for the key files named in endpoint strings (L{sudp.udp.endpoints},
-L{sudp.stream.endpoints}): a missing key says how to make one, and
-C{createKey=true} makes it.
-
 Hypothesis properties of the endpoint string parsers: C{sudp:} and
 C{sframe:} strings with arbitrary options give an endpoint or a
 L{sudp.errors.ConfigurationError} (or a L{sudp.errors.KeyFileError} for a

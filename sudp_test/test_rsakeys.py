@@ -1,15 +1,6 @@
 # -*- test-case-name: sudp_test.test_rsakeys -*-
 """
 Tests for L{sudp.rsakeys}.
-
-Tests for the RSA key material of gossip6 (L{sudp.rsakeys}) and the RSA side
-of the C{sudp keygen} and C{sudp pubkey} commands.
-
-RSA key generation is slow next to Ed25519 (tens to hundreds of
-milliseconds), so a few identities are made once at import and shared; the
-out-of-range private keys some error tests need are made once, on first use.
-Public keys of any size or exponent are built from numbers, without
-generating anything.
 """
 
 import base64

@@ -7,14 +7,6 @@ its C{--listen} stream listeners too, or the command refuses to start.
 
 Integration tests of sudp/1 over real UDP sockets on 127.0.0.1, through the
 public Twisted face: endpoint strings, factories, protocols, transports.
-
-gossip6 as a handshake of the sudp engines and endpoints: the sessions it
-opens (messages, rekeys signed with RSA), the asynchronous proof of work
-(retransmissions while solving, expiry, shutdown), configuration errors,
-and `twist sudp --handshake gossip6`.
-
-The discard rules, their order and costs, fuzzing and the endpoint
-integration are in test_gossip6_rules; the vectors in test_gossip6_vectors.
 """
 
 import os

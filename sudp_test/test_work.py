@@ -1,9 +1,6 @@
 # -*- test-case-name: sudp_test.test_work -*-
 """
 Tests for L{sudp.work}.
-
-Tests for L{sudp.work} (the generic off-thread work event) and
-L{sudp.offthread} (running it from Twisted).
 """
 
 from twisted.trial.unittest import SynchronousTestCase

@@ -1,19 +1,6 @@
 # -*- test-case-name: sudp_test.gossip6.test_keys -*-
 """
 Tests for L{sudp.gossip6.keys}.
-
-gossip6 (seed 004) against bad handshake messages: every discard rule of the
-seed enforced on the server (the UDP engine and the sframe key exchange) and,
-where the seed gives the rule to Alice too, on the client, each with the
-exact reason and no state kept; the order of the checks, shown by counting
-scrypt evaluations and RSA operations (cheap rules first, the UDP handshake
-behind the stateless cookie, rate and pending limits before any scrypt);
-the cost figures of benchmarks/bench_gossip6.py; property tests of every
-gossip6 decoder and of both engines; and the endpoints over real sockets on
-127.0.0.1 (trusted and untrusted clients, a server behind "NAT").
-
-Proofs are cheap here (difficulty 4, scrypt N=64) except in one
-integration test at the default parameters.
 """
 
 import hashlib

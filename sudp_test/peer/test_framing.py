@@ -1,22 +1,6 @@
 # -*- test-case-name: sudp_test.peer.test_framing -*-
 """
 Tests for L{sudp.peer.framing}.
-
-Peer mode (L{sudp.peer}): symmetric sudp/1 peers on one UDP socket with the
-feature set of py-vault-udp (seed 002). Real sockets on 127.0.0.1, except
-where a point is about pure functions (the framing, the known-peers file).
-
-  1. one port per node; peers added and removed at run time, several on one
-     IP; send to one or to all; the tie-break when both sides start at once
-  2. trust: pinned keys, unknown peers refused, trust on first use, key
-     changes refused loudly; the known-peers file parser
-  3. key lifetime and refresh on sudp/1 rekeying: exactly-once delivery,
-     replay protection across epochs, cleanup on timers, handshake retries
-  4. compression, padding, per-peer rate limits, MTU accounting; Framing
-     robustness (hypothesis)
-  5. stats
-  6. the blocking facade (PeerSocket), in a subprocess
-  7. protocol versioning
 """
 
 import os

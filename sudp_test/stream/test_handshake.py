@@ -2,12 +2,6 @@
 """
 Tests for L{sudp.stream.handshake}.
 
-Tests for L{sudp.stream.frames} and L{sudp.stream.rekey}: key rotation of
-sframe frames (docs/sframe.md section 7.4) by count and by time for every
-stream suite, the usage limits of section 10.5, and a long connection over
-the real L{sudp.stream.protocol.SFrameProtocol} crossing many rekeys in both
-directions.
-
 Hypothesis properties of the sframe key exchange and of the handshake
 functions of L{sudp.udp.handshake} (C{checkAnswer}, C{checkClientProof}):
 only the typed error, never another exception.

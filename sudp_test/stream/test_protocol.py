@@ -1,27 +1,6 @@
 # -*- test-case-name: sudp_test.stream.test_protocol -*-
 """
 Tests for L{sudp.stream.protocol}.
-
-Tests for L{sudp.stream.frames} and L{sudp.stream.rekey}: key rotation of
-sframe frames (docs/sframe.md section 7.4) by count and by time for every
-stream suite, the usage limits of section 10.5, and a long connection over
-the real L{sudp.stream.protocol.SFrameProtocol} crossing many rekeys in both
-directions.
-
-Adversarial tests of sframe (seed 003 frames over a stream).
-
-A. The codec (L{FrameWriter}/L{FrameReader}) with each stream cipher (seed
-   003's AES-256-CTR with the chained MAC, ChaCha20-Poly1305 and AES-256-GCM
-   per frame), no reactor: every single bit flipped, truncation, headers
-   refused before their payload, sequence wrap, replay and reordering,
-   arbitrary read boundaries and write splitting (hypothesis).
-
-B. L{SFrameProtocol} under Twisted, in memory (L{MemoryReactorClock},
-   L{twisted.test.iosim}, L{StringTransport}) and, for flow control, over
-   real TCP on 127.0.0.1: bytes tampered in flight, a peer stopping or
-   trickling mid-frame, handshake timeouts, wrong keys, refused clients,
-   garbage instead of a handshake, peers holding the keys but breaking the
-   CONFIRM/ACCEPT/CLOSE rules, producers and pausing.
 """
 
 import os

@@ -1,12 +1,6 @@
 # -*- test-case-name: sudp_test.stream.test_rekey -*-
 """
 Tests for L{sudp.stream.rekey}.
-
-Tests for L{sudp.stream.frames} and L{sudp.stream.rekey}: key rotation of
-sframe frames (docs/sframe.md section 7.4) by count and by time for every
-stream suite, the usage limits of section 10.5, and a long connection over
-the real L{sudp.stream.protocol.SFrameProtocol} crossing many rekeys in both
-directions.
 """
 
 import math

@@ -6,33 +6,10 @@ Tests for L{sudp.udp.adapters}: the server adapter logs each refused client
 and each session opened and ended, rate-limited, over real sockets on
 127.0.0.1.
 
-Every limit hit on purpose over real sockets on 127.0.0.1: each gives its
-clear error or counted drop, and the server keeps serving everyone else.
-
-A "bystander" client is connected before each limit is hit and must get
-its echo back before, while and after the limit bites.
-
-Integration tests of sudp/1 over a lossy link: real UDP sockets on 127.0.0.1,
-with a L{sudp_test.lossyrelay.LossyRelay} between the client and the server
-that drops, duplicates, reorders and delays datagrams with a fixed seed.
-
-sudp does not retransmit application data, so messages may be lost; what
-must hold is the contract of the transport: the handshake completes (by
-retransmission), no message is ever delivered twice or altered, every
-delivered message is one that was sent, rekeys complete, and the session
-stays up until the test closes it.
-
-The figures of each test (retransmissions, messages lost and delivered,
-rekeys, relay counters, drops by reason) go to the test log
-(C{_trial_temp/test.log}).
-
 Issue 14, point 2, reproduced as an attacker would run it, over real
 sockets: pending handshake exhaustion from many cookie-proven IPv4
 addresses and from one IPv6 /64, and the bytes an unvalidated address gets
 back (RESP resends, COOKIEs) against the bytes it sent.
-
-Integration tests of sudp/1 over real UDP sockets on 127.0.0.1, through the
-public Twisted face: endpoint strings, factories, protocols, transports.
 """
 
 import hashlib

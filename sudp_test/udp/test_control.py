@@ -7,12 +7,6 @@ order, and the values with fields go through their codecs.
 
 Authenticated CONTROL packets holding arbitrary records: the session's
 record handling drops and counts what it cannot use, never raises.
-
-Adversarial tests of the sudp/1 engines, driven without a reactor or sockets:
-every kind of bad input to the server (and the client), each shown to be
-dropped with the exact reason counted, nothing raised, no reply sent and no
-state changed; statelessness before a cookie; no amplification; state that
-moves only after authentication; limits; and nonce uniqueness across rekeys.
 """
 
 import os

@@ -1,12 +1,6 @@
 # -*- test-case-name: sudp_test.udp.test_cookie -*-
 """
 Tests for L{sudp.udp.cookie}.
-
-Adversarial tests of the sudp/1 engines, driven without a reactor or sockets:
-every kind of bad input to the server (and the client), each shown to be
-dropped with the exact reason counted, nothing raised, no reply sent and no
-state changed; statelessness before a cookie; no amplification; state that
-moves only after authentication; limits; and nonce uniqueness across rekeys.
 """
 
 import os

@@ -1,17 +1,6 @@
 # -*- test-case-name: sudp_test.udp.test_endpoints -*-
 """
 Tests for L{sudp.udp.endpoints}.
-
-Tests for the key files named in endpoint strings (L{sudp.udp.endpoints},
-L{sudp.stream.endpoints}): a missing key says how to make one, and
-C{createKey=true} makes it.
-
-Cipher suites: published known-answer vectors through ICipherSuite,
-fail-closed opens, negotiation bound into the signed transcript, every suite
-end to end, and a third-party suite found through Twisted's plugin system.
-
-Integration tests of sudp/1 over real UDP sockets on 127.0.0.1, through the
-public Twisted face: endpoint strings, factories, protocols, transports.
 """
 
 import os

@@ -1,10 +1,6 @@
 # -*- test-case-name: sudp_test.udp.test_ratelimit -*-
 """
 Tests for L{sudp.udp.ratelimit}.
-
-Functional tests of the sudp/1 engines, driven without a reactor: time comes
-from a L{twisted.internet.task.Clock}, datagrams move through an in-memory
-link.
 """
 
 from twisted.trial import unittest

@@ -2,12 +2,6 @@
 """
 Tests for L{sudp.udp.rekey}.
 
-Handshakes as plug-ins: the objects (L{sudp.handshakes.SUDP1Handshake},
-L{sudp.gossip6.handshake.Gossip6Handshake}) keep L{IHandshake} and give
-halves that keep the engines' interfaces; choosing one by name in endpoint
-strings; and the engines running a handshake they do not know, one that
-asks for off-thread work before it answers.
-
 L{sudp.udp.rekey}: the rekey state a session keeps (L{ClientRekey},
 L{ServerRekey}, L{RekeyAsk}) through a rekey from either side, and the one
 failure it turns into a drop.

@@ -1,11 +1,6 @@
 # -*- test-case-name: sudp_test.udp.test_replay -*-
 """
 Tests for L{sudp.udp.replay}.
-
-Property tests (hypothesis) of the sudp/1 wire format and engines: decoders
-raise only L{MalformedPacket}, encodings round-trip, the engines never raise
-on arbitrary or mutated datagrams and an open session survives them, and the
-replay window agrees with a reference model.
 """
 
 from hypothesis import given, HealthCheck, settings, strategies as st

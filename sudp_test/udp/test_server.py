@@ -1,21 +1,6 @@
 # -*- test-case-name: sudp_test.udp.test_server -*-
 """
 Tests for L{sudp.udp.server}.
-
-Adversarial tests of the sudp/1 engines, driven without a reactor or sockets:
-every kind of bad input to the server (and the client), each shown to be
-dropped with the exact reason counted, nothing raised, no reply sent and no
-state changed; statelessness before a cookie; no amplification; state that
-moves only after authentication; limits; and nonce uniqueness across rekeys.
-
-Functional tests of the sudp/1 engines, driven without a reactor: time comes
-from a L{twisted.internet.task.Clock}, datagrams move through an in-memory
-link.
-
-Property tests (hypothesis) of the sudp/1 wire format and engines: decoders
-raise only L{MalformedPacket}, encodings round-trip, the engines never raise
-on arbitrary or mutated datagrams and an open session survives them, and the
-replay window agrees with a reference model.
 """
 
 import os

@@ -4,62 +4,6 @@ Tests for L{sudp.udp.session}.
 
 L{sudp.udp.session}: a session uses its engine through
 L{sudp.engine.ISessionHost} and nothing else.
-
-Exhaustive tamper and replay tests of the sudp/1 engines.
-
-Sans-IO: the engines are driven in memory (L{sudp_test.enginehelpers}), with
-no sockets, no reactor and no timed assertions. Every test runs once per
-cipher suite registered when this module is imported (L{SUITE_NAMES}: the
-four of docs/protocol.md section 3.1).
-
- 1. L{ProtectedTamperMixin}: every single bit of a captured DATA packet and
-    of a captured CONTROL packet (a KEEPALIVE), in each direction, under
-    epoch 0 and under epoch 1 while epoch 0 is in its grace period, with
-    C{ordering=window} and C{ordering=strict}, is flipped and handed to the
-    receiving engine through C{receiveDatagram}, through
-    C{receiveDatagrams([one])} (the C data path), through
-    C{receiveDatagram} from a foreign address, and all at once in one
-    C{receiveDatagrams} batch followed by the genuine packet, which is then
-    accepted exactly once (1,616 bits per test, 25,856 flipped datagrams
-    handed in per suite).
- 2. L{HandshakeTamperMixin}: every single bit of HELLO, COOKIE,
-    HANDSHAKE_INIT, HANDSHAKE_RESP, the client's CONFIRM (with CLIENT_AUTH)
-    and the server's KEEPALIVE answer is flipped, each in a fresh handshake.
-    The handshakes are deterministic (fixed identities, cookie key and
-    engine randomness), so the genuine session is known byte for byte and
-    any session that opens is compared with it. Exhaustive for every suite,
-    no sampling: 512 + 232 + 472 + 976 + 1,048 + 408 = 3,648 handshakes per
-    suite, about 1.5 s per suite.
- 3. L{ReplayMixin}: every DATA packet of a session, both ways, is replayed
-    within the window, after the window has moved past it, across a rekey
-    (old epoch in its grace period, old epoch retired, its key phase slot
-    reused by a later epoch, new epoch) and after the session closed, with
-    C{ordering=window} and C{ordering=strict}, through both entry points
-    (27,732 replays per suite and ordering).
- 4. L{NonceUniquenessMixin}: a long lossy, reordering, replaying run with
-    many rekeys in which every (key, nonce) a sealing side uses is recorded
-    (L{RecordingSuite}) and none is used twice. Parts 1, 2 and 3 also run on
-    L{RecordingSuite} (which hands every call on to the suite's own packet
-    ciphers, so the C data path still opens with them) and check the same
-    of every (key, nonce) they seal.
-
-The whole module runs in 10 to 13 s (measured wall time, Python 3.11),
-with or without the C speedups (C{SUDP_NO_SPEEDUPS=1}).
-
-The outcome every tampered or replayed datagram must have is computed by
-L{expectedFate}, a transcription of the receive rules of docs/protocol.md
-(sections 4, 5, 6.3, 7.2, 7.3, 10.5, 10.6 and 15.1) applied to the
-receiver's observable state, not by asking the code under test.
-
-Adversarial tests of the sudp/1 engines, driven without a reactor or sockets:
-every kind of bad input to the server (and the client), each shown to be
-dropped with the exact reason counted, nothing raised, no reply sent and no
-state changed; statelessness before a cookie; no amplification; state that
-moves only after authentication; limits; and nonce uniqueness across rekeys.
-
-Functional tests of the sudp/1 engines, driven without a reactor: time comes
-from a L{twisted.internet.task.Clock}, datagrams move through an in-memory
-link.
 """
 
 import os

@@ -2,8 +2,6 @@
 """
 The test vectors of docs/protocol.md, parsed out of the document itself.
 
-Two kinds of checks:
-
   - the code reproduces every documented byte: the cookie from
     L{sudp.udp.cookie.CookieFactory}, every handshake, DATA and CONTROL
     packet from the real engines fed the documented keys, random bytes and

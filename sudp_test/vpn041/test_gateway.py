@@ -1,19 +1,6 @@
 # -*- test-case-name: sudp_test.vpn041.test_gateway -*-
 """
 Tests for L{sudp.vpn041.gateway}.
-
-Tests of vpn041, the gateway profile of seed 001 (docs/vpn041.md): the
-flat appSettings file, the TLS authentication plane (mutual certificates,
-session ids and keys), the 17-byte-header UDP data plane, the seed's
-failure rules on both sides, and the C{twist vpn041} / C{sudp vpn041}
-commands. Integration tests use real sockets on 127.0.0.1 only; the
-certificates are made once for the module (a temporary directory removed
-at exit).
-
-The attacks of the vpn041 hardening review (docs/vpn041.md, "Attacks of
-the hardening review"), each run against real gateways and clients on
-127.0.0.1: reflection, replay and the CBC padding oracle, outsiders ending
-sessions, and the authentication port held by idle connections.
 """
 
 import json

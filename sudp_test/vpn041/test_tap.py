@@ -1,14 +1,6 @@
 # -*- test-case-name: sudp_test.vpn041.test_tap -*-
 """
 Tests for L{sudp.vpn041.tap}.
-
-Tests of vpn041, the gateway profile of seed 001 (docs/vpn041.md): the
-flat appSettings file, the TLS authentication plane (mutual certificates,
-session ids and keys), the 17-byte-header UDP data plane, the seed's
-failure rules on both sides, and the C{twist vpn041} / C{sudp vpn041}
-commands. Integration tests use real sockets on 127.0.0.1 only; the
-certificates are made once for the module (a temporary directory removed
-at exit).
 """
 
 import os
