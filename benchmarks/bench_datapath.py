@@ -4,11 +4,11 @@ Per-packet cost of the sudp/1 data path, against the raw AEAD call.
 Baseline: cryptography's ChaCha20Poly1305.encrypt/decrypt on one reused
 object with a fresh 12-byte nonce per packet (what any implementation must
 pay). Measured beside it, in the same process: the suite layer (ICipherSuite
-seal/open) and the full session path (Session.sendMessage producing a DATA
-datagram; ServerEngine.receiveDatagram authenticating and delivering it,
-replay window included; one datagram a call, and reads of 32 through the
-pure-Python loop and through the C data path of sudp.speedups when it is
-built). Each case is repeated and the median reported.
+seal/open) and the full session path (the engine's sendMessage, as the
+Twisted adapter calls it, producing a DATA datagram; ServerEngine's
+receiveDatagram authenticating and delivering it, replay window included;
+one datagram a call, and reads of 32 through the pure-Python loop and
+through the C data path of sudp.speedups when it is built). Each case is repeated and the median reported.
 """
 
 import argparse
@@ -28,6 +28,8 @@ from sudp.suites import DEFAULT_SUITE  # noqa: E402
 from sudp.udp.client import ClientEngine  # noqa: E402
 from sudp.udp.server import ServerEngine  # noqa: E402
 
+from inmemory import exchange  # noqa: E402  (benchmarks/, this script's folder)
+
 CLIENT = ("127.0.0.1", 40000)
 SERVER = ("127.0.0.1", 9000)
 
@@ -46,13 +48,7 @@ def session():
     server = ServerEngine(ident)
     client = ClientEngine(ident.publicKey, SERVER)
     client.start(0.0)
-    for _ in range(4):
-        for d, _a in client.datagramsToSend():
-            server.receiveDatagram(d, CLIENT, 0.0)
-        for d, _a in server.datagramsToSend():
-            client.receiveDatagram(d, SERVER, 0.0)
-    server.nextEvents()
-    client.nextEvents()
+    exchange(client, server, CLIENT, SERVER, 0.0, rounds=4)
     return server, client
 
 
@@ -92,18 +88,18 @@ def run(size, n, repeats):
     # what a real server does: each read's output and events are handed on
     # and freed (keeping 20,000 of them alive would time page faults, not sudp)
     def sessionSend(n):
-        send = client.session.sendMessage
+        send, live = client.sendMessage, client.session
         take = client.datagramsToSend
         for i in range(n):
-            send(payload, 1.0)
+            send(live, payload, 1.0)
             if i & 31 == 31:
                 take()
         take()
 
     def sessionReceive(n, batch=None, fast=True):
-        send = client.session.sendMessage
+        send, live = client.sendMessage, client.session
         for _ in range(n):
-            send(payload, 1.0)
+            send(live, payload, 1.0)
         packets = [d for d, _ in client.datagramsToSend()]
         saved = server._fast
         if not fast:

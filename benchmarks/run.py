@@ -34,6 +34,8 @@ from sudp.udp.events import HandshakeFailure, MessageReceived, SessionOpened  # 
 from sudp.udp.batching import GSOSender  # noqa: E402
 from sudp.udp.server import ServerEngine  # noqa: E402
 
+from inmemory import exchange  # noqa: E402  (benchmarks/, this script's folder)
+
 
 class Server:
     """
@@ -196,7 +198,7 @@ def oneWayRate(mode, size, count, gso=False, pure=False):
             sock = clients.sock
             packets = []
             for _ in range(count):
-                engine.session.sendMessage(payload, time.monotonic())
+                engine.sendMessage(engine.session, payload, time.monotonic())
                 [(packet, _)] = engine.datagramsToSend()
                 packets.append(packet)
         sock.connect(server.addr)
@@ -402,11 +404,7 @@ def overheadBytes():
         server = ServerEngine(identity, config)
         client = ClientEngine(identity.publicKey, ("127.0.0.1", 9000), config)
         client.start(0.0)
-        for _ in range(3):
-            for d, _ in client.datagramsToSend():
-                server.receiveDatagram(d, ("127.0.0.1", 4000), 0.0)
-            for d, _ in server.datagramsToSend():
-                client.receiveDatagram(d, ("127.0.0.1", 9000), 0.0)
+        exchange(client, server, ("127.0.0.1", 4000), ("127.0.0.1", 9000), 0.0, rounds=3)
         client.sendMessage(client.session, b"x" * 100, 0.0)
         [(packet, _)] = client.datagramsToSend()
         out[name] = len(packet) - 100
@@ -423,7 +421,6 @@ def profileOverheads():
     from sudp.gossip6.config import Gossip6Config
     from sudp.gossip6.udp import gossip6ClientEngine, gossip6ServerEngine
     from sudp.rsaidentity import RSAIdentity
-    from sudp.work import WorkNeeded
     from sudp.vpn041.dataplane import PacketCodec
 
     out = {}
@@ -436,17 +433,10 @@ def profileOverheads():
     server.bound(("127.0.0.1", 9000))
     client = gossip6ClientEngine(ids[1], [ids[0].publicKey], ("127.0.0.1", 9000), gossip6=cheap)
     client.bound(("127.0.0.1", 4000))
-    client.start(time.time())
-    for _ in range(6):
-        for engine in (client, server):
-            for event in [e for e in engine.nextEvents() if type(e) is WorkNeeded]:
-                event.job.run()
-                engine.workDone(event.job, time.time())
-        for d, _ in client.datagramsToSend():
-            server.receiveDatagram(d, ("127.0.0.1", 4000), time.time())
-        for d, _ in server.datagramsToSend():
-            client.receiveDatagram(d, ("127.0.0.1", 9000), time.time())
-    client.sendMessage(client.session, b"x" * 100, time.time())
+    now = time.time()
+    client.start(now)
+    exchange(client, server, ("127.0.0.1", 4000), ("127.0.0.1", 9000), now, rounds=6)
+    client.sendMessage(client.session, b"x" * 100, now)
     [(packet, _)] = client.datagramsToSend()
     out["gossip6 session (aes-256-gcm)"] = len(packet) - 100
     return out

@@ -678,7 +678,7 @@ class Legit:
         for engine in list(self.engines.values()):
             deadline = engine.nextDeadline()
             if deadline is not None and deadline <= now:
-                engine.onTimer(now)
+                engine.handleTimer(now)
                 self._after(engine, now)
         for k in self.opened:
             while k not in self.ended and self.inFlight[k] < WINDOW and self.nextMessage[k] < self.messages:

@@ -401,7 +401,7 @@ class Driver:
                 continue
             deadline = engine.nextDeadline()
             if deadline is not None and deadline <= self.now:
-                engine.onTimer(self.now)
+                engine.handleTimer(self.now)
         self.pump()
 
     # -- the genuine side of each tick ------------------------------------------------

@@ -8,6 +8,7 @@ No figure is asserted: timing belongs to benchmarks/, not to tests.
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -66,7 +67,6 @@ class EngineContractTests(unittest.TestCase):
     """
 
     def test_noDriverReachesIn(self):
-        import re
         offenders = []
         for folder in ("benchmarks", "stress"):
             path = os.path.join(ROOT, folder)
@@ -84,9 +84,9 @@ class EngineContractTests(unittest.TestCase):
         """
         The check above is not vacuous: it sees the idioms it forbids.
         """
-        import re
         for line in ("for d, _ in client.outbox:", "server.events.clear()", "x = engine.events"):
             self.assertTrue(re.search(r"\.(outbox|events)\b", line), line)
+
 
 class CostFigureTests(unittest.TestCase):
     def test_benchmarkSmoke(self):
@@ -122,3 +122,22 @@ class CostFigureTests(unittest.TestCase):
             self.assertGreater(r["seconds"], 0, name)
         self.assertEqual(figures["attacker"]["expectedEvaluations"], 2)
         self.assertGreaterEqual(figures["attacker"]["meanEvaluations"], 1)
+
+
+class ReadmeTests(unittest.TestCase):
+    """
+    benchmarks/README.md and stress/README.md each list every script of
+    their folder, one table row each.
+    """
+
+    def test_everyScriptListed(self):
+        """
+        The scripts named in the first column of each README's tables are
+        exactly the folder's C{*.py} files.
+        """
+        for folder in ("benchmarks", "stress"):
+            path = os.path.join(ROOT, folder)
+            scripts = sorted(n for n in os.listdir(path) if n.endswith(".py"))
+            with open(os.path.join(path, "README.md")) as f:
+                listed = sorted(set(re.findall(r"^\| `([\w.]+\.py)` \|", f.read(), re.M)))
+            self.assertEqual(listed, scripts, folder)
