@@ -261,3 +261,29 @@ class TestCaseNameTests(unittest.SynchronousTestCase):
         with open(f.name, "w") as g:
             g.write('"""\nno header\n"""\n')
         self.assertIsNone(testCaseNames(f.name))
+
+
+class FloorsTableTests(unittest.SynchronousTestCase):
+    """
+    .ci/floors runs, for each dependency at its floor, the test modules it
+    serves; each name there must still be a test module or package (a
+    moved test module would otherwise fail only in CI).
+    """
+
+    def test_everyServedModuleExists(self):
+        top = os.path.dirname(ROOT)
+        path = os.path.join(top, ".ci", "floors")
+        if not os.path.exists(path):
+            raise unittest.SkipTest("no .ci/floors in this tree (an installed copy)")
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+        table = re.search(r"declare -A serves=\((.*?)\n\)", text, re.S)
+        self.assertIsNotNone(table)
+        names = [n for value in re.findall(r'\]="([^"]*)"', table.group(1)) for n in value.split()]
+        self.assertTrue(names)
+        missing = []
+        for name in names:
+            where = os.path.join(top, "sudp_test", *name.split("."))
+            if not (os.path.exists(where + ".py") or os.path.exists(os.path.join(where, "__init__.py"))):
+                missing.append(name)
+        self.assertEqual(missing, [])
