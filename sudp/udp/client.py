@@ -32,6 +32,7 @@ from sudp.errors import (
     ServerUnreachable,
     SessionClosed,
 )
+from sudp.keys import PublicKey
 from sudp.udp import packets as P
 from sudp.udp import records as R
 from sudp.udp.config import Config
@@ -70,7 +71,8 @@ class ClientEngine(EngineOutput):
     @ivar drops: a C{Counter} of dropped datagrams by reason.
     """
 
-    def __init__(self, serverKey, serverAddr, config=None, identity=None, random=os.urandom, handshake=None):
+    def __init__(self, serverKey, serverAddr, config=None, identity=None, random=os.urandom, handshake=None,
+                 learnServerKey=False):
         """
         @param serverKey: the server's L{sudp.keys.PublicKey}, or several
             (while the server rolls its key); the handshake fails unless
@@ -83,7 +85,15 @@ class ClientEngine(EngineOutput):
             L{sudp.interfaces.IDatagramClientHandshake}, from an
             L{sudp.interfaces.IHandshake}'s C{datagramClient(identity)});
             None: sudp/1's, with C{serverKey} and C{identity}.
+        @param learnServerKey: trust on first use (sudp/1's handshake, no
+            C{serverKey}): the HELLO asks the server for its public key and
+            the key its COOKIE carries is the one the RESP must be signed
+            with (protocol.md 5.7). Whoever answers the HELLO at
+            C{serverAddr} is believed: the caller decides what to pin.
         """
+        if learnServerKey and (serverKey or handshake is not None):
+            raise ValueError("learnServerKey is for sudp/1's handshake with no server key pinned")
+        self.learnServerKey = learnServerKey
         self.handshake = SUDP1Client(serverKey, identity) if handshake is None else handshake
         self.signatureSize = self.handshake.signatureSize  # the longest signature the server's rekeys carry
         # the pinned keys; serverKey: the one the server proved, once it has
@@ -104,6 +114,7 @@ class ClientEngine(EngineOutput):
         self.outbox = []
         self.events = []
         self.drops = Counter()
+        self.counters = Counter()  # path validation, with followPeer
         self._packet = None  # the handshake packet being retransmitted
         self._retransmitAt = NEVER
         self._interval = self.config.retransmitInitial
@@ -170,7 +181,7 @@ class ClientEngine(EngineOutput):
 
     def _hello(self, now):
         self._nonce = self.random(P.HELLO_NONCE_SIZE)
-        self._send(HELLO_SENT, P.encodeHello(self._nonce), now)
+        self._send(HELLO_SENT, P.encodeHello(self._nonce, self.learnServerKey), now)
 
     def _send(self, state, packet, now):
         self.state = state
@@ -250,8 +261,27 @@ class ClientEngine(EngineOutput):
         if self.state is not HELLO_SENT or not hmac.compare_digest(nonce, self._nonce):
             self.drops["unexpected-cookie"] += 1
             return
+        if self.learnServerKey and not self._learnKey(data, now):
+            return
         self._index, init = self.handshake.makeInit(self, timestamp, cookie)
         self._send(INIT_SENT, init, now)
+
+    def _learnKey(self, cookie, now):
+        """
+        Take the server's key from its COOKIE (trust on first use).
+
+        @return: False if the handshake failed: the COOKIE carries no key.
+        """
+        raw = P.cookieServerKey(cookie)
+        if raw is None:
+            self._fail(HandshakeFailed(
+                f"{displayAddress(self.serverAddr)} did not reveal its public key (it is not a sudp peer node, "
+                f"or an older one): pin its key instead of trusting it on first use"), now)
+            return False
+        key = PublicKey(raw)
+        self.handshake.pinned = self.pinned = (key,)
+        self.serverKey = key
+        return True
 
     def _resp(self, data, now):
         resp = self.handshake.decodeResp(data)

@@ -46,6 +46,15 @@ class Config:
     @ivar pathValidationTimeout: how long a server waits for the answer to
         a path challenge from a client's new address before it gives up
         (the session stays on its validated address).
+    @ivar revealKey: (server, sudp/1's handshake) answer a HELLO that asks
+        for the server's public key with a COOKIE carrying it (protocol.md
+        5.7), so that a client trusting on first use can learn it. Off by
+        default; peer mode turns it on.
+    @ivar followPeer: (client) let the session follow its server to a new
+        address once that address is validated, as a server follows its
+        client (protocol.md 10.8). Off by default (a server's address does
+        not move); peer mode turns it on, since either side of a peer
+        session may sit behind a NAT that rebinds.
     @ivar overflowCheckInterval: seconds between two reads of the kernel's
         count of datagrams it dropped at the socket because its receive
         buffer was full (counted as C{receive-buffer-overflow} and logged);
@@ -99,6 +108,8 @@ class Config:
     handshakePrefixV4: int = 32
     handshakePrefixV6: int = 64
     pathValidationTimeout: float = 3.0
+    revealKey: bool = False
+    followPeer: bool = False
     rekeysPerSecond: float = 1.0
     rekeyBurst: int = 10
     resetsPerSecond: float = 1000.0

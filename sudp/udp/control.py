@@ -65,9 +65,9 @@ class ControlRecords:
             elif rtype == R.REKEY_RESPONSE:
                 self._onRekeyResponse(value, now)
             elif rtype == R.PATH_CHALLENGE:
-                if self.role is CLIENT:
+                if self.role is CLIENT or self.config.followPeer:
                     self._sendControl(R.encodeRecord(R.PATH_RESPONSE, value), now)
-                else:  # only servers validate paths
+                else:  # only servers validate paths, unless clients follow theirs
                     self.host.drop("unexpected-path-challenge")
             elif rtype == R.PATH_RESPONSE:
                 self._onPathResponse(value, addr, now)

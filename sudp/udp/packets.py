@@ -27,6 +27,7 @@ STATELESS_RESET = 0x1C  # sudp.udp.reset
 
 HELLO_SIZE = 64
 HELLO_NONCE_SIZE = 8
+ASK_KEY = 0x01  # the first byte after a HELLO's nonce: send me your public key (protocol.md 5.7)
 COOKIE_SIZE = 16
 KEY_SIZE = 32
 SIGNATURE_SIZE = 64
@@ -100,14 +101,18 @@ def _exact(data, size, name):
         )
 
 
-def encodeHello(nonce):
+def encodeHello(nonce, askKey=False):
     """
     HELLO: type, 8-byte client nonce, zero padding to 64 bytes. The padding
     makes the request larger than the COOKIE reply (no amplification).
+
+    @param askKey: ask the server for its public key (protocol.md 5.7: the
+        first byte after the nonce is then L{ASK_KEY}, the rest zero).
     """
     if len(nonce) != HELLO_NONCE_SIZE:
         raise ValueError("the hello nonce is 8 bytes")
-    return bytes([HELLO]) + nonce + bytes(HELLO_SIZE - 1 - HELLO_NONCE_SIZE)
+    flags = bytes([ASK_KEY if askKey else 0])
+    return bytes([HELLO]) + nonce + flags + bytes(HELLO_SIZE - 2 - HELLO_NONCE_SIZE)
 
 
 def decodeHello(data):
@@ -119,19 +124,38 @@ def decodeHello(data):
     return bytes(data[1 : 1 + HELLO_NONCE_SIZE])
 
 
-def encodeCookie(nonce, timestamp, cookie):
+def helloAsksKey(data):
     """
-    COOKIE: type, the HELLO's nonce echoed, u32 timestamp, 16-byte cookie.
+    @return: True if a HELLO (already decoded) asks for the server's public
+        key (protocol.md 5.7).
     """
-    return _COOKIE.pack(COOKIE, nonce, timestamp, cookie)
+    return bool(data[1 + HELLO_NONCE_SIZE] & ASK_KEY)
+
+
+def encodeCookie(nonce, timestamp, cookie, serverKey=b""):
+    """
+    COOKIE: type, the HELLO's nonce echoed, u32 timestamp, 16-byte cookie,
+    and, answering a HELLO that asked for it, the server's 32-byte public
+    key (protocol.md 5.7).
+    """
+    return _COOKIE.pack(COOKIE, nonce, timestamp, cookie) + serverKey
 
 
 def decodeCookie(data):
     """
-    @return: C{(nonce, timestamp, cookie)}.
+    @return: C{(nonce, timestamp, cookie)} of a COOKIE, with or without the
+        server's key (L{cookieServerKey}).
     """
-    _exact(data, _COOKIE.size, "COOKIE")
-    return _COOKIE.unpack(data)[1:]
+    if len(data) != _COOKIE.size + KEY_SIZE:
+        _exact(data, _COOKIE.size, "COOKIE")
+    return _COOKIE.unpack_from(data)[1:]
+
+
+def cookieServerKey(data):
+    """
+    @return: the server's raw public key a COOKIE carries, or None.
+    """
+    return bytes(data[_COOKIE.size:]) if len(data) == _COOKIE.size + KEY_SIZE else None
 
 
 class HandshakeInit:

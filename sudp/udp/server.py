@@ -28,6 +28,7 @@ from sudp.engine import EngineOutput, IDatagramEngine
 
 from sudp.addresses import addressPrefix
 from sudp.errors import MalformedPacket
+from sudp.keys import Identity
 from sudp.udp import packets as P
 from sudp.udp.config import Config
 from sudp.udp.cookie import CookieFactory
@@ -224,7 +225,11 @@ class ServerEngine(EngineOutput):
     def _hello(self, data, addr, now):
         nonce = P.decodeHello(data)
         timestamp, cookie = self.cookies.make(addr[0], addr[1], now)
-        self.outbox.append((P.encodeCookie(nonce, timestamp, cookie), addr))
+        key = b""
+        if self.config.revealKey and P.helloAsksKey(data) and isinstance(self.identity, Identity):
+            key = self.identity.publicKey.raw  # still smaller than the HELLO (protocol.md 5.7)
+            self.counters["keys-revealed"] += 1
+        self.outbox.append((P.encodeCookie(nonce, timestamp, cookie, key), addr))
         self.counters["cookies-sent"] += 1
 
     def _init(self, data, addr, now):

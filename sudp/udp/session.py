@@ -209,7 +209,8 @@ class Session(ControlRecords, Rekeying, PathValidation):
         # authenticated: now, and only now, state may change
         window.commit(seq)
         rx.lastRecv = now
-        if rx.probe is not None or (addr != rx.peerAddr and self.role is SERVER and rx.state is OPEN):
+        if rx.probe is not None or (addr != rx.peerAddr and rx.state is OPEN and
+                                    (self.role is SERVER or self.config.followPeer)):
             self._heardFrom(addr, len(data), newest and ep.number >= self.sendEpoch.number, now)
         if not ep.heard:
             self._firstOnEpoch(ep, now)

@@ -390,3 +390,83 @@ class ClientBadInputTests(EngineTestCase):
         self.assertClientDrops(client, packet, "oversized")
         forged = P.encodeDataHeader(0x18, client.session.localIndex, 99) + bytes(2000)
         self.assertClientDrops(client, forged, "oversized")
+
+
+class LearnServerKeyTests(unittest.SynchronousTestCase):
+    """
+    Trust on first use (protocol.md 5.7): a client that has no key for its
+    server asks for it in the HELLO, takes it from the COOKIE, and the RESP
+    must then be signed with it.
+    """
+
+    def learn(self, revealKey=True):
+        from sudp.udp.server import ServerEngine
+        from sudp_test.enginehelpers import Network
+
+        server = ServerEngine(Identity.generate(), Config(revealKey=revealKey))
+        net = Network(server)
+        client = net.add(ClientEngine(None, SERVER_ADDR, Config(), identity=Identity.generate(),
+                                      learnServerKey=True))
+        client.start(net.now)
+        return net, server, client
+
+    def test_learnsTheKey(self):
+        net, server, client = self.learn()
+        net.pump()
+        self.assertEqual(client.state, ClientState.ESTABLISHED)
+        self.assertEqual(client.serverKey, server.identity.publicKey)
+        self.assertEqual(client.session.peerKey, server.identity.publicKey)
+        hello, cookie = net.sent[0][2], net.sent[1][2]
+        self.assertEqual((hello[0], hello[9], len(hello)), (P.HELLO, P.ASK_KEY, P.HELLO_SIZE))
+        self.assertEqual(P.cookieServerKey(cookie), server.identity.publicKey.raw)
+        self.assertLess(len(cookie), len(hello))  # still no amplification
+        self.assertEqual(server.counters["keys-revealed"], 1)
+
+    def test_serverRevealsOnlyWhenAsked(self):
+        """
+        A HELLO that does not ask gets the 29-byte COOKIE, revealKey or not.
+        """
+        from sudp_test.enginehelpers import newServer
+
+        net = Network(newServer(Config(revealKey=True)))
+        [(cookie, _)] = net.toServer(P.encodeHello(b"n" * 8))
+        self.assertEqual(len(cookie), P.COOKIE_PACKET_SIZE)
+        self.assertIsNone(P.cookieServerKey(cookie))
+
+    def test_serverThatDoesNotReveal(self):
+        """
+        A server without revealKey answers with a plain COOKIE: the client
+        fails at once, saying what to do.
+        """
+        net, server, client = self.learn(revealKey=False)
+        net.pump()
+        [error] = [e.error for w, e in net.events if isinstance(e, HandshakeFailure)]
+        self.assertIsInstance(error, HandshakeFailed)
+        self.assertIn("did not reveal its public key", str(error))
+        self.assertIn("pin its key", str(error))
+        self.assertIsNone(client.session)
+
+    def test_aKeyTheServerDoesNotHold(self):
+        """
+        An on-path attacker who rewrites the COOKIE's key gains nothing: the
+        RESP is signed by the real server, not by the key the client was
+        given, so the handshake fails.
+        """
+        mallory = Identity.generate()
+        net, server, client = self.learn()
+
+        def rewrite(data, src, dst):
+            if data[0] == P.COOKIE:
+                client.receiveDatagram(data[:P.COOKIE_PACKET_SIZE] + mallory.publicKey.raw, SERVER_ADDR, net.now)
+                return True
+            return False
+
+        net.pump(drop=rewrite)
+        [error] = [e.error for w, e in net.events if isinstance(e, HandshakeFailure)]
+        self.assertIsInstance(error, BadServerSignature)
+        self.assertEqual(client.serverKey, mallory.publicKey)  # what it was told, and refused
+        self.assertIsNone(client.session)
+
+    def test_learnNeedsNoPinnedKey(self):
+        self.assertRaises(ValueError, ClientEngine, Identity.generate().publicKey, SERVER_ADDR,
+                          learnServerKey=True)

@@ -517,3 +517,47 @@ class NATRebindingTests(unittest.TestCase):
         self.assertEqual(hostPort(server.transport.getPeer()), newAddr)
         self.assertEqual(relay.counters["c2s"]["received"], relay.counters["c2s"]["forwarded"])
         self.assertEqual(relay.counters["s2c"]["received"], relay.counters["s2c"]["forwarded"])
+
+
+class FollowPeerTests(unittest.TestCase):
+    """
+    With followPeer (peer mode, where either side may sit behind a NAT), a
+    client validates a new server address as a server validates a client's,
+    and moves only once the server answered from there.
+    """
+
+    def test_clientFollowsAValidatedServer(self):
+        config = Config(followPeer=True)
+        net, server, client = connectedPair(config=config)
+        session = serverSessionOf(server, client)
+        server.sendMessage(session, b"from the server's new address", net.now)
+        for data, _ in takeOutbox(server):
+            client.receiveDatagram(data, NEW_ADDR, net.now)  # the server's NAT rebound
+        self.assertEqual([e.message for e in client.nextEvents() if isinstance(e, MessageReceived)],
+                         [b"from the server's new address"])
+        self.assertEqual(client.session.peerAddr, SERVER_ADDR)  # not before it is validated
+        out = takeOutbox(client)
+        self.assertIn(NEW_ADDR, [dst for _, dst in out])  # the challenge goes to the new address
+        for data, dst in out:
+            if dst == NEW_ADDR:
+                server.receiveDatagram(data, CLIENT_ADDR, net.now)
+        for data, _ in takeOutbox(server):  # the server answers the challenge
+            client.receiveDatagram(data, NEW_ADDR, net.now)
+        self.assertEqual(client.session.peerAddr, NEW_ADDR)
+        self.assertEqual(client.counters["paths-validated"], 1)
+
+    def test_spoofedServerAddressDoesNotMoveTheClient(self):
+        """
+        An authentic packet replayed from elsewhere starts a probe that no
+        one answers: the client stays, and gives the address up.
+        """
+        config = Config(followPeer=True, pathValidationTimeout=1.0)
+        net, server, client = connectedPair(config=config)
+        session = serverSessionOf(server, client)
+        server.sendMessage(session, b"copied by an attacker", net.now)
+        [(data, _)] = takeOutbox(server)
+        client.receiveDatagram(data, VICTIM, net.now)
+        net.pump(drop=lambda data, src, dst: dst == VICTIM)
+        net.advance(1.0)
+        self.assertEqual(client.session.peerAddr, SERVER_ADDR)
+        self.assertEqual(client.drops["path-validation-failed"], 1)
