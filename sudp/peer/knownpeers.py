@@ -26,17 +26,30 @@ class PeerKeyChanged(SUDPError):
     """
 
 
+class PinLimitReached(SUDPError):
+    """
+    Trust on first use would pin one key more than the known peers may hold.
+    """
+
+
+MAX_PINS = 1024
+
+
 class KnownPeers:
     """
     Pinned keys by peer address, backed by a file (or none).
 
     @ivar path: the file, or None (keys kept in memory only).
-    @ivar tofu: pin the first key a new peer proves.
+    @ivar tofu: pin the first key a peer the application added proves
+        (L{pinFirstUse}).
+    @ivar maxPins: the most keys trust on first use fills the known peers
+        up to (the file and explicit pins may hold more).
     """
 
-    def __init__(self, path=None, tofu=False):
+    def __init__(self, path=None, tofu=False, maxPins=MAX_PINS):
         self.path = path
         self.tofu = tofu
+        self.maxPins = maxPins
         self._keys = {}
         if path is not None and os.path.exists(path):
             self._load(path)
@@ -84,23 +97,21 @@ class KnownPeers:
                 with open(self.path, "a", encoding="utf-8") as f:
                     f.write(f"{formatAddress(addr)} {key.toText()}{' ' + comment if comment else ''}\n")
 
-    def check(self, addr, key):
+    def pinFirstUse(self, addr, key):
         """
-        Decide on a key C{addr} has just proven.
+        Trust on first use: pin C{key}, the first one C{addr} proved (the
+        caller checks that the application added C{addr} and that C{tofu}
+        is on).
 
-        @return: True if it is trusted (pinned, or pinned now by trust on
-            first use), False if the peer is unknown and not trusted.
-        @raise PeerKeyChanged: if it differs from the pinned one.
+        @raise PinLimitReached: if the known peers hold L{maxPins} keys.
+        @raise PeerKeyChanged: if another key is pinned for C{addr}.
         """
-        known = self.get(addr)
-        if known is None:
-            if not self.tofu:
-                return False
-            self.pin(addr, key, "trusted on first use")
-            return True
-        if known != key:
-            self.pin(addr, key)  # raises PeerKeyChanged
-        return True
+        if self.get(addr) is None and len(self._keys) >= self.maxPins:
+            raise PinLimitReached(
+                f"not trusting {formatAddress(_canonical(addr))} on first use: the known peers hold "
+                f"{len(self._keys)} keys, the most trust on first use fills them to (maxPins); pin the key "
+                f"yourself, or remove stale lines from {self.path or 'the known peers'}")
+        self.pin(addr, key, "trusted on first use")
 
     def keys(self):
         """

@@ -3,10 +3,10 @@
 Helpers shared by several test modules (moved from test_peer).
 """
 
+import logging
 import socket
 
 from twisted.internet import reactor
-from twisted.logger import globalLogPublisher
 
 from sudp.keys import Identity
 from sudp.peer.knownpeers import KnownPeers
@@ -33,15 +33,15 @@ class PeerNet:
 
     def makeNode(self, identity=None, known=None, port=0, local=LOCAL, **kwargs):
         identity = identity or Identity.generate()
-        node = PeerNode(reactor, identity, known if known is not None else KnownPeers(), **kwargs)
+        node = PeerNode(reactor, identity, known if known is not None else KnownPeers(), interface=local, **kwargs)
         node.received = []
         node.incoming = []
         node.opened = []
         node.ended = []
         node.onMessage = lambda data, addr: node.received.append((bytes(data), addr))
         _wrap(node, "datagramReceived", lambda data, addr: node.incoming.append((bytes(data), addr)))
-        _wrap(node, "_opened", lambda session, engine: node.opened.append(session))
-        _wrap(node, "_ended", lambda session: node.ended.append(session))
+        _wrap(node.engine, "_opened", lambda session, engine, now: node.opened.append(session))
+        _wrap(node.engine, "_ended", lambda session, engine, now: node.ended.append(session))
         listening = listenPeers(reactor, port, node, local)
         self.addCleanup(listening.stopListening)
         self.addCleanup(node.stop)
@@ -63,10 +63,20 @@ class PeerNet:
         return waitUntil(lambda: isOpen(a, b) and isOpen(b, a), f"a session {a.addr} -> {b.addr}")
 
     def captureLogs(self):
-        events = []
-        globalLogPublisher.addObserver(events.append)
-        self.addCleanup(globalLogPublisher.removeObserver, events.append)
-        return events
+        """
+        @return: a list that receives every record of the C{sudp.peer}
+            stdlib logger (what a plain program's logging.basicConfig shows).
+        """
+        records = []
+        handler = logging.Handler(logging.DEBUG)
+        handler.emit = records.append
+        logger = logging.getLogger("sudp.peer")
+        logger.addHandler(handler)
+        level = logger.level
+        logger.setLevel(logging.DEBUG)
+        self.addCleanup(logger.setLevel, level)
+        self.addCleanup(logger.removeHandler, handler)
+        return records
 
     def freePort(self):
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

@@ -138,6 +138,88 @@ class _Collect(protocol.ProcessProtocol):
         self.ended = True
         self.done.callback((b"".join(self.out).decode(), b"".join(self.err).decode(), reason.value.exitCode))
 
+# seed 002's quick start, with trust on first use on every node: N sockets
+# that know only each other's addresses add each other at once; how long
+# until every node got a message from every other
+TOFU_MESH = SCRIPT_PRELUDE + r"""
+import sys
+count = int(sys.argv[1])
+socks = [PeerSocket(recv_port=0, interface="127.0.0.1", tofu=True) for _ in range(count)]
+received = [set() for _ in socks]
+for i, s in enumerate(socks):
+    s.on_receive(lambda data, addr, i=i: received[i].add(addr[1]))
+start = time.monotonic()
+for s in socks:
+    for o in socks:
+        if o is not s:
+            s.add_peer(("127.0.0.1", o.port))
+added = time.monotonic()
+def everyoneHeard():
+    for s in socks:
+        s.send_data("hi")
+    return all(len(r) == count - 1 for r in received)
+ok = waitFor(lambda: everyoneHeard() or time.sleep(0.05), timeout=10)
+elapsed = time.monotonic() - added
+stats = [s.get_stats() for s in socks]
+for s in socks:
+    s.stop()
+print(json.dumps({"ok": ok, "seconds": elapsed, "states": [sorted(p["state"] for p in st["peers"].values())
+                                                           for st in stats]}))
+"""
+
+# add_peer with no key and trust on first use off: it must say so at once
+NO_KEY = SCRIPT_PRELUDE + r"""
+s = PeerSocket(recv_port=0, interface="127.0.0.1")
+try:
+    s.add_peer(("127.0.0.1", 9))
+    outcome = "nothing"
+except Exception as e:
+    outcome = type(e).__name__ + ": " + str(e)
+s.stop()
+print(json.dumps({"outcome": outcome}))
+"""
+
+# a node waiting for a peer that does not answer, with a message queued:
+# the process's CPU time over two seconds of waiting
+IDLE_CPU = SCRIPT_PRELUDE + r"""
+s = PeerSocket(recv_port=0, interface="127.0.0.1", tofu=True)
+s.add_peer(("127.0.0.1", 9))
+s.send_data("waiting for you")
+time.sleep(0.5)
+before = time.process_time()
+time.sleep(2.0)
+used = time.process_time() - before
+s.stop()
+print(json.dumps({"cpu": used}))
+"""
+
+# a node with trust on first use and one friend; a stranger that adds it
+# (also trusting on first use) must not be trusted, and the refusal must
+# reach a plain program's logging
+STRANGER = SCRIPT_PRELUDE + r"""
+import logging
+records = []
+class Keep(logging.Handler):
+    def emit(self, record):
+        records.append([record.name, record.levelname, record.getMessage()])
+logging.basicConfig(level=logging.DEBUG, handlers=[Keep()])
+known = os.path.abspath("known_peers")
+node = PeerSocket(recv_port=0, interface="127.0.0.1", tofu=True, known_peers=known)
+stranger = PeerSocket(recv_port=0, interface="127.0.0.1", tofu=True)
+got = []
+stranger.on_receive(lambda data, addr: got.append(data))
+stranger.add_peer(("127.0.0.1", node.port), node.public_key)  # it knows the node's key: it can connect
+time.sleep(1.5)
+node.send_data("broadcast")
+time.sleep(0.5)
+result = {"peers": node.get_peers(), "stranger_got": len(got),
+          "known": open(known).read() if os.path.exists(known) else "",
+          "records": [r for r in records if r[0].startswith("sudp.peer")]}
+node.stop(); stranger.stop()
+print(json.dumps(result))
+"""
+
+
 class BlockingTests(PeerNet, unittest.TestCase):
     timeout = 45
 
@@ -207,6 +289,69 @@ class BlockingTests(PeerNet, unittest.TestCase):
         b = result["stats"]["b"]["peers"]
         self.assertEqual((b[names["a"]]["sent"], b[names["a"]]["received"]), (1, 42))
         self.assertEqual(b[names["c"]]["sent"], 1)
+
+    @defer.inlineCallbacks
+    def test_seedQuickStartTwoNodes(self):
+        """
+        Two sockets that know only each other's addresses, with trust on
+        first use on both (py-vault-udp's quick start), exchange messages
+        within 1 s of add_peer; one session each.
+        """
+        out, err, code = yield self.runScript(TOFU_MESH.replace("int(sys.argv[1])", "2"))
+        self.assertEqual(code, 0, err)
+        result = json.loads(out)
+        self.assertTrue(result["ok"], result)
+        self.assertLess(result["seconds"], 1.0)
+        self.assertEqual(result["states"], [["open"], ["open"]])
+
+    @defer.inlineCallbacks
+    def test_seedQuickStartFiveNodes(self):
+        out, err, code = yield self.runScript(TOFU_MESH.replace("int(sys.argv[1])", "5"))
+        self.assertEqual(code, 0, err)
+        result = json.loads(out)
+        self.assertTrue(result["ok"], result)
+        self.assertLess(result["seconds"], 1.0)
+        self.assertEqual(result["states"], [["open"] * 4] * 5)
+
+    @defer.inlineCallbacks
+    def test_addPeerWithoutAnyKeySaysWhatToDo(self):
+        """
+        The landed add_peer with no key and no trust on first use did
+        nothing and said nothing.
+        """
+        out, err, code = yield self.runScript(NO_KEY)
+        self.assertEqual(code, 0, err)
+        outcome = json.loads(out)["outcome"]
+        self.assertTrue(outcome.startswith("PeerKeyUnknown"), outcome)
+        for hint in ("key=", "tofu=True", "known peers"):
+            self.assertIn(hint, outcome)
+
+    @defer.inlineCallbacks
+    def test_waitingUsesNoCPU(self):
+        """
+        The landed node spun 90-100 % of a core while a message waited for
+        a peer it could not reach.
+        """
+        out, err, code = yield self.runScript(IDLE_CPU)
+        self.assertEqual(code, 0, err)
+        self.assertLess(json.loads(out)["cpu"], 0.1)  # of 2 s waiting: under 5 % of a core
+
+    @defer.inlineCallbacks
+    def test_strangerRefusedAndLogged(self):
+        """
+        The landed node pinned any host that completed a handshake, added it
+        and sent it every broadcast; and its log lines went only to
+        Twisted's logger.
+        """
+        out, err, code = yield self.runScript(STRANGER)
+        self.assertEqual(code, 0, err)
+        result = json.loads(out)
+        self.assertEqual(result["peers"], [])
+        self.assertEqual(result["stranger_got"], 0)
+        self.assertEqual(result["known"], "")
+        stranger = [r for r in result["records"] if "stranger" in r[2]]
+        self.assertTrue(stranger, result["records"])
+        self.assertEqual(stranger[0][:2], ["sudp.peer", "WARNING"])
 
     def test_insideRunningReactor(self):
         """

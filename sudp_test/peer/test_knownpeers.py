@@ -74,26 +74,39 @@ class KnownPeersFileTests(unittest.SynchronousTestCase):
         os.makedirs(directory)
         self.assertRaises(KeyFileError, KnownPeers, directory)
 
-    def test_pinAndCheck(self):
+    def test_pinFirstUse(self):
         """
-        check() trusts the pinned key, refuses an unknown peer without tofu
-        (nothing pinned), pins it with tofu (appending to the file in the
-        format the parser reads, IPv6 in brackets), and raises PeerKeyChanged
-        for another key, naming both fingerprints.
+        pinFirstUse() pins a new peer's key (appending to the file in the
+        format the parser reads, IPv6 in brackets), again is a no-op, and
+        raises PeerKeyChanged for another key, naming both fingerprints.
         """
         k1, k2 = Identity.generate().publicKey, Identity.generate().publicKey
         path = os.path.abspath(self.mktemp())
-        strict = KnownPeers(path)
-        self.assertFalse(strict.check(("192.0.2.1", 1), k1))
-        self.assertEqual(len(strict), 0)
-        self.assertFalse(os.path.exists(path))
         tofu = KnownPeers(path, tofu=True)
-        self.assertTrue(tofu.check(("2001:db8::1", 7), k1))
-        self.assertTrue(tofu.check(("2001:db8:0::1", 7), k1))
-        e = self.assertRaises(PeerKeyChanged, tofu.check, ("2001:db8::1", 7), k2)
+        tofu.pinFirstUse(("2001:db8::1", 7), k1)
+        tofu.pinFirstUse(("2001:db8:0::1", 7), k1)
+        e = self.assertRaises(PeerKeyChanged, tofu.pinFirstUse, ("2001:db8::1", 7), k2)
         self.assertIn(k1.fingerprint(), str(e))
         self.assertIn(k2.fingerprint(), str(e))
         self.assertIn("[2001:db8::1]:7", str(e))
         with open(path) as f:
             self.assertEqual(f.read(), f"[2001:db8::1]:7 {k1.toText()} trusted on first use\n")
         self.assertEqual(KnownPeers(path).get(("2001:db8::1", 7)), k1)
+
+    def test_pinsCapped(self):
+        """
+        Trust on first use stops at maxPins keys, saying so; keys already
+        pinned still check, and an explicit pin is the user's to make.
+        """
+        from sudp.peer.knownpeers import PinLimitReached
+
+        known = KnownPeers(tofu=True, maxPins=3)
+        keys = [Identity.generate().publicKey for _ in range(5)]
+        for i in range(3):
+            known.pinFirstUse(("192.0.2.1", i), keys[i])
+        e = self.assertRaises(PinLimitReached, known.pinFirstUse, ("192.0.2.1", 3), keys[3])
+        self.assertIn("maxPins", str(e))
+        self.assertEqual(len(known), 3)
+        known.pinFirstUse(("192.0.2.1", 0), keys[0])  # already pinned: fine
+        known.pin(("192.0.2.1", 4), keys[4])
+        self.assertEqual(len(known), 4)
