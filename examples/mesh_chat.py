@@ -29,7 +29,7 @@ from twisted.protocols.basic import LineReceiver
 
 from sudp.keys import Identity, loadOrCreateIdentity
 from sudp.peer.knownpeers import KnownPeers, formatAddress, parseAddress
-from sudp.peer.node import PeerNode, listenPeers
+from sudp.peer.node import PeerKeyUnknown, PeerNode, listenPeers
 
 EXTRA_MISSING = "examples/mesh_chat.py needs txsudp's peer extra (zstandard): pip install 'txsudp[peer]'"
 
@@ -52,12 +52,15 @@ def show(data, addr):
 def node(reactor, args):
     identity, created = loadOrCreateIdentity(args.key)
     known = KnownPeers(args.known, tofu=args.tofu)
-    peerNode = PeerNode(reactor, identity, known, onMessage=show, compress=True)
-    port = listenPeers(reactor, args.port, peerNode, args.interface)
+    peerNode = PeerNode(reactor, identity, known, onMessage=show, compress=True, interface=args.interface)
+    port = listenPeers(reactor, args.port, peerNode)
     me = (args.interface or "127.0.0.1", port.getHost().port)
     print(f"{formatAddress(me)} {identity.publicKey.toText()}   (this node's known_peers line)", flush=True)
     for text in args.peer:
-        peerNode.addPeer(parseAddress(text))
+        try:
+            peerNode.addPeer(parseAddress(text))
+        except PeerKeyUnknown as e:  # no key in the known peers and no --tofu: say what to do
+            raise SystemExit(f"mesh_chat: {e}") from None
     stdio.StandardIO(ChatInput(peerNode))
     return defer.Deferred()  # until interrupted
 
@@ -75,10 +78,10 @@ def demo(reactor, out=sys.stdout):
     received = [[] for _ in range(3)]
     nodes, ports = [], []
     for i, identity in enumerate(identities):
-        n = PeerNode(reactor, identity, KnownPeers(), compress=True,
+        n = PeerNode(reactor, identity, KnownPeers(), compress=True, interface="127.0.0.1",
                      onMessage=lambda data, addr, i=i: received[i].append(data.decode()))
         nodes.append(n)
-        ports.append(listenPeers(reactor, 0, n, "127.0.0.1"))
+        ports.append(listenPeers(reactor, 0, n))
     addrs = [("127.0.0.1", p.getHost().port) for p in ports]
     for i, n in enumerate(nodes):
         for j in range(3):

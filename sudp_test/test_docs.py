@@ -159,3 +159,41 @@ class ContentTests(unittest.TestCase):
         pattern = re.compile(r"pip install '?sudp\b")
         found = [name for name, text in self.documents().items() if pattern.search(text)]
         self.assertEqual(found, [])
+
+
+def pythonBlocks(path, needle):
+    """
+    @return: the Python code blocks of a Markdown file that mention C{needle}.
+    """
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    return [block for block in re.findall(r"```python\n(.*?)```", text, re.S) if needle in block]
+
+
+class PeerExampleTests(unittest.TestCase):
+    """
+    The peer-mode examples of README.md and docs/peers.md run as written,
+    each in a fresh interpreter (they listen on 127.0.0.1:11000 and 11001).
+    """
+
+    def runBlocks(self, path, expected):
+        blocks = pythonBlocks(path, "sudp.peer")
+        self.assertEqual(len(blocks), len(expected), f"{path}: {len(blocks)} peer examples")
+        for block, wanted in zip(blocks, expected):
+            directory = os.path.abspath(self.mktemp())
+            os.makedirs(directory)
+            env = dict(os.environ, PYTHONPATH=ROOT)
+            result = subprocess.run([sys.executable, "-c", block], cwd=directory, env=env, capture_output=True,
+                                    text=True, timeout=60)
+            self.assertEqual(result.returncode, 0, f"{path}:\n{block}\n{result.stderr}")
+            self.assertIn(wanted, result.stdout, f"{path}:\n{block}\n{result.stderr}")
+
+    def test_readmeAndPeersPage(self):
+        """
+        (One test, so that no two examples take the same ports at once.)
+        """
+        self.runBlocks(os.path.join(ROOT, "README.md"), ["b'Hello!' from ('127.0.0.1', 11000)"])
+        self.runBlocks(os.path.join(DOCS, "peers.md"), [
+            "b got 'Hello, World!' from ('127.0.0.1', 11000)",
+            "(b'Hello!', ('127.0.0.1', ",
+        ])

@@ -193,6 +193,17 @@ class PeerEngine(EngineOutput):
         self.server.shutdown(now)
         self._pump(now)
 
+    def reconfigure(self, **changes):
+        """
+        Change sudp/1 options (L{Config} fields, such as C{rekeyAfterTime})
+        for the sessions that open from now on.
+
+        @raise sudp.errors.ConfigurationError: on a bad value.
+        """
+        if "maxDatagramSize" in changes:
+            raise ConfigurationError("the datagram size follows the MTU: make a new node to change it")
+        self.config = self.server.config = replace(self.config, **changes)
+
     def stats(self, now):
         """
         @return: like py-vault-udp's C{get_stats()}: protocol version, MTU,

@@ -13,7 +13,6 @@ accounted for, so that a message that cannot fit in one datagram is a
 clear L{MessageTooLarge} before anything is sent.
 """
 
-import glob
 import struct
 
 from sudp.errors import ConfigurationError, MalformedPacket, MessageTooLarge
@@ -39,23 +38,6 @@ class UnknownVersion(MalformedPacket):
         MalformedPacket.__init__(self, "unknown-version", f"peer protocol version {version}, this node speaks "
                                                           f"{PEER_VERSION}")
         self.version = version
-
-
-def interfaceMTU():
-    """
-    @return: the smallest MTU of this host's network interfaces other than
-        loopback (Linux: /sys/class/net), or 1500 where it cannot be read.
-    """
-    mtus = []
-    for path in glob.glob("/sys/class/net/*/mtu"):
-        if path.split("/")[-2] == "lo":
-            continue
-        try:
-            with open(path) as f:
-                mtus.append(int(f.read().strip()))
-        except (OSError, ValueError):
-            continue
-    return min((m for m in mtus if m >= 576), default=1500)
 
 
 def overhead(family=4, padded=False):
@@ -92,6 +74,7 @@ class Framing:
                                          "pip install 'txsudp[peer]'")
             self._compressor = zstandard.ZstdCompressor(level=compressionLevel)
             self._decompressor = zstandard.ZstdDecompressor()
+        self.compressionLevel = compressionLevel
         self.maxDecompressed = maxDecompressed
 
     def encode(self, message):

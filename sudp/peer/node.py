@@ -19,7 +19,8 @@ from sudp.engine import drain
 from sudp.errors import ConfigurationError
 from sudp.peer.engine import MAX_QUEUED, PROTOCOL_VERSION, PeerEngine, PeerKeyUnknown
 from sudp.peer.events import PeerMessage
-from sudp.peer.framing import Framing, interfaceMTU
+from sudp.peer.framing import Framing
+from sudp.peer.netinfo import interfaceMTU
 from sudp.udp.batching import senderFor
 
 __all__ = ["PeerNode", "listenPeers", "PeerKeyUnknown", "PROTOCOL_VERSION", "MAX_QUEUED"]

@@ -22,6 +22,12 @@ def isOpen(node, other):
     peer = node.peers.get(other.addr)
     return peer is not None and peer.session is not None
 
+def messages(node, sender=None):
+    """
+    @return: the messages C{node} delivered, in order (from C{sender} only).
+    """
+    return [data for data, addr in node.received if sender is None or addr == sender.addr]
+
 class PeerNet:
     """
     Makes listening nodes on 127.0.0.1 that record what they deliver, the

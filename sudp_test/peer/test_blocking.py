@@ -27,10 +27,12 @@ from twisted.internet import defer, protocol, reactor, task
 from twisted.trial import unittest
 
 from sudp.peer import blocking
-from sudp.peer.framing import interfaceMTU
+from sudp.peer.netinfo import interfaceMTU
 
 from sudp_test.paths import ROOT
-from sudp_test.peer.helpers import LOCAL, PeerNet
+from sudp.peer.knownpeers import KnownPeers
+
+from sudp_test.peer.helpers import LOCAL, PeerNet, isOpen, messages, waitUntil
 
 # the start of every script below: PeerSocket, and waitFor(predicate, timeout)
 # polling until the predicate holds (True) or the timeout passes (False)
@@ -122,6 +124,72 @@ if answered:
 os._exit(0)  # a hung reactor thread would block a normal exit's stop()
 '''
 
+# a program whose Twisted reactor runs in a thread of its own (as crochet
+# runs it): the socket uses that reactor, from the main thread
+COEXIST = SCRIPT_PRELUDE + r"""
+from twisted.internet import reactor
+runner = threading.Thread(target=reactor.run, kwargs={"installSignalHandlers": False}, daemon=True)
+runner.start()
+waitFor(lambda: reactor.running, 5)
+import sudp.peer.blocking as blocking
+a = PeerSocket(recv_port=0, interface="127.0.0.1", tofu=True)
+b = PeerSocket(recv_port=0, interface="127.0.0.1", tofu=True)
+got = []
+b.on_receive(lambda data, addr: got.append(data.decode()))
+a.add_peer(("127.0.0.1", b.port))
+b.add_peer(("127.0.0.1", a.port))
+a.send_data("over the program's reactor")
+ok = waitFor(lambda: got, 5)
+result = {"got": got, "same": a.reactor is reactor, "private": blocking.reactorThread() is not None,
+          "stopped": [a.stop(), b.stop()], "running": reactor.running}
+reactor.callFromThread(reactor.stop)
+runner.join(5)
+print(json.dumps(result))
+"""
+
+
+# py-vault-udp's own names and habits
+SEED_API = SCRIPT_PRELUDE + r"""
+import threading
+from sudp.peer.blocking import UDPSocketClass
+result = {}
+a = UDPSocketClass(recv_port=0, interface="127.0.0.1", tofu=True, lifetime=120,
+                   config={"idleTimeout": 30, "keepaliveInterval": 5}, compress=True, compression_level=19)
+b = UDPSocketClass(recv_port=0, interface="127.0.0.1", tofu=True)
+names = {b.port: "b"}
+signal, raw = [], []
+a.udp_recv_data.connect(lambda text, addr: signal.append([text, names.get(addr[1])]))
+a.on_receive(lambda data, addr: raw.append(repr(data)[2:-1]))
+a.add_peer(("127.0.0.1", b.port))
+b.add_peer(("127.0.0.1", a.port))
+b.udp_send_data.emit("hello")
+b.send_data(b"caf\xc3\xa9 \xff", ("127.0.0.1", a.port))
+waitFor(lambda: len(signal) == 2, 10)
+result["signal"], result["bytes"] = list(signal), list(raw)
+lifetimes = [a.lifetime]
+a.lifetime = 60
+lifetimes.append(a.lifetime)
+result["lifetime"] = lifetimes
+result["idleTimeout"] = a.node.config.idleTimeout
+result["compression"] = a.node.framing.compressionLevel == 19
+old = b.port
+moved = b.update_recv_port(0)
+b.send_data("from the new port")
+result["moved"] = moved != old and waitFor(lambda: len(signal) == 3, 10) and signal[2]
+# (still b: a peer is found by its session, which followed b to its new port)
+result["stopped"] = [a.stop(timeout=5), b.stop(timeout=5)]
+result["threads_after_stop"] = [t.name for t in threading.enumerate() if t.name == "sudp-reactor"]
+with UDPSocketClass(recv_port=0, interface="127.0.0.1") as c:
+    result["again"] = c.get_stats()["peer_count"] == 0
+print(json.dumps(result))
+"""
+
+
+class _Addressed:
+    def __init__(self, addr):
+        self.addr = addr
+
+
 class _Collect(protocol.ProcessProtocol):
     def __init__(self):
         self.out, self.err = [], []
@@ -185,12 +253,19 @@ IDLE_CPU = SCRIPT_PRELUDE + r"""
 s = PeerSocket(recv_port=0, interface="127.0.0.1", tofu=True)
 s.add_peer(("127.0.0.1", 9))
 s.send_data("waiting for you")
+# and two nodes with an idle session between them
+a = PeerSocket(recv_port=0, interface="127.0.0.1", tofu=True)
+b = PeerSocket(recv_port=0, interface="127.0.0.1", tofu=True)
+a.add_peer(("127.0.0.1", b.port))
+b.add_peer(("127.0.0.1", a.port))
+opened = waitFor(lambda: a.get_stats()["peers"]["127.0.0.1:%d" % b.port]["state"] == "open", 5)
 time.sleep(0.5)
 before = time.process_time()
 time.sleep(2.0)
 used = time.process_time() - before
-s.stop()
-print(json.dumps({"cpu": used}))
+for x in (s, a, b):
+    x.stop()
+print(json.dumps({"cpu": used, "opened": opened}))
 """
 
 # a node with trust on first use and one friend; a stranger that adds it
@@ -208,13 +283,15 @@ node = PeerSocket(recv_port=0, interface="127.0.0.1", tofu=True, known_peers=kno
 stranger = PeerSocket(recv_port=0, interface="127.0.0.1", tofu=True)
 got = []
 stranger.on_receive(lambda data, addr: got.append(data))
+errors = []
+node.on_error(lambda event: errors.append([event.reason, event.text()]))
 stranger.add_peer(("127.0.0.1", node.port), node.public_key)  # it knows the node's key: it can connect
 time.sleep(1.5)
 node.send_data("broadcast")
 time.sleep(0.5)
 result = {"peers": node.get_peers(), "stranger_got": len(got),
           "known": open(known).read() if os.path.exists(known) else "",
-          "records": [r for r in records if r[0].startswith("sudp.peer")]}
+          "records": [r for r in records if r[0].startswith("sudp.peer")], "errors": errors}
 node.stop(); stranger.stop()
 print(json.dumps(result))
 """
@@ -334,7 +411,9 @@ class BlockingTests(PeerNet, unittest.TestCase):
         """
         out, err, code = yield self.runScript(IDLE_CPU)
         self.assertEqual(code, 0, err)
-        self.assertLess(json.loads(out)["cpu"], 0.1)  # of 2 s waiting: under 5 % of a core
+        result = json.loads(out)
+        self.assertTrue(result["opened"])
+        self.assertLess(result["cpu"], 0.1)  # of 2 s waiting: under 5 % of a core
 
     @defer.inlineCallbacks
     def test_strangerRefusedAndLogged(self):
@@ -352,21 +431,69 @@ class BlockingTests(PeerNet, unittest.TestCase):
         stranger = [r for r in result["records"] if "stranger" in r[2]]
         self.assertTrue(stranger, result["records"])
         self.assertEqual(stranger[0][:2], ["sudp.peer", "WARNING"])
+        self.assertEqual(result["errors"][0][0], "stranger")  # and the error callback heard of it
+        self.assertEqual(result["errors"][0][1], stranger[0][2][len("sudp peer: "):])
 
+    @defer.inlineCallbacks
     def test_insideRunningReactor(self):
         """
-        Making a PeerSocket from inside a running reactor (here, trial's)
-        raises the documented RuntimeError (use PeerNode there), and starts
-        no reactor thread.
+        The landed PeerSocket raised when a reactor already ran in the
+        process. Now it uses that reactor (here, trial's): made and used
+        from the reactor thread, its calls run at once; no thread of its
+        own is started; it talks to a PeerNode of the same reactor.
         """
-        def attempt():
-            self.assertTrue(reactor.running)  # else PeerSocket would start a reactor thread here
-            self.assertIsNone(blocking._thread)
-            e = self.assertRaises(RuntimeError, blocking.PeerSocket, recv_port=0, interface=LOCAL)
-            self.assertIn("PeerNode", str(e))
-            self.assertIsNone(blocking._thread)
+        yield task.deferLater(reactor, 0, lambda: None)  # from here on, inside the running reactor
+        self.assertTrue(reactor.running)
+        sock = blocking.PeerSocket(recv_port=0, interface=LOCAL, tofu=True)
+        self.addCleanup(sock.stop)
+        self.assertIsNone(blocking.reactorThread())
+        self.assertIs(sock.reactor, reactor)
+        node = self.makeNode(known=KnownPeers(tofu=True))
+        got = []
+        sock.on_receive(lambda data, addr: got.append((data, addr)))
+        sock.add_peer(node.addr)
+        node.addPeer((LOCAL, sock.port))
+        yield waitUntil(lambda: isOpen(node, _Addressed((LOCAL, sock.port))), "the session")
+        node.send(b"to the socket")
+        sock.send_data("to the node")
+        yield waitUntil(lambda: got and messages(node), "a message each way")
+        self.assertEqual(got, [(b"to the socket", node.addr)])
+        self.assertEqual(messages(node), [b"to the node"])
+        self.assertTrue(sock.stop())
 
-        return task.deferLater(reactor, 0, attempt)
+    @defer.inlineCallbacks
+    def test_reactorRunningInAnotherThread(self):
+        """
+        With Twisted's reactor running in a thread of the program's (as
+        crochet does), a socket made in the main thread uses it, and
+        stopping the sockets leaves it running.
+        """
+        out, err, code = yield self.runScript(COEXIST)
+        self.assertEqual(code, 0, err)
+        result = json.loads(out)
+        self.assertEqual(result, {"got": ["over the program's reactor"], "same": True, "private": False,
+                                  "stopped": [True, True], "running": True})
+
+    @defer.inlineCallbacks
+    def test_seedAPI(self):
+        """
+        py-vault-udp's API where it fits: UDPSocketClass, the udp_recv_data
+        and udp_send_data signals (text in, text or bytes out), lifetime,
+        config as a dict, compression level, stop(timeout) that ends the
+        reactor thread, a socket made again after that, update_recv_port.
+        """
+        out, err, code = yield self.runScript(SEED_API)
+        self.assertEqual(code, 0, err)
+        result = json.loads(out)
+        self.assertEqual(result["signal"], [["hello", "b"], ["caf\u00e9 \udcff", "b"]])
+        self.assertEqual(result["bytes"], ["hello", "caf\\xc3\\xa9 \\xff"])
+        self.assertEqual(result["lifetime"], [120, 60])
+        self.assertEqual(result["idleTimeout"], 30)
+        self.assertEqual(result["compression"], True)
+        self.assertEqual(result["stopped"], [True, True])
+        self.assertEqual(result["threads_after_stop"], [])
+        self.assertTrue(result["again"], result)
+        self.assertEqual(result["moved"], ["from the new port", "b"])
 
     @defer.inlineCallbacks
     def test_callFromReceiveCallback(self):

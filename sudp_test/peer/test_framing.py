@@ -3,19 +3,16 @@
 Tests for L{sudp.peer.framing}.
 """
 
-import os
 
 import zstandard
 from hypothesis import given, settings, strategies as st
 from twisted.trial import unittest
 
 from sudp.errors import MalformedPacket, MessageTooLarge
-from sudp.peer import framing as framingModule
 from sudp.peer.framing import (
     COMPRESSED,
     Framing,
     HEADER_SIZE,
-    interfaceMTU,
     overhead,
     PADDED,
     PEER_VERSION,
@@ -54,35 +51,6 @@ class FramingTests(unittest.SynchronousTestCase):
         self.assertIn("pip install 'txsudp[peer]'", str(e))
         e = self.assertRaises(MalformedPacket, Framing(1400).decode, message)
         self.assertEqual(e.reason, "compression-unsupported")
-
-    def test_interfaceMTU(self):
-        """
-        interfaceMTU() is the smallest MTU of this host's interfaces but
-        loopback (unreadable and implausible values skipped), 1500 where
-        none can be read.
-        """
-        expected = []
-        for name in os.listdir("/sys/class/net") if os.path.isdir("/sys/class/net") else []:
-            try:
-                with open(f"/sys/class/net/{name}/mtu") as f:
-                    value = int(f.read())
-            except (OSError, ValueError):
-                continue
-            if name != "lo" and value >= 576:
-                expected.append(value)
-        self.assertEqual(interfaceMTU(), min(expected, default=1500))
-
-        base = os.path.abspath(self.mktemp())
-        for name, value in [("lo", "65536"), ("eth0", "9000"), ("wg0", "1420"), ("bad", "junk"), ("tiny", "68")]:
-            os.makedirs(os.path.join(base, name))
-            with open(os.path.join(base, name, "mtu"), "w") as f:
-                f.write(value + "\n")
-        pattern = os.path.join(base, "*", "mtu")
-        self.patch(framingModule.glob, "glob",
-                   lambda p, real=framingModule.glob.glob: real(pattern) if p == "/sys/class/net/*/mtu" else real(p))
-        self.assertEqual(interfaceMTU(), 1420)
-        self.patch(framingModule.glob, "glob", lambda p: [])
-        self.assertEqual(interfaceMTU(), 1500)
 
     def test_overheadAndSizes(self):
         """

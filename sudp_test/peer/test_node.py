@@ -13,13 +13,14 @@ from twisted.trial import unittest
 
 from sudp.errors import MessageTooLarge
 from sudp.keys import Identity
-from sudp.peer.framing import COMPRESSED, interfaceMTU, overhead, PADDED, PEER_VERSION
+from sudp.peer.framing import COMPRESSED, overhead, PADDED, PEER_VERSION
+from sudp.peer.netinfo import interfaceMTU
 from sudp.peer.knownpeers import formatAddress, KnownPeers, parseAddress, PeerKeyChanged
 from sudp.peer.node import PROTOCOL_VERSION
 from sudp.udp import packets as P
 from sudp.udp.config import Config
 
-from sudp_test.peer.helpers import LOCAL, PeerNet, isOpen, waitUntil
+from sudp_test.peer.helpers import LOCAL, PeerNet, isOpen, messages, waitUntil
 from sudp_test.waiting import sleep
 
 DATA_TYPES = (P.DATA, P.DATA | 1)
@@ -36,12 +37,6 @@ def seeded(text):
 
 def canonical(addr):
     return parseAddress(formatAddress(addr))
-
-def messages(node, sender=None):
-    """
-    @return: the messages C{node} delivered, in order (from C{sender} only).
-    """
-    return [data for data, addr in node.received if sender is None or addr == sender.addr]
 
 def datagramsFrom(node, sender, types=DATA_TYPES):
     """
@@ -237,6 +232,25 @@ class MeshTests(PeerNet, unittest.TestCase):
         b.send(b"b to a")
         yield waitUntil(lambda: messages(a) == [b"b to a"] and messages(b) == [b"a to b"], "one message each way")
         self.assertEqual(b.received[0][1][:2], a.addr)
+
+    @defer.inlineCallbacks
+    def test_largestMessageOverIPv6(self):
+        """
+        The landed node counted an IPv4 header whatever the family: its
+        largest message on ::1 made a 1,520-byte packet at an MTU of 1500.
+        On an IPv6 interface the 40-byte header is counted: the largest
+        message is 1,421 bytes and its datagram 1,452 (1,500 with IPv6 and
+        UDP); one byte more raises MessageTooLarge.
+        """
+        a, b = self.makeNode(local="::1", mtu=1500), self.makeNode(local="::1", mtu=1500)
+        yield self.link(a, b)
+        self.assertEqual(a.stats()["max_message"], 1500 - overhead(6))
+        self.assertEqual(a.stats()["max_message"], 1421)
+        self.assertRaises(MessageTooLarge, a.send, os.urandom(1422))
+        largest = os.urandom(1421)
+        a.send(largest)
+        yield waitUntil(lambda: messages(b) == [largest], "the largest message")
+        self.assertEqual([len(d) + 48 for d in datagramsFrom(b, a)], [1500])
 
 class TrustTests(PeerNet, unittest.TestCase):
     @defer.inlineCallbacks
