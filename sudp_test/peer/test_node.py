@@ -20,6 +20,7 @@ from sudp.peer.node import PROTOCOL_VERSION
 from sudp.udp import packets as P
 from sudp.udp.config import Config
 
+from sudp_test.natrelay import NATRelay
 from sudp_test.peer.helpers import LOCAL, PeerNet, isOpen, messages, waitUntil
 from sudp_test.waiting import sleep
 
@@ -251,6 +252,50 @@ class MeshTests(PeerNet, unittest.TestCase):
         a.send(largest)
         yield waitUntil(lambda: messages(b) == [largest], "the largest message")
         self.assertEqual([len(d) + 48 for d in datagramsFrom(b, a)], [1500])
+
+class RebindingTests(PeerNet, unittest.TestCase):
+    @defer.inlineCallbacks
+    def test_natRebindingMidStream(self):
+        """
+        B sits behind a NAT (an in-process relay) that rebinds in the middle
+        of a stream: the landed node looked peers up by the session's
+        current address, so after the rebinding every message from B was
+        dropped as no-peer. Now the session follows B once its new address
+        answered a path challenge, whichever node started the session kept,
+        and no message is lost: B speaks first from its new mapping (a NAT
+        makes one for an outgoing packet), then each side sends only after
+        the last message arrived.
+        """
+        a, b = self.makeNode(), self.makeNode()
+        relay = NATRelay(reactor, a.addr)
+        relay.listen()
+        self.addCleanup(relay.stop)
+        outside = relay.upstreamAddress  # B as A sees it
+        a.addPeer(outside, b.key)
+        b.addPeer(relay.address, a.key)
+        yield waitUntil(lambda: a.peers[outside].session is not None and b.peers[relay.address].session is not None,
+                        "the session through the NAT")
+        sent = {"a": [], "b": []}
+
+        def exchange(i):
+            b.send(b"b %d" % i, relay.address)
+            sent["a"].append(b"b %d" % i)
+            yield waitUntil(lambda: messages(a) == sent["a"], f"b's message {i}")
+            a.send(b"a %d" % i, outside)
+            sent["b"].append(b"a %d" % i)
+            yield waitUntil(lambda: messages(b) == sent["b"], f"a's message {i}")
+
+        for i in range(10):
+            yield from exchange(i)
+        yield relay.rebind()
+        for i in range(10, 20):
+            yield from exchange(i)
+        described = a.stats()["peers"][formatAddress(outside)]
+        self.assertEqual(described["address"], formatAddress(relay.upstreamAddress))
+        self.assertEqual(described["received"], 20)
+        self.assertEqual(a.stats()["drops"].get("no-peer", 0), 0)
+        self.assertEqual(a.getPeers(), [outside])
+
 
 class TrustTests(PeerNet, unittest.TestCase):
     @defer.inlineCallbacks
