@@ -453,7 +453,7 @@ class Junk:
             data += bytes([count]) + rng.randbytes(count)
         elif variant == 3:  # shorter than its count says
             count = rng.randint(2, P.MAX_OFFERED_SUITES)
-            data = self._initBytes(int(now) - 2, rng.randbytes(16), suites=SUITES * count)[:-rng.randint(1, count - 1)]
+            data = self._initBytes(int(now) - 2, rng.randbytes(16), suites=SUITES[:1] * count)[:-rng.randint(1, count - 1)]
         elif variant == 4:  # longer than its count says
             data = self._initBytes(int(now) - 2, rng.randbytes(16)) + rng.randbytes(rng.randint(1, 300))
         elif variant == 5:  # sender index 0

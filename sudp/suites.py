@@ -10,7 +10,8 @@ Cipher suites: L{ICipherSuite} implementations and the registry by name. ::
 
 The data path uses C{cryptography}'s AEAD objects, created once per key and
 reused for every packet (about 1 microsecond a packet, against 6-11 for
-PyNaCl's bindings), so C{chacha20-poly1305} is the default. XSalsa20-Poly1305
+PyNaCl's bindings), so the default suites are those two, ordered by the
+hardware (L{defaultSuites}). XSalsa20-Poly1305
 is NaCl's C{crypto_secretbox}, the construction the UDP whitepaper names; it has no
 associated data, so its nonce is the packet header itself: any change to
 the header changes the nonce and the tag fails.
@@ -287,7 +288,23 @@ parseSuiteList = registry.parseList
 loadPluginSuites = registry.loadPlugins
 
 
-DEFAULT_SUITE = registerSuite(ChaCha20Poly1305Suite())
+DEFAULT_SUITE = CHACHA20POLY1305 = registerSuite(ChaCha20Poly1305Suite())
 AES256GCM = registerSuite(AES256GCMSuite())
 XCHACHA20POLY1305 = registerSuite(XChaCha20Poly1305Suite())
 XSALSA20POLY1305 = registerSuite(XSalsa20Poly1305Suite())
+
+
+def defaultSuites(hasAES=None):
+    """
+    The suites offered and accepted when none are configured, in order of
+    preference, as TLS stacks order theirs: AES-256-GCM first where the CPU
+    has AES instructions (L{sudp.cpufeatures.hasAESInstructions}), else
+    ChaCha20-Poly1305 first; both in either case.
+
+    @param hasAES: True or False to decide for another CPU; None: this one.
+    """
+    if hasAES is None:
+        from sudp.cpufeatures import hasAESInstructions
+
+        hasAES = hasAESInstructions()
+    return (AES256GCM, CHACHA20POLY1305) if hasAES else (CHACHA20POLY1305, AES256GCM)

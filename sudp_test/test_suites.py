@@ -270,7 +270,7 @@ class InterfaceTests(unittest.TestCase):
         link, server, client = connectLink(self, Config(suites=parseSuiteList("aes-256-gcm")))
         self.assertEqual(client.session.rekeyAfterMessages, 2**22)
         self.assertEqual(client.session.rejectAfterMessages, 2**23)
-        link, server, client = connectLink(self)
+        link, server, client = connectLink(self, Config(suites=parseSuiteList("chacha20-poly1305")))
         self.assertEqual(client.session.rekeyAfterMessages, 2**32)
 
 class _LowIntegrityLimit(type(getSuite("chacha20-poly1305"))):
@@ -520,3 +520,40 @@ class SuiteListTests(unittest.TestCase):
         self.assertLessEqual(set(SPEC_SUITES), set(SUITE_NAMES))
         for name, suiteId in SPEC_SUITES.items():
             self.assertEqual(getSuite(name).suiteId, suiteId)
+
+
+class DefaultOrderTests(unittest.TestCase):
+    """
+    The default offer puts AES-256-GCM first on a CPU with AES instructions
+    and ChaCha20-Poly1305 first on one without, as TLS stacks do; a server
+    honours a client that puts ChaCha20-Poly1305 first.
+    """
+
+    def test_bothBranches(self):
+        from sudp.suites import defaultSuites
+
+        aes, chacha = getSuite("aes-256-gcm"), getSuite("chacha20-poly1305")
+        self.assertEqual(defaultSuites(hasAES=True), (aes, chacha))
+        self.assertEqual(defaultSuites(hasAES=False), (chacha, aes))
+        from sudp.cpufeatures import hasAESInstructions
+
+        self.assertEqual(Config().suites, defaultSuites(hasAESInstructions()))
+
+    def test_negotiated(self):
+        """
+        A server on an AES machine and a client on one without agree on
+        ChaCha20-Poly1305; two AES machines on AES-256-GCM; a server
+        without AES instructions keeps ChaCha20-Poly1305 (its own first);
+        an explicit list still decides.
+        """
+        from sudp.suites import defaultSuites
+
+        cases = [(True, False, "chacha20-poly1305"), (True, True, "aes-256-gcm"), (False, False, "chacha20-poly1305"),
+                 (False, True, "chacha20-poly1305")]
+        for serverAES, clientAES, expected in cases:
+            link, server, client = connectLink(self, Config(suites=defaultSuites(clientAES)),
+                                               serverConfig=Config(suites=defaultSuites(serverAES)))
+            self.assertEqual(client.session.suite.name, expected, (serverAES, clientAES))
+        link, server, client = connectLink(self, Config(suites=defaultSuites(False)),
+                                           serverConfig=Config(suites=parseSuiteList("aes-256-gcm")))
+        self.assertEqual(client.session.suite.name, "aes-256-gcm")

@@ -6,7 +6,7 @@ Every limit and timer of sudp/1, in one validated object.
 from dataclasses import dataclass, fields, replace
 
 from sudp.errors import ConfigurationError
-from sudp.suites import DEFAULT_SUITE
+from sudp.suites import defaultSuites
 
 # 1500-byte MTU less a 40-byte IPv6 header and an 8-byte UDP header.
 DEFAULT_MAX_DATAGRAM = 1452
@@ -19,7 +19,11 @@ class Config:
     Options of a sudp/1 client or server. Times are seconds.
 
     @ivar suites: the cipher suites in preference order (a client offers them
-        in this order; a server picks its most preferred one the client offers).
+        in this order; a server picks its most preferred one the client
+        offers, or ChaCha20-Poly1305 when the client offers it first). By
+        default both built-in AEADs, AES-256-GCM first on a CPU with AES
+        instructions and ChaCha20-Poly1305 first on one without
+        (L{sudp.suites.defaultSuites}).
     @ivar maxDatagramSize: the largest datagram sent or accepted; the largest
         application message is this less the 29 bytes of overhead.
     @ivar replayWindow: packets remembered below the highest sequence number.
@@ -81,7 +85,7 @@ class Config:
         the smaller of this and its suite's confidentiality limit.
     """
 
-    suites: tuple = (DEFAULT_SUITE,)
+    suites: tuple = defaultSuites()
     maxDatagramSize: int = DEFAULT_MAX_DATAGRAM
     replayWindow: int = 2048
     ordering: str = "window"

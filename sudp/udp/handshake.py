@@ -33,12 +33,22 @@ def randomIndex(random):
     return index
 
 
+PRIORITIZED = "chacha20-poly1305"
+
+
 def chooseSuite(policy, offered):
     """
     @param policy: the server's suites in preference order.
-    @param offered: the suite ids the client offered.
-    @return: the server's most preferred suite the client offered, or None.
+    @param offered: the suite ids the client offered, in its order.
+    @return: the server's most preferred suite the client offered, or None;
+        but ChaCha20-Poly1305 if the client offered it first and the server
+        accepts it: a client puts it first when its CPU has no AES
+        instructions (L{sudp.suites.defaultSuites}), where AES-GCM would be
+        slow (OpenSSL's C{SSL_OP_PRIORITIZE_CHACHA} does the same).
     """
+    for suite in policy:
+        if suite.name == PRIORITIZED and offered and offered[0] == suite.suiteId:
+            return suite
     for suite in policy:
         if suite.suiteId in offered:
             return suite

@@ -106,7 +106,9 @@ class RefusedSuitesTests(unittest.SynchronousTestCase):
         from sudp_test.enginehelpers import connect
 
         net, server = self.pair()
-        client = connect(net)  # offers chacha20-poly1305 only
+        from sudp.suites import CHACHA20POLY1305
+
+        client = connect(net, config=Config(suites=(CHACHA20POLY1305,)))  # offers chacha20-poly1305 only
         [error] = [e.error for w, e in net.events if isinstance(e, HandshakeFailure)]
         self.assertIsInstance(error, NoCommonSuite)
         self.assertIn("chacha20-poly1305", str(error))

@@ -189,11 +189,11 @@ class ServerMalformedTests(EngineTestCase):
         """
         ts, cookie = getCookie(self.server, OTHER_ADDR, START)
         self.assertServerDrops(
-            self.server, makeInit(ts, cookie, suites=(0, 2, 200)), OTHER_ADDR, "no-common-suite"
+            self.server, makeInit(ts, cookie, suites=(0, 99, 200)), OTHER_ADDR, "no-common-suite"
         )
         # padded as a UDP client pads it: also answered with a signed refusal, no longer than the INIT
         ts, cookie = getCookie(self.server, ("192.0.2.77", 5), START)
-        padded = makeInit(ts, cookie, suites=(0, 2, 200))
+        padded = makeInit(ts, cookie, suites=(0, 99, 200))
         padded += bytes(P.HANDSHAKE_RESP_SIZE - len(padded))
         self.server.receiveDatagram(padded, ("192.0.2.77", 5), START)
         [(refusal, dst)] = takeOutbox(self.server)

@@ -114,8 +114,11 @@ class Scenario:
         v, p = self.v, self.p
         self.serverAddr = (p["server_address"], int(p["server_port"]))
         self.clientAddr = (p["client_address"], int(p["client_port"]))
-        config = Config(rekeyAfterTime=float(p["rekey_after_time"]))
-        test.assertEqual([s.suiteId for s in config.suites], [int(n) for n in p["suites"].split()])
+        byId = {s.suiteId: s for s in (suites.DEFAULT_SUITE, suites.AES256GCM, suites.XCHACHA20POLY1305,
+                                        suites.XSALSA20POLY1305)}
+        config = Config(rekeyAfterTime=float(p["rekey_after_time"]),
+                        suites=tuple(byId[int(n)] for n in p["suites"].split()))
+        self.config = config
         self.serverRandom = ScriptedRandom(test, [b for n, b in v.items() if n.startswith("server_random_")])
         self.clientRandom = ScriptedRandom(test, [b for n, b in v.items() if n.startswith("client_random_")])
         self.serverIdentity = Identity(v["server_identity_seed"])
@@ -584,7 +587,7 @@ class ResetAndRefusalEngineTests(unittest.TestCase):
         s.firstMessages()
         v = s.v
         self.assertEqual(s.client.session.resetToken, v["reset_token"])
-        restarted = ServerEngine(s.serverIdentity, Config(), cookieSecret=v["cookie_master"])
+        restarted = ServerEngine(s.serverIdentity, s.config, cookieSecret=v["cookie_master"])
         now = s.t("t_server_pong")
         restarted.receiveDatagram(v["client_data_packet"], s.clientAddr, now)
         self.assertEqual(restarted.outbox, [(v["stateless_reset_packet"], s.clientAddr)])
