@@ -14,12 +14,16 @@ MTU 1500. Nothing here raises for a file it cannot read or an ioctl that
 fails: that piece is skipped.
 """
 
-import fcntl
 import ipaddress
 import os
 import socket
 import struct
 from dataclasses import dataclass, field
+
+try:
+    import fcntl
+except ImportError:  # not a POSIX system: no ioctl, and no /sys/class/net either
+    fcntl = None
 
 SYS_NET = "/sys/class/net"
 PROC_INET6 = "/proc/net/if_inet6"
@@ -87,8 +91,12 @@ def _ipv6ByName(procInet6):
 
 def _ipv4Of(name):
     """
-    @return: the primary IPv4 address of interface C{name}, or None.
+    @return: the primary IPv4 address of interface C{name} (the
+        C{SIOCGIFADDR} ioctl reports one address per interface), or None
+        where the ioctl is missing or fails.
     """
+    if fcntl is None:
+        return None
     try:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             packed = fcntl.ioctl(s.fileno(), SIOCGIFADDR, struct.pack("256s", name.encode()[:15]))
@@ -104,7 +112,10 @@ def _fallback():
     ipv4, ipv6 = set(), set()
     try:
         for family, _, _, _, sockaddr in socket.getaddrinfo(socket.gethostname(), None):
-            (ipv4 if family == socket.AF_INET else ipv6).add(sockaddr[0])
+            if family == socket.AF_INET:
+                ipv4.add(sockaddr[0])
+            elif family == socket.AF_INET6:
+                ipv6.add(sockaddr[0])
     except (OSError, UnicodeError):
         pass
     for family, target, found in ((socket.AF_INET, "192.0.2.1", ipv4), (socket.AF_INET6, "2001:db8::1", ipv6)):

@@ -86,6 +86,31 @@ class InterfacesTests(unittest.SynchronousTestCase):
         self.assertEqual((found["eth0"].up, found["ifb0"].up), (True, False))
         self.assertEqual(found["ifb0"].ipv6, [])
 
+    def test_ipv4ByIoctl(self):
+        """
+        Each interface's IPv4 address comes from the ioctl on the real
+        interface of that name: 127.0.0.1 for lo; none, and no error, for
+        an interface the kernel does not have. An unreadable if_inet6
+        leaves every IPv6 list empty.
+        """
+        if not os.path.isdir(netinfo.SYS_NET):
+            raise unittest.SkipTest("no /sys/class/net")
+        tree = FakeTree(self, {"lo": ("65536", "0x9"), "nosuch0": ("1500", "0x1003")})
+        found = {i.name: i for i in netinfo.interfaces(tree.path, os.path.abspath(self.mktemp()))}
+        self.assertEqual(found["lo"].ipv4, ["127.0.0.1"])
+        self.assertEqual(found["nosuch0"].ipv4, [])
+        self.assertEqual((found["lo"].ipv6, found["nosuch0"].ipv6), ([], []))
+
+    def test_noIoctl(self):
+        """
+        Where C{fcntl} cannot be imported (not POSIX) interfaces have no
+        IPv4 address, and nothing raises.
+        """
+        self.patch(netinfo, "fcntl", None)
+        tree = FakeTree(self, {"lo": ("65536", "0x9")})
+        [lo] = netinfo.interfaces(tree.path, os.path.abspath(self.mktemp()))
+        self.assertEqual((lo.name, lo.ipv4, lo.loopback), ("lo", [], True))
+
     def test_thisHostsLoopback(self):
         """
         This Linux host's loopback has 127.0.0.1 and ::1: listed with
