@@ -67,6 +67,20 @@ def _flags(name, sysNet):
         return 0
 
 
+def _state(name, sysNet):
+    """
+    @return: (up, loopback) for interface C{name}: from its C{flags}
+        (C{IFF_UP}, C{IFF_LOOPBACK}); where they cannot be read, up unless
+        its C{operstate} says down, and loopback if it is named C{"lo"}.
+    """
+    flags = _flags(name, sysNet)
+    loopback = bool(flags & IFF_LOOPBACK) or name == "lo"
+    if flags:
+        return bool(flags & IFF_UP), loopback
+    operstate = _read(os.path.join(sysNet, name, "operstate"))
+    return operstate not in ("down", "lowerlayerdown", "notpresent"), loopback
+
+
 def _ipv6ByName(procInet6):
     """
     @return: IPv6 addresses by interface name, from C{/proc/net/if_inet6}
@@ -142,16 +156,13 @@ def interfaces(sysNet=None, procInet6=None):
     ipv6 = _ipv6ByName(procInet6)
     found = []
     for name in names:
-        flags = _flags(name, sysNet)
+        up, loopback = _state(name, sysNet)
         try:
             mtu = int(_read(os.path.join(sysNet, name, "mtu")))
         except (TypeError, ValueError):
             mtu = DEFAULT_MTU
-        operstate = _read(os.path.join(sysNet, name, "operstate"))
-        up = bool(flags & IFF_UP) if flags else operstate not in ("down", "lowerlayerdown", "notpresent")
         ipv4 = _ipv4Of(name)
-        found.append(Interface(name, mtu, up, bool(flags & IFF_LOOPBACK) or name == "lo",
-                               [ipv4] if ipv4 else [], ipv6.get(name, [])))
+        found.append(Interface(name, mtu, up, loopback, [ipv4] if ipv4 else [], ipv6.get(name, [])))
     return found
 
 
@@ -169,8 +180,8 @@ def interfaceMTU(sysNet=None):
         return DEFAULT_MTU
     mtus = []
     for name in names:
-        flags = _flags(name, sysNet)
-        if name == "lo" or flags & IFF_LOOPBACK or (flags and not flags & IFF_UP):
+        up, loopback = _state(name, sysNet)
+        if loopback or not up:
             continue
         try:
             mtus.append(int(_read(os.path.join(sysNet, name, "mtu"))))

@@ -21,10 +21,11 @@ not a line
 
 class FakeTree:
     """
-    A made-up /sys/class/net: name -> (mtu text, flags text or None).
+    A made-up /sys/class/net: name -> (mtu text, flags text or None), and
+    operstate texts by name.
     """
 
-    def __init__(self, case, interfaces):
+    def __init__(self, case, interfaces, operstates=None):
         self.path = os.path.abspath(case.mktemp())
         os.makedirs(self.path)
         for name, (mtu, flags) in interfaces.items():
@@ -34,6 +35,9 @@ class FakeTree:
             if flags is not None:
                 with open(os.path.join(self.path, name, "flags"), "w") as f:
                     f.write(flags + "\n")
+        for name, operstate in (operstates or {}).items():
+            with open(os.path.join(self.path, name, "operstate"), "w") as f:
+                f.write(operstate + "\n")
 
 
 class InterfaceMTUTests(unittest.SynchronousTestCase):
@@ -45,6 +49,19 @@ class InterfaceMTUTests(unittest.SynchronousTestCase):
         tree = FakeTree(self, {"lo": ("65536", "0x9"), "eth0": ("9000", "0x1003"), "wg0": ("1420", "0x1091"),
                                "down0": ("1280", "0x1002"), "bad": ("junk", "0x1003"), "tiny": ("68", "0x1003")})
         self.assertEqual(netinfo.interfaceMTU(tree.path), 1420)
+
+    def test_operstateWithoutFlags(self):
+        """
+        Where an interface has no flags file its operstate decides: a down
+        one is skipped, one up or unknown counts; lo stays loopback.
+        """
+        tree = FakeTree(self, {"lo": ("65536", None), "eth0": ("1500", None), "wg0": ("1420", None),
+                               "eth1": ("1280", None)},
+                        {"lo": "unknown", "eth0": "up", "wg0": "unknown", "eth1": "down"})
+        self.assertEqual(netinfo.interfaceMTU(tree.path), 1420)
+        found = {i.name: (i.up, i.loopback) for i in netinfo.interfaces(tree.path, os.path.abspath(self.mktemp()))}
+        self.assertEqual(found, {"lo": (True, True), "eth0": (True, False), "wg0": (True, False),
+                                 "eth1": (False, False)})
 
     def test_nothingReadable(self):
         self.assertEqual(netinfo.interfaceMTU(FakeTree(self, {}).path), 1500)
