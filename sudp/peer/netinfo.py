@@ -12,6 +12,18 @@ the host: its addresses are the host name's and the source addresses the
 system would pick toward documentation addresses (no packet is sent), its
 MTU 1500. Nothing here raises for a file it cannot read or an ioctl that
 fails: that piece is skipped.
+
+C{get_min_mtu}, C{get_ipv4_addresses}, C{get_ipv6_addresses} and
+C{get_network_info} are aliases of L{getMinMTU}, L{getIPv4Addresses},
+L{getIPv6Addresses} and L{getNetworkInfo}, under py-vault-udp's names.
+
+@var SYS_NET: the directory of interfaces read on Linux; where it cannot
+    be listed, the fallback is used.
+@var PROC_INET6: the file of IPv6 addresses read on Linux.
+@var DEFAULT_MTU: the MTU assumed where none can be read.
+@var SIOCGIFADDR: the Linux ioctl that reads an interface's IPv4 address.
+@var IFF_UP: the flag of an interface that is up.
+@var IFF_LOOPBACK: the flag of a loopback interface.
 """
 
 import ipaddress
@@ -38,17 +50,23 @@ class Interface:
     """
     One network interface.
 
-    @ivar ipv4: its primary IPv4 address (Linux), or the host's.
+    @ivar name: its name (C{"eth0"}), or C{"default"} for the fallback's
+        pseudo-interface.
+    @ivar mtu: its MTU (L{DEFAULT_MTU} where it cannot be read).
+    @ivar up: whether it is up.
+    @ivar ipv4: its primary IPv4 address (Linux: one at most), or the
+        host's.
     @ivar ipv6: its IPv6 addresses; a link-local one carries its scope
         (C{"fe80::1%eth0"}).
+    @ivar loopback: whether it is a loopback interface.
     """
 
     name: str
     mtu: int = DEFAULT_MTU
     up: bool = True
+    ipv4: list[str] = field(default_factory=list)
+    ipv6: list[str] = field(default_factory=list)
     loopback: bool = False
-    ipv4: list = field(default_factory=list)
-    ipv6: list = field(default_factory=list)
 
 
 def _read(path):
@@ -98,8 +116,7 @@ def _ipv6ByName(procInet6):
         except ValueError:
             continue
         name = fields[5]
-        text = str(address) + (f"%{name}" if address.is_link_local else "")
-        found.setdefault(name, []).append(text)
+        found.setdefault(name, []).append(str(address) + (f"%{name}" if address.is_link_local else ""))
     return found
 
 
@@ -162,7 +179,7 @@ def interfaces(sysNet=None, procInet6=None):
         except (TypeError, ValueError):
             mtu = DEFAULT_MTU
         ipv4 = _ipv4Of(name)
-        found.append(Interface(name, mtu, up, loopback, [ipv4] if ipv4 else [], ipv6.get(name, [])))
+        found.append(Interface(name, mtu, up, [ipv4] if ipv4 else [], ipv6.get(name, []), loopback))
     return found
 
 
@@ -199,16 +216,18 @@ def getMinMTU():
 
 def getIPv4Addresses(includeLoopback=False):
     """
-    @return: this host's IPv4 addresses (without 127.0.0.0/8 unless
-        C{includeLoopback}).
+    @param includeLoopback: whether to list loopback addresses too.
+    @return: this host's IPv4 addresses, each once (without 127.0.0.0/8
+        unless C{includeLoopback}).
     """
     return _addresses("ipv4", includeLoopback)
 
 
 def getIPv6Addresses(includeLoopback=False):
     """
-    @return: this host's IPv6 addresses (without ::1 unless
-        C{includeLoopback}).
+    @param includeLoopback: whether to list loopback addresses too.
+    @return: this host's IPv6 addresses, each once, a link-local one with
+        its scope (without ::1 unless C{includeLoopback}).
     """
     return _addresses("ipv6", includeLoopback)
 
@@ -236,6 +255,7 @@ def getNetworkInfo():
             "hostname": socket.gethostname()}
 
 
+# py-vault-udp's names (its vault_ip module), the same functions.
 get_min_mtu = getMinMTU
 get_ipv4_addresses = getIPv4Addresses
 get_ipv6_addresses = getIPv6Addresses

@@ -4,6 +4,7 @@ Tests for L{sudp.peer.netinfo}: against this Linux host, and against
 made-up C{/sys/class/net} trees and C{/proc/net/if_inet6} files.
 """
 
+import dataclasses
 import os
 
 from twisted.trial import unittest
@@ -40,7 +41,7 @@ class FakeTree:
                 f.write(operstate + "\n")
 
 
-class InterfaceMTUTests(unittest.SynchronousTestCase):
+class InterfaceMTUTests(unittest.TestCase):
     def test_smallestUpNonLoopback(self):
         """
         The smallest MTU of the interfaces that are up, loopback and
@@ -85,7 +86,7 @@ class InterfaceMTUTests(unittest.SynchronousTestCase):
         self.assertEqual(netinfo.getMinMTU(), netinfo.interfaceMTU())
 
 
-class InterfacesTests(unittest.SynchronousTestCase):
+class InterfacesTests(unittest.TestCase):
     def test_parsesIfInet6(self):
         """
         /proc/net/if_inet6: addresses by interface, a link-local one with
@@ -151,6 +152,15 @@ class InterfacesTests(unittest.SynchronousTestCase):
         self.patch(netinfo, "SYS_NET", os.path.abspath(self.mktemp()))
         for address in netinfo.getIPv4Addresses() + netinfo.getIPv6Addresses():
             self.assertFalse(address.startswith("127.") or address == "::1", address)
+
+    def test_interfaceRecord(self):
+        """
+        Interface(name, mtu, up, ipv4, ipv6, loopback), in that order.
+        """
+        self.assertEqual([f.name for f in dataclasses.fields(netinfo.Interface)],
+                         ["name", "mtu", "up", "ipv4", "ipv6", "loopback"])
+        interface = netinfo.Interface("eth0", 1400, False, ["192.0.2.7"], ["2001:db8::7"], True)
+        self.assertEqual((interface.ipv4, interface.ipv6, interface.loopback), (["192.0.2.7"], ["2001:db8::7"], True))
 
     def test_networkInfo(self):
         info = netinfo.getNetworkInfo()
