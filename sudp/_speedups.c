@@ -23,6 +23,15 @@
  *              cut at its segment size (Linux).
  *   sendBatch  sendmmsg(2): datagrams to many addresses in one system
  *              call, runs to one address as GSO segmented sends (Linux).
+ *   Cipher     (built with OpenSSL's headers: SUDP_EVP) the packet cipher
+ *              of the two built-in AEAD suites, chacha20-poly1305 and
+ *              aes-256-gcm, on OpenSSL's EVP interface as aioquic's
+ *              _crypto.c calls it: a context per direction keyed once,
+ *              re-armed with each packet's nonce (4 zero bytes | seq64) and
+ *              the header as associated data. The same object serves the
+ *              Python code (seal, open) and DataPath, which opens with it
+ *              in C with no Python call per packet. The cryptography is
+ *              OpenSSL's; this only calls it.
  */
 
 #define PY_SSIZE_T_CLEAN
@@ -46,7 +55,13 @@
 #endif
 #endif
 
+#ifdef SUDP_EVP
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#endif
+
 #define DATA_HEADER_SIZE 13
+#define TAG_SIZE 16
 
 static PyObject *one; /* the int 1 */
 
@@ -292,6 +307,286 @@ static PyTypeObject WindowType = {
 /* ------------------------------------------------------------------------ */
 /* DataPath                                                                  */
 /* ------------------------------------------------------------------------ */
+
+/* ------------------------------------------------------------------------ */
+/* Cipher (OpenSSL EVP)                                                      */
+/* ------------------------------------------------------------------------ */
+
+#ifdef SUDP_EVP
+
+typedef struct {
+    PyObject_HEAD
+    EVP_CIPHER_CTX *sealer, *opener;
+    const char *algorithm; /* a static string: "chacha20-poly1305" or "aes-256-gcm" */
+} CipherObject;
+
+static PyTypeObject CipherType;
+static PyObject *malformedPacket; /* sudp.errors.MalformedPacket, set by setMalformedPacket */
+
+static void
+Cipher_free(CipherObject *self)
+{
+    EVP_CIPHER_CTX_free(self->sealer); /* frees and wipes the key schedule */
+    EVP_CIPHER_CTX_free(self->opener);
+    self->sealer = self->opener = NULL;
+}
+
+static int
+sslError(const char *what)
+{
+    PyErr_Format(PyExc_RuntimeError, "OpenSSL: %s failed", what);
+    return -1;
+}
+
+static int
+Cipher_init(CipherObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"algorithm", "key", NULL};
+    const char *algorithm;
+    Py_buffer key;
+    const EVP_CIPHER *cipher;
+    int ok;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "sy*", kwlist, &algorithm, &key))
+        return -1;
+    if (strcmp(algorithm, "chacha20-poly1305") == 0) {
+        cipher = EVP_chacha20_poly1305();
+        algorithm = "chacha20-poly1305";
+    } else if (strcmp(algorithm, "aes-256-gcm") == 0) {
+        cipher = EVP_aes_256_gcm();
+        algorithm = "aes-256-gcm";
+    } else {
+        PyBuffer_Release(&key);
+        PyErr_Format(PyExc_ValueError, "no native cipher for %s (chacha20-poly1305 or aes-256-gcm)", algorithm);
+        return -1;
+    }
+    if (key.len != 32) {
+        PyBuffer_Release(&key);
+        PyErr_SetString(PyExc_ValueError, "the key is 32 bytes");
+        return -1;
+    }
+    Cipher_free(self);
+    self->algorithm = algorithm;
+    self->sealer = EVP_CIPHER_CTX_new();
+    self->opener = EVP_CIPHER_CTX_new();
+    ok = self->sealer != NULL && self->opener != NULL
+         && EVP_EncryptInit_ex(self->sealer, cipher, NULL, NULL, NULL)
+         && EVP_CIPHER_CTX_ctrl(self->sealer, EVP_CTRL_AEAD_SET_IVLEN, 12, NULL)
+         && EVP_EncryptInit_ex(self->sealer, NULL, NULL, key.buf, NULL)
+         && EVP_DecryptInit_ex(self->opener, cipher, NULL, NULL, NULL)
+         && EVP_CIPHER_CTX_ctrl(self->opener, EVP_CTRL_AEAD_SET_IVLEN, 12, NULL)
+         && EVP_DecryptInit_ex(self->opener, NULL, NULL, key.buf, NULL);
+    PyBuffer_Release(&key);
+    if (!ok) {
+        Cipher_free(self);
+        return sslError("keying the cipher");
+    }
+    return 0;
+}
+
+static void
+Cipher_dealloc(CipherObject *self)
+{
+    Cipher_free(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static inline void
+packetNonce(unsigned char nonce[12], uint64_t seq)
+{
+    int k;
+    memset(nonce, 0, 4);
+    for (k = 0; k < 8; k++)
+        nonce[4 + k] = (unsigned char)(seq >> (56 - 8 * k));
+}
+
+/*
+ * Open ct (ctlen bytes: ciphertext || tag) into out (ctlen - 16 bytes).
+ * Returns 1 if it authenticates, 0 if not (out is then garbage), -1 on an
+ * OpenSSL failure (a Python exception is set).
+ */
+static int
+cipher_open(CipherObject *c, uint64_t seq, const unsigned char *aad, size_t aadlen, const unsigned char *ct,
+            size_t ctlen, unsigned char *out)
+{
+    unsigned char nonce[12];
+    int len = 0, fin = 0;
+    size_t ptlen;
+    if (ctlen < TAG_SIZE)
+        return 0;
+    ptlen = ctlen - TAG_SIZE;
+    if (ptlen > INT_MAX || aadlen > INT_MAX)
+        return 0;
+    packetNonce(nonce, seq);
+    if (!EVP_DecryptInit_ex(c->opener, NULL, NULL, NULL, nonce)
+        || !EVP_DecryptUpdate(c->opener, NULL, &len, aad, (int)aadlen)
+        || !EVP_DecryptUpdate(c->opener, out, &len, ct, (int)ptlen)
+        || !EVP_CIPHER_CTX_ctrl(c->opener, EVP_CTRL_AEAD_SET_TAG, TAG_SIZE, (void *)(ct + ptlen)))
+        return sslError("opening");
+    return EVP_DecryptFinal_ex(c->opener, out + len, &fin) > 0 ? 1 : 0;
+}
+
+static int
+cipher_seal(CipherObject *c, uint64_t seq, const unsigned char *aad, size_t aadlen, const unsigned char *pt,
+            size_t ptlen, unsigned char *out)
+{
+    unsigned char nonce[12];
+    int len = 0, fin = 0;
+    if (ptlen > INT_MAX - TAG_SIZE || aadlen > INT_MAX) {
+        PyErr_SetString(PyExc_OverflowError, "too long to seal");
+        return -1;
+    }
+    packetNonce(nonce, seq);
+    if (!EVP_EncryptInit_ex(c->sealer, NULL, NULL, NULL, nonce)
+        || !EVP_EncryptUpdate(c->sealer, NULL, &len, aad, (int)aadlen)
+        || !EVP_EncryptUpdate(c->sealer, out, &len, pt, (int)ptlen)
+        || !EVP_EncryptFinal_ex(c->sealer, out + len, &fin)
+        || !EVP_CIPHER_CTX_ctrl(c->sealer, EVP_CTRL_AEAD_GET_TAG, TAG_SIZE, out + ptlen))
+        return sslError("sealing");
+    return 0;
+}
+
+static int
+parseSequence(PyObject *v, uint64_t *seq)
+{
+    unsigned long long x = PyLong_AsUnsignedLongLong(v);
+    if (x == (unsigned long long)-1 && PyErr_Occurred())
+        return -1;
+    *seq = (uint64_t)x;
+    return 0;
+}
+
+static int
+ready(CipherObject *self)
+{
+    if (self->sealer == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "this Cipher is not keyed (call Cipher(algorithm, key))");
+        return 0;
+    }
+    return 1;
+}
+
+static PyObject *
+Cipher_seal(CipherObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    uint64_t seq;
+    Py_buffer aad, pt;
+    PyObject *out;
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "seal(sequence, header, plaintext)");
+        return NULL;
+    }
+    if (!ready(self) || parseSequence(args[0], &seq) < 0)
+        return NULL;
+    if (PyObject_GetBuffer(args[1], &aad, PyBUF_SIMPLE) < 0)
+        return NULL;
+    if (PyObject_GetBuffer(args[2], &pt, PyBUF_SIMPLE) < 0) {
+        PyBuffer_Release(&aad);
+        return NULL;
+    }
+    out = PyBytes_FromStringAndSize(NULL, pt.len + TAG_SIZE);
+    if (out != NULL && cipher_seal(self, seq, aad.buf, (size_t)aad.len, pt.buf, (size_t)pt.len,
+                                   (unsigned char *)PyBytes_AS_STRING(out)) < 0)
+        Py_CLEAR(out);
+    PyBuffer_Release(&aad);
+    PyBuffer_Release(&pt);
+    return out;
+}
+
+static PyObject *
+badTag(void)
+{
+    if (malformedPacket == NULL)
+        PyErr_SetString(PyExc_ValueError, "bad-tag");
+    else {
+        PyObject *e = PyObject_CallFunction(malformedPacket, "s", "bad-tag");
+        if (e != NULL) {
+            PyErr_SetObject(malformedPacket, e);
+            Py_DECREF(e);
+        }
+    }
+    return NULL;
+}
+
+static PyObject *
+Cipher_open(CipherObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    uint64_t seq;
+    Py_buffer aad, ct;
+    PyObject *out = NULL;
+    int r;
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "open(sequence, header, ciphertext)");
+        return NULL;
+    }
+    if (!ready(self) || parseSequence(args[0], &seq) < 0)
+        return NULL;
+    if (PyObject_GetBuffer(args[1], &aad, PyBUF_SIMPLE) < 0)
+        return NULL;
+    if (PyObject_GetBuffer(args[2], &ct, PyBUF_SIMPLE) < 0) {
+        PyBuffer_Release(&aad);
+        return NULL;
+    }
+    if (ct.len < TAG_SIZE)
+        r = 0;
+    else {
+        out = PyBytes_FromStringAndSize(NULL, ct.len - TAG_SIZE);
+        r = out == NULL ? -1
+                        : cipher_open(self, seq, aad.buf, (size_t)aad.len, ct.buf, (size_t)ct.len,
+                                      (unsigned char *)PyBytes_AS_STRING(out));
+    }
+    PyBuffer_Release(&aad);
+    PyBuffer_Release(&ct);
+    if (r == 1)
+        return out;
+    Py_XDECREF(out);
+    return r == 0 ? badTag() : NULL;
+}
+
+static PyObject *
+Cipher_getAlgorithm(CipherObject *self, void *closure)
+{
+    if (self->algorithm == NULL)
+        Py_RETURN_NONE;
+    return PyUnicode_FromString(self->algorithm);
+}
+
+static PyMethodDef Cipher_methods[] = {
+    {"seal", (PyCFunction)(void (*)(void))Cipher_seal, METH_FASTCALL,
+     "seal(sequence, header, plaintext) -> ciphertext || tag: nonce 4 zero bytes | sequence (u64), "
+     "the header as associated data."},
+    {"open", (PyCFunction)(void (*)(void))Cipher_open, METH_FASTCALL,
+     "open(sequence, header, ciphertext) -> plaintext; raises MalformedPacket('bad-tag') if it does "
+     "not authenticate."},
+    {NULL}};
+
+static PyGetSetDef Cipher_getset[] = {
+    {"algorithm", (getter)Cipher_getAlgorithm, NULL, "chacha20-poly1305 or aes-256-gcm (None before it is keyed)",
+     NULL},
+    {NULL}};
+
+static PyTypeObject CipherType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "sudp._speedups.Cipher",
+    .tp_doc = "Cipher(algorithm, key): the packet cipher of a built-in AEAD suite on OpenSSL's EVP; algorithm is "
+              "chacha20-poly1305 or aes-256-gcm, key 32 bytes.",
+    .tp_basicsize = sizeof(CipherObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Cipher_init,
+    .tp_dealloc = (destructor)Cipher_dealloc,
+    .tp_methods = Cipher_methods,
+    .tp_getset = Cipher_getset,
+};
+
+static PyObject *
+setMalformedPacket(PyObject *module, PyObject *cls)
+{
+    Py_INCREF(cls);
+    Py_XSETREF(malformedPacket, cls);
+    Py_RETURN_NONE;
+}
+
+#endif /* SUDP_EVP */
 
 /* The names read of a session (sudp/udp/receivestate.py): its receive
    state, then only that object's fields and its epochs' fields. */
@@ -551,6 +846,25 @@ DataPath_run(DataPathObject *self, PyObject *const *args, Py_ssize_t nargs)
         if (len < c.minimumPacket || c.opener[phase] == NULL || !window_check(c.window[phase], seq))
             break; /* short, no key in hand, or a replay: Python counts it */
 
+#ifdef SUDP_EVP
+        if (Py_IS_TYPE(c.opener[phase], &CipherType)) {
+            /* a built-in suite: opened here, no Python call */
+            if (len - DATA_HEADER_SIZE < TAG_SIZE)
+                break;
+            plaintext = PyBytes_FromStringAndSize(NULL, len - DATA_HEADER_SIZE - TAG_SIZE);
+            if (plaintext == NULL)
+                goto error;
+            r = cipher_open((CipherObject *)c.opener[phase], seq, p, DATA_HEADER_SIZE, p + DATA_HEADER_SIZE,
+                            (size_t)(len - DATA_HEADER_SIZE), (unsigned char *)PyBytes_AS_STRING(plaintext));
+            if (r <= 0) {
+                Py_DECREF(plaintext);
+                if (r < 0)
+                    goto error;
+                break; /* it does not authenticate: the Python path opens it again and counts it */
+            }
+            goto opened;
+        }
+#endif
         header = PyBytes_FromStringAndSize((const char *)p, DATA_HEADER_SIZE);
         body = PyBytes_FromStringAndSize((const char *)p + DATA_HEADER_SIZE, len - DATA_HEADER_SIZE);
         seqObj = PyLong_FromUnsignedLongLong(seq);
@@ -573,6 +887,9 @@ DataPath_run(DataPathObject *self, PyObject *const *args, Py_ssize_t nargs)
             }
             goto error;
         }
+#ifdef SUDP_EVP
+    opened:
+#endif
         /* authenticated: now, and only now, state may change */
         window_commit(c.window[phase], seq);
         if (PyObject_SetAttr(c.rx, s_lastRecv, now) < 0) {
@@ -1056,6 +1373,10 @@ static PyMethodDef module_methods[] = {
      "segmented sends (UDP_SEGMENT), and if the kernel refuses those the rest go one by one and "
      "gso refused is 1. A datagram the kernel refuses is counted and skipped."},
 #endif
+#ifdef SUDP_EVP
+    {"setMalformedPacket", (PyCFunction)setMalformedPacket, METH_O,
+     "setMalformedPacket(cls): the exception Cipher.open raises, as cls('bad-tag')."},
+#endif
     {NULL}};
 
 static struct PyModuleDef moduledef = {
@@ -1094,6 +1415,10 @@ PyInit__speedups(void)
     if (PyType_Ready(&ReceiverType) < 0)
         return NULL;
 #endif
+#ifdef SUDP_EVP
+    if (PyType_Ready(&CipherType) < 0)
+        return NULL;
+#endif
     m = PyModule_Create(&moduledef);
     if (m == NULL)
         return NULL;
@@ -1117,6 +1442,11 @@ PyInit__speedups(void)
 #ifdef SUDP_MMSG
     Py_INCREF(&ReceiverType);
     PyModule_AddObject(m, "Receiver", (PyObject *)&ReceiverType);
+#endif
+#ifdef SUDP_EVP
+    Py_INCREF(&CipherType);
+    PyModule_AddObject(m, "Cipher", (PyObject *)&CipherType);
+    PyModule_AddStringConstant(m, "OPENSSL_VERSION", OpenSSL_version(OPENSSL_VERSION));
 #endif
     return m;
 }

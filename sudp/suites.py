@@ -193,6 +193,7 @@ class _CryptographySuite(_Suite):
 
     nonceSize = 12
     aead = None  # the cryptography AEAD class
+    algorithm = None  # its name for the native cipher (a subclass keeps it)
 
     def packetNonce(self, sequence, header):
         return _NONCE96(sequence)
@@ -201,6 +202,15 @@ class _CryptographySuite(_Suite):
         return _CryptographyAEAD(self.aead(bytes(key)))
 
     def newCipher(self, key):
+        """
+        @return: the native packet cipher (OpenSSL's EVP from C,
+            L{sudp.speedups.nativeCipher}) where it is built, else one over
+            C{cryptography}'s AEAD object; the two are interchangeable.
+        """
+        from sudp.speedups import nativeCipher
+
+        if nativeCipher is not None:
+            return nativeCipher(self.algorithm, bytes(key))
         return _CryptographyPacketCipher(self.aead(bytes(key)))
 
 
@@ -213,6 +223,7 @@ class ChaCha20Poly1305Suite(_CryptographySuite):
     name = "chacha20-poly1305"
     suiteId = 1
     aead = ChaCha20Poly1305
+    algorithm = "chacha20-poly1305"
     confidentialityLimit = 2**62
     integrityLimit = 2**36
 
@@ -226,6 +237,7 @@ class AES256GCMSuite(_CryptographySuite):
     name = "aes-256-gcm"
     suiteId = 2
     aead = AESGCM
+    algorithm = "aes-256-gcm"
     confidentialityLimit = 2**23
     integrityLimit = 2**52
 

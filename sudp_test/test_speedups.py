@@ -1,17 +1,22 @@
 # -*- test-case-name: sudp_test.test_speedups -*-
 """
-The optional C speedups: which path is in use, and the pure-Python path
-still passing the engine and integration tests with them switched off.
+The optional C speedups: which path is in use, the native cipher against
+the C{cryptography} package's, and the pure-Python path still passing the
+engine and integration tests with them switched off.
 """
 
 import os
+import random
 import subprocess
 import sys
 
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 from twisted.trial import unittest
 
 from sudp import speedups
-from sudp.udp import replay, session
+from sudp.errors import MalformedPacket
+from sudp.suites import _CryptographyPacketCipher, getSuite
+from sudp.udp import packets as P, replay, session
 
 from sudp_test.paths import ROOT
 
@@ -50,6 +55,159 @@ class SpeedupsTests(unittest.TestCase):
         tail = result.stdout[-2000:]
         self.assertEqual(result.returncode, 0, tail)
         self.assertIn("PASSED", tail)
+
+ALGORITHMS = {"chacha20-poly1305": ChaCha20Poly1305, "aes-256-gcm": AESGCM}
+
+class NativeCipherTests(unittest.TestCase):
+    """
+    The native cipher (OpenSSL's EVP from C) seals exactly as the
+    C{cryptography} package does and opens exactly what it opens.
+    """
+
+    def setUp(self):
+        if speedups.nativeCipher is None:
+            raise unittest.SkipTest("the native cipher is not built here (or SUDP_NO_NATIVE_CIPHER is set)")
+
+    def pair(self, algorithm, key):
+        return speedups.nativeCipher(algorithm, key), _CryptographyPacketCipher(ALGORITHMS[algorithm](key))
+
+    def test_builtInSuitesUseIt(self):
+        """
+        Both built-in AEAD suites (and a subclass of one) key the native
+        cipher; the other suites keep their own.
+        """
+        for name in ALGORITHMS:
+            cipher = getSuite(name).newCipher(bytes(32))
+            self.assertIsInstance(cipher, speedups.nativeCipher)
+            self.assertEqual(cipher.algorithm, name)
+        for name in ("xchacha20-poly1305", "xsalsa20-poly1305"):
+            self.assertNotIsInstance(getSuite(name).newCipher(bytes(32)), speedups.nativeCipher)
+        self.assertIn("native cipher (OpenSSL", speedups.describe())
+
+    def test_sealsAsCryptography(self):
+        """
+        Random keys, sequence numbers (the edges of 64 bits included),
+        headers and lengths from 0 to 2,000 bytes: the same bytes out, and
+        each opens the other's.
+        """
+        rng = random.Random(19)
+        for algorithm in ALGORITHMS:
+            for i in range(400):
+                key = rng.randbytes(32)
+                native, reference = self.pair(algorithm, key)
+                seq = rng.choice([0, 1, 2**32 - 1, 2**32, 2**63, 2**64 - 1, rng.getrandbits(64)])
+                header = P.encodeDataHeader(P.DATA | (i & 1), rng.getrandbits(32), seq)
+                plaintext = rng.randbytes(rng.choice([0, 1, 15, 16, 17, 64, 1200, rng.randrange(2001)]))
+                sealed = native.seal(seq, header, plaintext)
+                self.assertEqual(sealed, reference.seal(seq, header, plaintext))
+                self.assertEqual(reference.open(seq, header, sealed), plaintext)
+                self.assertEqual(native.open(seq, header, sealed), plaintext)
+                # the contexts are reused: the next packet is not disturbed
+                self.assertEqual(native.open(seq, header, bytearray(sealed)), plaintext)
+
+    def test_refusesWhatCryptographyRefuses(self):
+        """
+        Every flipped bit of ciphertext, tag or header, a wrong sequence
+        number, a wrong key, truncations down to nothing: MalformedPacket
+        ('bad-tag'), and a good packet opens after each of them.
+        """
+        rng = random.Random(20)
+        for algorithm in ALGORITHMS:
+            key = rng.randbytes(32)
+            native, reference = self.pair(algorithm, key)
+            header = P.encodeDataHeader(P.DATA, 7, 99)
+            sealed = reference.seal(99, header, b"attack at dawn")
+            bad = []
+            for bit in range(len(sealed) * 8):
+                data = bytearray(sealed)
+                data[bit // 8] ^= 1 << (bit % 8)
+                bad.append((99, header, bytes(data)))
+            for bit in range(len(header) * 8):
+                h = bytearray(header)
+                h[bit // 8] ^= 1 << (bit % 8)
+                bad.append((99, bytes(h), sealed))
+            bad += [(98, header, sealed), (100, header, sealed), (99 + 2**32, header, sealed)]
+            bad += [(99, header, sealed[:n]) for n in range(len(sealed))]
+            wrongKey = speedups.nativeCipher(algorithm, rng.randbytes(32))
+            for seq, h, data in bad:
+                e = self.assertRaises(MalformedPacket, native.open, seq, h, data)
+                self.assertEqual(e.reason, "bad-tag")
+                self.assertRaises(MalformedPacket, reference.open, seq, h, data)
+                self.assertEqual(native.open(99, header, sealed), b"attack at dawn")
+            self.assertRaises(MalformedPacket, wrongKey.open, 99, header, sealed)
+
+    def test_badArguments(self):
+        """
+        Unknown algorithms, keys that are not 32 bytes, sequence numbers out
+        of range and wrong argument counts are clear errors.
+        """
+        C = speedups.nativeCipher
+        self.assertRaises(ValueError, C, "rot13", bytes(32))
+        self.assertRaises(ValueError, C, "aes-256-gcm", bytes(16))
+        self.assertRaises(TypeError, C, "aes-256-gcm", "not bytes")
+        c = C("chacha20-poly1305", bytes(32))
+        self.assertRaises(OverflowError, c.seal, 2**64, b"", b"")
+        self.assertRaises(OverflowError, c.seal, -1, b"", b"")
+        self.assertRaises(TypeError, c.seal, 1, b"")
+        self.assertRaises(TypeError, c.open, 1, b"", "text")
+        self.assertRaises(RuntimeError, C.__new__(C).seal, 1, b"", b"")
+        self.assertIsNone(C.__new__(C).algorithm)
+
+class CipherChoiceTests(unittest.TestCase):
+    """
+    The loops in C with the cryptography package's cipher, and a build
+    without OpenSSL's headers.
+    """
+
+    def test_noNativeCipher(self):
+        """
+        With SUDP_NO_NATIVE_CIPHER=1 the C loops run with the cryptography
+        package's cipher, and the data-path and batching tests pass.
+        """
+        if speedups.native is None:
+            raise unittest.SkipTest("the C speedups are not built")
+        env = dict(os.environ, SUDP_NO_NATIVE_CIPHER="1")
+        env.pop("SUDP_NO_SPEEDUPS", None)
+        check = subprocess.run(
+            [sys.executable, "-c", "from sudp import speedups; print(speedups.nativeCipher, speedups.describe())"],
+            capture_output=True, text=True, env=env, cwd=ROOT, timeout=60,
+        )
+        self.assertIn("None C speedups", check.stdout)
+        self.assertIn("the cryptography package's cipher (SUDP_NO_NATIVE_CIPHER)", check.stdout)
+        result = subprocess.run(
+            [sys.executable, "-m", "twisted.trial", "--temp-directory", os.path.abspath(self.mktemp()),
+             "sudp_test.udp.test_datapath", "sudp_test.udp.test_batching", "sudp_test.udp.test_vectors.SuiteTests"],
+            capture_output=True, text=True, env=env, cwd=ROOT, timeout=300,
+        )
+        self.assertEqual(result.returncode, 0, result.stdout[-2000:])
+
+    def test_buildWithoutOpenSSL(self):
+        """
+        SUDP_NO_EVP=1 builds the speedups without the native cipher (as a
+        machine without OpenSSL's headers does), and that module works: the
+        loops, no Cipher, describe() says which cipher runs.
+        """
+        if speedups.native is None:
+            raise unittest.SkipTest("the C speedups are not built (no compiler?)")
+        build = os.path.abspath(self.mktemp())
+        env = dict(os.environ, SUDP_NO_EVP="1")
+        result = subprocess.run(
+            [sys.executable, "setup.py", "-q", "build_ext", "--build-lib", build, "--build-temp", build + "-tmp"],
+            capture_output=True, text=True, env=env, cwd=ROOT, timeout=300,
+        )
+        self.assertEqual(result.returncode, 0, result.stderr[-2000:])
+        script = (
+            "import sys; sys.path.insert(0, sys.argv[1]); import sudp; "
+            "sudp.__path__.insert(0, sys.argv[1] + '/sudp'); "
+            "from sudp import speedups; "
+            "assert speedups.native.__file__.startswith(sys.argv[1]), speedups.native.__file__; "
+            "print(hasattr(speedups.native, 'Cipher'), speedups.nativeCipher, speedups.describe())"
+        )
+        check = subprocess.run([sys.executable, "-c", script, build], capture_output=True, text=True,
+                               cwd=ROOT, timeout=60)
+        self.assertEqual(check.returncode, 0, check.stderr[-2000:])
+        self.assertIn("False None C speedups", check.stdout)
+        self.assertIn("built without OpenSSL's headers", check.stdout)
 
 MISUSE = r"""
 import socket, sys

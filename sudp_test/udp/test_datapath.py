@@ -4,7 +4,9 @@ The C data path (L{sudp.udp.datapath} over L{sudp._speedups.DataPath})
 against the pure-Python engine, datagram for datagram.
 
 Two identical worlds are built from the same seeds (identities, engine
-randomness, clock). The same datagrams, real ones from the peer's engine,
+randomness, clock); where the native cipher is built, the fast world seals
+and opens with it (OpenSSL's EVP from C) and its twin with the
+C{cryptography} package, so the comparison covers the cipher too. The same datagrams, real ones from the peer's engine,
 then replayed, reordered, bit-flipped, truncated, from other addresses,
 across rekeys, are fed to one engine in batches through
 C{receiveDatagrams} (the C loop with the Python path behind it) and to its
@@ -13,13 +15,15 @@ must be the same: events in order, drops by reason, engine and session
 state, and what each engine sends.
 """
 
+import itertools
 import random
 
 from hypothesis import given, settings, strategies as st
 from twisted.trial import unittest
 
 from sudp.keys import Identity
-from sudp.speedups import native
+from sudp.speedups import native, nativeCipher
+from sudp.suites import _CryptographyPacketCipher, getSuite
 from sudp.udp.client import ClientEngine
 from sudp.udp.config import Config
 from sudp.udp.events import MessageReceived, SessionEnded, SessionOpened
@@ -48,6 +52,24 @@ def world(seed, config):
     assert client.session.state == "open"
     server.events, client.events = [], []
     return server, client
+
+def pythonTwin(suite):
+    """
+    C{suite} with the same name, id and wire behaviour, but sealing and
+    opening through the C{cryptography} package, never the native cipher.
+    """
+
+    class PythonCipher(type(suite)):
+        def newCipher(self, key):
+            return _CryptographyPacketCipher(self.aead(bytes(key)))
+
+    return PythonCipher()
+
+def pythonConfig(config):
+    """
+    C{config} with each built-in suite's L{pythonTwin}.
+    """
+    return config.replace(suites=tuple(pythonTwin(s) if getattr(s, "algorithm", None) else s for s in config.suites))
 
 def _take(engine):
     out, engine.outbox = engine.outbox, []
@@ -95,7 +117,7 @@ class DataPathEquivalenceTests(unittest.TestCase):
     def compare(self, trace, seed, receiverIsServer, config=None):
         config = config or Config(rekeyAfterTime=60)
         fastServer, fastClient = world(seed, config)
-        slowServer, slowClient = world(seed, config)
+        slowServer, slowClient = world(seed, pythonConfig(config))
         slowServer._fast = slowClient._fast = None  # the Python path only
         if receiverIsServer:
             fast, slow, sender, twinSender = fastServer, slowServer, fastClient, slowClient
@@ -214,7 +236,8 @@ class DataPathEquivalenceTests(unittest.TestCase):
 
     def test_longTrace(self):
         """
-        A long seeded trace both ways, with every kind of step: the twins
+        A long seeded trace both ways, under each built-in suite (the
+        native cipher against cryptography's), with every kind of step: the twins
         agree throughout, most datagrams take the C loop, and the mutated
         ones were really there (replays, forgeries, truncations, a rekey).
         """
@@ -239,8 +262,11 @@ class DataPathEquivalenceTests(unittest.TestCase):
                 trace.append((kind,))
             if i in (500, 1000):
                 trace.append(("rekey",))
-        for receiverIsServer in (True, False):
-            fast, slow, batches = self.compare(trace, 11, receiverIsServer)
+        for receiverIsServer, suite in itertools.product((True, False), ("chacha20-poly1305", "aes-256-gcm")):
+            config = Config(rekeyAfterTime=60, suites=(getSuite(suite),))
+            fast, slow, batches = self.compare(trace, 11, receiverIsServer, config)
+            self.assertEqual(self.openers(fast), {nativeCipher or _CryptographyPacketCipher})
+            self.assertEqual(self.openers(slow), {_CryptographyPacketCipher})
             messages = sum(isinstance(e, MessageReceived) for e in fast.events)
             self.assertGreater(messages, 500)
             session = fast.session if isinstance(fast, ClientEngine) else next(iter(fast.sessions.values()))
@@ -248,6 +274,13 @@ class DataPathEquivalenceTests(unittest.TestCase):
             for reason in ("replay", "bad-tag"):
                 self.assertGreater(fast.drops[reason], 10, dict(fast.drops))
             self.assertGreater(batches, 100)
+
+    def openers(self, engine):
+        """
+        The types of the opening ciphers of C{engine}'s sessions.
+        """
+        sessions = [engine.session] if isinstance(engine, ClientEngine) else engine.sessions.values()
+        return {type(ep.opener) for s in sessions for ep in s.epochs if ep is not None and ep.opener is not None}
 
     def test_fastPathTaken(self):
         """

@@ -938,8 +938,11 @@ class SuiteTests(unittest.TestCase):
     def test_suites(self):
         """
         sudp.suites seals and opens the documented outputs, through newCipher
+        (for the two built-in AEADs, the native cipher where it is built)
         and through newAEAD with packetNonce.
         """
+        from sudp.speedups import nativeCipher
+
         v, _ = documented()
         key, header, plaintext = v["suite_key"], v["suite_header"], v["suite_plaintext"]
         seq = struct.unpack(">Q", header[5:13])[0]
@@ -951,6 +954,8 @@ class SuiteTests(unittest.TestCase):
         ]:
             sealed = v[f"sealed_{name}"]
             self.assertEqual(suite.name.replace("-", "_"), name)
+            if nativeCipher is not None and name in ("chacha20_poly1305", "aes_256_gcm"):
+                self.assertIsInstance(suite.newCipher(key), nativeCipher)
             self.assertEqual(suite.newCipher(key).seal(seq, header, plaintext), sealed, name)
             self.assertEqual(suite.newCipher(key).open(seq, header, sealed), plaintext, name)
             aad = b"" if suite is suites.XSALSA20POLY1305 else header
