@@ -591,7 +591,7 @@ setMalformedPacket(PyObject *module, PyObject *cls)
 /* The names read of a session (sudp/udp/receivestate.py): its receive
    state, then only that object's fields and its epochs' fields. */
 static PyObject *s_receiveState, *s_probe, *s_state, *s_epochs, *s_peerAddr, *s_minimumPacket, *s_stats, *s_heard,
-    *s_opener, *s_window, *s_lastRecv, *s_open, *s_received;
+    *s_opener, *s_window, *s_lastRecv, *s_sink, *s_open, *s_received;
 
 static int
 incrementCount(PyObject *stats, PyObject *key)
@@ -617,18 +617,26 @@ typedef struct {
     PyObject *messageReceived; /* the event class */
     PyObject *malformed;       /* MalformedPacket: an open that fails */
     PyObject *openState;       /* the OPEN marker object */
+    PyObject *deliveryFailed;  /* the event class for a sink that raised, or NULL: sinks unused */
     Py_ssize_t maxDatagram;
 } DataPathObject;
 
 static int
 DataPath_init(DataPathObject *self, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"sessions", "messageReceived", "malformed", "openState", "maxDatagram", NULL};
-    PyObject *sessions, *messageReceived, *malformed, *openState;
+    static char *kwlist[] = {"sessions", "messageReceived", "malformed", "openState", "maxDatagram",
+                             "deliveryFailed", NULL};
+    PyObject *sessions, *messageReceived, *malformed, *openState, *deliveryFailed = Py_None;
     Py_ssize_t maxDatagram;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!OOOn", kwlist, &PyDict_Type, &sessions, &messageReceived,
-                                     &malformed, &openState, &maxDatagram))
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!OOOn|O", kwlist, &PyDict_Type, &sessions, &messageReceived,
+                                     &malformed, &openState, &maxDatagram, &deliveryFailed))
         return -1;
+    if (deliveryFailed == Py_None)
+        Py_CLEAR(self->deliveryFailed);
+    else {
+        Py_INCREF(deliveryFailed);
+        Py_XSETREF(self->deliveryFailed, deliveryFailed);
+    }
     Py_INCREF(sessions);
     Py_XSETREF(self->sessions, sessions);
     Py_INCREF(messageReceived);
@@ -648,6 +656,7 @@ DataPath_dealloc(DataPathObject *self)
     Py_XDECREF(self->messageReceived);
     Py_XDECREF(self->malformed);
     Py_XDECREF(self->openState);
+    Py_XDECREF(self->deliveryFailed);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -781,6 +790,60 @@ error:
     return -1;
 }
 
+/*
+ * Hand plaintext to the sink of c's session (its receive state's "sink").
+ * Returns 0 if it has none, 1 if the sink was called (if it raised an
+ * Exception, a DeliveryFailed event now carries it), -1 on error (a
+ * BaseException from the sink, such as KeyboardInterrupt, propagates).
+ */
+static int
+deliverToSink(DataPathObject *self, Cached *c, PyObject *plaintext, PyObject *events)
+{
+    PyObject *sink, *result, *type, *value, *tb, *event;
+    int r;
+    sink = PyObject_GetAttr(c->rx, s_sink);
+    if (sink == NULL)
+        return -1;
+    if (sink == Py_None) {
+        Py_DECREF(sink);
+        return 0;
+    }
+    result = PyObject_CallOneArg(sink, plaintext);
+    Py_DECREF(sink);
+    if (result != NULL) {
+        Py_DECREF(result);
+        return 1;
+    }
+    if (!PyErr_ExceptionMatches(PyExc_Exception))
+        return -1;
+    PyErr_Fetch(&type, &value, &tb);
+    PyErr_NormalizeException(&type, &value, &tb);
+    if (tb != NULL)
+        PyException_SetTraceback(value, tb);
+    event = PyObject_CallFunctionObjArgs(self->deliveryFailed, c->session, plaintext, value, NULL);
+    Py_XDECREF(type);
+    Py_XDECREF(value);
+    Py_XDECREF(tb);
+    if (event == NULL)
+        return -1;
+    r = PyList_Append(events, event);
+    Py_DECREF(event);
+    return r < 0 ? -1 : 1;
+}
+
+/* Returns 1 if c's session is still open, 0 if not, -1 on error. */
+static int
+stillOpen(DataPathObject *self, Cached *c)
+{
+    PyObject *state = PyObject_GetAttr(c->rx, s_state);
+    int open;
+    if (state == NULL)
+        return -1;
+    open = state == self->openState;
+    Py_DECREF(state);
+    return open;
+}
+
 static PyObject *
 DataPath_run(DataPathObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -900,6 +963,22 @@ DataPath_run(DataPathObject *self, PyObject *const *args, Py_ssize_t nargs)
             Py_DECREF(plaintext);
             goto error;
         }
+        if (self->deliveryFailed != NULL && PyList_GET_SIZE(events) == 0) {
+            /* no event pending: straight to the session's sink, if it has one */
+            r = deliverToSink(self, &c, plaintext, events);
+            if (r != 0) {
+                Py_DECREF(plaintext);
+                if (r < 0)
+                    goto error;
+                /* the sink may have closed the session: look again before the next packet */
+                r = stillOpen(self, &c);
+                if (r < 0)
+                    goto error;
+                if (r == 0)
+                    loaded = 0;
+                continue;
+            }
+        }
         event = PyObject_CallFunctionObjArgs(self->messageReceived, c.session, plaintext, NULL);
         Py_DECREF(plaintext);
         if (event == NULL)
@@ -920,13 +999,15 @@ static PyMethodDef DataPath_methods[] = {
     {"run", (PyCFunction)(void (*)(void))DataPath_run, METH_FASTCALL,
      "run(datagrams, start, addr, now, events) -> the index of the first datagram from start on "
      "that was not the common case (DATA, open session, known address, fresh, authentic); "
-     "every one before it has been delivered as a MessageReceived in events."},
+     "every one before it has been delivered: to its session's sink while events is empty "
+     "(a sink's Exception becomes a deliveryFailed event), else as a MessageReceived in events."},
     {NULL}};
 
 static PyTypeObject DataPathType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "sudp._speedups.DataPath",
-    .tp_doc = "DataPath(sessions, messageReceived, malformed, openState, maxDatagram)",
+    .tp_doc = "DataPath(sessions, messageReceived, malformed, openState, maxDatagram, deliveryFailed=None): "
+              "without deliveryFailed, sinks are not used.",
     .tp_basicsize = sizeof(DataPathObject),
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_new = PyType_GenericNew,
@@ -1407,6 +1488,7 @@ PyInit__speedups(void)
     INTERN(s_opener, "opener");
     INTERN(s_window, "window");
     INTERN(s_lastRecv, "lastRecv");
+    INTERN(s_sink, "sink");
     INTERN(s_open, "open");
     INTERN(s_received, "received");
     if (PyType_Ready(&WindowType) < 0 || PyType_Ready(&DataPathType) < 0)
@@ -1423,7 +1505,7 @@ PyInit__speedups(void)
     if (m == NULL)
         return NULL;
     /* the receive-state contract, from the very names used above */
-    fields = PyTuple_Pack(7, s_state, s_peerAddr, s_probe, s_minimumPacket, s_stats, s_epochs, s_lastRecv);
+    fields = PyTuple_Pack(8, s_state, s_peerAddr, s_probe, s_minimumPacket, s_stats, s_epochs, s_lastRecv, s_sink);
     epochFields = PyTuple_Pack(3, s_heard, s_opener, s_window);
     if (fields == NULL || epochFields == NULL || PyModule_AddObjectRef(m, "SESSION_FIELD", s_receiveState) < 0
         || PyModule_AddObjectRef(m, "RECEIVE_STATE_FIELDS", fields) < 0

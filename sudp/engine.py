@@ -13,6 +13,12 @@ no Twisted object, and is driven with the time passed in.
     (L{sudp.udp.events}), each list taken once; then C{nextDeadline()},
     when to call C{handleTimer} next (None: never).
 
+One exception to pulling, for speed: a driver may give a sudp/1 session a
+sink (C{deliverTo(session, sink)}, L{sudp.udp.delivery}), and the engine
+then hands that session's messages to C{sink(message)} as it authenticates
+them, whenever no event is pending; with an event pending they queue
+behind it as events, so the order is the same either way.
+
 A stream engine (L{IStreamEngine}, sframe's
 L{sudp.stream.connection.StreamConnection}) keeps the same contract over
 one byte stream: C{receiveData(data, now)} in, C{dataToSend()} out.
@@ -100,6 +106,13 @@ class ISessionHost(Interface):
     def reportEvent(event):
         """
         Report C{event} (L{sudp.udp.events}) to the driver (C{nextEvents}).
+        """
+
+    def deliver(session, message):
+        """
+        Hand on one authenticated application C{message} of C{session}: to
+        the session's sink (L{sudp.udp.delivery}) when it has one and
+        no event is pending, else as a C{MessageReceived} event.
         """
 
     def drop(reason):

@@ -22,6 +22,7 @@ from sudp.offthread import runOffThread
 from sudp.work import WorkNeeded
 from sudp.udp.events import (
     ClientRefused,
+    DeliveryFailed,
     HandshakeFailure,
     MessageReceived,
     SessionEnded,
@@ -149,12 +150,16 @@ class EngineAdapter(DatagramProtocol):
     def _handle(self, event):
         if type(event) is MessageReceived:
             transport = self._transports.get(event.session)
-            if transport is not None and transport.protocol is not None:
+            # after loseConnection nothing more is read, as with Twisted's TCP
+            if transport is not None and transport.protocol is not None and not transport.disconnecting:
                 try:
                     transport.protocol.dataReceived(event.message)
                 except Exception:
-                    self.log.failure("sudp: application protocol failed in dataReceived; closing its session")
-                    transport.loseConnection()
+                    self._dataReceivedFailed(transport, Failure())
+        elif type(event) is DeliveryFailed:
+            transport = self._transports.get(event.session)
+            if transport is not None:
+                self._dataReceivedFailed(transport, Failure(event.error))
         elif type(event) is SessionOpened:
             self._opened(event.session)
         elif type(event) is SessionEnded:
@@ -167,6 +172,14 @@ class EngineAdapter(DatagramProtocol):
             self._refused(event)
         elif type(event) is ServerKeyAnnounced:
             self._nextServerKey(event)
+
+    def _dataReceivedFailed(self, transport, failure):
+        """
+        The application protocol raised in C{dataReceived}: log it and close
+        its session.
+        """
+        self.log.failure("sudp: application protocol failed in dataReceived; closing its session", failure)
+        transport.loseConnection()
 
     def _nextServerKey(self, event):  # pragma: no cover - client only
         pass
@@ -215,6 +228,7 @@ class EngineAdapter(DatagramProtocol):
         if transport is None:
             return
         transport.connected = False
+        self.engine.deliverTo(session, None)
         if transport.protocol is not None:
             try:
                 transport.protocol.connectionLost(Failure(lostReason(reason)))

@@ -22,6 +22,7 @@ from collections import Counter
 from zope.interface import implementer
 
 from sudp.engine import EngineOutput, IDatagramEngine
+from sudp.udp.delivery import Delivery
 
 from sudp.addresses import displayAddress
 from sudp.errors import (
@@ -65,7 +66,7 @@ IDLE, WORKING, HELLO_SENT, INIT_SENT, CONFIRM_SENT, ESTABLISHED, FAILED = Client
 
 
 @implementer(IDatagramEngine)
-class ClientEngine(EngineOutput):
+class ClientEngine(Delivery, EngineOutput):
     """
     @ivar session: the L{Session} once keys exist, else None.
     @ivar drops: a C{Counter} of dropped datagrams by reason.

@@ -15,7 +15,7 @@ reads of a session is its receive state (L{sudp.udp.receivestate}).
 
 from sudp.errors import MalformedPacket
 from sudp.speedups import native
-from sudp.udp.events import MessageReceived
+from sudp.udp.events import DeliveryFailed, MessageReceived
 from sudp.udp.receivestate import SessionState
 
 
@@ -27,7 +27,7 @@ def fastPath(sessions, maxDatagram):
     """
     if native is None:
         return None
-    return native.DataPath(sessions, MessageReceived, MalformedPacket, SessionState.OPEN, maxDatagram)
+    return native.DataPath(sessions, MessageReceived, MalformedPacket, SessionState.OPEN, maxDatagram, DeliveryFailed)
 
 
 def receiveAll(engine, fast, datagrams, addr, now):

@@ -27,6 +27,20 @@ class MessageReceived:
         self.message = message
 
 
+class DeliveryFailed:
+    """
+    A session's sink (L{sudp.udp.delivery.Delivery.deliverTo}) raised
+    C{error} on C{message}; the message counts as delivered.
+    """
+
+    __slots__ = ("session", "message", "error")
+
+    def __init__(self, session, message, error):
+        self.session = session
+        self.message = message
+        self.error = error
+
+
 class SessionEnded:
     """
     A session ended; C{reason} is a L{sudp.errors.SessionClosed}.

@@ -8,7 +8,9 @@ This is the contract between L{sudp.udp.session} and the C data path
 the session up in its engine's index -> session dict, reads the session's
 C{receiveState} (L{SESSION_FIELD}) and from there only the names of
 L{RECEIVE_STATE_FIELDS}, and of each L{KeyEpoch} in C{epochs} only those of
-L{EPOCH_FIELDS}. It writes C{lastRecv}, and counts C{stats["received"]}.
+L{EPOCH_FIELDS}. It writes C{lastRecv}, counts C{stats["received"]}, and
+hands each message to C{sink} when there is one and no event is pending
+(L{sudp.udp.delivery.Delivery.deliver}).
 The C module exports the names it uses (C{RECEIVE_STATE_FIELDS},
 C{EPOCH_FIELDS}, C{SESSION_FIELD}) and sudp_test.udp.test_receivestate holds
 both sides to them.
@@ -57,7 +59,7 @@ class Role(_Named):
 
 
 SESSION_FIELD = "receiveState"
-RECEIVE_STATE_FIELDS = ("state", "peerAddr", "probe", "minimumPacket", "stats", "epochs", "lastRecv")
+RECEIVE_STATE_FIELDS = ("state", "peerAddr", "probe", "minimumPacket", "stats", "epochs", "lastRecv", "sink")
 EPOCH_FIELDS = ("heard", "opener", "window")
 
 
@@ -78,6 +80,9 @@ class ReceiveState:
     @ivar epochs: the two key epoch slots, a list of two L{KeyEpoch} or
         None, by key phase bit.
     @ivar lastRecv: when the last authenticated packet arrived.
+    @ivar sink: a callable given each message in place of a
+        L{sudp.udp.events.MessageReceived} event, or None (set by
+        L{sudp.udp.delivery.Delivery.deliverTo}).
     """
 
     __slots__ = RECEIVE_STATE_FIELDS
@@ -90,6 +95,7 @@ class ReceiveState:
         self.stats = stats
         self.epochs = [firstEpoch, None]
         self.lastRecv = now
+        self.sink = None
 
 
 class KeyEpoch:

@@ -25,6 +25,7 @@ from collections import Counter
 from zope.interface import implementer
 
 from sudp.engine import EngineOutput, IDatagramEngine
+from sudp.udp.delivery import Delivery
 
 from sudp.addresses import addressPrefix
 from sudp.errors import MalformedPacket
@@ -51,7 +52,7 @@ _unpackHeader = P.DATA_HEADER.unpack_from
 
 
 @implementer(IDatagramEngine)
-class ServerEngine(EngineOutput):
+class ServerEngine(Delivery, EngineOutput):
     """
     @ivar sessions: index -> L{Session}, pending and open.
     @ivar drops: a C{Counter} of dropped datagrams by reason.

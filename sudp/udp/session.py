@@ -218,7 +218,7 @@ class Session(ControlRecords, Rekeying, PathValidation):
             self._control(plaintext, now, addr)
         elif rx.state is OPEN:  # the common case, inline
             self.stats["received"] += 1
-            self.host.reportEvent(MessageReceived(self, plaintext))
+            self.host.deliver(self, plaintext)
         else:
             self._deliver(plaintext, now)
 
@@ -231,7 +231,7 @@ class Session(ControlRecords, Rekeying, PathValidation):
             self._open(now)
         if self.receiveState.state is OPEN:
             self.stats["received"] += 1
-            self.host.reportEvent(MessageReceived(self, message))
+            self.host.deliver(self, message)
         else:
             self.host.drop("not-open")
 

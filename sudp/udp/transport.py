@@ -54,15 +54,31 @@ def udpAddress(addr):
 @implementer(ITransport, ISUDPTransport)
 class SessionTransport:
     """
-    @ivar protocol: the application protocol bound to this session.
+    A session as an C{ITransport}: the application protocol bound to it
+    (L{protocol}) gets each message through its C{dataReceived}.
     """
 
     def __init__(self, adapter, session):
         self._adapter = adapter
         self._session = session
-        self.protocol = None
+        self._protocol = None
         self.connected = True
         self.disconnecting = False
+
+    @property
+    def protocol(self):
+        """
+        The application protocol bound to this session, or None. Setting it
+        makes its C{dataReceived} the session's sink
+        (L{sudp.udp.delivery.Delivery.deliverTo}): the engine, and the C
+        data path, call it for each message with no event in between.
+        """
+        return self._protocol
+
+    @protocol.setter
+    def protocol(self, protocol):
+        self._protocol = protocol
+        self._adapter.engine.deliverTo(self._session, None if protocol is None else protocol.dataReceived)
 
     @property
     def maxMessageSize(self):

@@ -26,7 +26,7 @@ from sudp.speedups import native, nativeCipher
 from sudp.suites import _CryptographyPacketCipher, getSuite
 from sudp.udp.client import ClientEngine
 from sudp.udp.config import Config
-from sudp.udp.events import MessageReceived, SessionEnded, SessionOpened
+from sudp.udp.events import DeliveryFailed, MessageReceived, SessionEnded, SessionOpened
 from sudp.udp.server import ServerEngine
 
 from sudp_test.enginehelpers import CLIENT_ADDR, clientState, SERVER_ADDR, serverState, START
@@ -83,6 +83,8 @@ def describe(events):
     for e in events:
         if isinstance(e, MessageReceived):
             out.append(("message", e.session.localIndex, e.message))
+        elif isinstance(e, DeliveryFailed):
+            out.append(("sink-failed", e.session.localIndex, e.message, repr(e.error)))
         elif isinstance(e, SessionEnded):
             out.append(("ended", e.session.localIndex, str(e.reason)))
         elif isinstance(e, SessionOpened):
@@ -114,7 +116,14 @@ class DataPathEquivalenceTests(unittest.TestCase):
     if native is None:
         skip = "the C speedups are not built here"
 
-    def compare(self, trace, seed, receiverIsServer, config=None):
+    def compare(self, trace, seed, receiverIsServer, config=None, sinks=False):
+        """
+        Run C{trace} through twin worlds and compare them after every
+        delivery. With C{sinks}, each receiving session has a sink
+        (L{sudp.engine.IDatagramEngine.deliverTo}) that records its
+        messages and raises on every one whose first byte is a multiple of
+        7; what the sinks saw is compared too.
+        """
         config = config or Config(rekeyAfterTime=60)
         fastServer, fastClient = world(seed, config)
         slowServer, slowClient = world(seed, pythonConfig(config))
@@ -130,6 +139,19 @@ class DataPathEquivalenceTests(unittest.TestCase):
         history = []
         addr = fromAddr
         batches = 0
+        sunk = {id(fast): [], id(slow): []}
+
+        def sink(engine, session):
+            def deliver(message):
+                sunk[id(engine)].append((session.localIndex, message))
+                if message and message[0] % 7 == 0:
+                    raise ValueError(message[:4])
+            return deliver
+
+        if sinks:
+            for engine in (fast, slow):
+                session = engine.session if isinstance(engine, ClientEngine) else next(iter(engine.sessions.values()))
+                engine.deliverTo(session, sink(engine, session))
 
         def senderSession(engine):
             if isinstance(engine, ClientEngine):
@@ -163,8 +185,12 @@ class DataPathEquivalenceTests(unittest.TestCase):
             pending = []
             answer()
             self.assertEqual(describe(fast.events), describe(slow.events))
+            self.assertEqual(sunk[id(fast)], sunk[id(slow)])
             self.assertEqual(dict(fast.drops), dict(slow.drops))
             self.assertEqual(self.state(fast), self.state(slow))
+            if sinks:  # a driver takes the events: the sinks get the next messages
+                fast.nextEvents()
+                slow.nextEvents()
 
         for step in trace:
             kind = step[0]
@@ -212,6 +238,7 @@ class DataPathEquivalenceTests(unittest.TestCase):
                 history.append(data)
                 pending.append((data, addr))
         deliver()
+        self.sunk = sunk[id(fast)]
         return fast, slow, batches
 
     def state(self, engine):
@@ -225,6 +252,17 @@ class DataPathEquivalenceTests(unittest.TestCase):
         and replies through the C loop as through Python alone.
         """
         self.compare(trace, seed, receiverIsServer=True)
+
+    @settings(max_examples=100, deadline=None)
+    @given(st.lists(steps, max_size=80), st.integers(0, 2**32), st.booleans())
+    def test_sinks(self, trace, seed, receiverIsServer):
+        """
+        With a sink on the receiving session (some of whose calls raise):
+        the same messages reach the sinks, the same events (MessageReceived
+        behind a pending event, DeliveryFailed for a sink that raised),
+        drops, state and replies, through C as through Python.
+        """
+        self.compare(trace, seed, receiverIsServer, sinks=True)
 
     @settings(max_examples=200, deadline=None)
     @given(st.lists(steps, max_size=80), st.integers(0, 2**32))
@@ -262,13 +300,15 @@ class DataPathEquivalenceTests(unittest.TestCase):
                 trace.append((kind,))
             if i in (500, 1000):
                 trace.append(("rekey",))
-        for receiverIsServer, suite in itertools.product((True, False), ("chacha20-poly1305", "aes-256-gcm")):
+        cases = itertools.product((True, False), ("chacha20-poly1305", "aes-256-gcm"), (False, True))
+        for receiverIsServer, suite, sinks in cases:
             config = Config(rekeyAfterTime=60, suites=(getSuite(suite),))
-            fast, slow, batches = self.compare(trace, 11, receiverIsServer, config)
+            fast, slow, batches = self.compare(trace, 11, receiverIsServer, config, sinks)
             self.assertEqual(self.openers(fast), {nativeCipher or _CryptographyPacketCipher})
             self.assertEqual(self.openers(slow), {_CryptographyPacketCipher})
             messages = sum(isinstance(e, MessageReceived) for e in fast.events)
-            self.assertGreater(messages, 500)
+            # with sinks the events were taken as they came: count what the sinks got
+            self.assertGreater(len(self.sunk) if sinks else messages, 200 if sinks else 500)
             session = fast.session if isinstance(fast, ClientEngine) else next(iter(fast.sessions.values()))
             self.assertGreaterEqual(session.sendEpoch.number, 2)
             for reason in ("replay", "bad-tag"):
@@ -298,6 +338,77 @@ class DataPathEquivalenceTests(unittest.TestCase):
         self.assertEqual(calls, [])
         session = next(iter(server.sessions.values()))
         self.assertEqual(session.stats["received"], 50)
+
+    def test_sinkTakesTheCommonCase(self):
+        """
+        With a sink and no event pending, a burst reaches the sink straight
+        from the C loop: no event, no Python receiveDatagram call. With an
+        event pending, messages queue behind it as events, in order.
+        """
+        server, client = world(7, Config())
+        session = next(iter(server.sessions.values()))
+        got = []
+        server.deliverTo(session, got.append)
+        calls = []
+        original = server.receiveDatagram
+        server.receiveDatagram = lambda *a: (calls.append(a), original(*a))
+        for i in range(50):
+            client.sendMessage(client.session, b"m%d" % i, START)
+        server.receiveDatagrams([d for d, _ in _take(client)], CLIENT_ADDR, START)
+        self.assertEqual(got, [b"m%d" % i for i in range(50)])
+        self.assertEqual((server.events, calls), ([], []))
+        self.assertEqual(session.stats["received"], 50)
+        pending = object()
+        server.events.append(pending)
+        for i in range(3):
+            client.sendMessage(client.session, b"n%d" % i, START)
+        server.receiveDatagrams([d for d, _ in _take(client)], CLIENT_ADDR, START)
+        self.assertEqual(len(got), 50)
+        self.assertIs(server.events[0], pending)
+        self.assertEqual([e.message for e in server.events[1:]], [b"n0", b"n1", b"n2"])
+        server.deliverTo(session, None)
+        server.events = []
+        client.sendMessage(client.session, b"last", START)
+        server.receiveDatagrams([d for d, _ in _take(client)], CLIENT_ADDR, START)
+        self.assertEqual([e.message for e in server.events], [b"last"])
+
+    def test_sinkClosingTheSession(self):
+        """
+        A sink that closes its session on the first message: the C loop
+        looks again and the rest of the batch is not delivered (dropped as
+        the Python path drops packets of a closed session).
+        """
+        server, client = world(12, Config())
+        session = next(iter(server.sessions.values()))
+        got = []
+
+        def closing(message):
+            got.append(message)
+            server.closeSession(session, START)
+
+        server.deliverTo(session, closing)
+        for i in range(5):
+            client.sendMessage(client.session, b"m%d" % i, START)
+        server.receiveDatagrams([d for d, _ in _take(client)], CLIENT_ADDR, START)
+        self.assertEqual(got, [b"m0"])
+        self.assertEqual(session.stats["received"], 1)
+        self.assertEqual([type(e).__name__ for e in server.events], ["SessionEnded"])
+
+    def test_sinkInterrupted(self):
+        """
+        A sink raising what is not an Exception (KeyboardInterrupt) is not
+        turned into an event: it propagates, as it would from Python.
+        """
+        server, client = world(13, Config())
+        session = next(iter(server.sessions.values()))
+
+        def interrupted(message):
+            raise KeyboardInterrupt()
+
+        server.deliverTo(session, interrupted)
+        client.sendMessage(client.session, b"x", START)
+        self.assertRaises(KeyboardInterrupt, server.receiveDatagrams, [d for d, _ in _take(client)], CLIENT_ADDR,
+                          START)
 
     def test_rebindingGoesThroughPython(self):
         """

@@ -327,6 +327,33 @@ class EndpointTests(SUDPIntegrationMixin, unittest.TestCase):
         self.assertEqual(self.port.engine.stats()["sessions"], 0)
 
     @defer.inlineCallbacks
+    def test_dataReceivedFailure(self):
+        """
+        A server protocol whose dataReceived raises (the C data path calls
+        it directly) gets the failure logged and its session closed; the
+        messages before it were delivered, and the server keeps serving.
+        """
+        got = []
+
+        class Fragile(protocol.Protocol):
+            def dataReceived(self, data):
+                got.append(data)
+                if data == b"boom":
+                    raise ZeroDivisionError("application bug")
+
+        yield self.listen(protocol.Factory.forProtocol(Fragile))
+        client = yield self.connect()
+        for m in (b"one", b"two", b"boom", b"after"):
+            client.transport.write(m)
+        reason = yield client.lost.addTimeout(5, reactor)
+        self.assertEqual(reason.reason, "closed-by-peer")
+        self.assertEqual(got, [b"one", b"two", b"boom"])
+        self.assertEqual(len(self.flushLoggedErrors(ZeroDivisionError)), 1)
+        other = yield self.connect()
+        other.transport.write(b"still serving")
+        yield waitUntil(lambda: got[-1:] == [b"still serving"], 5)
+
+    @defer.inlineCallbacks
     def test_cancelDuringResolve(self):
         """
         Cancelling connect() while the host name resolves leaves nothing
