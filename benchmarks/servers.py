@@ -8,7 +8,7 @@ sudp-echo (sudp/1 through its endpoint), the sudp ones optionally with
 ":SUITE" to serve one cipher suite only; sudp-echo-limited is sudp-echo with
 the default per-address handshake limits (stress/flood.py). The server
 binds 127.0.0.1 on a free port, prints one line of JSON ({"port": ...,
-"key": ...}) and serves.
+"key": ..., "dataPath": the data path it runs}) and serves.
 Each line "reset" on standard input zeroes the counters (answer: {}); each
 line "stats" is answered with one line of JSON:
 datagrams received, time of the first and last, messages delivered, RSS
@@ -26,11 +26,13 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# the sudp that benchmarks/run.py measures (benchmarks/environment.py), else the checkout's
+sys.path.insert(0, os.environ.get("SUDP_BENCH_HOME") or os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from twisted.internet import protocol, reactor, stdio  # noqa: E402
 from twisted.protocols.basic import LineReceiver  # noqa: E402
 
+from sudp import speedups  # noqa: E402
 from sudp.keys import Identity, saveIdentity  # noqa: E402
 from sudp.suites import getSuite  # noqa: E402
 from sudp.udp.adapters import ServerAdapter  # noqa: E402
@@ -171,6 +173,7 @@ def main(mode):
         endpoint.listen(factory).addCallback(port.append)
         port = port[0]
         info = {"port": port.getHost().port, "key": identity.publicKey.toText()}
+    info["dataPath"] = speedups.describe()
     stdio.StandardIO(Commands(port))
     print(json.dumps(info), flush=True)
     try:

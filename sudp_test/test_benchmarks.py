@@ -9,6 +9,7 @@ No figure is asserted: timing belongs to benchmarks/, not to tests.
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -46,6 +47,69 @@ class BenchmarkSmokeTests(unittest.TestCase):
                 self.assertAlmostEqual(f["ratio"], f["value"] / f["baseline"], places=6)
         self.assertEqual(figures["overhead per datagram, chacha20-poly1305"]["value"], 29)
         self.assertIn("figure", result.stdout)
+        # what was measured, and on what
+        self.assertIn("measuring sudp from", result.stdout)
+        self.assertIn(report["data path"]["data path"], result.stdout)
+        for key in ("cpu", "aes instructions", "kernel", "python", "twisted", "cryptography",
+                    "openssl (cryptography)"):
+            self.assertIsNotNone(report["machine"][key], key)
+        if report["data path"]["native cipher"]:
+            self.assertIsNotNone(report["machine"]["openssl (native cipher)"])
+
+class EnvironmentTests(unittest.TestCase):
+    """
+    benchmarks/run.py measures the sudp it says, and refuses one that lacks
+    the speedups built elsewhere.
+    """
+
+    def test_missingSpeedupsRefused(self):
+        """
+        A sudp without the compiled module while one is built (a checkout's
+        sudp/ shadowing an installed one, as a newcomer met it) is refused
+        with what to do, before anything is measured.
+        """
+        from sudp import speedups
+
+        if speedups.native is None:
+            raise unittest.SkipTest("no built speedups here to be shadowed")
+        home = os.path.abspath(self.mktemp())
+        shutil.copytree(os.path.join(ROOT, "sudp"), os.path.join(home, "sudp"),
+                        ignore=shutil.ignore_patterns("*.so", "__pycache__"))
+        env = dict(os.environ, SUDP_BENCH_HOME=home)
+        env.pop("SUDP_NO_SPEEDUPS", None)
+        result = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "run.py"), "--quick", "--json",
+                                 os.path.abspath(self.mktemp())], cwd=ROOT, capture_output=True, text=True,
+                                env=env, timeout=120)
+        self.assertEqual(result.returncode, 1)
+        self.assertIn("has no compiled C speedups, but", result.stderr)
+        self.assertIn(home, result.stderr)
+        self.assertNotIn("figure", result.stdout)
+
+    def test_staleBuildRefused(self):
+        """
+        A compiled module older than sudp/_speedups.c is refused; a fresh one
+        is chosen and put first on the path.
+        """
+        sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+        self.addCleanup(sys.path.remove, os.path.join(ROOT, "benchmarks"))
+        from environment import StaleBuild, chooseSudp
+
+        root = os.path.abspath(self.mktemp())
+        os.makedirs(os.path.join(root, "sudp"))
+        built = os.path.join(root, "sudp", "_speedups.cpython-311-x86_64-linux-gnu.so")
+        source = os.path.join(root, "sudp", "_speedups.c")
+        for name in (built, source):
+            with open(name, "w"):
+                pass
+        os.utime(built, (1000, 1000))
+        environ, path = {}, []
+        e = self.assertRaises(StaleBuild, chooseSudp, root, environ, path)
+        self.assertIn("older than sudp/_speedups.c", str(e))
+        self.assertEqual(path, [])
+        os.utime(built, None)
+        os.utime(source, (1000, 1000))
+        self.assertEqual(chooseSudp(root, environ, path), root)
+        self.assertEqual((environ, path), ({"SUDP_BENCH_HOME": root}, [root]))
 
     def test_microbenchmarks(self):
         """
