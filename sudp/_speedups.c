@@ -316,8 +316,10 @@ static PyTypeObject WindowType = {
 
 typedef struct {
     PyObject_HEAD
-    EVP_CIPHER_CTX *sealer, *opener;
-    const char *algorithm; /* a static string: "chacha20-poly1305" or "aes-256-gcm" */
+    EVP_CIPHER_CTX *sealer, *opener; /* each keyed on first use: an epoch seals with one object, opens with another */
+    const EVP_CIPHER *cipher;
+    const char *algorithm; /* a static string: "chacha20-poly1305" or "aes-256-gcm"; NULL before keying */
+    unsigned char key[32];
 } CipherObject;
 
 static PyTypeObject CipherType;
@@ -329,6 +331,22 @@ Cipher_free(CipherObject *self)
     EVP_CIPHER_CTX_free(self->sealer); /* frees and wipes the key schedule */
     EVP_CIPHER_CTX_free(self->opener);
     self->sealer = self->opener = NULL;
+    OPENSSL_cleanse(self->key, sizeof(self->key));
+    self->algorithm = NULL;
+}
+
+/* A context of self's cipher and key, for sealing (enc 1) or opening (0); NULL with a Python error. */
+static EVP_CIPHER_CTX *
+newContext(CipherObject *self, int enc)
+{
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    if (ctx != NULL && EVP_CipherInit_ex(ctx, self->cipher, NULL, NULL, NULL, enc)
+        && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_IVLEN, 12, NULL)
+        && EVP_CipherInit_ex(ctx, NULL, NULL, self->key, NULL, enc))
+        return ctx;
+    EVP_CIPHER_CTX_free(ctx);
+    PyErr_SetString(PyExc_RuntimeError, "OpenSSL: keying the cipher failed");
+    return NULL;
 }
 
 static int
@@ -345,7 +363,6 @@ Cipher_init(CipherObject *self, PyObject *args, PyObject *kwds)
     const char *algorithm;
     Py_buffer key;
     const EVP_CIPHER *cipher;
-    int ok;
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "sy*", kwlist, &algorithm, &key))
         return -1;
     if (strcmp(algorithm, "chacha20-poly1305") == 0) {
@@ -365,21 +382,10 @@ Cipher_init(CipherObject *self, PyObject *args, PyObject *kwds)
         return -1;
     }
     Cipher_free(self);
-    self->algorithm = algorithm;
-    self->sealer = EVP_CIPHER_CTX_new();
-    self->opener = EVP_CIPHER_CTX_new();
-    ok = self->sealer != NULL && self->opener != NULL
-         && EVP_EncryptInit_ex(self->sealer, cipher, NULL, NULL, NULL)
-         && EVP_CIPHER_CTX_ctrl(self->sealer, EVP_CTRL_AEAD_SET_IVLEN, 12, NULL)
-         && EVP_EncryptInit_ex(self->sealer, NULL, NULL, key.buf, NULL)
-         && EVP_DecryptInit_ex(self->opener, cipher, NULL, NULL, NULL)
-         && EVP_CIPHER_CTX_ctrl(self->opener, EVP_CTRL_AEAD_SET_IVLEN, 12, NULL)
-         && EVP_DecryptInit_ex(self->opener, NULL, NULL, key.buf, NULL);
+    self->cipher = cipher;
+    memcpy(self->key, key.buf, sizeof(self->key));
     PyBuffer_Release(&key);
-    if (!ok) {
-        Cipher_free(self);
-        return sslError("keying the cipher");
-    }
+    self->algorithm = algorithm;
     return 0;
 }
 
@@ -413,6 +419,11 @@ cipher_open(CipherObject *c, uint64_t seq, const unsigned char *aad, size_t aadl
     size_t ptlen;
     if (ctlen < TAG_SIZE)
         return 0;
+    if (c->opener == NULL && (c->algorithm == NULL || (c->opener = newContext(c, 0)) == NULL)) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_RuntimeError, "this Cipher is not keyed (call Cipher(algorithm, key))");
+        return -1;
+    }
     ptlen = ctlen - TAG_SIZE;
     if (ptlen > INT_MAX || aadlen > INT_MAX)
         return 0;
@@ -435,6 +446,8 @@ cipher_seal(CipherObject *c, uint64_t seq, const unsigned char *aad, size_t aadl
         PyErr_SetString(PyExc_OverflowError, "too long to seal");
         return -1;
     }
+    if (c->sealer == NULL && (c->sealer = newContext(c, 1)) == NULL)
+        return -1;
     packetNonce(nonce, seq);
     if (!EVP_EncryptInit_ex(c->sealer, NULL, NULL, NULL, nonce)
         || !EVP_EncryptUpdate(c->sealer, NULL, &len, aad, (int)aadlen)
@@ -458,7 +471,7 @@ parseSequence(PyObject *v, uint64_t *seq)
 static int
 ready(CipherObject *self)
 {
-    if (self->sealer == NULL) {
+    if (self->algorithm == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "this Cipher is not keyed (call Cipher(algorithm, key))");
         return 0;
     }
