@@ -5,6 +5,7 @@ IP socket addresses as text: C{"host:port"}, IPv6 hosts in brackets
 """
 
 import ipaddress
+import socket
 
 
 def formatAddress(addr):
@@ -74,8 +75,28 @@ def addressPrefix(host, v4Bits=32, v6Bits=64):
     @return: a hashable key, the same for every address of the prefix.
     @raise ValueError: if C{host} is not a numeric address.
     """
-    address = ipaddress.ip_address(host.split("%", 1)[0])
-    if address.version == 6 and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    bits = v4Bits if address.version == 4 else v6Bits
-    return ipaddress.ip_network((address, bits), strict=False)
+    host = host.split("%", 1)[0]
+    try:
+        if ":" in host:
+            packed = socket.inet_pton(socket.AF_INET6, host)
+            if packed[:12] != _MAPPED:
+                return _prefix(6, int.from_bytes(packed, "big"), 128, v6Bits)
+            packed = packed[12:]
+        else:
+            packed = socket.inet_pton(socket.AF_INET, host)
+    except OSError:
+        raise ValueError(f"not a numeric IP address: {host!r}") from None
+    return _prefix(4, int.from_bytes(packed, "big"), 32, v4Bits)
+
+
+_MAPPED = bytes(10) + b"\xff\xff"  # ::ffff:0:0/96, IPv4-mapped IPv6 addresses
+
+
+def _prefix(version, number, width, bits):
+    """
+    @return: C{(version, first address of the prefix as an int, bits)}.
+    """
+    if not 0 <= bits <= width:
+        raise ValueError(f"a prefix of IPv{version} is 0-{width} bits, not {bits}")
+    shift = width - bits
+    return (version, number >> shift << shift, bits)

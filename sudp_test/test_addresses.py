@@ -39,7 +39,14 @@ class AddressPrefixTests(unittest.TestCase):
         self.assertNotEqual(addressPrefix("2001:db8::1", v6Bits=128), addressPrefix("2001:db8::2", v6Bits=128))
 
     def test_notNumeric(self):
-        self.assertRaises(ValueError, addressPrefix, "localhost")
+        """
+        Names, malformed addresses and impossible prefix lengths are
+        ValueErrors.
+        """
+        for host in ("localhost", "10.0.0", "1.2.3.256", "2001:db8::1::2", ""):
+            self.assertRaises(ValueError, addressPrefix, host)
+        self.assertRaises(ValueError, addressPrefix, "10.0.0.1", v4Bits=33)
+        self.assertRaises(ValueError, addressPrefix, "2001:db8::1", v6Bits=-1)
 
 class UnmappedHostTests(unittest.TestCase):
     def test_mappedForms(self):
