@@ -68,16 +68,14 @@ import select
 import socket
 import ssl
 import struct
-import subprocess
 import sys
 import time
-from collections import deque
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 # run.py's server driver, sender and helpers (it chooses the sudp it measures: benchmarks/environment.py)
-from run import Server, blast, bound, figure, median, printTable  # noqa: E402
+from run import Server, blast, bound, drained, figure, keepInFlight, median, printTable  # noqa: E402
 
 try:
     import aioquic
@@ -122,64 +120,13 @@ def require(mode):
 class PeerServer(Server):
     """
     A peer's server in its own process: benchmarks/peerservers.py MODE,
-    driven with L{Server}'s commands. The peers run no sudp, so there is no
-    data path to check.
+    driven with L{Server}'s commands.
     """
 
     def __init__(self, mode):
         require(mode)
-        self.proc = subprocess.Popen([sys.executable, os.path.join(HERE, "peerservers.py"), mode],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        line = self.proc.stdout.readline()
-        if not line:
-            self.proc.wait(10)
-            raise RuntimeError(f"peerservers.py {mode} did not start (exit {self.proc.returncode})")
-        self.info = json.loads(line)
-        self.addr = ("127.0.0.1", self.info["port"])
-        self.key = None
-        self.cert = self.info.get("cert")
+        Server.__init__(self, mode, script="peerservers.py")
         self.peer = self.info["peer"]
-        self.dataPath = None
-
-
-def drained(server):
-    """
-    Wait until the server has drained its socket (no datagram or read
-    between two looks 0.2 s apart), as run.py's oneWayRate does.
-
-    @return: its stats.
-    """
-    time.sleep(0.3)
-    stats = server.stats()
-    while True:
-        time.sleep(0.2)
-        later = server.stats()
-        if later["datagrams"] == stats["datagrams"]:
-            return stats
-        stats = later
-
-
-def keepInFlight(sendOne, receiveOne, inFlight, seconds):
-    """
-    Keep C{inFlight} messages outstanding for C{seconds}: the loop of
-    run.py's echo (a lost message is replaced, so the window stays full).
-
-    @return: (round trips per second, list of round-trip times in seconds)
-    """
-    sent = deque()
-    for _ in range(inFlight):
-        sent.append(time.perf_counter())
-        sendOne()
-    rtts = []
-    end = time.perf_counter() + seconds
-    while time.perf_counter() < end:
-        if not receiveOne():
-            sent.popleft() if sent else None
-        else:
-            rtts.append(time.perf_counter() - sent.popleft())
-        sent.append(time.perf_counter())
-        sendOne()
-    return len(rtts) / seconds, rtts
 
 
 def busiest(serverCpu, clientCpu, elapsed):

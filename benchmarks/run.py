@@ -13,6 +13,7 @@ case is repeated and the median reported.
 
 import argparse
 import json
+from collections import deque
 import os
 import select
 import socket
@@ -50,22 +51,32 @@ class Server:
     A benchmark server in its own process.
     """
 
-    def __init__(self, mode, pure=False):
+    def __init__(self, mode, pure=False, script="servers.py"):
+        """
+        @param script: C{servers.py} (plaintext Twisted and sudp), or
+            C{peerservers.py} (the peers: no sudp, so no data path to check).
+        """
         env = dict(os.environ, PYTHONPATH=SUDP_HOME)
         if pure:  # the server without the C speedups (sudp.speedups)
             env["SUDP_NO_SPEEDUPS"] = "1"
         self.proc = subprocess.Popen(
-            [sys.executable, os.path.join(HERE, "servers.py"), mode],
+            [sys.executable, os.path.join(HERE, script), mode],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True,
         )
-        info = json.loads(self.proc.stdout.readline())
+        line = self.proc.stdout.readline()
+        if not line:
+            self.proc.wait(10)
+            raise RuntimeError(f"{script} {mode} did not start (exit {self.proc.returncode})")
+        self.info = info = json.loads(line)
         self.addr = ("127.0.0.1", info["port"])
         self.key = PublicKey.fromText(info["key"]) if "key" in info else None
-        self.dataPath = info["dataPath"]
-        expected = "pure-Python" if pure else DATA_PATH["data path"]
-        if expected not in self.dataPath:
-            self.close()
-            raise StaleBuild(f"the {mode} server runs {self.dataPath!r}, not {expected!r}")
+        self.cert = info.get("cert")  # TLS and QUIC: the certificate a client verifies
+        self.dataPath = info.get("dataPath")
+        if self.dataPath is not None:
+            expected = "pure-Python" if pure else DATA_PATH["data path"]
+            if expected not in self.dataPath:
+                self.close()
+                raise StaleBuild(f"the {mode} server runs {self.dataPath!r}, not {expected!r}")
 
     def command(self, name):
         self.proc.stdin.write(name + "\n")
@@ -271,14 +282,7 @@ def oneWayRate(mode, size, count, gso=False, pure=False):
         # the rate runs from the first send to the last delivery
         start = time.perf_counter()
         sending = blast(sock, packets, server.addr, gso)
-        time.sleep(0.3)
-        stats = server.stats()
-        while True:  # wait until the server has drained its socket
-            time.sleep(0.2)
-            later = server.stats()
-            if later["datagrams"] == stats["datagrams"]:
-                break
-            stats = later
+        stats = drained(server)
     n = stats["messages"] if mode != "udp-count" else stats["datagrams"]
     cpu = (stats["cpu"] - cpuBefore) / n * 1e6 if n else 0.0  # idle waiting costs no CPU
     return n / (stats["last"] - start) if n else 0.0, n, cpu, count / sending
@@ -331,21 +335,47 @@ def echo(mode, size, inFlight, seconds):
                     for e in events:
                         if type(e) is MessageReceived:
                             return True
-        sent = []
-        for _ in range(inFlight):
-            sent.append(time.perf_counter())
-            sendOne()
-        rtts = []
-        end = time.perf_counter() + seconds
-        while time.perf_counter() < end:
-            if not receiveOne():
-                sent.pop(0) if sent else None  # a lost datagram: keep the window full
-            else:
-                rtts.append(time.perf_counter() - sent.pop(0))
-            sent.append(time.perf_counter())
-            sendOne()
-        elapsed = seconds
-    return len(rtts) / elapsed, rtts
+        return keepInFlight(sendOne, receiveOne, inFlight, seconds)
+
+
+def keepInFlight(sendOne, receiveOne, inFlight, seconds):
+    """
+    Keep C{inFlight} messages outstanding for C{seconds}, the echo
+    client's loop (a lost message is replaced, so the window stays full).
+
+    @return: (round trips per second, list of round-trip times in seconds)
+    """
+    sent = deque()
+    for _ in range(inFlight):
+        sent.append(time.perf_counter())
+        sendOne()
+    rtts = []
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        if not receiveOne():
+            sent.popleft() if sent else None  # a lost datagram: keep the window full
+        else:
+            rtts.append(time.perf_counter() - sent.popleft())
+        sent.append(time.perf_counter())
+        sendOne()
+    return len(rtts) / seconds, rtts
+
+
+def drained(server):
+    """
+    Wait until C{server} has drained its socket (no datagram read between
+    two looks 0.2 s apart).
+
+    @return: its stats.
+    """
+    time.sleep(0.3)
+    stats = server.stats()
+    while True:
+        time.sleep(0.2)
+        later = server.stats()
+        if later["datagrams"] == stats["datagrams"]:
+            return stats
+        stats = later
 
 
 def handshakeRate(count):
@@ -414,14 +444,7 @@ def cookieFlood(count, sockets=16, mode="sudp-echo"):
                 socks[i % sockets].send(hello)
             except BlockingIOError:
                 pass
-        time.sleep(0.3)
-        stats = server.stats()
-        while True:
-            time.sleep(0.2)
-            later = server.stats()
-            if later["datagrams"] == stats["datagrams"]:
-                break
-            stats = later
+        stats = drained(server)
     replies = stats["engine"]["cookies-sent"] if mode.startswith("sudp") else stats["datagrams"]
     return replies / (stats["last"] - start)
 
@@ -583,7 +606,61 @@ def run(quick=False, repeats=None):
             results[f"{name} bulk vs TCP (MB/s)"] = figure(r["bulk MB/s"], "MB/s", tcp["bulk MB/s"], "plaintext TCP")
             results[f"{name} small writes (/s)"] = figure(r["small writes/s"], "writes/s", tls["small writes/s"],
                                                           "Twisted TLS")
+    results.update(peerFigures(results, quick, repeats))
     return results
+
+
+def peerFigures(results, quick, repeats):
+    """
+    The peers a user would pick instead (benchmarks/peers.py: asyncio and
+    uvloop UDP, aioquic, Twisted TLS), measured now, each beside sudp's
+    figure of the same case as its ratio; none if the C{bench} extra is not
+    installed (said loudly).
+    """
+    import peers
+
+    try:
+        peers.require("quic-count:uvloop")
+    except peers.Missing as e:
+        print(f"\nPEERS NOT MEASURED: {e}\n", file=sys.stderr, flush=True)
+        return {}
+    measured = peers.run(quick, repeats)
+    suite = Config().suites[0].name  # what a default server runs on this CPU
+    sframe = next(k for k in results if k.startswith(f"sframe {suite} bulk 64 KiB"))
+    ours = {
+        "one-way": lambda size: f"one-way {size} B, {suite} (msg/s)",
+        "cpu": lambda size: f"receiver CPU per message, one-way {size} B, {suite} (us)",
+        "echo": lambda size: f"echo {size} B, 64 in flight, {suite} (rt/s)",
+    }
+    out = {}
+    for name, f in measured.items():
+        out[name] = f
+        mine = None
+        for size in (64, 1200):
+            if name.startswith(f"one-way {size} B, "):
+                mine = ours["one-way"](size)
+            elif name.startswith(f"receiver CPU per message, one-way {size} B, "):
+                mine = ours["cpu"](size)
+            elif name.startswith(f"echo {size} B, "):
+                mine = ours["echo"](size)
+        if name.startswith("bulk "):
+            mine = sframe
+        elif name == "aioquic handshakes per second (16 concurrent clients)":
+            mine = "handshakes per second (16 concurrent clients)"
+        elif name == "aioquic server CPU per handshake (process, loopback)":
+            mine = "server CPU per handshake (process, loopback)"
+        elif name == "aioquic server CPU per handshake (QuicConnection only)":
+            mine = "server CPU per handshake (engine only)"
+        if mine is None or mine not in results:
+            continue
+        goal = None
+        if "aioquic DATAGRAM" in name and name.startswith("one-way"):
+            goal = ">= 30x"
+        elif name.startswith("aioquic handshakes"):
+            goal = ">= 10x"
+        out[f"sudp ({suite}) vs {name}"] = figure(
+            results[mine]["value"], f["unit"], f["value"], name, higherIsBetter=f["unit"] != "us", goal=goal)
+    return out
 
 
 def printTable(results, out=sys.stdout):
