@@ -135,6 +135,23 @@ class EngineAdapter(DatagramProtocol):
             self._flushing = False
         self._schedule()
 
+    def feed(self, groups):
+        """
+        Hand one read, C{(datagrams, addr)} runs, to the engine, then flush
+        once. Writes the application makes meanwhile (the engine calls its
+        protocol directly: L{sudp.udp.delivery}) wait for that flush, so
+        replies to a read leave together (one C{sendmmsg}, GSO batches).
+        """
+        receive = self.engine.receiveDatagrams
+        now = self.reactor.seconds()
+        held, self._flushing = self._flushing, True
+        try:
+            for datagrams, addr in groups:
+                receive(datagrams, addr, now)
+        finally:
+            self._flushing = held
+        self.flush()
+
     def _sendAll(self, out):
         """
         Send C{(datagram, addr)} pairs: runs to one address as GSO batches,
@@ -314,27 +331,21 @@ class ServerAdapter(EngineAdapter):
         self.connectionLog = ConnectionLog(reactor, transport="udp")
 
     def datagramReceived(self, data, addr):
-        self.engine.receiveDatagram(data, addr, self.reactor.seconds())
-        self.flush()
+        self.feed((((data,), addr),))
 
     def datagramsReceived(self, datagrams, addr):
         """
         A GRO read: every datagram through the engine, then one flush (so the
         replies go out as GSO batches too).
         """
-        self.engine.receiveDatagrams(datagrams, addr, self.reactor.seconds())
-        self.flush()
+        self.feed(((datagrams, addr),))
 
     def batchReceived(self, groups):
         """
         One C{recvmmsg} read, as C{(datagrams, addr)} runs: all through the
         engine, then one flush (replies to many clients in one C{sendmmsg}).
         """
-        receive = self.engine.receiveDatagrams
-        now = self.reactor.seconds()
-        for datagrams, addr in groups:
-            receive(datagrams, addr, now)
-        self.flush()
+        self.feed(groups)
 
     def _opened(self, session):
         self.connectionLog.opened(session.peerAddr, _fingerprint(session.peerKey), session.suite.name)

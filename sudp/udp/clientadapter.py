@@ -32,8 +32,7 @@ class ClientAdapter(EngineAdapter):
         if addr != self.engine.serverAddr:
             self.engine.drops["wrong-source"] += len(datagrams)
             return
-        self.engine.receiveDatagrams(datagrams, addr, self.reactor.seconds())
-        self.flush()
+        self.feed(((datagrams, addr),))
 
     def start(self):
         self.engine.start(self.reactor.seconds())

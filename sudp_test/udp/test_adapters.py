@@ -1014,3 +1014,46 @@ class ServerRestartTests(unittest.TestCase):
         second.transport.write(b"after")
         got = yield second.waitFor(1)
         self.assertEqual(got, [b"after"])
+
+class ReplyBatchingTests(unittest.TestCase):
+    """
+    Replies written by the application while a read is handled leave in
+    one flush after it (one sendmmsg/GSO batch), also when the C data path
+    calls the protocol directly.
+    """
+
+    def test_echoRepliesLeaveTogether(self):
+        """
+        An echo server handed one read of 20 messages sends its 20 replies
+        in one send call (with sinks, each write flushed on its own: 20).
+        """
+        from sudp.udp.adapters import ServerAdapter
+        from sudp.udp.client import ClientEngine
+        from sudp.udp.server import ServerEngine
+
+        clock = task.Clock()
+        clock.advance(1000)
+        server = ServerEngine(Identity.generate(), Config())
+        adapter = ServerAdapter(server, Factory.forProtocol(Echo), clock)
+        sends = []
+        adapter._sendAll = sends.append
+        client = ClientEngine(server.identity.publicKey, ("127.0.0.1", 9000), Config())
+        client.start(clock.seconds())
+        addr = ("127.0.0.1", 40000)
+        for _ in range(4):  # the handshake, through the adapter
+            for data, _ in client.datagramsToSend():
+                adapter.datagramReceived(data, addr)
+            for batch in sends:
+                for data, _ in batch:
+                    client.receiveDatagram(data, ("127.0.0.1", 9000), clock.seconds())
+            del sends[:]
+        self.assertEqual(client.session.state, "open")
+        client.nextEvents()
+        for i in range(20):
+            client.sendMessage(client.session, b"m%d" % i, clock.seconds())
+        adapter.batchReceived([([d for d, _ in client.datagramsToSend()], addr)])
+        self.assertEqual([len(batch) for batch in sends], [20])
+        for data, _ in sends[0]:
+            client.receiveDatagram(data, ("127.0.0.1", 9000), clock.seconds())
+        self.assertEqual([e.message for e in client.nextEvents()], [b"m%d" % i for i in range(20)])
+        adapter._stopTimer()
