@@ -607,7 +607,42 @@ def run(quick=False, repeats=None):
             results[f"{name} small writes (/s)"] = figure(r["small writes/s"], "writes/s", tls["small writes/s"],
                                                           "Twisted TLS")
     results.update(peerFigures(results, quick, repeats))
+    results.update(floorFigures(results, n, repeats))
     return results
+
+
+def floorFigures(results, n, repeats):
+    """
+    The floor of sudp's receive path: a C receiver (benchmarks/climit.py,
+    C{recvmmsg} and one EVP open per packet, no protocol) fed by the same
+    sender, without and with GSO, each beside sudp's figure of the same
+    case; none, said loudly, where it cannot be built.
+    """
+    import climit
+
+    try:
+        climit.build()
+    except climit.BuildError as e:
+        print(f"\nC RECEIVER FLOOR NOT MEASURED: {e}\n", file=sys.stderr, flush=True)
+        return {}
+    out = {}
+    for size in (64, 1200):
+        for suite in ("chacha20-poly1305", "aes-256-gcm"):
+            for gso in (False, True):
+                runs = [climit.oneWayLimit(size, n, suite, gso=gso)[:4] for _ in range(repeats)]
+                case = f"one-way {size} B, {suite}" + (", GSO sender" if gso else "")
+                rate, cpu = median([r[0] for r in runs]), median([r[2] for r in runs])
+                out[f"C receiver floor, {case} (msg/s)"] = figure(rate, "msg/s", bound=bound(runs))
+                out[f"C receiver floor, receiver CPU per message, {case} (us)"] = figure(cpu, "us")
+                mine = (f"one-way {size} B, GSO sender, sudp with GRO, {suite} (msg/s)" if gso
+                        else f"one-way {size} B, {suite} (msg/s)")
+                myCpu = (f"receiver CPU per message, GSO sender, {suite}, {size} B (us)" if gso
+                         else f"receiver CPU per message, one-way {size} B, {suite} (us)")
+                out[f"sudp vs the C receiver floor, {case} (msg/s)"] = figure(
+                    results[mine]["value"], "msg/s", rate, "C receiver floor", goal=">= 0.67x")
+                out[f"sudp vs the C receiver floor, receiver CPU per message, {case} (us)"] = figure(
+                    results[myCpu]["value"], "us", cpu, "C receiver floor", higherIsBetter=False, goal="<= 1.5x")
+    return out
 
 
 def peerFigures(results, quick, repeats):

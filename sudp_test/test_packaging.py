@@ -170,7 +170,7 @@ class PackagingTests(unittest.TestCase):
                      "sudp/_speedups.c", PLUGIN_FILE, "docs/index.md", "docs/images/handshake.svg",
                      "mkdocs.yml", "tools/mkdocs_apidocs.py", "examples/mesh_chat.py",
                      "examples/vpn041/gateway.appsettings.json", "sudp_test/test_packaging.py",
-                     "benchmarks/run.py"]:
+                     "benchmarks/run.py", "benchmarks/creceiver.c", "benchmarks/peerservers.py"]:
             self.assertIn(name, names)
         self.assertFalse([n for n in names if n.endswith((".so", ".pyc")) or "dropin.cache" in n
                           or "__pycache__" in n or n.startswith((".venv", "_trial_temp"))])
