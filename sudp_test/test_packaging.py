@@ -12,6 +12,7 @@ or pip's cache), so it takes a minute or two.
 """
 
 import email.parser
+import json
 import fcntl
 import os
 import pty
@@ -42,7 +43,7 @@ PROJECT_URLS = {"Homepage", "Documentation", "Source", "Issues", "Changelog"}
 NO_SPEEDUPS = "WARNING: txsudp's optional C speedups were not built"
 
 IGNORE = shutil.ignore_patterns(".venv", "_trial_temp*", "build", "dist", "*.egg-info",
-                                "__pycache__", ".git", "dropin.cache", ".hypothesis", "results")
+                                "__pycache__", ".git", "dropin.cache", ".hypothesis", "results", "*.so", "*.pyd")
 
 CHECK_TWISTED_INIT = r"""
 import base64, csv, hashlib, importlib.metadata as md, os, sys
@@ -219,6 +220,11 @@ class PackagingTests(unittest.TestCase):
             line = _run([self.python, "-c", "from sudp import speedups; print(speedups.describe())"],
                         self.elsewhere)
             self.assertIn("C speedups", line)
+            # the README's benchmark command after this install, from the checkout (whose sudp/ has
+            # no compiled module): it measures the installed sudp and its C speedups
+            chosen = json.loads(_run([self.python, os.path.join("benchmarks", "environment.py")], self.src))
+            self.assertTrue(chosen["data path"]["sudp"].startswith(self.venv), chosen["data path"])
+            self.assertIn("C speedups", chosen["data path"]["data path"])
         site = _run([self.python, "-c", "import twisted.plugins.sudp_plugins as m; print(m.__file__)"],
                     self.elsewhere).strip()
         self.assertTrue(site.startswith(self.venv), site)
