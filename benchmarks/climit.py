@@ -18,7 +18,6 @@ of plaintext UDP receive in C.
 """
 
 import argparse
-import json
 import os
 import shutil
 import socket
@@ -36,7 +35,7 @@ if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
 # run.py picks the sudp measured (benchmarks/environment.py) on import
-from run import blast, drained  # noqa: E402
+from run import Server, blast, drained  # noqa: E402
 from inmemory import exchange  # noqa: E402
 
 from sudp.keys import Identity  # noqa: E402
@@ -92,11 +91,11 @@ def build(source=SOURCE, binary=BINARY):
     return binary
 
 
-class CReceiver:
+class CReceiver(Server):
     """
-    benchmarks/creceiver.c in its own process, with the interface of
-    run.py's C{Server} (C{.addr}, C{.command}, C{.stats}, C{.close}, a
-    context manager).
+    benchmarks/creceiver.c in its own process, driven as run.py's
+    C{Server} (C{.addr}, C{.command}, C{.stats}, C{.close}, a context
+    manager).
     """
 
     def __init__(self, mode, key=None):
@@ -106,38 +105,7 @@ class CReceiver:
         """
         if (mode == "plain") != (key is None):
             raise ValueError("plain takes no key; the AEAD modes need one")
-        args = [build(), mode] + ([bytes(key).hex()] if key is not None else [])
-        self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        line = self.proc.stdout.readline()
-        if not line:
-            self.proc.wait(10)
-            raise RuntimeError(f"creceiver {mode} did not start (exit {self.proc.returncode})")
-        self.info = json.loads(line)
-        self.addr = ("127.0.0.1", self.info["port"])
-
-    def command(self, name):
-        self.proc.stdin.write(name + "\n")
-        self.proc.stdin.flush()
-        return json.loads(self.proc.stdout.readline())
-
-    def stats(self):
-        return self.command("stats")
-
-    def close(self):
-        if self.proc.stdin and not self.proc.stdin.closed:
-            self.proc.stdin.close()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.proc.stdout.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
+        self.start([build(), mode] + ([bytes(key).hex()] if key is not None else []), f"creceiver {mode}")
 
 
 def sealedPackets(suite, size, count):

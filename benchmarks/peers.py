@@ -75,7 +75,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 # run.py's server driver, sender and helpers (it chooses the sudp it measures: benchmarks/environment.py)
-from run import Server, blast, bound, drained, figure, keepInFlight, median, printTable  # noqa: E402
+from run import (  # noqa: E402
+    Server, blast, bound, drained, figure, keepInFlight, median, plainEchoClient, printTable)
 
 try:
     import aioquic
@@ -127,6 +128,18 @@ class PeerServer(Server):
         require(mode)
         Server.__init__(self, mode, script="peerservers.py")
         self.peer = self.info["peer"]
+
+
+def readAll(sock):
+    """
+    @return: every datagram waiting on C{sock} now, without blocking.
+    """
+    out = []
+    while True:
+        try:
+            out.append(sock.recv(65536, socket.MSG_DONTWAIT))
+        except BlockingIOError:
+            return out
 
 
 def busiest(serverCpu, clientCpu, elapsed):
@@ -218,14 +231,9 @@ class QuicClient:
         ready, _, _ = select.select([self.sock], [], [], wait)
         now = time.monotonic()
         read = 0
-        if ready:
-            while True:
-                try:
-                    data = self.sock.recv(65536, socket.MSG_DONTWAIT)
-                except BlockingIOError:
-                    break
-                self.conn.receive_datagram(data, self.addr, now=now)
-                read += 1
+        for data in readAll(self.sock) if ready else ():
+            self.conn.receive_datagram(data, self.addr, now=now)
+            read += 1
         timer = self.conn.get_timer()
         if timer is not None and timer <= now:
             self.conn.handle_timer(now=now)
@@ -405,17 +413,12 @@ class HandshakeClients:
         ready, _, _ = select.select([self.sock], [], [], wait)
         now = time.monotonic()
         touched = set()
-        if ready:
-            while True:
-                try:
-                    data = self.sock.recv(65536, socket.MSG_DONTWAIT)
-                except BlockingIOError:
-                    break
-                header = pull_quic_header(Buffer(data=data), host_cid_length=self.cidLength)
-                conn = self.byCid.get(header.destination_cid)
-                if conn is not None:
-                    conn.receive_datagram(data, self.server.addr, now=now)
-                    touched.add(conn)
+        for data in readAll(self.sock) if ready else ():
+            header = pull_quic_header(Buffer(data=data), host_cid_length=self.cidLength)
+            conn = self.byCid.get(header.destination_cid)
+            if conn is not None:
+                conn.receive_datagram(data, self.server.addr, now=now)
+                touched.add(conn)
         if now >= self.nextLook:
             self.nextLook = now + 0.005
             for conn in self.conns:
@@ -675,17 +678,7 @@ def echo(mode, size, inFlight, seconds):
     if mode not in ("asyncio-udp-echo", "uvloop-udp-echo"):
         raise ValueError(f"no echo case for {mode!r}")
     with PeerServer(mode) as server:
-        payload = os.urandom(size)
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        sock.connect(server.addr)
-
-        def sendOne():
-            sock.send(payload)
-
-        def receiveOne():
-            ready, _, _ = select.select([sock], [], [], 1.0)
-            return bool(ready and sock.recv(65536))
-
+        sock, sendOne, receiveOne = plainEchoClient(server.addr, os.urandom(size))
         try:
             return keepInFlight(sendOne, receiveOne, inFlight, seconds)
         finally:

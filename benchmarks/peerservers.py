@@ -47,12 +47,13 @@ import datetime
 import ipaddress
 import json
 import os
-import resource
 import shutil
 import socket
 import sys
 import tempfile
-import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from serverstats import STATS, reset, seen, stats  # noqa: E402  (this script's folder)
 
 RECV_BUFFER = 4 << 20  # as benchmarks/servers.py: bursts are not lost to the receive buffer
 ALPN = "sudp-bench"
@@ -61,20 +62,6 @@ ALPN = "sudp-bench"
 MAX_DATAGRAM_SIZE = 1472
 MODES = ("asyncio-udp-count", "asyncio-udp-echo", "uvloop-udp-count", "uvloop-udp-echo",
          "quic-count", "quic-echo", "quic-stream", "tls-count", "tls-echo")
-STATS = {"datagrams": 0, "first": None, "last": None, "messages": 0, "bytes": 0, "handshakes": 0}
-
-
-def seen(count=1):
-    now = time.perf_counter()
-    if STATS["first"] is None:
-        STATS["first"] = now
-    STATS["last"] = now
-    STATS["datagrams"] += count
-
-
-def rss():
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
 def answer(line):
@@ -83,11 +70,10 @@ def answer(line):
     """
     line = line.strip()
     if line == b"reset":
-        STATS.update(datagrams=0, first=None, last=None, messages=0, bytes=0, handshakes=0)
+        reset()
         return {}
     if line == b"stats":
-        usage = resource.getrusage(resource.RUSAGE_SELF)
-        return dict(STATS, rss=rss(), cpu=usage.ru_utime + usage.ru_stime)
+        return stats()
     return None
 
 

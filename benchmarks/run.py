@@ -59,16 +59,7 @@ class Server:
         env = dict(os.environ, PYTHONPATH=SUDP_HOME)
         if pure:  # the server without the C speedups (sudp.speedups)
             env["SUDP_NO_SPEEDUPS"] = "1"
-        self.proc = subprocess.Popen(
-            [sys.executable, os.path.join(HERE, script), mode],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True,
-        )
-        line = self.proc.stdout.readline()
-        if not line:
-            self.proc.wait(10)
-            raise RuntimeError(f"{script} {mode} did not start (exit {self.proc.returncode})")
-        self.info = info = json.loads(line)
-        self.addr = ("127.0.0.1", info["port"])
+        info = self.start([sys.executable, os.path.join(HERE, script), mode], f"{script} {mode}", env)
         self.key = PublicKey.fromText(info["key"]) if "key" in info else None
         self.cert = info.get("cert")  # TLS and QUIC: the certificate a client verifies
         self.dataPath = info.get("dataPath")
@@ -77,6 +68,22 @@ class Server:
             if expected not in self.dataPath:
                 self.close()
                 raise StaleBuild(f"the {mode} server runs {self.dataPath!r}, not {expected!r}")
+
+    def start(self, args, name, env=None):
+        """
+        Start the server process C{args} (C{name} in errors) and read its
+        first line.
+
+        @return: that line's JSON (C{port} at least); C{self.info}.
+        """
+        self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True)
+        line = self.proc.stdout.readline()
+        if not line:
+            self.proc.wait(10)
+            raise RuntimeError(f"{name} did not start (exit {self.proc.returncode})")
+        self.info = json.loads(line)
+        self.addr = ("127.0.0.1", self.info["port"])
+        return self.info
 
     def command(self, name):
         self.proc.stdin.write(name + "\n")
@@ -87,11 +94,14 @@ class Server:
         return self.command("stats")
 
     def close(self):
-        self.proc.stdin.close()
+        if self.proc.stdin and not self.proc.stdin.closed:
+            self.proc.stdin.close()
         try:
             self.proc.wait(10)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+            self.proc.wait()
+        self.proc.stdout.close()
 
     def __enter__(self):
         return self
@@ -302,15 +312,7 @@ def echo(mode, size, inFlight, seconds):
         cpuBefore = server.stats()["cpu"]
         payload = os.urandom(size)
         if mode == "udp-echo":
-            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            sock.connect(server.addr)
-
-            def sendOne():
-                sock.send(payload)
-
-            def receiveOne():
-                ready, _, _ = select.select([sock], [], [], 1.0)
-                return bool(ready and sock.recv(65536))
+            sock, sendOne, receiveOne = plainEchoClient(server.addr, payload)
         else:
             clients = Clients.forMode(server, mode)
             [engine] = clients.handshakes(1)
@@ -343,6 +345,25 @@ def echo(mode, size, inFlight, seconds):
         rate, rtts = keepInFlight(sendOne, receiveOne, inFlight, seconds)
         cpu = server.stats()["cpu"] - cpuBefore
     return rate, rtts, cpu / len(rtts) * 1e6 if rtts else 0.0
+
+
+def plainEchoClient(addr, payload):
+    """
+    The plaintext echo client: a connected UDP socket sending C{payload}.
+
+    @return: (the socket, sendOne(), receiveOne() -> False after 1 s of nothing)
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.connect(addr)
+
+    def sendOne():
+        sock.send(payload)
+
+    def receiveOne():
+        ready, _, _ = select.select([sock], [], [], 1.0)
+        return bool(ready and sock.recv(65536))
+
+    return sock, sendOne, receiveOne
 
 
 def keepInFlight(sendOne, receiveOne, inFlight, seconds):

@@ -19,12 +19,10 @@ read from that address by first byte, reported in "stats" as "watched".
 
 import json
 import os
-import resource
 import shutil
 import socket
 import sys
 import tempfile
-import time
 
 # the sudp that benchmarks/run.py measures (benchmarks/environment.py), else the checkout's
 sys.path.insert(0, os.environ.get("SUDP_BENCH_HOME") or os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -32,6 +30,7 @@ sys.path.insert(0, os.environ.get("SUDP_BENCH_HOME") or os.path.dirname(os.path.
 from twisted.internet import protocol, reactor, stdio  # noqa: E402
 from twisted.protocols.basic import LineReceiver  # noqa: E402
 
+from serverstats import STATS, reset, seen, stats  # noqa: E402  (this script's folder)
 from sudp import speedups  # noqa: E402
 from sudp.keys import Identity, saveIdentity  # noqa: E402
 from sudp.suites import getSuite  # noqa: E402
@@ -40,7 +39,6 @@ from sudp.udp.config import Config  # noqa: E402
 from sudp.udp.endpoints import SUDPServerEndpoint  # noqa: E402
 
 RECV_BUFFER = 4 << 20  # the same receive buffer for every server: bursts are not lost to it
-STATS = {"datagrams": 0, "first": None, "last": None, "messages": 0}
 WATCHED = {}  # (host, port) -> {first byte: datagrams read}, for "watch"
 
 
@@ -60,19 +58,6 @@ def containers(engine):
     return {"sessions": len(engine.sessions), "byEphemeral": len(engine.byEphemeral),
             "limiter": len(engine.limiter), "timers": len(engine.timers),
             "cookieSecrets": len(engine.cookies._cache), "ciphers": len(engine.ciphers)}
-
-
-def seen(count=1):
-    now = time.perf_counter()
-    if STATS["first"] is None:
-        STATS["first"] = now
-    STATS["last"] = now
-    STATS["datagrams"] += count
-
-
-def rss():
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
 class PlainCount(protocol.DatagramProtocol):
@@ -105,7 +90,7 @@ class Commands(LineReceiver):
 
     def lineReceived(self, line):
         if line.strip() == b"reset":
-            STATS.update(datagrams=0, first=None, last=None, messages=0)
+            reset()
             for addr in WATCHED:
                 WATCHED[addr] = {}
             self.sendLine(b"{}")
@@ -114,8 +99,7 @@ class Commands(LineReceiver):
             WATCHED[(host, int(port))] = {}
             self.sendLine(b"{}")
         elif line.strip() == b"stats":
-            usage = resource.getrusage(resource.RUSAGE_SELF)
-            out = dict(STATS, rss=rss(), cpu=usage.ru_utime + usage.ru_stime)
+            out = stats()
             engine = getattr(self.port, "engine", None)
             if engine is not None:
                 out["engine"] = engine.stats()

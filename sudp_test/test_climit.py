@@ -11,16 +11,10 @@ and every datagram received must have authenticated. Skipped where gcc or
 OpenSSL's headers are missing.
 """
 
-import json
-import os
-import subprocess
-import sys
-
 from twisted.trial import unittest
 
-from sudp_test.paths import ROOT
+from sudp_test.benchmarkscripts import runBenchmarkCode
 
-BENCHMARKS = os.path.join(ROOT, "benchmarks")
 COUNT = 2000
 
 
@@ -30,23 +24,12 @@ def runClimit(testCase, code, timeout=60):
     creceiver.c built; it assigns C{result}, which comes back decoded from
     JSON. Skips the test if the build tools are missing.
     """
-    script = ("import json, sys\n"
-              f"sys.path.insert(0, {BENCHMARKS!r})\n"
-              "import climit\n"
-              "try:\n"
-              "    climit.build()\n"
-              "except climit.MissingTools as e:\n"
-              "    print(json.dumps({'skip': str(e)}))\n"
-              "    sys.exit(0)\n"
-              f"{code}\n"
-              "print(json.dumps({'result': result}))\n")
-    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout)
-    testCase.assertEqual(done.returncode, 0, done.stderr[-3000:])
-    out = json.loads(done.stdout.splitlines()[-1])
-    if "skip" in out:
-        raise unittest.SkipTest(out["skip"])
-    return out["result"]
+    return runBenchmarkCode(testCase, "climit", code, timeout,
+                            prelude=("try:\n"
+                                     "    climit.build()\n"
+                                     "except climit.MissingTools as e:\n"
+                                     "    print(json.dumps({'skip': str(e)}))\n"
+                                     "    sys.exit(0)\n"))
 
 
 class OneWayLimitTests(unittest.TestCase):

@@ -19,9 +19,8 @@ import sys
 
 from twisted.trial import unittest
 
-from sudp_test.paths import ROOT
+from sudp_test.benchmarkscripts import BENCHMARKS, runBenchmarkCode
 
-BENCHMARKS = os.path.join(ROOT, "benchmarks")
 
 
 def need(*modules):
@@ -35,15 +34,7 @@ def runPeers(testCase, code, timeout=90):
     Run C{code} with benchmarks/peers.py imported as C{peers}; it assigns
     C{result}, which comes back decoded from JSON.
     """
-    script = ("import json, sys\n"
-              f"sys.path.insert(0, {BENCHMARKS!r})\n"
-              "import peers\n"
-              f"{code}\n"
-              "print(json.dumps(result))\n")
-    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout)
-    testCase.assertEqual(done.returncode, 0, done.stderr[-3000:])
-    return json.loads(done.stdout.splitlines()[-1])
+    return runBenchmarkCode(testCase, "peers", code, timeout)
 
 
 class PlainUDPTests(unittest.TestCase):

@@ -322,18 +322,27 @@ class DataPathEquivalenceTests(unittest.TestCase):
         sessions = [engine.session] if isinstance(engine, ClientEngine) else engine.sessions.values()
         return {type(ep.opener) for s in sessions for ep in s.epochs if ep is not None and ep.opener is not None}
 
-    def test_fastPathTaken(self):
+    def burst(self, server, client):
         """
-        The common case really goes through C: a burst of messages is
-        delivered with no Python receiveDatagram call at all.
+        Hand C{server} 50 messages of C{client} in one read.
+
+        @return: the calls that went through C{server.receiveDatagram}.
         """
-        server, client = world(7, Config())
         calls = []
         original = server.receiveDatagram
         server.receiveDatagram = lambda *a: (calls.append(a), original(*a))
         for i in range(50):
             client.sendMessage(client.session, b"m%d" % i, START)
         server.receiveDatagrams([d for d, _ in _take(client)], CLIENT_ADDR, START)
+        return calls
+
+    def test_fastPathTaken(self):
+        """
+        The common case really goes through C: a burst of messages is
+        delivered with no Python receiveDatagram call at all.
+        """
+        server, client = world(7, Config())
+        calls = self.burst(server, client)
         self.assertEqual([e.message for e in server.events], [b"m%d" % i for i in range(50)])
         self.assertEqual(calls, [])
         session = next(iter(server.sessions.values()))
@@ -349,12 +358,7 @@ class DataPathEquivalenceTests(unittest.TestCase):
         session = next(iter(server.sessions.values()))
         got = []
         server.deliverTo(session, got.append)
-        calls = []
-        original = server.receiveDatagram
-        server.receiveDatagram = lambda *a: (calls.append(a), original(*a))
-        for i in range(50):
-            client.sendMessage(client.session, b"m%d" % i, START)
-        server.receiveDatagrams([d for d, _ in _take(client)], CLIENT_ADDR, START)
+        calls = self.burst(server, client)
         self.assertEqual(got, [b"m%d" % i for i in range(50)])
         self.assertEqual((server.events, calls), ([], []))
         self.assertEqual(session.stats["received"], 50)
