@@ -405,6 +405,16 @@ packetNonce(unsigned char nonce[12], uint64_t seq)
         nonce[4 + k] = (unsigned char)(seq >> (56 - 8 * k));
 }
 
+static int
+cipher_ready(CipherObject *self)
+{
+    if (self->algorithm == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "this Cipher is not keyed (call Cipher(algorithm, key))");
+        return 0;
+    }
+    return 1;
+}
+
 /*
  * Open ct (ctlen bytes: ciphertext || tag) into out (ctlen - 16 bytes).
  * Returns 1 if it authenticates, 0 if not (out is then garbage), -1 on an
@@ -419,11 +429,8 @@ cipher_open(CipherObject *c, uint64_t seq, const unsigned char *aad, size_t aadl
     size_t ptlen;
     if (ctlen < TAG_SIZE)
         return 0;
-    if (c->opener == NULL && (c->algorithm == NULL || (c->opener = newContext(c, 0)) == NULL)) {
-        if (!PyErr_Occurred())
-            PyErr_SetString(PyExc_RuntimeError, "this Cipher is not keyed (call Cipher(algorithm, key))");
+    if (c->opener == NULL && (!cipher_ready(c) || (c->opener = newContext(c, 0)) == NULL))
         return -1;
-    }
     ptlen = ctlen - TAG_SIZE;
     if (ptlen > INT_MAX || aadlen > INT_MAX)
         return 0;
@@ -446,7 +453,7 @@ cipher_seal(CipherObject *c, uint64_t seq, const unsigned char *aad, size_t aadl
         PyErr_SetString(PyExc_OverflowError, "too long to seal");
         return -1;
     }
-    if (c->sealer == NULL && (c->sealer = newContext(c, 1)) == NULL)
+    if (c->sealer == NULL && (!cipher_ready(c) || (c->sealer = newContext(c, 1)) == NULL))
         return -1;
     packetNonce(nonce, seq);
     if (!EVP_EncryptInit_ex(c->sealer, NULL, NULL, NULL, nonce)
@@ -468,16 +475,6 @@ parseSequence(PyObject *v, uint64_t *seq)
     return 0;
 }
 
-static int
-ready(CipherObject *self)
-{
-    if (self->algorithm == NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "this Cipher is not keyed (call Cipher(algorithm, key))");
-        return 0;
-    }
-    return 1;
-}
-
 static PyObject *
 Cipher_seal(CipherObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -488,7 +485,7 @@ Cipher_seal(CipherObject *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "seal(sequence, header, plaintext)");
         return NULL;
     }
-    if (!ready(self) || parseSequence(args[0], &seq) < 0)
+    if (!cipher_ready(self) || parseSequence(args[0], &seq) < 0)
         return NULL;
     if (PyObject_GetBuffer(args[1], &aad, PyBUF_SIMPLE) < 0)
         return NULL;
@@ -531,7 +528,7 @@ Cipher_open(CipherObject *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "open(sequence, header, ciphertext)");
         return NULL;
     }
-    if (!ready(self) || parseSequence(args[0], &seq) < 0)
+    if (!cipher_ready(self) || parseSequence(args[0], &seq) < 0)
         return NULL;
     if (PyObject_GetBuffer(args[1], &aad, PyBUF_SIMPLE) < 0)
         return NULL;

@@ -33,6 +33,7 @@ from zope.interface import implementer
 from sudp.errors import MalformedPacket
 from sudp.interfaces import IAEAD, ICipherSuite, IPacketCipher
 from sudp.registry import SuiteRegistry
+from sudp.speedups import nativeCipher
 
 _NONCE96 = struct.Struct(">4xQ").pack
 _NONCE192 = struct.Struct(">16xQ").pack
@@ -207,8 +208,6 @@ class _CryptographySuite(_Suite):
             L{sudp.speedups.nativeCipher}) where it is built, else one over
             C{cryptography}'s AEAD object; the two are interchangeable.
         """
-        from sudp.speedups import nativeCipher
-
         if nativeCipher is not None:
             return nativeCipher(self.algorithm, bytes(key))
         return _CryptographyPacketCipher(self.aead(bytes(key)))

@@ -16,7 +16,7 @@ from operator import attrgetter
 from sudp.errors import MalformedPacket, MessageTooLarge, SessionClosed
 from sudp.udp import records as R
 from sudp.udp.control import ControlRecords
-from sudp.udp.events import MessageReceived, SessionEnded, SessionOpened
+from sudp.udp.events import SessionEnded, SessionOpened
 from sudp.udp.packets import CONTROL, DATA, DATA_HEADER, DATA_HEADER_SIZE
 from sudp.udp.path import PathValidation
 from sudp.udp.receivestate import KeyEpoch, ReceiveState, Role, SessionState
