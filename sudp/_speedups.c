@@ -5,7 +5,7 @@
  * code when this module is missing or SUDP_NO_SPEEDUPS is set), and the
  * tests run both. It holds no cryptography: packets are opened by the
  * session's own IPacketCipher (cryptography's or PyNaCl's AEAD), called
- * from here. What it does in C:
+ * from here, or by the native Cipher below, which calls OpenSSL. What it does in C:
  *
  *   Window     the replay window (RFC 6479: a ring of 64-bit words), with
  *              the semantics of sudp.udp.replay.ReplayWindow.
@@ -19,6 +19,14 @@
  *              (sudp/udp/receivestate.py: SESSION_FIELD, then
  *              RECEIVE_STATE_FIELDS, and EPOCH_FIELDS of each epoch), the
  *              names this module exports under those three names.
+ *              Its send half (send, sendMany) seals DATA packets of open
+ *              sessions with the native Cipher into the engine's outbox,
+ *              and leaves every other case (a rekey to start, a key near
+ *              its limit, an address being validated, a plugin suite) to
+ *              the session's own sendMessage; it reads only
+ *              SEND_SESSION_FIELDS and SEND_EPOCH_FIELDS
+ *              (sudp/udp/sendstate.py) and the receive state's state,
+ *              probe, peerAddr and stats.
  *   Receiver   recvmmsg(2): many datagrams per system call, each GRO read
  *              cut at its segment size (Linux).
  *   sendBatch  sendmmsg(2): datagrams to many addresses in one system
@@ -602,6 +610,9 @@ setMalformedPacket(PyObject *module, PyObject *cls)
    state, then only that object's fields and its epochs' fields. */
 static PyObject *s_receiveState, *s_probe, *s_state, *s_epochs, *s_peerAddr, *s_minimumPacket, *s_stats, *s_heard,
     *s_opener, *s_window, *s_lastRecv, *s_sink, *s_open, *s_received;
+/* The names the send half reads and writes (sudp/udp/sendstate.py). */
+static PyObject *s_sendEpoch, *s_remoteIndex, *s_maxMessageSize, *s_rekeyAfterMessages, *s_rejectAfterMessages,
+    *s_lastSend, *s_sealer, *s_sendSeq, *s_number, *s_sent;
 
 static int
 incrementCount(PyObject *stats, PyObject *key)
@@ -1005,7 +1016,226 @@ error:
     return NULL;
 }
 
+/*
+ * The send half (sudp/udp/sendstate.py): seal message as one DATA packet of
+ * session and append (packet, its peer's address) to outbox, as the
+ * session's own sendMessage does. Returns 1 when done, 0 when the Python
+ * path must do it (not open, too large, an address being validated, no
+ * native sealer, at a key's rekey or usage limit, not bytes), -1 on error.
+ * The sequence number is advanced before the packet is queued: a packet
+ * that leaves was sealed under a number never used again.
+ */
+static int
+sealData(DataPathObject *self, PyObject *session, PyObject *message, PyObject *now, PyObject *outbox)
+{
+#ifdef SUDP_EVP
+    PyObject *rx = NULL, *ep = NULL, *sealer = NULL, *peerAddr = NULL, *stats = NULL, *v, *packet = NULL, *pair;
+    Py_ssize_t len, limit;
+    unsigned long long seq, rekeyAfter, rejectAfter, remote;
+    long number;
+    unsigned char *p;
+    int r = -1, same, k;
+
+    if (!PyBytes_CheckExact(message))
+        return 0;
+    len = PyBytes_GET_SIZE(message);
+    rx = PyObject_GetAttr(session, s_receiveState);
+    if (rx == NULL)
+        return -1;
+    v = PyObject_GetAttr(rx, s_state);
+    if (v == NULL)
+        goto done;
+    same = v == self->openState;
+    Py_DECREF(v);
+    if (!same)
+        goto python;
+    v = PyObject_GetAttr(rx, s_probe);
+    if (v == NULL)
+        goto done;
+    same = v == Py_None;
+    Py_DECREF(v);
+    if (!same) /* an address being validated gets copies: the Python path sends them */
+        goto python;
+    v = PyObject_GetAttr(session, s_maxMessageSize);
+    if (v == NULL)
+        goto done;
+    limit = PyLong_AsSsize_t(v);
+    Py_DECREF(v);
+    if (limit == -1 && PyErr_Occurred())
+        goto done;
+    if (len > limit) /* the Python path raises MessageTooLarge */
+        goto python;
+    ep = PyObject_GetAttr(session, s_sendEpoch);
+    if (ep == NULL)
+        goto done;
+    sealer = PyObject_GetAttr(ep, s_sealer);
+    if (sealer == NULL)
+        goto done;
+    if (!Py_IS_TYPE(sealer, &CipherType) || ((CipherObject *)sealer)->algorithm == NULL)
+        goto python; /* not armed, or a plugin suite's cipher */
+    v = PyObject_GetAttr(ep, s_sendSeq);
+    if (v == NULL)
+        goto done;
+    seq = PyLong_AsUnsignedLongLong(v);
+    Py_DECREF(v);
+    if (seq == (unsigned long long)-1 && PyErr_Occurred())
+        goto done;
+    v = PyObject_GetAttr(session, s_rekeyAfterMessages);
+    if (v == NULL)
+        goto done;
+    rekeyAfter = PyLong_AsUnsignedLongLong(v);
+    Py_DECREF(v);
+    if (rekeyAfter == (unsigned long long)-1 && PyErr_Occurred())
+        goto done;
+    v = PyObject_GetAttr(session, s_rejectAfterMessages);
+    if (v == NULL)
+        goto done;
+    rejectAfter = PyLong_AsUnsignedLongLong(v);
+    Py_DECREF(v);
+    if (rejectAfter == (unsigned long long)-1 && PyErr_Occurred())
+        goto done;
+    if (seq + 1 >= rekeyAfter || seq + 1 >= rejectAfter)
+        goto python; /* this packet starts a rekey, or the key is (nearly) spent */
+    v = PyObject_GetAttr(ep, s_number);
+    if (v == NULL)
+        goto done;
+    number = PyLong_AsLong(v);
+    Py_DECREF(v);
+    if (number == -1 && PyErr_Occurred())
+        goto done;
+    v = PyObject_GetAttr(session, s_remoteIndex);
+    if (v == NULL)
+        goto done;
+    remote = PyLong_AsUnsignedLongLong(v);
+    Py_DECREF(v);
+    if ((remote == (unsigned long long)-1 && PyErr_Occurred()) || remote > 0xFFFFFFFFULL)
+        goto done;
+    peerAddr = PyObject_GetAttr(rx, s_peerAddr);
+    if (peerAddr == NULL)
+        goto done;
+    stats = PyObject_GetAttr(rx, s_stats);
+    if (stats == NULL)
+        goto done;
+    if (!PyDict_CheckExact(stats))
+        goto python;
+
+    packet = PyBytes_FromStringAndSize(NULL, DATA_HEADER_SIZE + len + TAG_SIZE);
+    if (packet == NULL)
+        goto done;
+    p = (unsigned char *)PyBytes_AS_STRING(packet);
+    p[0] = (unsigned char)(0x18 | (number & 1));
+    for (k = 0; k < 4; k++)
+        p[1 + k] = (unsigned char)(remote >> (24 - 8 * k));
+    for (k = 0; k < 8; k++)
+        p[5 + k] = (unsigned char)(seq >> (56 - 8 * k));
+    if (cipher_seal((CipherObject *)sealer, seq, p, DATA_HEADER_SIZE, (const unsigned char *)PyBytes_AS_STRING(message),
+                    (size_t)len, p + DATA_HEADER_SIZE) < 0)
+        goto done;
+    /* the number is spent before the packet can leave */
+    v = PyLong_FromUnsignedLongLong(seq + 1);
+    if (v == NULL)
+        goto done;
+    k = PyObject_SetAttr(ep, s_sendSeq, v);
+    Py_DECREF(v);
+    if (k < 0)
+        goto done;
+    pair = PyTuple_Pack(2, packet, peerAddr);
+    if (pair == NULL)
+        goto done;
+    k = PyList_Append(outbox, pair);
+    Py_DECREF(pair);
+    if (k < 0 || PyObject_SetAttr(session, s_lastSend, now) < 0 || incrementCount(stats, s_sent) < 0)
+        goto done;
+    r = 1;
+    goto done;
+python:
+    r = 0;
+done:
+    Py_XDECREF(rx);
+    Py_XDECREF(ep);
+    Py_XDECREF(sealer);
+    Py_XDECREF(peerAddr);
+    Py_XDECREF(stats);
+    Py_XDECREF(packet);
+    return r;
+#else
+    return 0;
+#endif
+}
+
+static int
+sendReady(DataPathObject *self, PyObject *outbox)
+{
+    if (self->openState == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "this DataPath is not initialised");
+        return 0;
+    }
+    if (!PyList_CheckExact(outbox)) {
+        PyErr_SetString(PyExc_TypeError, "outbox must be a list");
+        return 0;
+    }
+    return 1;
+}
+
+static PyObject *
+DataPath_send(DataPathObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    int r;
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "send(session, message, now, outbox)");
+        return NULL;
+    }
+    if (!sendReady(self, args[3]))
+        return NULL;
+    r = sealData(self, args[0], args[1], args[2], args[3]);
+    if (r < 0)
+        return NULL;
+    return PyBool_FromLong(r);
+}
+
+static PyObject *
+DataPath_sendMany(DataPathObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    PyObject *messages, **items;
+    Py_ssize_t i, n;
+    int r;
+    if (nargs != 5) {
+        PyErr_SetString(PyExc_TypeError, "sendMany(session, messages, start, now, outbox)");
+        return NULL;
+    }
+    messages = args[1];
+    if (!sendReady(self, args[4]))
+        return NULL;
+    if (!PyList_CheckExact(messages) && !PyTuple_CheckExact(messages)) {
+        PyErr_SetString(PyExc_TypeError, "messages must be a list or a tuple");
+        return NULL;
+    }
+    i = PyLong_AsSsize_t(args[2]);
+    if (i == -1 && PyErr_Occurred())
+        return NULL;
+    if (i < 0)
+        i = 0;
+    n = PySequence_Fast_GET_SIZE(messages);
+    items = PySequence_Fast_ITEMS(messages);
+    for (; i < n; i++) {
+        r = sealData(self, args[0], items[i], args[3], args[4]);
+        if (r < 0)
+            return NULL;
+        if (r == 0)
+            break;
+    }
+    return PyLong_FromSsize_t(i);
+}
+
 static PyMethodDef DataPath_methods[] = {
+    {"send", (PyCFunction)(void (*)(void))DataPath_send, METH_FASTCALL,
+     "send(session, message, now, outbox) -> True if message (bytes) was sealed as one DATA packet of "
+     "session and (packet, address) appended to outbox, as Session.sendMessage does; False if the "
+     "Python path must send it (not open, too large, an address being validated, no native sealer, "
+     "at the key's rekey or usage limit): nothing was changed."},
+    {"sendMany", (PyCFunction)(void (*)(void))DataPath_sendMany, METH_FASTCALL,
+     "sendMany(session, messages, start, now, outbox) -> the index of the first message from start on "
+     "that send() left to the Python path (len(messages) if none); every one before it is queued."},
     {"run", (PyCFunction)(void (*)(void))DataPath_run, METH_FASTCALL,
      "run(datagrams, start, addr, now, events) -> the index of the first datagram from start on "
      "that was not the common case (DATA, open session, known address, fresh, authentic); "
@@ -1501,6 +1731,16 @@ PyInit__speedups(void)
     INTERN(s_sink, "sink");
     INTERN(s_open, "open");
     INTERN(s_received, "received");
+    INTERN(s_sendEpoch, "sendEpoch");
+    INTERN(s_remoteIndex, "remoteIndex");
+    INTERN(s_maxMessageSize, "maxMessageSize");
+    INTERN(s_rekeyAfterMessages, "rekeyAfterMessages");
+    INTERN(s_rejectAfterMessages, "rejectAfterMessages");
+    INTERN(s_lastSend, "lastSend");
+    INTERN(s_sealer, "sealer");
+    INTERN(s_sendSeq, "sendSeq");
+    INTERN(s_number, "number");
+    INTERN(s_sent, "sent");
     if (PyType_Ready(&WindowType) < 0 || PyType_Ready(&DataPathType) < 0)
         return NULL;
 #ifdef SUDP_MMSG
@@ -1520,6 +1760,19 @@ PyInit__speedups(void)
     if (fields == NULL || epochFields == NULL || PyModule_AddObjectRef(m, "SESSION_FIELD", s_receiveState) < 0
         || PyModule_AddObjectRef(m, "RECEIVE_STATE_FIELDS", fields) < 0
         || PyModule_AddObjectRef(m, "EPOCH_FIELDS", epochFields) < 0) {
+        Py_XDECREF(fields);
+        Py_XDECREF(epochFields);
+        Py_DECREF(m);
+        return NULL;
+    }
+    Py_DECREF(fields);
+    Py_DECREF(epochFields);
+    /* the send half's contract (sudp/udp/sendstate.py), likewise */
+    fields = PyTuple_Pack(7, s_receiveState, s_maxMessageSize, s_sendEpoch, s_rekeyAfterMessages,
+                          s_rejectAfterMessages, s_remoteIndex, s_lastSend);
+    epochFields = PyTuple_Pack(3, s_sealer, s_sendSeq, s_number);
+    if (fields == NULL || epochFields == NULL || PyModule_AddObjectRef(m, "SEND_SESSION_FIELDS", fields) < 0
+        || PyModule_AddObjectRef(m, "SEND_EPOCH_FIELDS", epochFields) < 0) {
         Py_XDECREF(fields);
         Py_XDECREF(epochFields);
         Py_DECREF(m);

@@ -80,6 +80,14 @@ class IDatagramEngine(Interface):
         @raise sudp.errors.SessionClosed: if the session is not open.
         """
 
+    def sendMessages(session, messages, now):
+        """
+        Send each of C{messages} (a list or tuple) as one application
+        message on C{session}, in order, as a burst (sealed in one native
+        loop where the speedups allow). A message that raises, as
+        L{sendMessage} does, ends the burst: those before it are queued.
+        """
+
     def closeSession(session, now, text=""):
         """
         Close C{session}, telling the peer.
@@ -289,8 +297,25 @@ class EngineOutput:
     def nextServerKey(self, session, key):
         pass  # a client engine reports them
 
+    _fast = None  # the engine's C data path (sudp.udp.datapath.fastPath), or None
+
     def sendMessage(self, session, message, now):
-        session.sendMessage(message, now)
+        fast = self._fast
+        if fast is None or not fast.send(session, message, now, self.outbox):
+            session.sendMessage(message, now)
+
+    def sendMessages(self, session, messages, now):
+        # the C loop seals the common case; it stops at the first message it
+        # leaves to sendMessage (the reference), and resumes after it
+        fast = self._fast
+        i, n = 0, len(messages)
+        while i < n:
+            if fast is not None:
+                i = fast.sendMany(session, messages, i, now, self.outbox)
+                if i == n:
+                    return
+            self.sendMessage(session, messages[i], now)
+            i += 1
 
     def closeSession(self, session, now, text=""):
         session.close(now, text=text)

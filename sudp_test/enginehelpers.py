@@ -13,12 +13,14 @@ Typical use::
 """
 
 import os
+import random
 import sys
 from collections import Counter
 
 from twisted.internet.task import Clock
 
 from sudp.keys import Identity
+from sudp.suites import _CryptographyPacketCipher
 from sudp.udp import packets as P
 from sudp.udp.client import ClientEngine
 from sudp.udp.config import Config
@@ -206,6 +208,46 @@ def serverSessionOf(server, client):
     @return: the server's L{Session} paired with C{client}'s.
     """
     return server.sessions[client.session.remoteIndex]
+
+
+def seededPair(seed, config):
+    """
+    A server and a client with an open session, everything drawn from
+    C{seed}: two calls with one seed give identical worlds.
+    """
+    rng = random.Random(seed)
+    server = ServerEngine(Identity(rng.randbytes(32)), config, cookieSecret=rng.randbytes(32),
+                          random=random.Random(rng.random()).randbytes)
+    client = ClientEngine(server.identity.publicKey, SERVER_ADDR, config,
+                          random=random.Random(rng.random()).randbytes)
+    client.start(START)
+    for _ in range(4):
+        for data, _ in takeOutbox(client):
+            server.receiveDatagram(data, CLIENT_ADDR, START)
+        for data, _ in takeOutbox(server):
+            client.receiveDatagram(data, SERVER_ADDR, START)
+    assert client.session.state == "open"
+    server.events, client.events = [], []
+    return server, client
+
+
+def pythonTwin(suite):
+    """
+    C{suite} with the same name, id and wire behaviour, but sealing and
+    opening through the C{cryptography} package, never the native cipher.
+    """
+
+    class PythonCipher(type(suite)):
+        def newCipher(self, key):
+            return _CryptographyPacketCipher(self.aead(bytes(key)))
+
+    return PythonCipher()
+
+def pythonConfig(config):
+    """
+    C{config} with each built-in suite's L{pythonTwin}.
+    """
+    return config.replace(suites=tuple(pythonTwin(s) if getattr(s, "algorithm", None) else s for s in config.suites))
 
 
 # -- snapshots ---------------------------------------------------------------

@@ -298,11 +298,8 @@ class EngineAdapter(DatagramProtocol):
         Called by L{SessionTransport.writeMessages}: seal them all, then send
         them in one flush (GSO batches where the kernel allows).
         """
-        now = self.reactor.seconds()
-        send = self.engine.sendMessage
         try:
-            for message in messages:
-                send(session, message, now)
+            self.engine.sendMessages(session, messages, self.reactor.seconds())
         finally:
             self.flush()
 

@@ -418,6 +418,18 @@ class ClientEngine(Delivery, EngineOutput):
             raise SessionClosed("not-open", "the handshake has not completed")
         EngineOutput.sendMessage(self, session, message, now)
 
+    def sendMessages(self, session, messages, now):
+        """
+        Send each of C{messages} on C{session}, as a burst
+        (L{sudp.engine.IDatagramEngine.sendMessages}).
+
+        @raise sudp.errors.SessionClosed: if the handshake has not made a
+            session (or it is not open).
+        """
+        if session is None:
+            raise SessionClosed("not-open", "the handshake has not completed")
+        EngineOutput.sendMessages(self, session, messages, now)
+
     def closeSession(self, session, now, text=""):
         """
         Close C{session} (telling the server) once it is open; before that

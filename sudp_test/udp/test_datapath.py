@@ -21,7 +21,6 @@ import random
 from hypothesis import given, settings, strategies as st
 from twisted.trial import unittest
 
-from sudp.keys import Identity
 from sudp.speedups import native, nativeCipher
 from sudp.suites import _CryptographyPacketCipher, getSuite
 from sudp.udp.client import ClientEngine
@@ -29,47 +28,11 @@ from sudp.udp.config import Config
 from sudp.udp.events import DeliveryFailed, MessageReceived, SessionEnded, SessionOpened
 from sudp.udp.server import ServerEngine
 
-from sudp_test.enginehelpers import CLIENT_ADDR, clientState, SERVER_ADDR, serverState, START
+from sudp_test.enginehelpers import (
+    CLIENT_ADDR, clientState, pythonConfig, SERVER_ADDR, seededPair, serverState, START,
+)
 
 OTHER_ADDR = ("127.0.0.1", 40001)
-
-def world(seed, config):
-    """
-    A server and a client with an open session, everything drawn from
-    C{seed}: two calls with one seed give identical worlds.
-    """
-    rng = random.Random(seed)
-    server = ServerEngine(Identity(rng.randbytes(32)), config, cookieSecret=rng.randbytes(32),
-                          random=random.Random(rng.random()).randbytes)
-    client = ClientEngine(server.identity.publicKey, SERVER_ADDR, config,
-                          random=random.Random(rng.random()).randbytes)
-    client.start(START)
-    for _ in range(4):
-        for data, _ in _take(client):
-            server.receiveDatagram(data, CLIENT_ADDR, START)
-        for data, _ in _take(server):
-            client.receiveDatagram(data, SERVER_ADDR, START)
-    assert client.session.state == "open"
-    server.events, client.events = [], []
-    return server, client
-
-def pythonTwin(suite):
-    """
-    C{suite} with the same name, id and wire behaviour, but sealing and
-    opening through the C{cryptography} package, never the native cipher.
-    """
-
-    class PythonCipher(type(suite)):
-        def newCipher(self, key):
-            return _CryptographyPacketCipher(self.aead(bytes(key)))
-
-    return PythonCipher()
-
-def pythonConfig(config):
-    """
-    C{config} with each built-in suite's L{pythonTwin}.
-    """
-    return config.replace(suites=tuple(pythonTwin(s) if getattr(s, "algorithm", None) else s for s in config.suites))
 
 def _take(engine):
     out, engine.outbox = engine.outbox, []
@@ -97,6 +60,7 @@ def describe(events):
 # datagram it sent before
 steps = st.one_of(
     st.tuples(st.just("send"), st.integers(0, 300)),
+    st.tuples(st.just("burst"), st.integers(0, 300), st.integers(0, 40)),
     st.tuples(st.just("replay"), st.integers(0, 10**6)),
     st.tuples(st.just("flip"), st.integers(0, 10**6), st.integers(0, 8 * 400)),
     st.tuples(st.just("truncate"), st.integers(0, 10**6), st.integers(0, 400)),
@@ -125,8 +89,8 @@ class DataPathEquivalenceTests(unittest.TestCase):
         7; what the sinks saw is compared too.
         """
         config = config or Config(rekeyAfterTime=60)
-        fastServer, fastClient = world(seed, config)
-        slowServer, slowClient = world(seed, pythonConfig(config))
+        fastServer, fastClient = seededPair(seed, config)
+        slowServer, slowClient = seededPair(seed, pythonConfig(config))
         slowServer._fast = slowClient._fast = None  # the Python path only
         if receiverIsServer:
             fast, slow, sender, twinSender = fastServer, slowServer, fastClient, slowClient
@@ -199,9 +163,16 @@ class DataPathEquivalenceTests(unittest.TestCase):
             if session is None or session.state != "open":
                 break
             if kind == "send":
+                # the fast world's sender seals through its engine (the C
+                # send half), its twin through the session alone
                 payload = bytes([len(history) & 0xFF]) * step[1]
-                session.sendMessage(payload, now)
+                sender.sendMessage(session, payload, now)
                 twin.sendMessage(payload, now)
+            elif kind == "burst":
+                payloads = [bytes([(len(history) + i) & 0xFF]) * (step[1] + i) for i in range(step[2])]
+                sender.sendMessages(session, payloads, now)
+                for payload in payloads:
+                    twin.sendMessage(payload, now)
             elif kind == "keepalive":
                 session.onTimer(now + config.keepaliveInterval)
                 twin.onTimer(now + config.keepaliveInterval)
@@ -234,6 +205,7 @@ class DataPathEquivalenceTests(unittest.TestCase):
                     pending[-1], pending[-2] = pending[-2], pending[-1]
             out, twinOut = _take(sender), _take(twinSender)
             self.assertEqual(out, twinOut)  # the twins stay twins
+            self.assertEqual(self.state(sender), self.state(twinSender))
             for data, _ in out:
                 history.append(data)
                 pending.append((data, addr))
@@ -280,12 +252,14 @@ class DataPathEquivalenceTests(unittest.TestCase):
         ones were really there (replays, forgeries, truncations, a rekey).
         """
         rng = random.Random(2026)
-        kinds = ["send"] * 12 + ["replay", "flip", "truncate", "swap", "move", "keepalive", "wait", "deliver"] * 2
+        kinds = ["send"] * 12 + ["burst"] * 2 + ["replay", "flip", "truncate", "swap", "move", "keepalive", "wait", "deliver"] * 2
         trace = []
         for i in range(1500):
             kind = rng.choice(kinds)
             if kind == "send":
                 trace.append(("send", rng.randrange(300)))
+            elif kind == "burst":
+                trace.append(("burst", rng.randrange(300), rng.randrange(40)))
             elif kind in ("replay", "swap"):
                 trace.append((kind, rng.randrange(10**6)))
             elif kind == "flip":
@@ -341,7 +315,7 @@ class DataPathEquivalenceTests(unittest.TestCase):
         The common case really goes through C: a burst of messages is
         delivered with no Python receiveDatagram call at all.
         """
-        server, client = world(7, Config())
+        server, client = seededPair(7, Config())
         calls = self.burst(server, client)
         self.assertEqual([e.message for e in server.events], [b"m%d" % i for i in range(50)])
         self.assertEqual(calls, [])
@@ -354,7 +328,7 @@ class DataPathEquivalenceTests(unittest.TestCase):
         from the C loop: no event, no Python receiveDatagram call. With an
         event pending, messages queue behind it as events, in order.
         """
-        server, client = world(7, Config())
+        server, client = seededPair(7, Config())
         session = next(iter(server.sessions.values()))
         got = []
         server.deliverTo(session, got.append)
@@ -382,7 +356,7 @@ class DataPathEquivalenceTests(unittest.TestCase):
         looks again and the rest of the batch is not delivered (dropped as
         the Python path drops packets of a closed session).
         """
-        server, client = world(12, Config())
+        server, client = seededPair(12, Config())
         session = next(iter(server.sessions.values()))
         got = []
 
@@ -403,7 +377,7 @@ class DataPathEquivalenceTests(unittest.TestCase):
         A sink raising what is not an Exception (KeyboardInterrupt) is not
         turned into an event: it propagates, as it would from Python.
         """
-        server, client = world(13, Config())
+        server, client = seededPair(13, Config())
         session = next(iter(server.sessions.values()))
 
         def interrupted(message):
@@ -420,7 +394,7 @@ class DataPathEquivalenceTests(unittest.TestCase):
         validating the new address, and the C loop takes the rest of the
         batch once the session has moved there.
         """
-        server, client = world(8, Config())
+        server, client = seededPair(8, Config())
         for i in range(3):
             client.sendMessage(client.session, b"m%d" % i, START)
         server.receiveDatagrams([d for d, _ in _take(client)], OTHER_ADDR, START)
@@ -442,7 +416,7 @@ class DataPathEquivalenceTests(unittest.TestCase):
         An opener that fails with anything but MalformedPacket is a bug:
         it propagates rather than being taken for a forgery.
         """
-        server, client = world(9, Config())
+        server, client = seededPair(9, Config())
         client.sendMessage(client.session, b"x", START)
         session = next(iter(server.sessions.values()))
         ep = session.epochs[0]
@@ -458,7 +432,7 @@ class DataPathEquivalenceTests(unittest.TestCase):
         """
         The C loop checks what it is given.
         """
-        server, _ = world(10, Config())
+        server, _ = seededPair(10, Config())
         self.assertRaises(TypeError, server._fast.run, "not a list", 0, CLIENT_ADDR, START, [])
         self.assertRaises(TypeError, server._fast.run, [], 0, CLIENT_ADDR, START, "not a list")
         self.assertRaises(TypeError, server._fast.run, [])

@@ -10,20 +10,19 @@ from twisted.trial import unittest
 from sudp.udp.config import Config
 from sudp.udp.events import DeliveryFailed, MessageReceived
 
-from sudp_test.enginehelpers import CLIENT_ADDR, START
-from sudp_test.udp.test_datapath import _take, world
+from sudp_test.enginehelpers import CLIENT_ADDR, seededPair, START, takeOutbox
 
 
 class DeliveryTests(unittest.TestCase):
     def setUp(self):
-        self.server, self.client = world(21, Config())
+        self.server, self.client = seededPair(21, Config())
         self.server._fast = None  # one datagram at a time, through Python
         self.session = next(iter(self.server.sessions.values()))
 
     def send(self, *messages):
         for m in messages:
             self.client.sendMessage(self.client.session, m, START)
-        self.server.receiveDatagrams([d for d, _ in _take(self.client)], CLIENT_ADDR, START)
+        self.server.receiveDatagrams([d for d, _ in takeOutbox(self.client)], CLIENT_ADDR, START)
 
     def test_sink(self):
         """
@@ -83,7 +82,7 @@ class DeliveryTests(unittest.TestCase):
 
         self.server.deliverTo(self.session, interrupted)
         self.client.sendMessage(self.client.session, b"x", START)
-        [(data, _)] = _take(self.client)
+        [(data, _)] = takeOutbox(self.client)
         self.assertRaises(KeyboardInterrupt, self.server.receiveDatagram, data, CLIENT_ADDR, START)
 
     def test_backToEvents(self):
