@@ -158,9 +158,13 @@ class EngineAdapter(DatagramProtocol):
         everything in as few system calls as the kernel and the speedups
         allow (L{GSOSender.sendAll}); order to each address is kept.
         """
-        if self.transport is None:  # the port has stopped
+        transport = self.transport
+        if transport is None:  # the port has stopped
             return
-        failed, error = self._gsoSender().sendAll(out)
+        sender = self._sender
+        if sender is None or sender.sock is not transport.socket:
+            sender = self._gsoSender()
+        failed, error = sender.sendAll(out)
         if failed:
             self._sendFailed(failed, error, out[0][1] if len(out) == 1 else "several peers")
 

@@ -43,7 +43,7 @@ from sudp.udp.session import CLIENT, CONFIRMING, OPEN, Session
 from sudp.udp.sudp1 import SUDP1Client
 from sudp.work import WorkNeeded
 from sudp.udp.ciphercache import CipherCache
-from sudp.udp.datapath import fastPath, receiveAll
+from sudp.udp.datapath import BatchReceiver, fastPath
 from sudp.udp.timers import NEVER, TimerQueue
 
 
@@ -66,7 +66,7 @@ IDLE, WORKING, HELLO_SENT, INIT_SENT, CONFIRM_SENT, ESTABLISHED, FAILED = Client
 
 
 @implementer(IDatagramEngine)
-class ClientEngine(Delivery, EngineOutput):
+class ClientEngine(Delivery, BatchReceiver, EngineOutput):
     """
     @ivar session: the L{Session} once keys exist, else None.
     @ivar drops: a C{Counter} of dropped datagrams by reason.
@@ -215,13 +215,6 @@ class ClientEngine(Delivery, EngineOutput):
                 self.drops["unexpected-type"] += 1
         except MalformedPacket as e:
             self.drops[e.reason] += 1
-
-    def receiveDatagrams(self, datagrams, addr, now):
-        """
-        Handle several datagrams from C{addr}, in order (see
-        L{sudp.udp.datapath}).
-        """
-        receiveAll(self, self._fast, datagrams, addr, now)
 
     def _data(self, data, t, addr, now):
         session = self.session

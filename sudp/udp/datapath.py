@@ -30,21 +30,31 @@ def fastPath(sessions, maxDatagram):
     return native.DataPath(sessions, MessageReceived, MalformedPacket, SessionState.OPEN, maxDatagram, DeliveryFailed)
 
 
-def receiveAll(engine, fast, datagrams, addr, now):
+class BatchReceiver:
     """
-    Feed C{datagrams} (a list or tuple of bytes from C{addr}) to C{engine}.
+    The engines' C{receiveDatagrams} (a mixin of the server and client
+    engines, over their C{_fast} from L{fastPath} and their own
+    C{receiveDatagram}).
+    """
 
-    @param fast: from L{fastPath}, or None: every datagram goes to
-        C{engine.receiveDatagram}.
-    """
-    receiveOne = engine.receiveDatagram
-    if fast is None:
-        for data in datagrams:
-            receiveOne(data, addr, now)
-        return
-    i, n = 0, len(datagrams)
-    while i < n:
-        i = fast.run(datagrams, i, addr, now, engine.events)
-        if i < n:
-            receiveOne(datagrams[i], addr, now)
-            i += 1
+    _fast = None
+
+    def receiveDatagrams(self, datagrams, addr, now):
+        """
+        Handle several datagrams from C{addr} (a list or tuple of bytes: a
+        GRO or C{recvmmsg} read), in order: the common case (DATA of an
+        open session) in one C loop where the speedups are built,
+        everything else through C{receiveDatagram}.
+        """
+        fast = self._fast
+        if fast is None:
+            receiveOne = self.receiveDatagram
+            for data in datagrams:
+                receiveOne(data, addr, now)
+            return
+        i, n = 0, len(datagrams)
+        while i < n:
+            i = fast.run(datagrams, i, addr, now, self.events)
+            if i < n:
+                self.receiveDatagram(datagrams[i], addr, now)
+                i += 1

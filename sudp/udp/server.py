@@ -35,7 +35,7 @@ from sudp.udp.config import Config
 from sudp.udp.cookie import CookieFactory
 from sudp.udp.records import CLOSE_SHUTDOWN
 from sudp.udp.session import OPEN, PENDING, SERVER, Session
-from sudp.udp.datapath import fastPath, receiveAll
+from sudp.udp.datapath import BatchReceiver, fastPath
 from sudp.udp.ciphercache import CipherCache
 from sudp.udp.events import ClientRefused
 from sudp.udp.pending import AwaitingWork, PendingSlots, PendingState
@@ -52,7 +52,7 @@ _unpackHeader = P.DATA_HEADER.unpack_from
 
 
 @implementer(IDatagramEngine)
-class ServerEngine(Delivery, EngineOutput):
+class ServerEngine(Delivery, BatchReceiver, EngineOutput):
     """
     @ivar sessions: index -> L{Session}, pending and open.
     @ivar drops: a C{Counter} of dropped datagrams by reason.
@@ -196,14 +196,6 @@ class ServerEngine(Delivery, EngineOutput):
                 self.drops["unexpected-type"] += 1
         except MalformedPacket as e:
             self.drops[e.reason] += 1
-
-    def receiveDatagrams(self, datagrams, addr, now):
-        """
-        Handle several datagrams from C{addr} (a GRO or C{recvmmsg} read), in
-        order: the common case (DATA of an open session) in one C loop where
-        the speedups are built, everything else through L{receiveDatagram}.
-        """
-        receiveAll(self, self._fast, datagrams, addr, now)
 
     def _reset(self, data, index, addr, now):
         """

@@ -108,7 +108,9 @@ class SessionTransport:
         """
         if not data or not self.connected or self.disconnecting:
             return
-        self._adapter.sendMessage(self._session, bytes(data))
+        adapter = self._adapter  # its sendMessage, inline: this is the per-message path
+        adapter.engine.sendMessage(self._session, bytes(data), adapter.reactor.seconds())
+        adapter.flush()
 
     def writeSequence(self, data):
         """
