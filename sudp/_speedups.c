@@ -44,6 +44,7 @@
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h>
 #include <stdint.h>
 #include <limits.h>
 #include <string.h>
@@ -614,6 +615,82 @@ static PyObject *s_receiveState, *s_probe, *s_state, *s_epochs, *s_peerAddr, *s_
 static PyObject *s_sendEpoch, *s_remoteIndex, *s_maxMessageSize, *s_rekeyAfterMessages, *s_rejectAfterMessages,
     *s_lastSend, *s_sealer, *s_sendSeq, *s_number, *s_sent;
 
+/*
+ * Fast access to the __slots__ fields named above. A slot is a member
+ * descriptor at a fixed offset in its object; found once per type (and
+ * again whenever the type is modified: its version tag changes), it is
+ * then read and written at that offset, as the interpreter's own
+ * specialised attribute access does, instead of through the generic
+ * attribute lookup. Anything else (no such slot, a property, an unset
+ * slot, a subclass of another layout) takes PyObject_GetAttr/SetAttr.
+ */
+typedef struct {
+    PyTypeObject *type; /* compared only, with its version tag */
+    unsigned int tag;
+    Py_ssize_t offset;
+} SlotRef;
+
+static int
+slotFind(PyObject *obj, PyObject *name, SlotRef *ref)
+{
+    PyTypeObject *type = Py_TYPE(obj);
+    PyObject *d = _PyType_Lookup(type, name); /* borrowed; gives the type a version tag */
+    PyMemberDef *m;
+    ref->type = NULL;
+    if (d == NULL || !Py_IS_TYPE(d, &PyMemberDescr_Type))
+        return 0;
+    m = ((PyMemberDescrObject *)d)->d_member;
+    if (m->type != T_OBJECT_EX || (m->flags & READONLY) || m->offset <= 0
+        || !(type->tp_flags & Py_TPFLAGS_VALID_VERSION_TAG))
+        return 0;
+    ref->type = type;
+    ref->tag = type->tp_version_tag;
+    ref->offset = m->offset;
+    return 1;
+}
+
+static inline int
+slotHit(PyObject *obj, SlotRef *ref)
+{
+    PyTypeObject *type = Py_TYPE(obj);
+    return type == ref->type && (type->tp_flags & Py_TPFLAGS_VALID_VERSION_TAG) && type->tp_version_tag == ref->tag;
+}
+
+/* obj.name as a new reference, or NULL with an exception. */
+static PyObject *
+slotGet(PyObject *obj, PyObject *name, SlotRef *ref)
+{
+    if (slotHit(obj, ref) || slotFind(obj, name, ref)) {
+        PyObject *v = *(PyObject **)((char *)obj + ref->offset);
+        if (v != NULL) {
+            Py_INCREF(v);
+            return v;
+        }
+    }
+    return PyObject_GetAttr(obj, name); /* and its AttributeError for an unset slot */
+}
+
+/* obj.name = value; 0, or -1 with an exception. */
+static int
+slotSet(PyObject *obj, PyObject *name, PyObject *value, SlotRef *ref)
+{
+    if (slotHit(obj, ref) || slotFind(obj, name, ref)) {
+        PyObject **p = (PyObject **)((char *)obj + ref->offset), *old = *p;
+        Py_INCREF(value);
+        *p = value;
+        Py_XDECREF(old);
+        return 0;
+    }
+    return PyObject_SetAttr(obj, name, value);
+}
+
+static SlotRef r_receiveState, r_probe, r_state, r_epochs, r_peerAddr, r_minimumPacket, r_stats, r_heard, r_opener,
+    r_window, r_lastRecv, r_sink, r_sendEpoch, r_remoteIndex, r_maxMessageSize, r_rekeyAfterMessages,
+    r_rejectAfterMessages, r_lastSend, r_sealer, r_sendSeq, r_number;
+
+#define GETSLOT(obj, name) slotGet((obj), s_##name, &r_##name)
+#define SETSLOT(obj, name, value) slotSet((obj), s_##name, (value), &r_##name)
+
 static int
 incrementCount(PyObject *stats, PyObject *key)
 {
@@ -722,18 +799,18 @@ cached_load(DataPathObject *self, Cached *c, uint32_t index, PyObject *addr)
     Py_INCREF(session);
     c->session = session;
     c->index = index;
-    rx = c->rx = PyObject_GetAttr(session, s_receiveState);
+    rx = c->rx = GETSLOT(session, receiveState);
     if (rx == NULL)
         goto error;
 
-    v = PyObject_GetAttr(rx, s_state);
+    v = GETSLOT(rx, state);
     if (v == NULL)
         goto error;
     same = v == self->openState;
     Py_DECREF(v);
     if (!same)
         goto no;
-    v = PyObject_GetAttr(rx, s_peerAddr);
+    v = GETSLOT(rx, peerAddr);
     if (v == NULL)
         goto error;
     same = PyObject_RichCompareBool(v, addr, Py_EQ);
@@ -742,26 +819,26 @@ cached_load(DataPathObject *self, Cached *c, uint32_t index, PyObject *addr)
         goto error;
     if (!same) /* a rebinding peer: the Python path decides */
         goto no;
-    v = PyObject_GetAttr(rx, s_probe);
+    v = GETSLOT(rx, probe);
     if (v == NULL)
         goto error;
     same = v == Py_None;
     Py_DECREF(v);
     if (!same) /* another address is being validated: the Python path watches */
         goto no;
-    v = PyObject_GetAttr(rx, s_minimumPacket);
+    v = GETSLOT(rx, minimumPacket);
     if (v == NULL)
         goto error;
     c->minimumPacket = PyLong_AsSsize_t(v);
     Py_DECREF(v);
     if (c->minimumPacket == -1 && PyErr_Occurred())
         goto error;
-    c->stats = PyObject_GetAttr(rx, s_stats);
+    c->stats = GETSLOT(rx, stats);
     if (c->stats == NULL)
         goto error;
     if (!PyDict_CheckExact(c->stats))
         goto no;
-    epochs = PyObject_GetAttr(rx, s_epochs);
+    epochs = GETSLOT(rx, epochs);
     if (epochs == NULL)
         goto error;
     if (!PyList_CheckExact(epochs) || PyList_GET_SIZE(epochs) != 2)
@@ -772,21 +849,21 @@ cached_load(DataPathObject *self, Cached *c, uint32_t index, PyObject *addr)
             continue;
         /* only an epoch already heard from: the first packet of an epoch
            moves the session's keys (Python path) */
-        heard = PyObject_GetAttr(epoch, s_heard);
+        heard = GETSLOT(epoch, heard);
         if (heard == NULL)
             goto error;
         same = heard == Py_True;
         Py_DECREF(heard);
         if (!same)
             continue;
-        opener = PyObject_GetAttr(epoch, s_opener);
+        opener = GETSLOT(epoch, opener);
         if (opener == NULL)
             goto error;
         if (opener == Py_None) { /* the cipher cache gave it back: Python re-arms it */
             Py_DECREF(opener);
             continue;
         }
-        window = PyObject_GetAttr(epoch, s_window);
+        window = GETSLOT(epoch, window);
         if (window == NULL) {
             Py_DECREF(opener);
             goto error;
@@ -822,7 +899,7 @@ deliverToSink(DataPathObject *self, Cached *c, PyObject *plaintext, PyObject *ev
 {
     PyObject *sink, *result, *type, *value, *tb, *event;
     int r;
-    sink = PyObject_GetAttr(c->rx, s_sink);
+    sink = GETSLOT(c->rx, sink);
     if (sink == NULL)
         return -1;
     if (sink == Py_None) {
@@ -856,7 +933,7 @@ deliverToSink(DataPathObject *self, Cached *c, PyObject *plaintext, PyObject *ev
 static int
 stillOpen(DataPathObject *self, Cached *c)
 {
-    PyObject *state = PyObject_GetAttr(c->rx, s_state);
+    PyObject *state = GETSLOT(c->rx, state);
     int open;
     if (state == NULL)
         return -1;
@@ -976,7 +1053,7 @@ DataPath_run(DataPathObject *self, PyObject *const *args, Py_ssize_t nargs)
 #endif
         /* authenticated: now, and only now, state may change */
         window_commit(c.window[phase], seq);
-        if (PyObject_SetAttr(c.rx, s_lastRecv, now) < 0) {
+        if (SETSLOT(c.rx, lastRecv, now) < 0) {
             Py_DECREF(plaintext);
             goto error;
         }
@@ -1039,24 +1116,24 @@ sealData(DataPathObject *self, PyObject *session, PyObject *message, PyObject *n
     if (!PyBytes_CheckExact(message))
         return 0;
     len = PyBytes_GET_SIZE(message);
-    rx = PyObject_GetAttr(session, s_receiveState);
+    rx = GETSLOT(session, receiveState);
     if (rx == NULL)
         return -1;
-    v = PyObject_GetAttr(rx, s_state);
+    v = GETSLOT(rx, state);
     if (v == NULL)
         goto done;
     same = v == self->openState;
     Py_DECREF(v);
     if (!same)
         goto python;
-    v = PyObject_GetAttr(rx, s_probe);
+    v = GETSLOT(rx, probe);
     if (v == NULL)
         goto done;
     same = v == Py_None;
     Py_DECREF(v);
     if (!same) /* an address being validated gets copies: the Python path sends them */
         goto python;
-    v = PyObject_GetAttr(session, s_maxMessageSize);
+    v = GETSLOT(session, maxMessageSize);
     if (v == NULL)
         goto done;
     limit = PyLong_AsSsize_t(v);
@@ -1065,29 +1142,29 @@ sealData(DataPathObject *self, PyObject *session, PyObject *message, PyObject *n
         goto done;
     if (len > limit) /* the Python path raises MessageTooLarge */
         goto python;
-    ep = PyObject_GetAttr(session, s_sendEpoch);
+    ep = GETSLOT(session, sendEpoch);
     if (ep == NULL)
         goto done;
-    sealer = PyObject_GetAttr(ep, s_sealer);
+    sealer = GETSLOT(ep, sealer);
     if (sealer == NULL)
         goto done;
     if (!Py_IS_TYPE(sealer, &CipherType) || ((CipherObject *)sealer)->algorithm == NULL)
         goto python; /* not armed, or a plugin suite's cipher */
-    v = PyObject_GetAttr(ep, s_sendSeq);
+    v = GETSLOT(ep, sendSeq);
     if (v == NULL)
         goto done;
     seq = PyLong_AsUnsignedLongLong(v);
     Py_DECREF(v);
     if (seq == (unsigned long long)-1 && PyErr_Occurred())
         goto done;
-    v = PyObject_GetAttr(session, s_rekeyAfterMessages);
+    v = GETSLOT(session, rekeyAfterMessages);
     if (v == NULL)
         goto done;
     rekeyAfter = PyLong_AsUnsignedLongLong(v);
     Py_DECREF(v);
     if (rekeyAfter == (unsigned long long)-1 && PyErr_Occurred())
         goto done;
-    v = PyObject_GetAttr(session, s_rejectAfterMessages);
+    v = GETSLOT(session, rejectAfterMessages);
     if (v == NULL)
         goto done;
     rejectAfter = PyLong_AsUnsignedLongLong(v);
@@ -1096,24 +1173,24 @@ sealData(DataPathObject *self, PyObject *session, PyObject *message, PyObject *n
         goto done;
     if (seq + 1 >= rekeyAfter || seq + 1 >= rejectAfter)
         goto python; /* this packet starts a rekey, or the key is (nearly) spent */
-    v = PyObject_GetAttr(ep, s_number);
+    v = GETSLOT(ep, number);
     if (v == NULL)
         goto done;
     number = PyLong_AsLong(v);
     Py_DECREF(v);
     if (number == -1 && PyErr_Occurred())
         goto done;
-    v = PyObject_GetAttr(session, s_remoteIndex);
+    v = GETSLOT(session, remoteIndex);
     if (v == NULL)
         goto done;
     remote = PyLong_AsUnsignedLongLong(v);
     Py_DECREF(v);
     if ((remote == (unsigned long long)-1 && PyErr_Occurred()) || remote > 0xFFFFFFFFULL)
         goto done;
-    peerAddr = PyObject_GetAttr(rx, s_peerAddr);
+    peerAddr = GETSLOT(rx, peerAddr);
     if (peerAddr == NULL)
         goto done;
-    stats = PyObject_GetAttr(rx, s_stats);
+    stats = GETSLOT(rx, stats);
     if (stats == NULL)
         goto done;
     if (!PyDict_CheckExact(stats))
@@ -1135,7 +1212,7 @@ sealData(DataPathObject *self, PyObject *session, PyObject *message, PyObject *n
     v = PyLong_FromUnsignedLongLong(seq + 1);
     if (v == NULL)
         goto done;
-    k = PyObject_SetAttr(ep, s_sendSeq, v);
+    k = SETSLOT(ep, sendSeq, v);
     Py_DECREF(v);
     if (k < 0)
         goto done;
@@ -1144,7 +1221,7 @@ sealData(DataPathObject *self, PyObject *session, PyObject *message, PyObject *n
         goto done;
     k = PyList_Append(outbox, pair);
     Py_DECREF(pair);
-    if (k < 0 || PyObject_SetAttr(session, s_lastSend, now) < 0 || incrementCount(stats, s_sent) < 0)
+    if (k < 0 || SETSLOT(session, lastSend, now) < 0 || incrementCount(stats, s_sent) < 0)
         goto done;
     r = 1;
     goto done;

@@ -253,3 +253,29 @@ class SendHalfTests(unittest.TestCase):
         first = session.sendEpoch.sendSeq
         self.assertFalse(fast.send(session, bytearray(b"x"), net.now, []))  # not bytes: the Python path's
         self.assertEqual(session.sendEpoch.sendSeq, first)
+
+    def test_slotsFollowTheType(self):
+        """
+        The C code reads slots at their offsets only for the type it found
+        them on: a session of a subclass whose C{maxMessageSize} is a
+        property gets the property's value (here, a limit the message is
+        over goes to Python, which raises; one within it is sealed in C),
+        and the base class's sessions before and after it are sealed in C.
+        """
+        net, server, client = self.pair()
+        session = client.session
+        client.sendMessage(session, b"before", net.now)
+
+        class Narrow(Session):
+            __slots__ = ()
+            maxMessageSize = property(lambda self: 3)
+
+        session.__class__ = Narrow
+        try:
+            self.assertRaises(MessageTooLarge, client.sendMessage, session, b"four", net.now)
+            client.sendMessage(session, b"ok", net.now)
+        finally:
+            session.__class__ = Session
+        client.sendMessage(session, b"after", net.now)
+        self.assertEqual(self.pythonCalls, [b"four"])
+        self.assertEqual(len(takeOutbox(client)), 3)
