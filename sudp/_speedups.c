@@ -691,6 +691,32 @@ static SlotRef r_receiveState, r_probe, r_state, r_epochs, r_peerAddr, r_minimum
 #define GETSLOT(obj, name) slotGet((obj), s_##name, &r_##name)
 #define SETSLOT(obj, name, value) slotSet((obj), s_##name, (value), &r_##name)
 
+/* obj.name, a non-negative int, into *out: 0, or -1 with an exception. */
+static int
+slotCount(PyObject *obj, PyObject *name, SlotRef *ref, unsigned long long *out)
+{
+    PyObject *v = slotGet(obj, name, ref);
+    if (v == NULL)
+        return -1;
+    *out = PyLong_AsUnsignedLongLong(v);
+    Py_DECREF(v);
+    return *out == (unsigned long long)-1 && PyErr_Occurred() ? -1 : 0;
+}
+
+/* Is obj.name the object expected? 1 or 0, or -1 with an exception. */
+static int
+slotIs(PyObject *obj, PyObject *name, SlotRef *ref, PyObject *expected)
+{
+    PyObject *v = slotGet(obj, name, ref);
+    if (v == NULL)
+        return -1;
+    Py_DECREF(v);
+    return v == expected;
+}
+
+#define GETCOUNT(obj, name, out) slotCount((obj), s_##name, &r_##name, (out))
+#define SLOTIS(obj, name, expected) slotIs((obj), s_##name, &r_##name, (expected))
+
 static int
 incrementCount(PyObject *stats, PyObject *key)
 {
@@ -803,11 +829,9 @@ cached_load(DataPathObject *self, Cached *c, uint32_t index, PyObject *addr)
     if (rx == NULL)
         goto error;
 
-    v = GETSLOT(rx, state);
-    if (v == NULL)
+    same = SLOTIS(rx, state, self->openState);
+    if (same < 0)
         goto error;
-    same = v == self->openState;
-    Py_DECREF(v);
     if (!same)
         goto no;
     v = GETSLOT(rx, peerAddr);
@@ -819,11 +843,9 @@ cached_load(DataPathObject *self, Cached *c, uint32_t index, PyObject *addr)
         goto error;
     if (!same) /* a rebinding peer: the Python path decides */
         goto no;
-    v = GETSLOT(rx, probe);
-    if (v == NULL)
+    same = SLOTIS(rx, probe, Py_None);
+    if (same < 0)
         goto error;
-    same = v == Py_None;
-    Py_DECREF(v);
     if (!same) /* another address is being validated: the Python path watches */
         goto no;
     v = GETSLOT(rx, minimumPacket);
@@ -844,16 +866,14 @@ cached_load(DataPathObject *self, Cached *c, uint32_t index, PyObject *addr)
     if (!PyList_CheckExact(epochs) || PyList_GET_SIZE(epochs) != 2)
         goto no;
     for (phase = 0; phase < 2; phase++) {
-        PyObject *epoch = PyList_GET_ITEM(epochs, phase), *heard, *opener, *window;
+        PyObject *epoch = PyList_GET_ITEM(epochs, phase), *opener, *window;
         if (epoch == Py_None)
             continue;
         /* only an epoch already heard from: the first packet of an epoch
            moves the session's keys (Python path) */
-        heard = GETSLOT(epoch, heard);
-        if (heard == NULL)
+        same = SLOTIS(epoch, heard, Py_True);
+        if (same < 0)
             goto error;
-        same = heard == Py_True;
-        Py_DECREF(heard);
         if (!same)
             continue;
         opener = GETSLOT(epoch, opener);
@@ -933,13 +953,7 @@ deliverToSink(DataPathObject *self, Cached *c, PyObject *plaintext, PyObject *ev
 static int
 stillOpen(DataPathObject *self, Cached *c)
 {
-    PyObject *state = GETSLOT(c->rx, state);
-    int open;
-    if (state == NULL)
-        return -1;
-    open = state == self->openState;
-    Py_DECREF(state);
-    return open;
+    return SLOTIS(c->rx, state, self->openState);
 }
 
 static PyObject *
@@ -1107,11 +1121,10 @@ sealData(DataPathObject *self, PyObject *session, PyObject *message, PyObject *n
 {
 #ifdef SUDP_EVP
     PyObject *rx = NULL, *ep = NULL, *sealer = NULL, *peerAddr = NULL, *stats = NULL, *v, *packet = NULL, *pair;
-    Py_ssize_t len, limit;
-    unsigned long long seq, rekeyAfter, rejectAfter, remote;
-    long number;
+    unsigned long long limit, seq, rekeyAfter, rejectAfter, remote, number;
+    Py_ssize_t len;
     unsigned char *p;
-    int r = -1, same, k;
+    int r = -1, k;
 
     if (!PyBytes_CheckExact(message))
         return 0;
@@ -1119,28 +1132,14 @@ sealData(DataPathObject *self, PyObject *session, PyObject *message, PyObject *n
     rx = GETSLOT(session, receiveState);
     if (rx == NULL)
         return -1;
-    v = GETSLOT(rx, state);
-    if (v == NULL)
+    if ((k = SLOTIS(rx, state, self->openState)) <= 0)
+        goto decided;
+    /* an address being validated gets copies: the Python path sends them */
+    if ((k = SLOTIS(rx, probe, Py_None)) <= 0)
+        goto decided;
+    if (GETCOUNT(session, maxMessageSize, &limit) < 0)
         goto done;
-    same = v == self->openState;
-    Py_DECREF(v);
-    if (!same)
-        goto python;
-    v = GETSLOT(rx, probe);
-    if (v == NULL)
-        goto done;
-    same = v == Py_None;
-    Py_DECREF(v);
-    if (!same) /* an address being validated gets copies: the Python path sends them */
-        goto python;
-    v = GETSLOT(session, maxMessageSize);
-    if (v == NULL)
-        goto done;
-    limit = PyLong_AsSsize_t(v);
-    Py_DECREF(v);
-    if (limit == -1 && PyErr_Occurred())
-        goto done;
-    if (len > limit) /* the Python path raises MessageTooLarge */
+    if ((unsigned long long)len > limit) /* the Python path raises MessageTooLarge */
         goto python;
     ep = GETSLOT(session, sendEpoch);
     if (ep == NULL)
@@ -1150,43 +1149,17 @@ sealData(DataPathObject *self, PyObject *session, PyObject *message, PyObject *n
         goto done;
     if (!Py_IS_TYPE(sealer, &CipherType) || ((CipherObject *)sealer)->algorithm == NULL)
         goto python; /* not armed, or a plugin suite's cipher */
-    v = GETSLOT(ep, sendSeq);
-    if (v == NULL)
-        goto done;
-    seq = PyLong_AsUnsignedLongLong(v);
-    Py_DECREF(v);
-    if (seq == (unsigned long long)-1 && PyErr_Occurred())
-        goto done;
-    v = GETSLOT(session, rekeyAfterMessages);
-    if (v == NULL)
-        goto done;
-    rekeyAfter = PyLong_AsUnsignedLongLong(v);
-    Py_DECREF(v);
-    if (rekeyAfter == (unsigned long long)-1 && PyErr_Occurred())
-        goto done;
-    v = GETSLOT(session, rejectAfterMessages);
-    if (v == NULL)
-        goto done;
-    rejectAfter = PyLong_AsUnsignedLongLong(v);
-    Py_DECREF(v);
-    if (rejectAfter == (unsigned long long)-1 && PyErr_Occurred())
+    if (GETCOUNT(ep, sendSeq, &seq) < 0 || GETCOUNT(session, rekeyAfterMessages, &rekeyAfter) < 0
+        || GETCOUNT(session, rejectAfterMessages, &rejectAfter) < 0)
         goto done;
     if (seq + 1 >= rekeyAfter || seq + 1 >= rejectAfter)
         goto python; /* this packet starts a rekey, or the key is (nearly) spent */
-    v = GETSLOT(ep, number);
-    if (v == NULL)
+    if (GETCOUNT(ep, number, &number) < 0 || GETCOUNT(session, remoteIndex, &remote) < 0)
         goto done;
-    number = PyLong_AsLong(v);
-    Py_DECREF(v);
-    if (number == -1 && PyErr_Occurred())
+    if (remote > 0xFFFFFFFFULL) {
+        PyErr_SetString(PyExc_OverflowError, "the session's remoteIndex is over 32 bits");
         goto done;
-    v = GETSLOT(session, remoteIndex);
-    if (v == NULL)
-        goto done;
-    remote = PyLong_AsUnsignedLongLong(v);
-    Py_DECREF(v);
-    if ((remote == (unsigned long long)-1 && PyErr_Occurred()) || remote > 0xFFFFFFFFULL)
-        goto done;
+    }
     peerAddr = GETSLOT(rx, peerAddr);
     if (peerAddr == NULL)
         goto done;
@@ -1225,6 +1198,9 @@ sealData(DataPathObject *self, PyObject *session, PyObject *message, PyObject *n
         goto done;
     r = 1;
     goto done;
+decided: /* k: 0, the Python path's; -1, an error */
+    if (k < 0)
+        goto done;
 python:
     r = 0;
 done:
@@ -1782,6 +1758,15 @@ static struct PyModuleDef moduledef = {
     "The per-datagram loops of sudp's data path in C (see sudp/speedups.py).", -1, module_methods,
 };
 
+/* Add names (a new tuple, or NULL after a failure) to m as name: 0, or -1. */
+static int
+addNames(PyObject *m, const char *name, PyObject *names)
+{
+    int r = names == NULL ? -1 : PyModule_AddObjectRef(m, name, names);
+    Py_XDECREF(names);
+    return r;
+}
+
 #define INTERN(var, text)                         \
     do {                                          \
         if ((var = PyUnicode_InternFromString(text)) == NULL) \
@@ -1791,7 +1776,7 @@ static struct PyModuleDef moduledef = {
 PyMODINIT_FUNC
 PyInit__speedups(void)
 {
-    PyObject *m, *fields, *epochFields;
+    PyObject *m;
     if ((one = PyLong_FromLong(1)) == NULL)
         return NULL;
     INTERN(s_receiveState, "receiveState");
@@ -1831,32 +1816,20 @@ PyInit__speedups(void)
     m = PyModule_Create(&moduledef);
     if (m == NULL)
         return NULL;
-    /* the receive-state contract, from the very names used above */
-    fields = PyTuple_Pack(8, s_state, s_peerAddr, s_probe, s_minimumPacket, s_stats, s_epochs, s_lastRecv, s_sink);
-    epochFields = PyTuple_Pack(3, s_heard, s_opener, s_window);
-    if (fields == NULL || epochFields == NULL || PyModule_AddObjectRef(m, "SESSION_FIELD", s_receiveState) < 0
-        || PyModule_AddObjectRef(m, "RECEIVE_STATE_FIELDS", fields) < 0
-        || PyModule_AddObjectRef(m, "EPOCH_FIELDS", epochFields) < 0) {
-        Py_XDECREF(fields);
-        Py_XDECREF(epochFields);
+    /* the contracts with the Python side (sudp/udp/receivestate.py,
+       sudp/udp/sendstate.py), from the very names used above */
+    if (PyModule_AddObjectRef(m, "SESSION_FIELD", s_receiveState) < 0
+        || addNames(m, "RECEIVE_STATE_FIELDS",
+                    PyTuple_Pack(8, s_state, s_peerAddr, s_probe, s_minimumPacket, s_stats, s_epochs, s_lastRecv,
+                                 s_sink)) < 0
+        || addNames(m, "EPOCH_FIELDS", PyTuple_Pack(3, s_heard, s_opener, s_window)) < 0
+        || addNames(m, "SEND_SESSION_FIELDS",
+                    PyTuple_Pack(7, s_receiveState, s_maxMessageSize, s_sendEpoch, s_rekeyAfterMessages,
+                                 s_rejectAfterMessages, s_remoteIndex, s_lastSend)) < 0
+        || addNames(m, "SEND_EPOCH_FIELDS", PyTuple_Pack(3, s_sealer, s_sendSeq, s_number)) < 0) {
         Py_DECREF(m);
         return NULL;
     }
-    Py_DECREF(fields);
-    Py_DECREF(epochFields);
-    /* the send half's contract (sudp/udp/sendstate.py), likewise */
-    fields = PyTuple_Pack(7, s_receiveState, s_maxMessageSize, s_sendEpoch, s_rekeyAfterMessages,
-                          s_rejectAfterMessages, s_remoteIndex, s_lastSend);
-    epochFields = PyTuple_Pack(3, s_sealer, s_sendSeq, s_number);
-    if (fields == NULL || epochFields == NULL || PyModule_AddObjectRef(m, "SEND_SESSION_FIELDS", fields) < 0
-        || PyModule_AddObjectRef(m, "SEND_EPOCH_FIELDS", epochFields) < 0) {
-        Py_XDECREF(fields);
-        Py_XDECREF(epochFields);
-        Py_DECREF(m);
-        return NULL;
-    }
-    Py_DECREF(fields);
-    Py_DECREF(epochFields);
     Py_INCREF(&WindowType);
     PyModule_AddObject(m, "Window", (PyObject *)&WindowType);
     Py_INCREF(&DataPathType);
