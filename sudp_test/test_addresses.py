@@ -5,7 +5,9 @@ Tests for L{sudp.addresses}: address text and the prefixes limits count by.
 
 from twisted.trial import unittest
 
-from sudp.addresses import addressPrefix, canonicalAddress, formatAddress, parseAddress
+import ipaddress
+
+from sudp.addresses import addressPrefix, canonicalAddress, formatAddress, packedAddress, parseAddress, unmappedHost
 
 class AddressTextTests(unittest.TestCase):
     def test_roundTrip(self):
@@ -48,13 +50,33 @@ class AddressPrefixTests(unittest.TestCase):
         self.assertRaises(ValueError, addressPrefix, "10.0.0.1", v4Bits=33)
         self.assertRaises(ValueError, addressPrefix, "2001:db8::1", v6Bits=-1)
 
+class PackedAddressTests(unittest.TestCase):
+    def test_sameAsIpaddress(self):
+        """
+        L{packedAddress} gives what C{ipaddress} gives for the unmapped
+        host, byte for byte (stateless reset tokens are computed over it,
+        and a server must compute the same ones after an upgrade): IPv4,
+        IPv6, both forms of an IPv4-mapped address, a zone.
+        """
+        for host in ("127.0.0.1", "10.1.2.3", "::1", "2001:db8::42", "::ffff:127.0.0.1", "::ffff:7f00:1",
+                     "fe80::1%eth0", "::", "0.0.0.0"):
+            expected = ipaddress.ip_address(unmappedHost(host.split("%", 1)[0])).packed
+            self.assertEqual(packedAddress(host), expected, host)
+
+    def test_notNumeric(self):
+        """
+        A name or a malformed address is a ValueError.
+        """
+        for host in ("localhost", "10.0.0", "1.2.3.256", "2001:db8::1::2", ""):
+            self.assertRaises(ValueError, packedAddress, host)
+
 class UnmappedHostTests(unittest.TestCase):
     def test_mappedForms(self):
         """
         Both written forms of an IPv4-mapped address give the IPv4 address;
         anything else is unchanged.
         """
-        from sudp.addresses import displayAddress, unmappedHost
+        from sudp.addresses import displayAddress
 
         for mapped in ("::ffff:127.0.0.1", "::ffff:7f00:1", "::FFFF:7f00:1".lower()):
             self.assertEqual(unmappedHost(mapped), "127.0.0.1")

@@ -19,12 +19,10 @@ amplifier; it keeps no state per source for this (a flood of spoofed
 packets cannot grow anything).
 """
 
-import hashlib
 import hmac
-import ipaddress
 import struct
 
-from sudp.addresses import unmappedHost
+from sudp.addresses import packedAddress
 from sudp.udp.packets import STATELESS_RESET
 from sudp.udp.ratelimit import HandshakeRateLimiter
 
@@ -44,8 +42,7 @@ def addressBytes(addr):
     @return: C{addr}'s address in binary (4 bytes for IPv4, an IPv4-mapped
         IPv6 address included; 16 for IPv6) followed by the u16 port.
     """
-    ip = ipaddress.ip_address(unmappedHost(addr[0].split("%", 1)[0]))
-    return ip.packed + _PORT.pack(addr[1])
+    return packedAddress(addr[0]) + _PORT.pack(addr[1])
 
 
 def resetToken(resetKey, index, addr):
@@ -57,7 +54,7 @@ def resetToken(resetKey, index, addr):
         HMAC-SHA-256(resetKey, label || u32 index || address || port).
     """
     message = TOKEN_LABEL + _INDEX.pack(index) + addressBytes(addr)
-    return hmac.new(resetKey, message, hashlib.sha256).digest()[:TOKEN_SIZE]
+    return hmac.digest(resetKey, message, "sha256")[:TOKEN_SIZE]
 
 
 def resetSize(triggerSize):
@@ -85,7 +82,7 @@ def resetFiller(resetKey, trigger):
         HMAC-SHA-256(resetKey, label || the packet that caused the reset)
         (a server draws no randomness and keeps no state to answer).
     """
-    digest = hmac.new(resetKey, FILLER_LABEL + bytes(trigger), hashlib.sha256).digest()
+    digest = hmac.digest(resetKey, FILLER_LABEL + bytes(trigger), "sha256")
     return lambda n: digest[:n]
 
 

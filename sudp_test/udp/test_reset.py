@@ -7,10 +7,14 @@ writes vanished); nobody without the server's key can do the same; the
 server never amplifies.
 """
 
+import hashlib
+import hmac
+import ipaddress
 import os
 
 from twisted.trial import unittest
 
+from sudp.addresses import unmappedHost
 from sudp.keys import Identity
 from sudp.udp import packets as P, records as R
 from sudp.udp.config import Config
@@ -49,6 +53,21 @@ def ends(net, who=CLIENT_ADDR):
     return [e.reason.reason for e in net.take(who, SessionEnded)]
 
 class ResetTests(unittest.TestCase):
+    def test_tokenFormula(self):
+        """
+        A token is the first 16 bytes of HMAC-SHA-256(reset key, label ||
+        u32 index || packed address || u16 port), the address as
+        C{ipaddress} packs it (an IPv4-mapped address as IPv4): the same
+        tokens across versions, so a restarted or upgraded server resets
+        the sessions of the one before.
+        """
+        key = bytes(range(32))
+        for host in ("127.0.0.1", "::ffff:127.0.0.1", "2001:db8::7"):
+            packed = ipaddress.ip_address(unmappedHost(host)).packed
+            message = b"sudp/1 stateless reset token\x00" + (0x01020304).to_bytes(4, "big") + packed + (4433).to_bytes(2, "big")
+            self.assertEqual(resetToken(key, 0x01020304, (host, 4433)),
+                             hmac.new(key, message, hashlib.sha256).digest()[:16], host)
+
     def test_tokenReachesTheClient(self):
         """
         The server's answer to the CONFIRM carries the session's token, for
