@@ -116,7 +116,7 @@ class EpochKeys:
         """
         @return: the 16-byte key confirmation of this epoch's transcript.
         """
-        return hmac.new(bytes(self.confirmKey), self.transcript, hashlib.sha256).digest()[:16]
+        return hmac.digest(bytes(self.confirmKey), self.transcript, "sha256")[:16]
 
     def wipe(self):
         """
@@ -149,7 +149,7 @@ def deriveKeys(epoch, transcript, ikm, keySize):
 
     @return: an L{EpochKeys}.
     """
-    prk = hmac.new(transcript, bytes(ikm), hashlib.sha256).digest()
+    prk = hmac.digest(transcript, bytes(ikm), "sha256")
     okm = HKDFExpand(
         algorithm=hashes.SHA256(),
         length=2 * keySize + 64,
