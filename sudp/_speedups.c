@@ -405,13 +405,20 @@ Cipher_dealloc(CipherObject *self)
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
+/* Write the low n bytes of v at p, big-endian (the wire's order). */
+static inline void
+putBigEndian(unsigned char *p, uint64_t v, int n)
+{
+    int k;
+    for (k = 0; k < n; k++)
+        p[k] = (unsigned char)(v >> (8 * (n - 1 - k)));
+}
+
 static inline void
 packetNonce(unsigned char nonce[12], uint64_t seq)
 {
-    int k;
     memset(nonce, 0, 4);
-    for (k = 0; k < 8; k++)
-        nonce[4 + k] = (unsigned char)(seq >> (56 - 8 * k));
+    putBigEndian(nonce + 4, seq, 8);
 }
 
 static int
@@ -1174,10 +1181,8 @@ sealData(DataPathObject *self, PyObject *session, PyObject *message, PyObject *n
         goto done;
     p = (unsigned char *)PyBytes_AS_STRING(packet);
     p[0] = (unsigned char)(0x18 | (number & 1));
-    for (k = 0; k < 4; k++)
-        p[1 + k] = (unsigned char)(remote >> (24 - 8 * k));
-    for (k = 0; k < 8; k++)
-        p[5 + k] = (unsigned char)(seq >> (56 - 8 * k));
+    putBigEndian(p + 1, remote, 4);
+    putBigEndian(p + 5, seq, 8);
     if (cipher_seal((CipherObject *)sealer, seq, p, DATA_HEADER_SIZE, (const unsigned char *)PyBytes_AS_STRING(message),
                     (size_t)len, p + DATA_HEADER_SIZE) < 0)
         goto done;

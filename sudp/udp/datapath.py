@@ -33,11 +33,10 @@ def fastPath(sessions, maxDatagram):
 class BatchReceiver:
     """
     The engines' C{receiveDatagrams} (a mixin of the server and client
-    engines, over their C{_fast} from L{fastPath} and their own
+    engines, over their C{_fast} from L{fastPath}, None without the
+    speedups, as L{sudp.engine.EngineOutput} has it, and their own
     C{receiveDatagram}).
     """
-
-    _fast = None
 
     def receiveDatagrams(self, datagrams, addr, now):
         """

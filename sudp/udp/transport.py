@@ -108,9 +108,7 @@ class SessionTransport:
         """
         if not data or not self.connected or self.disconnecting:
             return
-        adapter = self._adapter  # its sendMessage, inline: this is the per-message path
-        adapter.engine.sendMessage(self._session, bytes(data), adapter.reactor.seconds())
-        adapter.flush()
+        self._adapter.sendMessage(self._session, bytes(data))
 
     def writeSequence(self, data):
         """
