@@ -620,7 +620,7 @@ static PyObject *s_receiveState, *s_probe, *s_state, *s_epochs, *s_peerAddr, *s_
     *s_opener, *s_window, *s_lastRecv, *s_sink, *s_open, *s_received;
 /* The names the send half reads and writes (sudp/udp/sendstate.py). */
 static PyObject *s_sendEpoch, *s_remoteIndex, *s_maxMessageSize, *s_rekeyAfterMessages, *s_rejectAfterMessages,
-    *s_lastSend, *s_sealer, *s_sendSeq, *s_number, *s_sent;
+    *s_lastSend, *s_sealer, *s_sendSeq, *s_number, *s_sent, *s_events;
 
 /*
  * Fast access to the __slots__ fields named above. A slot is a member
@@ -963,23 +963,139 @@ stillOpen(DataPathObject *self, Cached *c)
     return SLOTIS(c->rx, state, self->openState);
 }
 
+/*
+ * One datagram (p, len bytes, from addr) through the common case. Returns 1
+ * if it was delivered: to its session's sink while events is empty (a
+ * sink's Exception becomes a deliveryFailed event), else as a
+ * MessageReceived in events; 0 if it is the Python path's (not DATA of an
+ * open session from its address, stale, a replay, not authentic: nothing
+ * was changed); -1 on error. c and *loaded cache the last session's state
+ * for a datagram from addr: the caller clears *loaded when addr changes.
+ */
+static int
+openOne(DataPathObject *self, Cached *c, int *loaded, const unsigned char *p, Py_ssize_t len, PyObject *addr,
+        PyObject *now, PyObject *events)
+{
+    PyObject *header, *body, *seqObj, *plaintext, *event;
+    uint32_t index;
+    uint64_t seq;
+    int phase, r;
+
+    if (len < DATA_HEADER_SIZE || len > self->maxDatagram || (p[0] & 0xFE) != 0x18)
+        return 0; /* not a DATA packet (CONTROL, handshake, junk): Python */
+    index = be32(p + 1);
+    seq = be64(p + 5);
+    if (!*loaded || index != c->index) {
+        r = cached_load(self, c, index, addr);
+        if (r < 0)
+            return -1;
+        *loaded = r;
+        if (!r)
+            return 0;
+    }
+    phase = p[0] & 1;
+    if (len < c->minimumPacket || c->opener[phase] == NULL || !window_check(c->window[phase], seq))
+        return 0; /* short, no key in hand, or a replay: Python counts it */
+
+#ifdef SUDP_EVP
+    if (Py_IS_TYPE(c->opener[phase], &CipherType)) {
+        /* a built-in suite: opened here, no Python call */
+        if (len - DATA_HEADER_SIZE < TAG_SIZE)
+            return 0;
+        plaintext = PyBytes_FromStringAndSize(NULL, len - DATA_HEADER_SIZE - TAG_SIZE);
+        if (plaintext == NULL)
+            return -1;
+        r = cipher_open((CipherObject *)c->opener[phase], seq, p, DATA_HEADER_SIZE, p + DATA_HEADER_SIZE,
+                        (size_t)(len - DATA_HEADER_SIZE), (unsigned char *)PyBytes_AS_STRING(plaintext));
+        if (r <= 0) {
+            Py_DECREF(plaintext);
+            /* 0: it does not authenticate; the Python path opens it again and counts it */
+            return r;
+        }
+        goto opened;
+    }
+#endif
+    header = PyBytes_FromStringAndSize((const char *)p, DATA_HEADER_SIZE);
+    body = PyBytes_FromStringAndSize((const char *)p + DATA_HEADER_SIZE, len - DATA_HEADER_SIZE);
+    seqObj = PyLong_FromUnsignedLongLong(seq);
+    if (header == NULL || body == NULL || seqObj == NULL) {
+        Py_XDECREF(header);
+        Py_XDECREF(body);
+        Py_XDECREF(seqObj);
+        return -1;
+    }
+    plaintext = PyObject_CallMethodObjArgs(c->opener[phase], s_open, seqObj, header, body, NULL);
+    Py_DECREF(header);
+    Py_DECREF(body);
+    Py_DECREF(seqObj);
+    if (plaintext == NULL) {
+        if (PyErr_ExceptionMatches(self->malformed)) {
+            /* it does not authenticate: the Python path opens it again
+               and does the accounting (drop, integrity limit) */
+            PyErr_Clear();
+            return 0;
+        }
+        return -1;
+    }
+#ifdef SUDP_EVP
+opened:
+#endif
+    /* authenticated: now, and only now, state may change */
+    window_commit(c->window[phase], seq);
+    if (SETSLOT(c->rx, lastRecv, now) < 0 || incrementCount(c->stats, s_received) < 0) {
+        Py_DECREF(plaintext);
+        return -1;
+    }
+    if (self->deliveryFailed != NULL && PyList_GET_SIZE(events) == 0) {
+        /* no event pending: straight to the session's sink, if it has one */
+        r = deliverToSink(self, c, plaintext, events);
+        if (r != 0) {
+            Py_DECREF(plaintext);
+            if (r < 0)
+                return -1;
+            /* the sink may have closed the session: look again before the next packet */
+            r = stillOpen(self, c);
+            if (r < 0)
+                return -1;
+            if (r == 0)
+                *loaded = 0;
+            return 1;
+        }
+    }
+    event = PyObject_CallFunctionObjArgs(self->messageReceived, c->session, plaintext, NULL);
+    Py_DECREF(plaintext);
+    if (event == NULL)
+        return -1;
+    r = PyList_Append(events, event);
+    Py_DECREF(event);
+    return r < 0 ? -1 : 1;
+}
+
+static int
+dataPathReady(DataPathObject *self)
+{
+    if (self->sessions == NULL || self->messageReceived == NULL || self->malformed == NULL
+        || self->openState == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "this DataPath is not initialised");
+        return 0;
+    }
+    return 1;
+}
+
 static PyObject *
 DataPath_run(DataPathObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    PyObject *datagrams, *addr, *now, *events, **items;
-    Py_ssize_t i, n, start;
+    PyObject *datagrams, *addr, *now, *events;
+    Py_ssize_t i, start;
     Cached c = {0};
-    int loaded = 0;
+    int loaded = 0, r = 1;
 
     if (nargs != 5) {
         PyErr_SetString(PyExc_TypeError, "run(datagrams, start, addr, now, events)");
         return NULL;
     }
-    if (self->sessions == NULL || self->messageReceived == NULL || self->malformed == NULL
-        || self->openState == NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "this DataPath is not initialised");
+    if (!dataPathReady(self))
         return NULL;
-    }
     datagrams = args[0];
     addr = args[2];
     now = args[3];
@@ -995,123 +1111,20 @@ DataPath_run(DataPathObject *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "events must be a list");
         return NULL;
     }
-    n = PySequence_Fast_GET_SIZE(datagrams);
-    items = PySequence_Fast_ITEMS(datagrams);
-    if (start < 0)
-        start = 0;
-
-    for (i = start; i < n; i++) {
-        PyObject *d = items[i], *header, *body, *seqObj, *plaintext, *event;
-        const unsigned char *p;
-        Py_ssize_t len;
-        uint32_t index;
-        uint64_t seq;
-        int phase, r;
-
+    /* the size is read again each time: a sink may change a list */
+    for (i = start < 0 ? 0 : start; i < PySequence_Fast_GET_SIZE(datagrams); i++) {
+        PyObject *d = PySequence_Fast_GET_ITEM(datagrams, i);
         if (!PyBytes_CheckExact(d))
             break;
-        len = PyBytes_GET_SIZE(d);
-        p = (const unsigned char *)PyBytes_AS_STRING(d);
-        if (len < DATA_HEADER_SIZE || len > self->maxDatagram || (p[0] & 0xFE) != 0x18)
-            break; /* not a DATA packet (CONTROL, handshake, junk): Python */
-        index = be32(p + 1);
-        seq = be64(p + 5);
-        if (!loaded || index != c.index) {
-            r = cached_load(self, &c, index, addr);
-            if (r < 0)
-                return NULL;
-            loaded = r;
-            if (!r)
-                break;
-        }
-        phase = p[0] & 1;
-        if (len < c.minimumPacket || c.opener[phase] == NULL || !window_check(c.window[phase], seq))
-            break; /* short, no key in hand, or a replay: Python counts it */
-
-#ifdef SUDP_EVP
-        if (Py_IS_TYPE(c.opener[phase], &CipherType)) {
-            /* a built-in suite: opened here, no Python call */
-            if (len - DATA_HEADER_SIZE < TAG_SIZE)
-                break;
-            plaintext = PyBytes_FromStringAndSize(NULL, len - DATA_HEADER_SIZE - TAG_SIZE);
-            if (plaintext == NULL)
-                goto error;
-            r = cipher_open((CipherObject *)c.opener[phase], seq, p, DATA_HEADER_SIZE, p + DATA_HEADER_SIZE,
-                            (size_t)(len - DATA_HEADER_SIZE), (unsigned char *)PyBytes_AS_STRING(plaintext));
-            if (r <= 0) {
-                Py_DECREF(plaintext);
-                if (r < 0)
-                    goto error;
-                break; /* it does not authenticate: the Python path opens it again and counts it */
-            }
-            goto opened;
-        }
-#endif
-        header = PyBytes_FromStringAndSize((const char *)p, DATA_HEADER_SIZE);
-        body = PyBytes_FromStringAndSize((const char *)p + DATA_HEADER_SIZE, len - DATA_HEADER_SIZE);
-        seqObj = PyLong_FromUnsignedLongLong(seq);
-        if (header == NULL || body == NULL || seqObj == NULL) {
-            Py_XDECREF(header);
-            Py_XDECREF(body);
-            Py_XDECREF(seqObj);
-            goto error;
-        }
-        plaintext = PyObject_CallMethodObjArgs(c.opener[phase], s_open, seqObj, header, body, NULL);
-        Py_DECREF(header);
-        Py_DECREF(body);
-        Py_DECREF(seqObj);
-        if (plaintext == NULL) {
-            if (PyErr_ExceptionMatches(self->malformed)) {
-                /* it does not authenticate: the Python path opens it again
-                   and does the accounting (drop, integrity limit) */
-                PyErr_Clear();
-                break;
-            }
-            goto error;
-        }
-#ifdef SUDP_EVP
-    opened:
-#endif
-        /* authenticated: now, and only now, state may change */
-        window_commit(c.window[phase], seq);
-        if (SETSLOT(c.rx, lastRecv, now) < 0) {
-            Py_DECREF(plaintext);
-            goto error;
-        }
-        if (incrementCount(c.stats, s_received) < 0) {
-            Py_DECREF(plaintext);
-            goto error;
-        }
-        if (self->deliveryFailed != NULL && PyList_GET_SIZE(events) == 0) {
-            /* no event pending: straight to the session's sink, if it has one */
-            r = deliverToSink(self, &c, plaintext, events);
-            if (r != 0) {
-                Py_DECREF(plaintext);
-                if (r < 0)
-                    goto error;
-                /* the sink may have closed the session: look again before the next packet */
-                r = stillOpen(self, &c);
-                if (r < 0)
-                    goto error;
-                if (r == 0)
-                    loaded = 0;
-                continue;
-            }
-        }
-        event = PyObject_CallFunctionObjArgs(self->messageReceived, c.session, plaintext, NULL);
-        Py_DECREF(plaintext);
-        if (event == NULL)
-            goto error;
-        r = PyList_Append(events, event);
-        Py_DECREF(event);
-        if (r < 0)
-            goto error;
+        Py_INCREF(d); /* a sink may drop the list's reference */
+        r = openOne(self, &c, &loaded, (const unsigned char *)PyBytes_AS_STRING(d), PyBytes_GET_SIZE(d), addr, now,
+                    events);
+        Py_DECREF(d);
+        if (r <= 0)
+            break;
     }
     cached_clear(&c);
-    return PyLong_FromSsize_t(i);
-error:
-    cached_clear(&c);
-    return NULL;
+    return r < 0 ? NULL : PyLong_FromSsize_t(i);
 }
 
 /*
@@ -1335,6 +1348,7 @@ typedef struct {
     struct sockaddr_storage lastAddr;
     socklen_t lastLen;
     PyObject *lastTuple;
+    int busy; /* in readInto, which may run Python code: no other read, no re-init */
 } ReceiverObject;
 
 static void
@@ -1360,6 +1374,10 @@ Receiver_init(ReceiverObject *self, PyObject *args, PyObject *kwds)
     Py_ssize_t bufSize;
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "iIn", kwlist, &fd, &count, &bufSize))
         return -1;
+    if (self->busy) {
+        PyErr_SetString(PyExc_RuntimeError, "this Receiver is reading");
+        return -1;
+    }
     if (count < 1 || count > 1024 || bufSize < 1 || bufSize > 65536) {
         PyErr_SetString(PyExc_ValueError, "count is 1-1024 and bufferSize 1-65536");
         return -1;
@@ -1430,17 +1448,22 @@ addressTuple(ReceiverObject *self, struct sockaddr_storage *sa, socklen_t len)
     return t;
 }
 
-static PyObject *
-Receiver_read(ReceiverObject *self, PyObject *unused)
+/*
+ * One recvmmsg into the buffers: the number of messages read, 0 when none
+ * is waiting, or -1 with an exception.
+ */
+static int
+receiverFill(ReceiverObject *self)
 {
     unsigned int k;
     int got;
-    PyObject *groups, *group = NULL, *groupAddr = NULL;
-    Py_ssize_t bytes = 0;
-
     if (self->msgs == NULL || self->count == 0) {
         PyErr_SetString(PyExc_RuntimeError, "this Receiver is not initialised (call Receiver(fd, count, bufferSize))");
-        return NULL;
+        return -1;
+    }
+    if (self->busy) {
+        PyErr_SetString(PyExc_RuntimeError, "this Receiver is reading");
+        return -1;
     }
     for (k = 0; k < self->count; k++) {
         struct msghdr *h = &self->msgs[k].msg_hdr;
@@ -1458,28 +1481,50 @@ Receiver_read(ReceiverObject *self, PyObject *unused)
     } while (got < 0 && errno == EINTR);
     if (got < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK)
-            return Py_BuildValue("([]n)", (Py_ssize_t)0);
-        return PyErr_SetFromErrno(PyExc_OSError);
+            return 0;
+        PyErr_SetFromErrno(PyExc_OSError);
+        return -1;
     }
+    return got;
+}
+
+/* The segment size of message k: its GRO segment size, else its length. */
+static size_t
+segmentOf(ReceiverObject *self, unsigned int k)
+{
+    struct msghdr *h = &self->msgs[k].msg_hdr;
+    size_t len = self->msgs[k].msg_len, segment = len;
+    struct cmsghdr *cm;
+    for (cm = CMSG_FIRSTHDR(h); cm != NULL; cm = CMSG_NXTHDR(h, cm)) {
+        if (cm->cmsg_level == SOL_UDP && cm->cmsg_type == UDP_GRO && cm->cmsg_len >= CMSG_LEN(sizeof(int))) {
+            int size;
+            memcpy(&size, CMSG_DATA(cm), sizeof(int));
+            if (size > 0 && (size_t)size < len)
+                segment = (size_t)size;
+        }
+    }
+    return segment;
+}
+
+static PyObject *
+Receiver_read(ReceiverObject *self, PyObject *unused)
+{
+    unsigned int k;
+    int got = receiverFill(self);
+    PyObject *groups, *group = NULL, *groupAddr = NULL;
+    Py_ssize_t bytes = 0;
+
+    if (got < 0)
+        return NULL;
     groups = PyList_New(0);
     if (groups == NULL)
         return NULL;
     for (k = 0; k < (unsigned int)got; k++) {
-        struct msghdr *h = &self->msgs[k].msg_hdr;
         const char *data = self->buffers + (size_t)k * self->bufSize;
-        size_t len = self->msgs[k].msg_len, segment = len, off;
-        struct cmsghdr *cm;
+        size_t len = self->msgs[k].msg_len, segment = segmentOf(self, k), off;
         PyObject *addr;
         bytes += (Py_ssize_t)len;
-        for (cm = CMSG_FIRSTHDR(h); cm != NULL; cm = CMSG_NXTHDR(h, cm)) {
-            if (cm->cmsg_level == SOL_UDP && cm->cmsg_type == UDP_GRO && cm->cmsg_len >= CMSG_LEN(sizeof(int))) {
-                int size;
-                memcpy(&size, CMSG_DATA(cm), sizeof(int));
-                if (size > 0 && (size_t)size < len)
-                    segment = (size_t)size;
-            }
-        }
-        addr = addressTuple(self, &self->addrs[k], h->msg_namelen);
+        addr = addressTuple(self, &self->addrs[k], self->msgs[k].msg_hdr.msg_namelen);
         if (addr == NULL)
             goto error;
         if (group == NULL || addr != groupAddr) {
@@ -1529,11 +1574,123 @@ error:
     return NULL;
 }
 
+/* engine.events, which must be a list: a new reference, or NULL. */
+static PyObject *
+eventsOf(PyObject *engine)
+{
+    PyObject *events = PyObject_GetAttr(engine, s_events);
+    if (events != NULL && !PyList_CheckExact(events)) {
+        Py_DECREF(events);
+        PyErr_SetString(PyExc_TypeError, "engine.events must be a list");
+        return NULL;
+    }
+    return events;
+}
+
+/*
+ * Hand the datagram (p, len) from addr to fallback(datagram, addr, now), the
+ * engine's receiveDatagram, and read engine.events again (Python code ran).
+ * Returns 0, or -1 with an exception.
+ */
+static int
+fallBack(PyObject *fallback, const char *p, size_t len, PyObject *addr, PyObject *now, PyObject *engine,
+         PyObject **events)
+{
+    PyObject *b = PyBytes_FromStringAndSize(p, (Py_ssize_t)len), *result;
+    if (b == NULL)
+        return -1;
+    result = PyObject_CallFunctionObjArgs(fallback, b, addr, now, NULL);
+    Py_DECREF(b);
+    if (result == NULL)
+        return -1;
+    Py_DECREF(result);
+    Py_SETREF(*events, eventsOf(engine));
+    return *events == NULL ? -1 : 0;
+}
+
+static PyObject *
+Receiver_readInto(ReceiverObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    DataPathObject *dp;
+    PyObject *fallback, *engine, *now, *events = NULL, *addr = NULL, *result = NULL;
+    Cached c = {0};
+    Py_ssize_t bytes = 0, datagrams = 0;
+    unsigned int k;
+    int got, loaded = 0, r;
+
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "readInto(dataPath, fallback, engine, now)");
+        return NULL;
+    }
+    if (!Py_IS_TYPE(args[0], &DataPathType)) {
+        PyErr_SetString(PyExc_TypeError, "dataPath must be a sudp._speedups.DataPath");
+        return NULL;
+    }
+    dp = (DataPathObject *)args[0];
+    fallback = args[1];
+    engine = args[2];
+    now = args[3];
+    if (!dataPathReady(dp))
+        return NULL;
+    got = receiverFill(self);
+    if (got <= 0)
+        return got < 0 ? NULL : Py_BuildValue("(nn)", (Py_ssize_t)0, (Py_ssize_t)0);
+    events = eventsOf(engine);
+    if (events == NULL)
+        return NULL;
+    /* Python code runs from here (sinks, fallback): the buffers stay ours */
+    Py_INCREF(self);
+    self->busy = 1;
+    for (k = 0; k < (unsigned int)got; k++) {
+        const char *data = self->buffers + (size_t)k * self->bufSize;
+        size_t len = self->msgs[k].msg_len, segment = segmentOf(self, k), off;
+        PyObject *from = addressTuple(self, &self->addrs[k], self->msgs[k].msg_hdr.msg_namelen);
+        if (from == NULL)
+            goto done;
+        if (from != addr) /* the cached session was found for another address */
+            loaded = 0;
+        Py_XSETREF(addr, from);
+        bytes += (Py_ssize_t)len;
+        if (len == 0) { /* an empty datagram: the engine counts it */
+            datagrams++;
+            if (fallBack(fallback, data, 0, addr, now, engine, &events) < 0)
+                goto done;
+            loaded = 0;
+            continue;
+        }
+        for (off = 0; off < len; off += segment) {
+            size_t take = len - off < segment ? len - off : segment;
+            datagrams++;
+            r = openOne(dp, &c, &loaded, (const unsigned char *)data + off, (Py_ssize_t)take, addr, now, events);
+            if (r < 0)
+                goto done;
+            if (r == 0) {
+                if (fallBack(fallback, data + off, take, addr, now, engine, &events) < 0)
+                    goto done;
+                loaded = 0; /* the engine may have changed any session */
+            }
+        }
+    }
+    result = Py_BuildValue("(nn)", datagrams, bytes);
+done:
+    self->busy = 0;
+    cached_clear(&c);
+    Py_XDECREF(addr);
+    Py_XDECREF(events);
+    Py_DECREF(self);
+    return result;
+}
+
 static PyMethodDef Receiver_methods[] = {
     {"read", (PyCFunction)Receiver_read, METH_NOARGS,
      "read() -> (groups, bytes): up to count datagrams in one recvmmsg, as a list of "
      "(datagrams, (host, port)) for runs from one address (GRO reads cut at their segment "
      "size), and the bytes read. ([], 0) when nothing is waiting. Raises OSError."},
+    {"readInto", (PyCFunction)(void (*)(void))Receiver_readInto, METH_FASTCALL,
+     "readInto(dataPath, fallback, engine, now) -> (datagrams, bytes): one recvmmsg, each datagram "
+     "in order through dataPath's common case straight from the read buffer (as DataPath.run does, "
+     "queueing events in engine.events), and each other one to fallback(datagram, addr, now), the "
+     "engine's receiveDatagram. (0, 0) when nothing is waiting. Raises OSError."},
     {NULL}};
 
 static PyTypeObject ReceiverType = {
@@ -1808,6 +1965,7 @@ PyInit__speedups(void)
     INTERN(s_sendSeq, "sendSeq");
     INTERN(s_number, "number");
     INTERN(s_sent, "sent");
+    INTERN(s_events, "events");
     if (PyType_Ready(&WindowType) < 0 || PyType_Ready(&DataPathType) < 0)
         return NULL;
 #ifdef SUDP_MMSG

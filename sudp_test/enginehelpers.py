@@ -210,22 +210,22 @@ def serverSessionOf(server, client):
     return server.sessions[client.session.remoteIndex]
 
 
-def seededPair(seed, config):
+def seededPair(seed, config, serverAddr=SERVER_ADDR, clientAddr=CLIENT_ADDR):
     """
     A server and a client with an open session, everything drawn from
-    C{seed}: two calls with one seed give identical worlds.
+    C{seed}: two calls with one seed (and addresses) give identical worlds.
     """
     rng = random.Random(seed)
     server = ServerEngine(Identity(rng.randbytes(32)), config, cookieSecret=rng.randbytes(32),
                           random=random.Random(rng.random()).randbytes)
-    client = ClientEngine(server.identity.publicKey, SERVER_ADDR, config,
+    client = ClientEngine(server.identity.publicKey, serverAddr, config,
                           random=random.Random(rng.random()).randbytes)
     client.start(START)
     for _ in range(4):
         for data, _ in takeOutbox(client):
-            server.receiveDatagram(data, CLIENT_ADDR, START)
+            server.receiveDatagram(data, clientAddr, START)
         for data, _ in takeOutbox(server):
-            client.receiveDatagram(data, SERVER_ADDR, START)
+            client.receiveDatagram(data, serverAddr, START)
     assert client.session.state == "open"
     server.events, client.events = [], []
     return server, client

@@ -50,6 +50,7 @@ class EngineAdapter(DatagramProtocol):
         self._call = None
         self._callAt = None
         self._flushing = False
+        self._readAt = None  # the time of the read being handled, if one is
         self._sender = None
         self.sendErrors = 0
         self._overflow = None
@@ -143,14 +144,37 @@ class EngineAdapter(DatagramProtocol):
         replies to a read leave together (one C{sendmmsg}, GSO batches).
         """
         receive = self.engine.receiveDatagrams
-        now = self.reactor.seconds()
+        now = self._readAt = self.reactor.seconds()
         held, self._flushing = self._flushing, True
         try:
             for datagrams, addr in groups:
                 receive(datagrams, addr, now)
         finally:
             self._flushing = held
+            self._readAt = None
         self.flush()
+
+    def readFrom(self, receiver):
+        """
+        Called by L{sudp.udp.batching.GROPort} for each batched read:
+        C{receiver} (its C{sudp._speedups.Receiver}) reads once, straight
+        into the engine (L{sudp.udp.datapath.BatchReceiver.receiveRead}),
+        then one flush, as L{feed} does.
+
+        @return: C{(datagrams, bytes)} read; C{(0, 0)} when none was
+            waiting (and nothing is flushed).
+        @raise OSError: if the read fails.
+        """
+        now = self._readAt = self.reactor.seconds()
+        held, self._flushing = self._flushing, True
+        try:
+            got = self.engine.receiveRead(receiver, now)
+        finally:
+            self._flushing = held
+            self._readAt = None
+        if got[0]:
+            self.flush()
+        return got
 
     def _sendAll(self, out):
         """
@@ -292,8 +316,14 @@ class EngineAdapter(DatagramProtocol):
 
     def sendMessage(self, session, message):
         """
-        Called by L{SessionTransport.write}.
+        Called by L{SessionTransport.write}. Inside a read (a protocol
+        answering in C{dataReceived}) the message waits for that read's
+        flush, and shares its time.
         """
+        now = self._readAt
+        if now is not None:
+            self.engine.sendMessage(session, message, now)
+            return
         self.engine.sendMessage(session, message, self.reactor.seconds())
         self.flush()
 

@@ -183,7 +183,9 @@ class GROPort(udp.Port):
     A Twisted UDP port that reads in batches: with the C speedups, up to
     C{batch} datagrams per C{recvmmsg} call; with GRO, each read may hold
     several datagrams of one flow, cut apart at the segment size the kernel
-    reports. A protocol with C{batchReceived(groups)} gets each batched
+    reports. A protocol with C{readFrom(receiver)} reads each batch itself
+    (C{receiver.readInto}, returning C{(datagrams, bytes)}, C{(0, 0)} when
+    drained). A protocol with C{batchReceived(groups)} gets each batched
     read whole, as a list of C{(datagrams, addr)}, one per run from one
     address; one with C{datagramsReceived(datagrams, addr)} gets each run
     as one list; any other one C{datagramReceived} per datagram. Falls back to plain reads where the kernel refuses GRO, and
@@ -296,10 +298,26 @@ class GROPort(udp.Port):
 
     def _readBatches(self):
         read = 0
+        # a protocol with readFrom(receiver) reads each batch itself, from
+        # the read buffer (sudp's adapters: no bytes per datagram); one with
+        # batchReceived(groups) gets a whole read at once
+        pump = getattr(self.protocol, "readFrom", None)
+        whole = None if pump is not None else getattr(self.protocol, "batchReceived", None)
         receive = self._receiver.read
-        # a protocol with batchReceived(groups) gets a whole read at once
-        whole = getattr(self.protocol, "batchReceived", None)
         while read < self.maxThroughput and self._receiver is not None:
+            if pump is not None:
+                try:
+                    got, size = pump(self._receiver)
+                except OSError as e:
+                    return self._readFailed(e)
+                except BaseException:
+                    # the read's datagrams are spent; the reactor reads again
+                    log.failure("sudp: datagram handling failed")
+                    return
+                if not got:
+                    return
+                read += size
+                continue
             try:
                 groups, size = receive()
             except OSError as e:

@@ -11,6 +11,11 @@ counts drops, follows rebinding peers, opens sessions, rekeys), and the C
 loop resumes after it. So the protocol's logic has one home, and the
 order of datagrams, and of the events they cause, is kept. What the C loop
 reads of a session is its receive state (L{sudp.udp.receivestate}).
+
+A driver that reads its socket with the C{Receiver} of the speedups hands
+each read whole to L{BatchReceiver.receiveRead}: the same loop then runs
+over the read buffer itself, with no bytes object per datagram and no
+Python call per read but the engine's own for what is not the common case.
 """
 
 from sudp.errors import MalformedPacket
@@ -57,3 +62,26 @@ class BatchReceiver:
             if i < n:
                 self.receiveDatagram(datagrams[i], addr, now)
                 i += 1
+
+    def receiveRead(self, receiver, now):
+        """
+        Handle one batched read of C{receiver} (a C{sudp._speedups.Receiver},
+        which a driver built over its socket: the engine itself reads
+        nothing else) as L{receiveDatagrams} handles each run of it: with
+        the C data path, in one C call that opens the common case straight
+        from the read buffer and hands everything else, in order, to
+        C{receiveDatagram}.
+
+        @return: C{(datagrams, bytes)} read; C{(0, 0)} when none was
+            waiting.
+        @raise OSError: if the read fails.
+        """
+        fast = self._fast
+        if fast is not None:
+            return receiver.readInto(fast, self.receiveDatagram, self, now)
+        groups, size = receiver.read()
+        count = 0
+        for datagrams, addr in groups:
+            self.receiveDatagrams(datagrams, addr, now)
+            count += len(datagrams)
+        return count, size

@@ -30,6 +30,7 @@ from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import globalLogPublisher
 from twisted.trial import unittest
 
+from sudp import speedups
 from sudp.errors import ClientNotAuthorized, HandshakeTimeout, MessageTooLarge
 from sudp.keys import Identity
 from sudp.tap import Echo
@@ -1022,10 +1023,13 @@ class ReplyBatchingTests(unittest.TestCase):
     calls the protocol directly.
     """
 
-    def test_echoRepliesLeaveTogether(self):
+    def openSession(self, addr):
         """
-        An echo server handed one read of 20 messages sends its 20 replies
-        in one send call (with sinks, each write flushed on its own: 20).
+        An echo server adapter on a L{task.Clock}, and a client engine
+        whose session with it is open, coming from C{addr}.
+
+        @return: C{(adapter, client, clock, sends)}: what the adapter sends
+            is appended to C{sends}, one list per send call.
         """
         from sudp.udp.adapters import ServerAdapter
         from sudp.udp.client import ClientEngine
@@ -1035,11 +1039,11 @@ class ReplyBatchingTests(unittest.TestCase):
         clock.advance(1000)
         server = ServerEngine(Identity.generate(), Config())
         adapter = ServerAdapter(server, Factory.forProtocol(Echo), clock)
+        self.addCleanup(adapter._stopTimer)
         sends = []
         adapter._sendAll = sends.append
         client = ClientEngine(server.identity.publicKey, ("127.0.0.1", 9000), Config())
         client.start(clock.seconds())
-        addr = ("127.0.0.1", 40000)
         for _ in range(4):  # the handshake, through the adapter
             for data, _ in client.datagramsToSend():
                 adapter.datagramReceived(data, addr)
@@ -1049,11 +1053,49 @@ class ReplyBatchingTests(unittest.TestCase):
             del sends[:]
         self.assertEqual(client.session.state, "open")
         client.nextEvents()
+        return adapter, client, clock, sends
+
+    def checkEchoed(self, client, clock, sends, count):
+        self.assertEqual([len(batch) for batch in sends], [count])
+        for data, _ in sends[0]:
+            client.receiveDatagram(data, ("127.0.0.1", 9000), clock.seconds())
+        self.assertEqual([e.message for e in client.nextEvents()], [b"m%d" % i for i in range(count)])
+
+    def test_echoRepliesLeaveTogether(self):
+        """
+        An echo server handed one read of 20 messages sends its 20 replies
+        in one send call (with sinks, each write flushed on its own: 20).
+        """
+        addr = ("127.0.0.1", 40000)
+        adapter, client, clock, sends = self.openSession(addr)
         for i in range(20):
             client.sendMessage(client.session, b"m%d" % i, clock.seconds())
         adapter.batchReceived([([d for d, _ in client.datagramsToSend()], addr)])
-        self.assertEqual([len(batch) for batch in sends], [20])
-        for data, _ in sends[0]:
-            client.receiveDatagram(data, ("127.0.0.1", 9000), clock.seconds())
-        self.assertEqual([e.message for e in client.nextEvents()], [b"m%d" % i for i in range(20)])
-        adapter._stopTimer()
+        self.checkEchoed(client, clock, sends, 20)
+
+    def test_readFromRepliesLeaveTogether(self):
+        """
+        The same through C{readFrom}, the port's read straight into the
+        engine (C{Receiver.readInto}): one send call for the 20 replies,
+        each sealed at the time of the read.
+        """
+        if not speedups.batchedIO:
+            raise unittest.SkipTest("the speedups' Receiver needs Linux")
+        rx, tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM), socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        for s in (rx, tx):
+            self.addCleanup(s.close)
+            s.bind(("127.0.0.1", 0))
+        rx.setblocking(False)
+        adapter, client, clock, sends = self.openSession(tx.getsockname())
+        session = next(iter(adapter.engine.sessions.values()))
+        for i in range(20):
+            client.sendMessage(client.session, b"m%d" % i, clock.seconds())
+        for data, _ in client.datagramsToSend():
+            tx.sendto(data, rx.getsockname())
+        clock.advance(5)
+        receiver = speedups.native.Receiver(rx.fileno(), 32, 2048)
+        self.assertEqual(adapter.readFrom(receiver)[0], 20)
+        self.assertEqual(adapter.readFrom(receiver), (0, 0))
+        self.assertEqual(session.lastSend, clock.seconds())
+        self.assertIsNone(adapter._readAt)
+        self.checkEchoed(client, clock, sends, 20)

@@ -491,3 +491,67 @@ class BatchReceivedTests(unittest.TestCase):
         got = [(d, addr) for g in proto.groups for datagrams, addr in g for d in datagrams]
         self.assertEqual(got, [(b"%d" % i, tx[i % 4].getsockname()) for i in range(40)])
         self.assertLess(len(proto.groups), 40)  # several datagrams per read
+
+
+class ReadFromCollect(protocol.DatagramProtocol):
+    """
+    A protocol that reads each batch itself (as sudp's adapters do).
+    """
+
+    def __init__(self, failFirst=False):
+        self.reads = []
+        self.failFirst = failFirst
+
+    def readFrom(self, receiver):
+        groups, size = receiver.read()
+        if self.failFirst:
+            self.failFirst = False
+            raise ValueError("the first read fails")
+        if groups:
+            self.reads.append(groups)
+        return sum(len(d) for d, _ in groups), size
+
+    def datagramReceived(self, data, addr):  # pragma: no cover - must not be called
+        raise AssertionError("a readFrom protocol reads for itself")
+
+
+class ReadFromTests(unittest.TestCase):
+    if not speedups.batchedIO:
+        skip = "recvmmsg batching needs the C speedups on Linux"
+
+    @defer.inlineCallbacks
+    def deliver(self, proto, count, expected=None):
+        expected = count if expected is None else expected
+        port = batching.listenUDP(reactor, 0, proto, "127.0.0.1", 2048, gro=False, batch=8)
+        self.addCleanup(port.stopListening)
+        [tx] = senders(1)
+        self.addCleanup(tx.close)
+        for i in range(count):
+            tx.sendto(b"%d" % i, ("127.0.0.1", port.getHost().port))
+        for _ in range(50):
+            if sum(len(d) for g in proto.reads for d, _ in g) >= expected:
+                break
+            yield sleep(0.02)
+        return [d for g in proto.reads for datagrams, _ in g for d in datagrams]
+
+    @defer.inlineCallbacks
+    def test_readsThroughTheProtocol(self):
+        """
+        A protocol with readFrom is handed the port's receiver for each
+        read, until it reports none waiting.
+        """
+        proto = ReadFromCollect()
+        got = yield self.deliver(proto, 30)
+        self.assertEqual(got, [b"%d" % i for i in range(30)])
+        self.assertGreater(len(proto.reads), 3)  # at most 8 per read
+
+    @defer.inlineCallbacks
+    def test_failureLogged(self):
+        """
+        A readFrom that raises is logged (its read, 8 datagrams, is spent);
+        the port reads on at the next readiness, and nothing else is lost.
+        """
+        proto = ReadFromCollect(failFirst=True)
+        got = yield self.deliver(proto, 20, expected=12)
+        self.assertEqual(len(self.flushLoggedErrors(ValueError)), 1)
+        self.assertEqual(got, [b"%d" % i for i in range(8, 20)])

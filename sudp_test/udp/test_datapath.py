@@ -17,10 +17,12 @@ state, and what each engine sends.
 
 import itertools
 import random
+import socket
 
 from hypothesis import given, settings, strategies as st
 from twisted.trial import unittest
 
+from sudp import speedups
 from sudp.speedups import native, nativeCipher
 from sudp.suites import _CryptographyPacketCipher, getSuite
 from sudp.udp.client import ClientEngine
@@ -33,6 +35,55 @@ from sudp_test.enginehelpers import (
 )
 
 OTHER_ADDR = ("127.0.0.1", 40001)
+WIRE_CHUNK = 24  # datagrams sent before the receiving socket is read: well within its buffer
+
+
+class Wire:
+    """
+    Real loopback sockets for the fast world: a receiving socket read with
+    the speedups' C{Receiver} (C{engine.receiveRead}, the C loop over the
+    read buffer itself), and two sending sockets whose addresses stand for
+    the peer's own and another one.
+    """
+
+    def __init__(self, testCase):
+        self.rx = self._socket(testCase)
+        self.rx.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        self.rx.setblocking(False)
+        self.senders = [self._socket(testCase) for _ in range(2)]
+        self.home, self.other = [s.getsockname() for s in self.senders]
+        self.receiver = native.Receiver(self.rx.fileno(), 8, 2048)
+        self.reads = 0
+
+    @staticmethod
+    def _socket(testCase):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        testCase.addCleanup(s.close)
+        s.bind(("127.0.0.1", 0))
+        return s
+
+    def deliver(self, engine, pending, now):
+        """
+        Send C{pending} C{(data, addr)} from the socket of each C{addr}, a
+        chunk at a time, and have C{engine} read them all.
+        """
+        byAddr = dict(zip((self.home, self.other), self.senders))
+        target = self.rx.getsockname()
+        for i in range(0, len(pending), WIRE_CHUNK):
+            chunk = pending[i:i + WIRE_CHUNK]
+            for data, addr in chunk:
+                byAddr[addr].sendto(data, target)
+            count = 0
+            while count < len(chunk):
+                got, _ = engine.receiveRead(self.receiver, now)
+                if not got:
+                    raise AssertionError(f"{len(chunk) - count} datagrams lost on loopback")
+                count += got
+                self.reads += 1
+
+    def close(self):
+        for s in [self.rx] + self.senders:
+            s.close()
 
 def _take(engine):
     out, engine.outbox = engine.outbox, []
@@ -72,6 +123,36 @@ steps = st.one_of(
     st.tuples(st.just("deliver")),
 )
 
+def longTrace():
+    """
+    A long seeded trace with every kind of step, and two rekeys.
+    """
+    rng = random.Random(2026)
+    kinds = ["send"] * 12 + ["burst"] * 2 + ["replay", "flip", "truncate", "swap", "move", "keepalive", "wait", "deliver"] * 2
+    trace = []
+    for i in range(1500):
+        kind = rng.choice(kinds)
+        if kind == "send":
+            trace.append(("send", rng.randrange(300)))
+        elif kind == "burst":
+            trace.append(("burst", rng.randrange(300), rng.randrange(40)))
+        elif kind in ("replay", "swap"):
+            trace.append((kind, rng.randrange(10**6)))
+        elif kind == "flip":
+            trace.append(("flip", rng.randrange(10**6), rng.randrange(8 * 400)))
+        elif kind == "truncate":
+            trace.append(("truncate", rng.randrange(10**6), rng.randrange(400)))
+        elif kind == "move":
+            trace.append(("move", rng.random() < 0.2))
+        elif kind == "wait":
+            trace.append(("wait", rng.random() * 5))
+        else:
+            trace.append((kind,))
+        if i in (500, 1000):
+            trace.append(("rekey",))
+    return trace
+
+
 class DataPathEquivalenceTests(unittest.TestCase):
     """
     Batches through the C loop behave exactly as one-by-one Python.
@@ -80,24 +161,34 @@ class DataPathEquivalenceTests(unittest.TestCase):
     if native is None:
         skip = "the C speedups are not built here"
 
-    def compare(self, trace, seed, receiverIsServer, config=None, sinks=False):
+    def compare(self, trace, seed, receiverIsServer, config=None, sinks=False, wire=False):
         """
         Run C{trace} through twin worlds and compare them after every
         delivery. With C{sinks}, each receiving session has a sink
         (L{sudp.engine.IDatagramEngine.deliverTo}) that records its
         messages and raises on every one whose first byte is a multiple of
-        7; what the sinks saw is compared too.
+        7; what the sinks saw is compared too. With C{wire}, the fast
+        world's datagrams go through loopback sockets and are read with
+        C{receiveRead} (L{Wire}), its twin's one at a time as ever.
         """
         config = config or Config(rekeyAfterTime=60)
-        fastServer, fastClient = seededPair(seed, config)
-        slowServer, slowClient = seededPair(seed, pythonConfig(config))
+        self.wire = wire = Wire(self) if wire else None
+        serverAddr, clientAddr, otherAddr = SERVER_ADDR, CLIENT_ADDR, OTHER_ADDR
+        if wire is not None:  # the peer sends from the wire's sockets
+            otherAddr = wire.other
+            if receiverIsServer:
+                clientAddr = wire.home
+            else:
+                serverAddr = wire.home
+        fastServer, fastClient = seededPair(seed, config, serverAddr, clientAddr)
+        slowServer, slowClient = seededPair(seed, pythonConfig(config), serverAddr, clientAddr)
         slowServer._fast = slowClient._fast = None  # the Python path only
         if receiverIsServer:
             fast, slow, sender, twinSender = fastServer, slowServer, fastClient, slowClient
-            fromAddr = CLIENT_ADDR
+            fromAddr = clientAddr
         else:
             fast, slow, sender, twinSender = fastClient, slowClient, fastServer, slowServer
-            fromAddr = SERVER_ADDR
+            fromAddr = serverAddr
         now = START
         pending = []  # (data, addr) not yet delivered
         history = []
@@ -127,16 +218,21 @@ class DataPathEquivalenceTests(unittest.TestCase):
             # senders (rekey responses, keepalives), one copy to each twin
             fastOut, slowOut = _take(fast), _take(slow)
             self.assertEqual(fastOut, slowOut)
-            back = SERVER_ADDR if receiverIsServer else CLIENT_ADDR
+            back = serverAddr if receiverIsServer else clientAddr
             for data, _ in fastOut:
                 sender.receiveDatagram(data, back, now)
                 twinSender.receiveDatagram(data, back, now)
 
         def deliver():
             nonlocal pending, batches
+            if wire is not None:
+                wire.deliver(fast, pending, now)
+                for d, a in pending:
+                    slow.receiveDatagram(d, a, now)
+                batches += len(pending) > 0
             # runs from one address, as a read would hand them over
             i = 0
-            while i < len(pending):
+            while wire is None and i < len(pending):
                 j = i
                 while j < len(pending) and pending[j][1] == pending[i][1]:
                     j += 1
@@ -186,7 +282,7 @@ class DataPathEquivalenceTests(unittest.TestCase):
                     e.onTimer(now)
                 answer()
             elif kind == "move":
-                addr = OTHER_ADDR if step[1] else fromAddr
+                addr = otherAddr if step[1] else fromAddr
             elif kind == "deliver":
                 deliver()
             elif history:
@@ -210,6 +306,8 @@ class DataPathEquivalenceTests(unittest.TestCase):
                 history.append(data)
                 pending.append((data, addr))
         deliver()
+        if wire is not None:
+            wire.close()
         self.sunk = sunk[id(fast)]
         return fast, slow, batches
 
@@ -244,6 +342,37 @@ class DataPathEquivalenceTests(unittest.TestCase):
         """
         self.compare(trace, seed, receiverIsServer=False)
 
+    @settings(max_examples=60, deadline=None)
+    @given(st.lists(steps, max_size=80), st.integers(0, 2**32), st.booleans(), st.booleans())
+    def test_fromSockets(self, trace, seed, receiverIsServer, sinks):
+        """
+        Read from a real socket with C{receiveRead} (the C loop over the
+        receiver's buffer, no bytes per datagram): the same events, drops,
+        state, replies and sink calls as one-by-one Python.
+        """
+        if not speedups.batchedIO:
+            raise unittest.SkipTest("the speedups' Receiver needs Linux")
+        self.compare(trace, seed, receiverIsServer, sinks=sinks, wire=True)
+
+    def test_longTraceFromSockets(self):
+        """
+        The long trace, both ways, under each built-in suite, read from
+        real sockets: the twins agree, and the reads were batched.
+        """
+        if not speedups.batchedIO:
+            raise unittest.SkipTest("the speedups' Receiver needs Linux")
+        trace = longTrace()
+        for receiverIsServer, suite in itertools.product((True, False), ("chacha20-poly1305", "aes-256-gcm")):
+            config = Config(rekeyAfterTime=60, suites=(getSuite(suite),))
+            fast, slow, batches = self.compare(trace, 11, receiverIsServer, config, sinks=True, wire=True)
+            self.assertEqual(self.openers(fast), {nativeCipher or _CryptographyPacketCipher})
+            self.assertGreater(len(self.sunk), 200)
+            for reason in ("replay", "bad-tag"):
+                self.assertGreater(fast.drops[reason], 10, dict(fast.drops))
+            # deliveries, each read in one or more batches of up to 8
+            self.assertGreater(batches, 50)
+            self.assertGreater(self.wire.reads, batches)
+
     def test_longTrace(self):
         """
         A long seeded trace both ways, under each built-in suite (the
@@ -251,29 +380,7 @@ class DataPathEquivalenceTests(unittest.TestCase):
         agree throughout, most datagrams take the C loop, and the mutated
         ones were really there (replays, forgeries, truncations, a rekey).
         """
-        rng = random.Random(2026)
-        kinds = ["send"] * 12 + ["burst"] * 2 + ["replay", "flip", "truncate", "swap", "move", "keepalive", "wait", "deliver"] * 2
-        trace = []
-        for i in range(1500):
-            kind = rng.choice(kinds)
-            if kind == "send":
-                trace.append(("send", rng.randrange(300)))
-            elif kind == "burst":
-                trace.append(("burst", rng.randrange(300), rng.randrange(40)))
-            elif kind in ("replay", "swap"):
-                trace.append((kind, rng.randrange(10**6)))
-            elif kind == "flip":
-                trace.append(("flip", rng.randrange(10**6), rng.randrange(8 * 400)))
-            elif kind == "truncate":
-                trace.append(("truncate", rng.randrange(10**6), rng.randrange(400)))
-            elif kind == "move":
-                trace.append(("move", rng.random() < 0.2))
-            elif kind == "wait":
-                trace.append(("wait", rng.random() * 5))
-            else:
-                trace.append((kind,))
-            if i in (500, 1000):
-                trace.append(("rekey",))
+        trace = longTrace()
         cases = itertools.product((True, False), ("chacha20-poly1305", "aes-256-gcm"), (False, True))
         for receiverIsServer, suite, sinks in cases:
             config = Config(rekeyAfterTime=60, suites=(getSuite(suite),))
@@ -438,3 +545,159 @@ class DataPathEquivalenceTests(unittest.TestCase):
         self.assertRaises(TypeError, server._fast.run, [])
         self.assertEqual(server._fast.run([b"\x18" + bytes(40)], 0, CLIENT_ADDR, START, []), 0)
         self.assertEqual(server._fast.run([bytearray(40)], 0, CLIENT_ADDR, START, []), 0)
+
+
+class ReceiveReadTests(unittest.TestCase):
+    """
+    C{engine.receiveRead(receiver, now)}: one C{recvmmsg} through the C
+    loop from the receiver's buffer (C{Receiver.readInto}).
+    """
+
+    if not speedups.batchedIO:
+        skip = "the speedups' Receiver needs Linux"
+
+    def setUp(self):
+        self.wire = Wire(self)
+        self.server, self.client = seededPair(21, Config(), clientAddr=self.wire.home)
+        self.session = next(iter(self.server.sessions.values()))
+        self.calls = []
+        original = self.server.receiveDatagram
+        self.server.receiveDatagram = lambda *a: (self.calls.append(a), original(*a))
+
+    def send(self, datagrams, sock=None):
+        for data in datagrams:
+            (sock or self.wire.senders[0]).sendto(data, self.wire.rx.getsockname())
+
+    def messages(self, count, prefix=b"m"):
+        for i in range(count):
+            self.client.sendMessage(self.client.session, prefix + b"%d" % i, START)
+        return [d for d, _ in _take(self.client)]
+
+    def test_nothingWaiting(self):
+        """
+        With nothing to read: C{(0, 0)}, and nothing happens.
+        """
+        self.assertEqual(self.server.receiveRead(self.wire.receiver, START), (0, 0))
+        self.assertEqual((self.server.events, self.calls), ([], []))
+
+    def test_commonCaseInC(self):
+        """
+        A read of DATA packets is opened and delivered with no Python
+        C{receiveDatagram} call; the counts returned are the read's.
+        """
+        got = []
+        self.server.deliverTo(self.session, got.append)
+        datagrams = self.messages(8)
+        self.send(datagrams)
+        self.assertEqual(self.server.receiveRead(self.wire.receiver, START),
+                         (8, sum(len(d) for d in datagrams)))
+        self.assertEqual(got, [b"m%d" % i for i in range(8)])
+        self.assertEqual((self.server.events, self.calls), ([], []))
+        self.assertEqual(self.session.stats["received"], 8)
+
+    def test_othersInOrder(self):
+        """
+        What is not the common case (junk, an empty datagram, a replay, a
+        stranger's packet) goes to C{receiveDatagram} in its place in the
+        read, with the address it came from; the rest stay in C until the
+        stranger's packet starts validating its address, after which the
+        session's packets go through Python too (it watches them).
+        """
+        datagrams = self.messages(3)
+        stranger = self.wire.senders[1]
+        self.send([datagrams[0], b"junk", b""])
+        self.send([datagrams[1]], stranger)
+        self.send([datagrams[0], datagrams[2]])
+        got, size = self.server.receiveRead(self.wire.receiver, START)
+        self.assertEqual(got, 6)
+        home, other = self.wire.home, self.wire.other
+        self.assertEqual([(d, a) for d, a, _ in self.calls],
+                         [(b"junk", home), (b"", home), (datagrams[1], other), (datagrams[0], home),
+                          (datagrams[2], home)])
+        self.assertEqual([e.message for e in self.server.events], [b"m0", b"m1", b"m2"])
+        self.assertEqual(self.server.drops["replay"], 1)
+
+    def test_groRead(self):
+        """
+        A GRO read (one slot holding a GSO burst) is opened segment by
+        segment from the buffer.
+        """
+        from sudp.udp import batching
+        if not batching.enableGRO(self.wire.rx):
+            raise unittest.SkipTest("the kernel refuses UDP_GRO")
+        receiver = native.Receiver(self.wire.rx.fileno(), 4, 65535)
+        datagrams = self.messages(20)
+        batching.GSOSender(self.wire.senders[0]).send(datagrams, self.wire.rx.getsockname())
+        count = 0
+        while count < 20:
+            got, _ = self.server.receiveRead(receiver, START)
+            self.assertTrue(got)
+            count += got
+        self.assertEqual([e.message for e in self.server.events], [b"m%d" % i for i in range(20)])
+        self.assertEqual(self.calls, [])
+
+    def test_noReadWhileReading(self):
+        """
+        Python code that runs inside a read (here the engine's fallback)
+        cannot read the same receiver again: RuntimeError; the receiver
+        reads again afterwards.
+        """
+        receiver = self.wire.receiver
+        original = self.server.receiveDatagram
+        errors = []
+
+        def reentrant(data, addr, now):
+            for call in (receiver.read, lambda: receiver.readInto(self.server._fast, original, self.server, now)):
+                try:
+                    call()
+                except RuntimeError as e:
+                    errors.append(str(e))
+            original(data, addr, now)
+
+        self.server.receiveDatagram = reentrant
+        self.send([b"junk"])
+        self.assertEqual(self.server.receiveRead(receiver, START), (1, 4))
+        self.assertEqual(errors, ["this Receiver is reading"] * 2)
+        self.send(self.messages(1))
+        self.assertEqual(self.server.receiveRead(receiver, START)[0], 1)
+        self.assertEqual([e.message for e in self.server.events], [b"m0"])
+
+    def test_fallbackRaising(self):
+        """
+        An exception from the fallback propagates (the port logs it); the
+        receiver is free again.
+        """
+        def broken(*args):
+            raise ZeroDivisionError()
+
+        self.server.receiveDatagram = broken
+        self.send([b"junk"])
+        self.assertRaises(ZeroDivisionError, self.server.receiveRead, self.wire.receiver, START)
+        self.send(self.messages(1))
+        self.assertEqual(self.server.receiveRead(self.wire.receiver, START)[0], 1)
+
+    def test_badArguments(self):
+        """
+        readInto checks what it is given; a closed socket is an OSError.
+        """
+        receiver = self.wire.receiver
+        fast = self.server._fast
+        self.assertRaises(TypeError, receiver.readInto, fast)
+        self.assertRaises(TypeError, receiver.readInto, "not a data path", len, self.server, START)
+        self.send([b"x"])
+        self.server.events = ()
+        self.assertRaises(TypeError, receiver.readInto, fast, len, self.server, START)
+        self.wire.close()
+        self.assertRaises(OSError, receiver.readInto, fast, len, self.server, START)
+
+    def test_withoutTheDataPath(self):
+        """
+        An engine without the C data path reads with C{Receiver.read} and
+        handles each datagram in Python: the same messages.
+        """
+        self.server._fast = None
+        datagrams = self.messages(5)
+        self.send(datagrams)
+        self.assertEqual(self.server.receiveRead(self.wire.receiver, START), (5, sum(len(d) for d in datagrams)))
+        self.assertEqual([e.message for e in self.server.events], [b"m%d" % i for i in range(5)])
+        self.assertEqual(len(self.calls), 5)
