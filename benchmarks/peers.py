@@ -298,24 +298,23 @@ def quicEcho(mode, size, inFlight, seconds):
         try:
             client.handshake()
             payload = os.urandom(size)
-            backlog = 0
 
-            def sendOne():
-                client.conn.send_datagram_frame(payload)
+            def sendSome(count):
+                for _ in range(count):
+                    client.conn.send_datagram_frame(payload)
                 client.flush()
 
-            def receiveOne():
-                nonlocal backlog
+            def receiveSome():
                 deadline = time.monotonic() + 1.0
-                while not backlog:
+                got = 0
+                while not got:  # a timer may end a poll with no datagram
                     left = deadline - time.monotonic()
                     if left <= 0:
-                        return False
-                    backlog += sum(type(e) is DatagramFrameReceived for e in client.poll(left)[1])
-                backlog -= 1
-                return True
+                        return 0
+                    got = sum(type(e) is DatagramFrameReceived for e in client.poll(left)[1])
+                return got
 
-            return keepInFlight(sendOne, receiveOne, inFlight, seconds)
+            return keepInFlight(sendSome, receiveSome, inFlight, seconds)
         finally:
             client.close()
 
@@ -602,22 +601,23 @@ def tlsEcho(size, inFlight, seconds):
             record = struct.pack(">I", size) + os.urandom(size)
             want, pending = len(record), bytearray()
 
-            def sendOne():
-                sock.sendall(record)
+            def sendSome(count):
+                sock.sendall(record * count)
 
-            def receiveOne():
+            def receiveSome():
                 while len(pending) < want:
                     try:
                         data = sock.recv(65536)
                     except (socket.timeout, TimeoutError):
-                        return False
+                        return 0
                     if not data:
                         raise RuntimeError("the TLS echo server closed the connection")
                     pending.extend(data)
-                del pending[:want]
-                return True
+                got = len(pending) // want
+                del pending[:got * want]
+                return got
 
-            return keepInFlight(sendOne, receiveOne, inFlight, seconds)
+            return keepInFlight(sendSome, receiveSome, inFlight, seconds)
         finally:
             sock.close()
 
@@ -678,9 +678,9 @@ def echo(mode, size, inFlight, seconds):
     if mode not in ("asyncio-udp-echo", "uvloop-udp-echo"):
         raise ValueError(f"no echo case for {mode!r}")
     with PeerServer(mode) as server:
-        sock, sendOne, receiveOne = plainEchoClient(server.addr, os.urandom(size))
+        sock, sendSome, receiveSome = plainEchoClient(server.addr, os.urandom(size))
         try:
-            return keepInFlight(sendOne, receiveOne, inFlight, seconds)
+            return keepInFlight(sendSome, receiveSome, inFlight, seconds)
         finally:
             sock.close()
 

@@ -97,6 +97,9 @@ class Commands(LineReceiver):
         elif line.startswith(b"watch "):
             host, _, port = line[6:].strip().decode().rpartition(":")
             WATCHED[(host, int(port))] = {}
+            # watching needs each datagram's bytes: reads go through
+            # batchReceived (counted below) from now on, not readFrom
+            ServerAdapter.readFrom = None
             self.sendLine(b"{}")
         elif line.strip() == b"stats":
             out = stats()
@@ -135,6 +138,15 @@ def main(mode):
         batch(self, groups)
 
     ServerAdapter.batchReceived = countedBatch
+    readFrom = ServerAdapter.readFrom
+
+    def countedRead(self, receiver):
+        got = readFrom(self, receiver)
+        if got[0]:
+            seen(got[0])
+        return got
+
+    ServerAdapter.readFrom = countedRead
     ServerAdapter.datagramReceived = lambda self, data, addr: counted(self, (data,), addr)
     keyDir = None
     if mode.startswith("udp-"):
