@@ -915,6 +915,18 @@ error:
     return -1;
 }
 
+/* Append event (a new reference, or NULL after a failure) to events: 1, or -1. */
+static int
+appendEvent(PyObject *events, PyObject *event)
+{
+    int r;
+    if (event == NULL)
+        return -1;
+    r = PyList_Append(events, event);
+    Py_DECREF(event);
+    return r < 0 ? -1 : 1;
+}
+
 /*
  * Hand plaintext to the sink of c's session (its receive state's "sink").
  * Returns 0 if it has none, 1 if the sink was called (if it raised an
@@ -925,7 +937,6 @@ static int
 deliverToSink(DataPathObject *self, Cached *c, PyObject *plaintext, PyObject *events)
 {
     PyObject *sink, *result, *type, *value, *tb, *event;
-    int r;
     sink = GETSLOT(c->rx, sink);
     if (sink == NULL)
         return -1;
@@ -949,11 +960,7 @@ deliverToSink(DataPathObject *self, Cached *c, PyObject *plaintext, PyObject *ev
     Py_XDECREF(type);
     Py_XDECREF(value);
     Py_XDECREF(tb);
-    if (event == NULL)
-        return -1;
-    r = PyList_Append(events, event);
-    Py_DECREF(event);
-    return r < 0 ? -1 : 1;
+    return appendEvent(events, event);
 }
 
 /* Returns 1 if c's session is still open, 0 if not, -1 on error. */
@@ -1064,11 +1071,7 @@ opened:
     }
     event = PyObject_CallFunctionObjArgs(self->messageReceived, c->session, plaintext, NULL);
     Py_DECREF(plaintext);
-    if (event == NULL)
-        return -1;
-    r = PyList_Append(events, event);
-    Py_DECREF(event);
-    return r < 0 ? -1 : 1;
+    return appendEvent(events, event);
 }
 
 static int
