@@ -76,7 +76,7 @@ sys.path.insert(0, HERE)
 
 # run.py's server driver, sender and helpers (it chooses the sudp it measures: benchmarks/environment.py)
 from run import (  # noqa: E402
-    Server, blast, bound, drained, figure, keepInFlight, median, plainEchoClient, printTable)
+    Server, blast, bound, drained, figure, keepInFlight, median, plainEchoClient, printTable, readAll)
 
 try:
     import aioquic
@@ -128,18 +128,6 @@ class PeerServer(Server):
         require(mode)
         Server.__init__(self, mode, script="peerservers.py")
         self.peer = self.info["peer"]
-
-
-def readAll(sock):
-    """
-    @return: every datagram waiting on C{sock} now, without blocking.
-    """
-    out = []
-    while True:
-        try:
-            out.append(sock.recv(65536, socket.MSG_DONTWAIT))
-        except BlockingIOError:
-            return out
 
 
 def busiest(serverCpu, clientCpu, elapsed):

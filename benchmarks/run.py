@@ -189,10 +189,6 @@ class Clients:
             raise RuntimeError(f"handshakes: {len(opened)} of {count} opened, {failed} failed")
         return opened
 
-    def recv(self, timeout=2.0):
-        ready, _, _ = select.select([self.sock], [], [], timeout)
-        return self.sock.recv(65536) if ready else None
-
 
 def median(values):
     return statistics.median(values)
@@ -357,15 +353,21 @@ def readSome(sock, most=64, timeout=1.0):
     @return: the datagrams read (none after C{timeout} of nothing).
     """
     ready, _, _ = select.select([sock], [], [], timeout)
-    if not ready:
-        return []
-    datagrams, recv = [], sock.recv
-    try:
-        while len(datagrams) < most:
-            datagrams.append(recv(65536, socket.MSG_DONTWAIT))
-    except BlockingIOError:
-        pass
-    return datagrams
+    return readAll(sock, most) if ready else []
+
+
+def readAll(sock, most=None):
+    """
+    @return: every datagram waiting on C{sock} now (at most C{most}),
+        without blocking.
+    """
+    out, recv = [], sock.recv
+    while most is None or len(out) < most:
+        try:
+            out.append(recv(65536, socket.MSG_DONTWAIT))
+        except BlockingIOError:
+            break
+    return out
 
 
 def plainEchoClient(addr, payload):
@@ -400,9 +402,7 @@ def keepInFlight(sendSome, receiveSome, inFlight, seconds):
 
     @return: (round trips per second, list of round-trip times in seconds)
     """
-    sent = deque()
-    sendTimes = [time.perf_counter()] * inFlight
-    sent.extend(sendTimes)
+    sent = deque([time.perf_counter()] * inFlight)
     sendSome(inFlight)
     rtts = []
     end = time.perf_counter() + seconds

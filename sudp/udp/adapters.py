@@ -144,15 +144,28 @@ class EngineAdapter(DatagramProtocol):
         replies to a read leave together (one C{sendmmsg}, GSO batches).
         """
         receive = self.engine.receiveDatagrams
+
+        def handle(now):
+            for datagrams, addr in groups:
+                receive(datagrams, addr, now)
+
+        self._read(handle)
+        self.flush()
+
+    def _read(self, handle):
+        """
+        Run C{handle(now)} as one read: until it returns, flushes wait (the
+        caller flushes after it) and writes are sealed at the read's time.
+
+        @return: what C{handle} returns.
+        """
         now = self._readAt = self.reactor.seconds()
         held, self._flushing = self._flushing, True
         try:
-            for datagrams, addr in groups:
-                receive(datagrams, addr, now)
+            return handle(now)
         finally:
             self._flushing = held
             self._readAt = None
-        self.flush()
 
     def readFrom(self, receiver):
         """
@@ -165,13 +178,7 @@ class EngineAdapter(DatagramProtocol):
             waiting (and nothing is flushed).
         @raise OSError: if the read fails.
         """
-        now = self._readAt = self.reactor.seconds()
-        held, self._flushing = self._flushing, True
-        try:
-            got = self.engine.receiveRead(receiver, now)
-        finally:
-            self._flushing = held
-            self._readAt = None
+        got = self._read(lambda now: self.engine.receiveRead(receiver, now))
         if got[0]:
             self.flush()
         return got
